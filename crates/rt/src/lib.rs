@@ -1,0 +1,13 @@
+//! Real-time primitives shared by everything that runs on the audio thread.
+//!
+//! Nothing in this crate allocates, locks or makes a syscall after construction. The pieces:
+//! - [`ftz`]: flush-to-zero / denormals-are-zero for the span of a process call;
+//! - [`guard`]: the allocation guard that proves a closure does not touch the heap;
+//! - [`snapshot`]: a wait-free single-writer, many-reader snapshot of a small `Copy` value
+//!   (host transport, meters), built on atomics only;
+//! - [`atomic`]: atomic floats for parameters.
+
+pub mod atomic;
+pub mod ftz;
+pub mod guard;
+pub mod snapshot;

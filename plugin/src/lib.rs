@@ -1,0 +1,205 @@
+//! OSP Jam as a CLAP and VST3 plugin: the host adapter around the `engine` crate.
+//!
+//! This crate holds no DSP and no network code. It declares the plugin to the host (ids, ports,
+//! parameters), turns the host's parameters into per-sample control curves and the host's
+//! transport into an `engine::transport::Snapshot`, and hands the audio to the engine.
+//! `process` runs under flush-to-zero and, in debug builds, under nice-plug's allocation
+//! assertion.
+
+pub mod diag;
+pub mod params;
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use engine::strip::{Controls, Strip};
+use engine::transport;
+use nice_plug::prelude::*;
+
+pub use params::JamParams;
+
+/// Samples per internal chunk: the size of the preallocated control-curve buffers. Host blocks
+/// longer than this are processed in several chunks.
+pub const CHUNK: usize = 256;
+
+/// The OSP Jam plugin instance.
+pub struct OspJam {
+    params: Arc<JamParams>,
+    strip: Strip,
+    transport: Arc<transport::Shared>,
+    sample_rate: f64,
+    /// Samples processed since activation: the engine's own clock.
+    sample_clock: u64,
+    curves: Curves,
+}
+
+/// Preallocated per-sample parameter curves for one chunk.
+struct Curves {
+    input_gain: [f32; CHUNK],
+    output_gain: [f32; CHUNK],
+    monitor: [f32; CHUNK],
+}
+
+impl Default for OspJam {
+    fn default() -> Self {
+        Self {
+            params: JamParams::new_shared(),
+            strip: Strip::new(48_000.0, false),
+            transport: Arc::new(transport::Shared::new()),
+            sample_rate: 48_000.0,
+            sample_clock: 0,
+            curves: Curves {
+                input_gain: [1.0; CHUNK],
+                output_gain: [1.0; CHUNK],
+                monitor: [0.5; CHUNK],
+            },
+        }
+    }
+}
+
+impl OspJam {
+    /// The slot this instance publishes its host transport into, once per block.
+    pub fn transport(&self) -> Arc<transport::Shared> {
+        Arc::clone(&self.transport)
+    }
+
+    /// The instance's parameters.
+    pub fn jam_params(&self) -> &Arc<JamParams> {
+        &self.params
+    }
+}
+
+impl Plugin for OspJam {
+    const NAME: &'static str = "OSP Jam";
+    const VENDOR: &'static str = "OSP Jam";
+    const URL: &'static str = "https://example.invalid/osp-jam";
+    const EMAIL: &'static str = "dev@example.invalid";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+
+    const AUDIO_IO_LAYOUTS: &'static [AudioIOLayout] = &[
+        AudioIOLayout {
+            main_input_channels: NonZeroU32::new(2),
+            main_output_channels: NonZeroU32::new(2),
+            ..AudioIOLayout::const_default()
+        },
+        AudioIOLayout {
+            main_input_channels: NonZeroU32::new(1),
+            main_output_channels: NonZeroU32::new(1),
+            ..AudioIOLayout::const_default()
+        },
+    ];
+
+    const SAMPLE_ACCURATE_AUTOMATION: bool = true;
+
+    type Editor = ();
+    type SysExMessage = ();
+    type BackgroundTask = ();
+
+    fn params(&self) -> Arc<dyn Params> {
+        self.params.clone()
+    }
+
+    fn activate(
+        &mut self,
+        _layout: &AudioIOLayout,
+        buffer_config: &BufferConfig,
+        _context: &mut impl ActivateContext<Self>,
+    ) -> bool {
+        self.sample_rate = f64::from(buffer_config.sample_rate);
+        self.strip = Strip::new(self.sample_rate, self.params.bypass.value());
+        self.sample_clock = 0;
+        true
+    }
+
+    fn reset(&mut self) {
+        self.strip.reset(self.params.bypass.value());
+    }
+
+    fn process(
+        &mut self,
+        buffer: &mut Buffer,
+        _aux: &mut AuxiliaryBuffers,
+        context: &mut impl ProcessContext<Self>,
+    ) -> ProcessStatus {
+        let _ftz = rt::ftz::ScopedFtz::new();
+        let snapshot = host_transport(context.transport(), self.sample_clock);
+        self.transport.publish(&snapshot);
+        diag::LAST_TRANSPORT.publish(&snapshot);
+
+        let samples = buffer.samples();
+        let bypass = self.params.bypass.value();
+        let channels = buffer.as_slice();
+        let mut start = 0;
+        while start < samples {
+            let len = (samples - start).min(CHUNK);
+            let c = &mut self.curves;
+            self.params.input_gain.smoothed.next_block(&mut c.input_gain[..len], len);
+            self.params.output_gain.smoothed.next_block(&mut c.output_gain[..len], len);
+            self.params.monitor.smoothed.next_block(&mut c.monitor[..len], len);
+            let controls = Controls {
+                input_gain: &c.input_gain[..len],
+                output_gain: &c.output_gain[..len],
+                monitor: &c.monitor[..len],
+                bypass,
+            };
+            self.strip.process(channels, None, start..start + len, controls);
+            start += len;
+        }
+        self.sample_clock += samples as u64;
+        ProcessStatus::Normal
+    }
+}
+
+/// Converts nice-plug's transport into the engine's snapshot, deriving positions the host gave
+/// only in another unit.
+///
+/// Audio thread: must not allocate, lock or block.
+pub fn host_transport(t: &Transport, sample_clock: u64) -> transport::Snapshot {
+    let time_signature = match (t.time_sig_numerator, t.time_sig_denominator) {
+        (Some(num), Some(den)) => match (u16::try_from(num), u16::try_from(den)) {
+            (Ok(num), Ok(den)) if num > 0 && den > 0 => Some((num, den)),
+            _ => None,
+        },
+        _ => None,
+    };
+    transport::Snapshot {
+        playing: t.playing,
+        recording: t.recording,
+        sample_rate: f64::from(t.sample_rate),
+        tempo_bpm: t.tempo.filter(|bpm| bpm.is_finite() && *bpm > 0.0),
+        time_signature,
+        pos_samples: t.pos_samples(),
+        pos_beats: t.pos_beats(),
+        bar_start_beats: t.bar_start_pos_beats(),
+        bar_number: t.bar_number(),
+        loop_beats: t.loop_range_beats(),
+        sample_clock,
+    }
+}
+
+impl ClapPlugin for OspJam {
+    const CLAP_ID: &'static str = "org.ospjam.osp-jam";
+    const CLAP_DESCRIPTION: Option<&'static str> =
+        Some("Play together over the network in real time, locked to the host's tempo");
+    const CLAP_MANUAL_URL: Option<&'static str> = None;
+    const CLAP_SUPPORT_URL: Option<&'static str> = None;
+    const CLAP_FEATURES: &'static [ClapFeature] = &[
+        ClapFeature::AudioEffect,
+        ClapFeature::Utility,
+        ClapFeature::Mixing,
+        ClapFeature::Stereo,
+        ClapFeature::Mono,
+    ];
+}
+
+impl Vst3Plugin for OspJam {
+    const VST3_CLASS_ID: [u8; 16] = *b"OspJamNetworkJam";
+    const VST3_SUBCATEGORIES: &'static [Vst3SubCategory] =
+        &[Vst3SubCategory::Fx, Vst3SubCategory::Network, Vst3SubCategory::Tools];
+}
+
+nice_export_clap!(OspJam);
+nice_export_vst3!(OspJam);
+
+#[cfg(test)]
+mod tests;

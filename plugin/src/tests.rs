@@ -1,0 +1,233 @@
+//! Host-less tests: `process()` driven by a test `ProcessContext`, smoothers reset first as hosts
+//! do, every call under the allocation guard.
+
+use super::*;
+use nice_plug::context::process::SendEventError;
+
+const SR: f32 = 48_000.0;
+
+struct TestContext {
+    transport: Transport,
+}
+
+impl ProcessContext<OspJam> for TestContext {
+    fn plugin_api(&self) -> PluginApi {
+        PluginApi::Clap
+    }
+    fn execute_background(&self, _task: ()) {}
+    fn execute_gui(&self, _task: ()) {}
+    fn transport(&self) -> &Transport {
+        &self.transport
+    }
+    fn next_event(&mut self) -> Option<PluginNoteEvent<OspJam>> {
+        None
+    }
+    fn try_send_event(
+        &mut self,
+        event: PluginNoteEvent<OspJam>,
+    ) -> Result<(), (PluginNoteEvent<OspJam>, SendEventError)> {
+        Err((event, SendEventError::NoOutputBuffer))
+    }
+    fn set_latency_samples(&self, _samples: u32) {}
+    fn request_restart(&self) {}
+    fn set_current_voice_capacity(&self, _capacity: u32) {}
+}
+
+/// A plugin initialised for 48 kHz stereo, with every smoother snapped to its value.
+fn plugin() -> OspJam {
+    let mut plugin = OspJam::default();
+    struct Init;
+    impl ActivateContext<OspJam> for Init {
+        fn plugin_api(&self) -> PluginApi {
+            PluginApi::Clap
+        }
+        fn execute(&self, _task: ()) {}
+        fn set_latency_samples(&self, _samples: u32) {}
+        fn set_current_voice_capacity(&self, _capacity: u32) {}
+    }
+    let config = BufferConfig {
+        sample_rate: SR,
+        min_buffer_size: None,
+        max_buffer_size: 1024,
+        process_mode: ProcessMode::Realtime,
+    };
+    assert!(plugin.activate(&OspJam::AUDIO_IO_LAYOUTS[0], &config, &mut Init));
+    snap_smoothers(&plugin);
+    plugin.reset();
+    plugin
+}
+
+fn snap_smoothers(plugin: &OspJam) {
+    for (_, param, _) in plugin.params().param_map() {
+        // SAFETY: no other thread touches these parameters in the test.
+        unsafe { param._internal_update_smoother(SR, true) };
+    }
+}
+
+/// Sets a parameter by plain value the way a host's automation would (smoothed).
+fn set(param: &FloatParam, plain: f32) {
+    let ptr = param.as_ptr();
+    // SAFETY: the parameter is alive for the call and owned by this thread.
+    unsafe {
+        ptr._internal_set_normalized_value(param.preview_normalized(plain));
+        ptr._internal_update_smoother(SR, false);
+    }
+}
+
+/// Runs one block of `channels` through `process` under the allocation guard.
+fn run(plugin: &mut OspJam, context: &mut TestContext, channels: &mut [Vec<f32>]) {
+    let len = channels[0].len();
+    let mut buffer = Buffer::default();
+    // SAFETY: each slice outlives `buffer`, which is dropped at the end of this function.
+    unsafe {
+        buffer.set_slices(len, |slices| {
+            slices.clear();
+            for channel in channels.iter_mut() {
+                // SAFETY: the channel vectors are not touched while `buffer` lives.
+                slices.push(&mut *(channel.as_mut_slice() as *mut [f32]));
+            }
+        });
+    }
+    let mut aux = AuxiliaryBuffers { inputs: &mut [], outputs: &mut [] };
+    let status = rt::guard::no_alloc(|| plugin.process(&mut buffer, &mut aux, context));
+    assert!(matches!(status, ProcessStatus::Normal));
+}
+
+fn context() -> TestContext {
+    TestContext { transport: Transport::new(SR) }
+}
+
+fn db(gain: f32) -> f32 {
+    20.0 * gain.log10()
+}
+
+#[test]
+fn unity_by_default_own_signal_passes_unchanged() {
+    let mut plugin = plugin();
+    let mut ctx = context();
+    let mut io = vec![vec![0.5f32; 512], vec![-0.25f32; 512]];
+    run(&mut plugin, &mut ctx, &mut io);
+    assert!(io[0].iter().all(|&y| (y - 0.5).abs() < 1e-6));
+    assert!(io[1].iter().all(|&y| (y + 0.25).abs() < 1e-6));
+}
+
+#[test]
+fn gain_law_input_and_output_gains_add_in_db() {
+    let mut plugin = plugin();
+    let params = plugin.jam_params().clone();
+    set(&params.input_gain, util::db_to_gain(6.0));
+    set(&params.output_gain, util::db_to_gain(-18.0));
+    snap_smoothers(&plugin);
+    let mut ctx = context();
+    let mut io = vec![vec![0.1f32; 256], vec![0.1f32; 256]];
+    run(&mut plugin, &mut ctx, &mut io);
+    for channel in &io {
+        let gain_db = db(channel[255] / 0.1);
+        assert!((gain_db - -12.0).abs() < 0.01, "{gain_db} dB");
+    }
+    // Monitor fully on the room: the player's own signal is gone.
+    set(&params.monitor, 0.0);
+    snap_smoothers(&plugin);
+    run(&mut plugin, &mut ctx, &mut io);
+    assert!(io.iter().flatten().all(|&y| y == 0.0));
+}
+
+#[test]
+fn gain_changes_are_smoothed_over_twenty_ms_on_a_log_curve() {
+    let mut plugin = plugin();
+    let params = plugin.jam_params().clone();
+    set(&params.output_gain, util::db_to_gain(-40.0));
+    let mut ctx = context();
+    let n = (SR * 0.040) as usize;
+    let mut io = vec![vec![1.0f32; n]];
+    run(&mut plugin, &mut ctx, &mut io);
+    let y = &io[0];
+    // Monotone fall, no step bigger than a smooth 20 ms log ramp allows.
+    assert!(y.windows(2).all(|w| w[1] <= w[0] + 1e-7));
+    let ramp = (SR * params::SMOOTHING_MS / 1000.0) as usize; // 960 samples
+    // Halfway through the ramp a logarithmic smoother sits at the dB midpoint (-20 dB).
+    let mid_db = db(y[ramp / 2 - 1]);
+    assert!((mid_db - -20.0).abs() < 0.5, "midpoint {mid_db} dB");
+    assert!((db(y[ramp - 1]) - -40.0).abs() < 0.01);
+    assert!((db(y[n - 1]) - -40.0).abs() < 0.001);
+}
+
+#[test]
+fn bypass_crossfades_to_the_dry_input() {
+    let mut plugin = plugin();
+    let params = plugin.jam_params().clone();
+    set(&params.output_gain, util::db_to_gain(-60.0));
+    snap_smoothers(&plugin);
+    // Set bypass as a host would.
+    // SAFETY: owned by this thread for the call.
+    unsafe { params.bypass.as_ptr()._internal_set_normalized_value(1.0) };
+    let mut ctx = context();
+    let n = 1_024;
+    let mut io = vec![vec![0.5f32; n], vec![0.5f32; n]];
+    run(&mut plugin, &mut ctx, &mut io);
+    let fade = (engine::strip::BYPASS_FADE_SECONDS * f64::from(SR)) as usize;
+    let wet = 0.5 * util::db_to_gain(-60.0);
+    assert!((io[0][0] - wet).abs() < 0.5 / fade as f32 + 1e-6, "first {}", io[0][0]);
+    assert!((io[0][fade / 2 - 1] - (wet + 0.5) / 2.0).abs() < 0.01);
+    assert!(io[0][fade..].iter().all(|&y| y == 0.5), "dry after the fade");
+    assert_eq!(io[0], io[1]);
+}
+
+#[test]
+fn transport_snapshot_carries_what_the_host_said() {
+    let mut plugin = plugin();
+    let slot = plugin.transport();
+    let mut ctx = context();
+    ctx.transport.playing = true;
+    ctx.transport.tempo = Some(120.0);
+    ctx.transport.time_sig_numerator = Some(3);
+    ctx.transport.time_sig_denominator = Some(4);
+    ctx.transport.pos_samples = Some(96_000); // 2 s at 120 BPM = beat 4 = bar 1 (0-based) in 3/4
+    ctx.transport.loop_range_beats = Some((3.0, 9.0));
+    let mut io = vec![vec![0.0f32; 128]; 2];
+    run(&mut plugin, &mut ctx, &mut io);
+    let seen: transport::Snapshot = slot.read().expect("published");
+    assert!(seen.playing && !seen.recording);
+    assert_eq!(seen.tempo_bpm, Some(120.0));
+    assert_eq!(seen.time_signature, Some((3, 4)));
+    assert_eq!(seen.pos_samples, Some(96_000));
+    assert_eq!(seen.pos_beats, Some(4.0));
+    assert_eq!(seen.bar_number, Some(1));
+    assert_eq!(seen.bar_start_beats, Some(3.0));
+    assert_eq!(seen.beat_in_bar(), Some(1.0));
+    assert_eq!(seen.loop_beats, Some((3.0, 9.0)));
+    assert_eq!(seen.sample_clock, 0);
+    assert_eq!(seen.sample_rate, 48_000.0);
+
+    ctx.transport.playing = false;
+    ctx.transport.pos_samples = Some(96_128);
+    run(&mut plugin, &mut ctx, &mut io);
+    let seen: transport::Snapshot = slot.read().expect("published");
+    assert!(!seen.playing);
+    assert_eq!(seen.sample_clock, 128, "engine clock advanced by one block");
+    assert_eq!(slot.updates(), 2);
+}
+
+#[test]
+fn denormal_input_is_flushed_inside_process() {
+    let mut plugin = plugin();
+    let params = plugin.jam_params().clone();
+    set(&params.input_gain, util::db_to_gain(-6.0));
+    snap_smoothers(&plugin);
+    let mut ctx = context();
+    // A denormal times -6 dB stays denormal under IEEE rules; with FTZ/DAZ it is zero.
+    let mut io = vec![vec![f32::MIN_POSITIVE / 8.0; 64]];
+    run(&mut plugin, &mut ctx, &mut io);
+    assert!(io[0].iter().all(|&y| y == 0.0), "{:e}", io[0][0]);
+}
+
+#[test]
+fn blocks_longer_than_a_chunk_are_processed_whole() {
+    let mut plugin = plugin();
+    let mut ctx = context();
+    let n = CHUNK * 3 + 17;
+    let mut io = vec![(0..n).map(|i| (i as f32 * 0.001).sin()).collect::<Vec<_>>()];
+    let expected = io[0].clone();
+    run(&mut plugin, &mut ctx, &mut io);
+    assert_eq!(io[0], expected);
+}

@@ -1,0 +1,10 @@
+//! Workspace integration tests: the built bundles and binaries, driven by real hosts and servers.
+//!
+//! These load what `cargo xtask bundle plugin` produced (debug build, so nice-plug's
+//! allocation assertion is armed inside every `process()` call): run the README's test command,
+//! which bundles first.
+
+mod clap_host;
+mod standalone_jack;
+mod support;
+mod vst3_pedalboard;

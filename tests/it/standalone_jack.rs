@@ -1,0 +1,91 @@
+//! The standalone app under a real JACK server (`jackd -d dummy`, named per test so no other
+//! server is touched): it registers its ports, passes a sine from a JACK client through to its
+//! outputs, and leaves on SIGINT.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::{KillOnDrop, bundled};
+
+const SR: u32 = 48_000;
+const PERIOD: u32 = 128;
+const FREQ: f64 = 440.0;
+const AMP: f64 = 0.5;
+/// One second of audio, counted on the JACK clock.
+const FRAMES: u32 = SR;
+
+#[test]
+fn standalone_passes_audio_through_a_real_jack_server() {
+    let server = format!("osp_it_{}", std::process::id());
+    let jackd = Command::new("jackd")
+        .args(["--no-realtime", "-n", &server, "-d", "dummy"])
+        .args(["-r", &SR.to_string(), "-p", &PERIOD.to_string()])
+        .env("JACK_DEFAULT_SERVER", &server)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start jackd (Debian jackd2; scripts/install-deps.sh installs it)");
+    let _jackd = KillOnDrop(jackd);
+
+    let app = Command::new(bundled("osp-jam"))
+        .args(["--backend", "jack", "-r", &SR.to_string(), "-p", &PERIOD.to_string()])
+        .env("JACK_DEFAULT_SERVER", &server)
+        .env("JACK_NO_START_SERVER", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the standalone");
+    let mut app = KillOnDrop(app);
+
+    let probe = Command::new(env!("CARGO_BIN_EXE_jack-probe"))
+        .args(["OSP Jam", &FRAMES.to_string(), &FREQ.to_string(), &AMP.to_string()])
+        .env("JACK_DEFAULT_SERVER", &server)
+        .env("JACK_NO_START_SERVER", "1")
+        .output()
+        .expect("run jack-probe");
+    let report = String::from_utf8_lossy(&probe.stdout);
+    assert!(
+        probe.status.success(),
+        "jack-probe failed: {}\n{report}",
+        String::from_utf8_lossy(&probe.stderr)
+    );
+
+    let ports: Vec<&str> = report.lines().filter_map(|l| l.strip_prefix("port ")).collect();
+    for name in ["OSP Jam:input_1", "OSP Jam:input_2", "OSP Jam:output_1", "OSP Jam:output_2"] {
+        assert!(ports.contains(&name), "{name} not registered: {ports:?}");
+    }
+    let channels: Vec<(f64, f64)> = report
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            match f.as_slice() {
+                ["channel", _, "rms", rms, "freq", freq] => {
+                    Some((rms.parse().ok()?, freq.parse().ok()?))
+                }
+                _ => None,
+            }
+        })
+        .collect();
+    assert_eq!(channels.len(), 2, "{report}");
+    let expected_rms = AMP / 2f64.sqrt();
+    for (ch, (rms, freq)) in channels.iter().enumerate() {
+        // Unity gain by default: the sine comes out at the level it went in, at its pitch.
+        let level_db = 20.0 * (rms / expected_rms).log10();
+        assert!(level_db.abs() < 0.1, "channel {ch}: {level_db:+.3} dB ({report})");
+        assert!((freq - FREQ).abs() < 0.5, "channel {ch}: {freq} Hz");
+    }
+
+    // Ctrl-C leaves cleanly and promptly.
+    let pid = app.0.id().to_string();
+    let sent = Command::new("kill").args(["-INT", &pid]).status().expect("kill -INT");
+    assert!(sent.success());
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = app.0.try_wait().expect("wait for the standalone") {
+            break status;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "standalone ignored SIGINT");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "standalone exited with {status}");
+}

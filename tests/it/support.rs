@@ -1,0 +1,68 @@
+//! Shared helpers: where the bundles are, test signals, measurements, child-process cleanup.
+
+use std::path::PathBuf;
+use std::process::Child;
+
+/// The cargo target directory the bundles were built into.
+pub(crate) fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"),
+    }
+}
+
+/// A file under `target/bundled/`, or a panic telling how to build it.
+pub(crate) fn bundled(name: &str) -> PathBuf {
+    let path = target_dir().join("bundled").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo xtask bundle plugin` first (the README's test command does)",
+        path.display()
+    );
+    path
+}
+
+/// `n` samples of a sine at `freq` Hz and amplitude `amp`, sampled at `sr` Hz.
+pub(crate) fn sine(freq: f64, amp: f32, sr: f64, n: usize) -> Vec<f32> {
+    (0..n)
+        .map(|i| amp * (2.0 * std::f64::consts::PI * freq * i as f64 / sr).sin() as f32)
+        .collect()
+}
+
+/// RMS level of `x`.
+pub(crate) fn rms(x: &[f32]) -> f64 {
+    (x.iter().map(|&s| f64::from(s) * f64::from(s)).sum::<f64>() / x.len().max(1) as f64).sqrt()
+}
+
+/// Frequency of the strongest component of `x` near `guess` Hz (±50 %), by a fine DFT scan
+/// (0.1 Hz steps); precise enough to tell a pitch from its neighbours on a few thousand samples.
+pub(crate) fn dominant_frequency(x: &[f32], sr: f64, guess: f64) -> f64 {
+    let power = |f: f64| {
+        let w = 2.0 * std::f64::consts::PI * f / sr;
+        let (mut re, mut im) = (0.0, 0.0);
+        for (i, &s) in x.iter().enumerate() {
+            re += f64::from(s) * (w * i as f64).cos();
+            im += f64::from(s) * (w * i as f64).sin();
+        }
+        re * re + im * im
+    };
+    let (lo, hi) = (guess * 0.5, guess * 1.5);
+    let coarse = (0..=100).map(|k| lo + (hi - lo) * k as f64 / 100.0);
+    let best = coarse.max_by(|a, b| power(*a).total_cmp(&power(*b))).unwrap_or(guess);
+    let step = (hi - lo) / 100.0;
+    (0..=(2.0 * step / 0.1) as usize)
+        .map(|k| best - step + 0.1 * k as f64)
+        .max_by(|a, b| power(*a).total_cmp(&power(*b)))
+        .unwrap_or(best)
+}
+
+/// Kills (SIGKILL) and reaps a child process when dropped, so a failing test leaves nothing
+/// running.
+pub(crate) struct KillOnDrop(pub(crate) Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
