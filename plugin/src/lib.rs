@@ -133,20 +133,32 @@ impl Plugin for OspJam {
         while start < samples {
             let len = (samples - start).min(CHUNK);
             let c = &mut self.curves;
-            self.params.input_gain.smoothed.next_block(&mut c.input_gain[..len], len);
-            self.params.output_gain.smoothed.next_block(&mut c.output_gain[..len], len);
-            self.params.monitor.smoothed.next_block(&mut c.monitor[..len], len);
+            self.params
+                .input_gain
+                .smoothed
+                .next_block(&mut c.input_gain[..len], len);
+            self.params
+                .output_gain
+                .smoothed
+                .next_block(&mut c.output_gain[..len], len);
+            self.params
+                .monitor
+                .smoothed
+                .next_block(&mut c.monitor[..len], len);
             let controls = Controls {
                 input_gain: &c.input_gain[..len],
                 output_gain: &c.output_gain[..len],
                 monitor: &c.monitor[..len],
                 bypass,
             };
-            self.strip.process(channels, None, start..start + len, controls);
+            self.strip
+                .process(channels, None, start..start + len, controls);
             start += len;
         }
         self.sample_clock += samples as u64;
-        ProcessStatus::Normal
+        // The room keeps playing while the local track is silent: never let the host put us to
+        // sleep on quiet input.
+        ProcessStatus::KeepAlive
     }
 }
 
@@ -194,8 +206,11 @@ impl ClapPlugin for OspJam {
 
 impl Vst3Plugin for OspJam {
     const VST3_CLASS_ID: [u8; 16] = *b"OspJamNetworkJam";
-    const VST3_SUBCATEGORIES: &'static [Vst3SubCategory] =
-        &[Vst3SubCategory::Fx, Vst3SubCategory::Network, Vst3SubCategory::Tools];
+    const VST3_SUBCATEGORIES: &'static [Vst3SubCategory] = &[
+        Vst3SubCategory::Fx,
+        Vst3SubCategory::Network,
+        Vst3SubCategory::Tools,
+    ];
 }
 
 nice_export_clap!(OspJam);

@@ -43,11 +43,15 @@ impl Default for JamParams {
             bypass: BoolParam::new("Bypass", false).make_bypass(),
             input_gain: gain_param("Input Gain", INPUT_GAIN_MIN_DB, INPUT_GAIN_MAX_DB),
             output_gain: gain_param("Output Gain", OUTPUT_GAIN_MIN_DB, OUTPUT_GAIN_MAX_DB),
-            monitor: FloatParam::new("Monitor Mix", 0.5, FloatRange::Linear { min: 0.0, max: 1.0 })
-                .with_smoother(SmoothingStyle::Linear(SMOOTHING_MS))
-                .with_unit(" %")
-                .with_value_to_string(formatters::v2s_f32_percentage(0))
-                .with_string_to_value(formatters::s2v_f32_percentage()),
+            monitor: FloatParam::new(
+                "Monitor Mix",
+                0.5,
+                FloatRange::Linear { min: 0.0, max: 1.0 },
+            )
+            .with_smoother(SmoothingStyle::Linear(SMOOTHING_MS))
+            .with_unit(" %")
+            .with_value_to_string(formatters::v2s_f32_percentage(0))
+            .with_string_to_value(formatters::s2v_f32_percentage()),
         }
     }
 }
@@ -59,7 +63,11 @@ fn gain_param(name: &str, min_db: f32, max_db: f32) -> FloatParam {
     FloatParam::new(
         name,
         1.0,
-        FloatRange::Skewed { min, max, factor: FloatRange::gain_skew_factor(min_db, max_db) },
+        FloatRange::Skewed {
+            min,
+            max,
+            factor: FloatRange::gain_skew_factor(min_db, max_db),
+        },
     )
     .with_smoother(SmoothingStyle::Logarithmic(SMOOTHING_MS))
     .with_unit(" dB")

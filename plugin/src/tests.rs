@@ -88,13 +88,18 @@ fn run(plugin: &mut OspJam, context: &mut TestContext, channels: &mut [Vec<f32>]
             }
         });
     }
-    let mut aux = AuxiliaryBuffers { inputs: &mut [], outputs: &mut [] };
+    let mut aux = AuxiliaryBuffers {
+        inputs: &mut [],
+        outputs: &mut [],
+    };
     let status = rt::guard::no_alloc(|| plugin.process(&mut buffer, &mut aux, context));
-    assert!(matches!(status, ProcessStatus::Normal));
+    assert!(matches!(status, ProcessStatus::KeepAlive));
 }
 
 fn context() -> TestContext {
-    TestContext { transport: Transport::new(SR) }
+    TestContext {
+        transport: Transport::new(SR),
+    }
 }
 
 fn db(gain: f32) -> f32 {
@@ -167,9 +172,16 @@ fn bypass_crossfades_to_the_dry_input() {
     run(&mut plugin, &mut ctx, &mut io);
     let fade = (engine::strip::BYPASS_FADE_SECONDS * f64::from(SR)) as usize;
     let wet = 0.5 * util::db_to_gain(-60.0);
-    assert!((io[0][0] - wet).abs() < 0.5 / fade as f32 + 1e-6, "first {}", io[0][0]);
+    assert!(
+        (io[0][0] - wet).abs() < 0.5 / fade as f32 + 1e-6,
+        "first {}",
+        io[0][0]
+    );
     assert!((io[0][fade / 2 - 1] - (wet + 0.5) / 2.0).abs() < 0.01);
-    assert!(io[0][fade..].iter().all(|&y| y == 0.5), "dry after the fade");
+    assert!(
+        io[0][fade..].iter().all(|&y| y == 0.5),
+        "dry after the fade"
+    );
     assert_eq!(io[0], io[1]);
 }
 

@@ -44,7 +44,9 @@ fn run() -> Result<(), String> {
     let amp: f32 = amp.parse().map_err(|e| format!("amplitude: {e}"))?;
 
     let client = wait_for(|| {
-        Client::new("osp_probe", ClientOptions::NO_START_SERVER).ok().map(|(c, _)| c)
+        Client::new("osp_probe", ClientOptions::NO_START_SERVER)
+            .ok()
+            .map(|(c, _)| c)
     })
     .ok_or("no JACK server answered")?;
     let sr = client.sample_rate() as f64;
@@ -62,12 +64,20 @@ fn run() -> Result<(), String> {
     }
 
     let out_ports = [
-        client.register_port("out_1", AudioOut::default()).map_err(|e| e.to_string())?,
-        client.register_port("out_2", AudioOut::default()).map_err(|e| e.to_string())?,
+        client
+            .register_port("out_1", AudioOut::default())
+            .map_err(|e| e.to_string())?,
+        client
+            .register_port("out_2", AudioOut::default())
+            .map_err(|e| e.to_string())?,
     ];
     let in_ports = [
-        client.register_port("in_1", AudioIn::default()).map_err(|e| e.to_string())?,
-        client.register_port("in_2", AudioIn::default()).map_err(|e| e.to_string())?,
+        client
+            .register_port("in_1", AudioIn::default())
+            .map_err(|e| e.to_string())?,
+        client
+            .register_port("in_2", AudioIn::default())
+            .map_err(|e| e.to_string())?,
     ];
     let total = SETTLE_FRAMES + frames;
     let (done_tx, done_rx) = std::sync::mpsc::sync_channel::<()>(1);
@@ -81,7 +91,9 @@ fn run() -> Result<(), String> {
         amp,
         done: done_tx,
     };
-    let active = client.activate_async((), recorder).map_err(|e| e.to_string())?;
+    let active = client
+        .activate_async((), recorder)
+        .map_err(|e| e.to_string())?;
     let c = active.as_client();
     for (ours, theirs) in [("out_1", "input_1"), ("out_2", "input_2")] {
         c.connect_ports_by_name(&format!("osp_probe:{ours}"), &format!("{target}:{theirs}"))
@@ -91,14 +103,20 @@ fn run() -> Result<(), String> {
         c.connect_ports_by_name(&format!("{target}:{theirs}"), &format!("osp_probe:{ours}"))
             .map_err(|e| format!("connect {theirs} -> {ours}: {e}"))?;
     }
-    done_rx.recv_timeout(WAIT * 2).map_err(|_| "recording did not complete")?;
+    done_rx
+        .recv_timeout(WAIT * 2)
+        .map_err(|_| "recording did not complete")?;
     let (_, _, handler) = active.deactivate().map_err(|e| e.to_string())?;
     let recorded = handler.recorded;
     println!("frames {frames}");
     for (ch, data) in recorded.iter().enumerate() {
         let tail = &data[SETTLE_FRAMES..];
-        let rms = (tail.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / tail.len() as f64).sqrt();
-        println!("channel {ch} rms {rms:.6} freq {:.2}", zero_crossing_frequency(tail, sr));
+        let rms =
+            (tail.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / tail.len() as f64).sqrt();
+        println!(
+            "channel {ch} rms {rms:.6} freq {:.2}",
+            zero_crossing_frequency(tail, sr)
+        );
     }
     Ok(())
 }

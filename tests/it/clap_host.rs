@@ -1,8 +1,6 @@
 //! The built `OSP Jam.clap` in a small CLAP host (clack-host): descriptor, parameters,
 //! processing with a playing 120 BPM transport, the transport the plugin saw, and state.
 
-use std::ffi::CStr;
-
 use clack_extensions::params::{ParamInfoBuffer, ParamInfoFlags, PluginParams};
 use clack_extensions::state::PluginState;
 use clack_host::events::event_types::{ParamValueEvent, TransportEvent, TransportFlags};
@@ -34,7 +32,13 @@ impl HostHandlers for TestHost {
 }
 
 fn host_info() -> HostInfo {
-    HostInfo::new("osp-jam-it", "OSP Jam tests", "https://example.invalid", "0.1.0").unwrap()
+    HostInfo::new(
+        "osp-jam-it",
+        "OSP Jam tests",
+        "https://example.invalid",
+        "0.1.0",
+    )
+    .unwrap()
 }
 
 fn clap_path() -> std::path::PathBuf {
@@ -48,40 +52,51 @@ fn load_entry() -> PluginEntry {
 }
 
 fn new_instance(entry: &PluginEntry) -> PluginInstance<TestHost> {
-    let id = CStr::from_bytes_with_nul(b"org.ospjam.osp-jam\0").unwrap();
+    let id = c"org.ospjam.osp-jam";
     PluginInstance::<TestHost>::new(|_| Shared, |_| (), entry, id, &host_info())
         .expect("instantiate OSP Jam")
 }
 
 /// Parameter ids by display name, with flags.
 fn params(instance: &mut PluginInstance<TestHost>) -> Vec<(String, ClapId, ParamInfoFlags)> {
-    let mut handle = instance.plugin_handle();
-    let ext = handle.get_extension::<PluginParams>().expect("params extension");
+    let handle = instance.plugin_handle();
+    let ext = handle
+        .get_extension::<PluginParams>()
+        .expect("params extension");
     let mut buffer = ParamInfoBuffer::new();
-    (0..ext.count(&mut handle))
+    (0..ext.count(&handle))
         .map(|i| {
-            let info = ext.get_info(&mut handle, i, &mut buffer).expect("param info");
-            (String::from_utf8_lossy(info.name).into_owned(), info.id, info.flags)
+            let info = ext.get_info(&handle, i, &mut buffer).expect("param info");
+            (
+                String::from_utf8_lossy(info.name).into_owned(),
+                info.id,
+                info.flags,
+            )
         })
         .collect()
 }
 
 fn param_id(params: &[(String, ClapId, ParamInfoFlags)], name: &str) -> ClapId {
-    params.iter().find(|(n, ..)| n == name).unwrap_or_else(|| panic!("no param {name}")).1
+    params
+        .iter()
+        .find(|(n, ..)| n == name)
+        .unwrap_or_else(|| panic!("no param {name}"))
+        .1
 }
 
 /// The host value (normalised for nice-plug) the plugin parses from `text`.
 fn value_from_text(instance: &mut PluginInstance<TestHost>, id: ClapId, text: &str) -> f64 {
-    let mut handle = instance.plugin_handle();
+    let handle = instance.plugin_handle();
     let ext = handle.get_extension::<PluginParams>().unwrap();
     let text = std::ffi::CString::new(text).unwrap();
-    ext.text_to_value(&mut handle, id, &text).expect("text_to_value")
+    ext.text_to_value(&handle, id, &text)
+        .expect("text_to_value")
 }
 
 fn current_value(instance: &mut PluginInstance<TestHost>, id: ClapId) -> f64 {
-    let mut handle = instance.plugin_handle();
+    let handle = instance.plugin_handle();
     let ext = handle.get_extension::<PluginParams>().unwrap();
-    ext.get_value(&mut handle, id).expect("get_value")
+    ext.get_value(&handle, id).expect("get_value")
 }
 
 /// A playing 4/4 transport at 120 BPM, looping beats 4..12, at `beats` into the song.
@@ -136,16 +151,25 @@ fn clap_bundle_processes_with_a_playing_120_bpm_transport() {
     let mut instance = new_instance(&entry);
     let params = params(&mut instance);
     let names: Vec<&str> = params.iter().map(|(n, ..)| n.as_str()).collect();
-    assert_eq!(names, ["Bypass", "Input Gain", "Output Gain", "Monitor Mix"]);
+    assert_eq!(
+        names,
+        ["Bypass", "Input Gain", "Output Gain", "Monitor Mix"]
+    );
     for (name, _, flags) in &params {
-        assert!(flags.contains(ParamInfoFlags::IS_AUTOMATABLE), "{name} not automatable");
+        assert!(
+            flags.contains(ParamInfoFlags::IS_AUTOMATABLE),
+            "{name} not automatable"
+        );
     }
     assert!(params[0].2.contains(ParamInfoFlags::IS_BYPASS));
     let out_gain = param_id(&params, "Output Gain");
     let minus_6 = value_from_text(&mut instance, out_gain, "-6 dB");
 
-    let config =
-        PluginAudioConfiguration { sample_rate: SR, min_frames_count: 1, max_frames_count: 256 };
+    let config = PluginAudioConfiguration {
+        sample_rate: SR,
+        min_frames_count: 1,
+        max_frames_count: 256,
+    };
     let processor = instance.activate(|_, _| (), config).expect("activate");
     let mut processor = processor.start_processing().expect("start processing");
 
@@ -160,7 +184,12 @@ fn clap_bundle_processes_with_a_playing_120_bpm_transport() {
     for b in 0..blocks {
         events.clear();
         if b == 0 {
-            events.push(&ParamValueEvent::new(0, out_gain, Pckn::match_all(), minus_6));
+            events.push(&ParamValueEvent::new(
+                0,
+                out_gain,
+                Pckn::match_all(),
+                minus_6,
+            ));
         }
         let beats = start_beats + (b * BLOCK) as f64 * TEMPO / 60.0 / SR;
         let transport = transport_at(beats);
@@ -171,7 +200,9 @@ fn clap_bundle_processes_with_a_playing_120_bpm_transport() {
         let ins = in_ports.with_input_buffers([AudioPortBuffer {
             latency: 0,
             channels: AudioPortBufferType::f32_input_only(
-                [&mut left[..], &mut right[..]].into_iter().map(InputChannel::variable),
+                [&mut left[..], &mut right[..]]
+                    .into_iter()
+                    .map(InputChannel::variable),
             ),
         }]);
         let mut outs = out_ports.with_output_buffers([AudioPortBuffer {
@@ -203,12 +234,16 @@ fn clap_bundle_processes_with_a_playing_120_bpm_transport() {
         for ch in 0..2 {
             let y = &output[b * 2 * BLOCK + ch * BLOCK..b * 2 * BLOCK + (ch + 1) * BLOCK];
             for (yi, xi) in y.iter().zip(x) {
-                assert!((f64::from(*yi) - gain * f64::from(*xi)).abs() < 1e-5, "block {b}");
+                assert!(
+                    (f64::from(*yi) - gain * f64::from(*xi)).abs() < 1e-5,
+                    "block {b}"
+                );
             }
         }
     }
-    let tail_l: Vec<f32> =
-        (blocks - 40..blocks).flat_map(|b| output[b * 2 * BLOCK..b * 2 * BLOCK + BLOCK].to_vec()).collect();
+    let tail_l: Vec<f32> = (blocks - 40..blocks)
+        .flat_map(|b| output[b * 2 * BLOCK..b * 2 * BLOCK + BLOCK].to_vec())
+        .collect();
     let level_db = 20.0 * (rms(&tail_l) / (0.5 / 2f64.sqrt())).log10();
     assert!((level_db - -6.0).abs() < 0.01, "output level {level_db} dB");
     let f = dominant_frequency(&tail_l[..4_800], SR, 440.0);
@@ -217,7 +252,10 @@ fn clap_bundle_processes_with_a_playing_120_bpm_transport() {
 
     // Transport: what the plugin saw at the start of the last block.
     let (updates, seen) = transport_seen_by_plugin();
-    assert!(updates >= blocks as u64, "{updates} snapshots for {blocks} blocks");
+    assert!(
+        updates >= blocks as u64,
+        "{updates} snapshots for {blocks} blocks"
+    );
     let last_beats = start_beats + ((blocks - 1) * BLOCK) as f64 * TEMPO / 60.0 / SR;
     assert!(seen.playing);
     assert_eq!(seen.tempo_bpm, Some(TEMPO));
@@ -247,8 +285,16 @@ fn clap_state_saves_and_restores_parameters() {
     {
         let mut events = EventBuffer::new();
         events.push(&ParamValueEvent::new(0, in_gain, Pckn::match_all(), plus_3));
-        events.push(&ParamValueEvent::new(0, monitor, Pckn::match_all(), quarter));
-        let ext = first.plugin_handle().get_extension::<PluginParams>().unwrap();
+        events.push(&ParamValueEvent::new(
+            0,
+            monitor,
+            Pckn::match_all(),
+            quarter,
+        ));
+        let ext = first
+            .plugin_handle()
+            .get_extension::<PluginParams>()
+            .unwrap();
         let mut handle = first.inactive_plugin_handle().expect("not active");
         let mut out = EventBuffer::new();
         ext.flush(
@@ -261,28 +307,37 @@ fn clap_state_saves_and_restores_parameters() {
 
     let mut state = Vec::new();
     {
-        let mut handle = first.plugin_handle();
-        let ext = handle.get_extension::<PluginState>().expect("state extension");
-        ext.save(&mut handle, &mut state).expect("save state");
+        let handle = first.plugin_handle();
+        let ext = handle
+            .get_extension::<PluginState>()
+            .expect("state extension");
+        ext.save(&handle, &mut state).expect("save state");
     }
     let text = String::from_utf8_lossy(&state);
-    assert!(text.contains("in_gain") && text.contains("monitor"), "state: {text}");
+    assert!(
+        text.contains("in_gain") && text.contains("monitor"),
+        "state: {text}"
+    );
 
     let mut second = new_instance(&entry);
-    assert!((current_value(&mut second, in_gain) - plus_3).abs() > 1e-3, "fresh instance");
+    assert!(
+        (current_value(&mut second, in_gain) - plus_3).abs() > 1e-3,
+        "fresh instance"
+    );
     {
-        let mut handle = second.plugin_handle();
+        let handle = second.plugin_handle();
         let ext = handle.get_extension::<PluginState>().unwrap();
-        ext.load(&mut handle, &mut state.as_slice()).expect("load state");
+        ext.load(&handle, &mut state.as_slice())
+            .expect("load state");
     }
     assert!((current_value(&mut second, in_gain) - plus_3).abs() < 1e-6);
     assert!((current_value(&mut second, monitor) - quarter).abs() < 1e-6);
 
     // Garbage state is refused, and leaves the instance as it was.
     {
-        let mut handle = second.plugin_handle();
+        let handle = second.plugin_handle();
         let ext = handle.get_extension::<PluginState>().unwrap();
-        assert!(ext.load(&mut handle, &mut &b"\xff\x00not json"[..]).is_err());
+        assert!(ext.load(&handle, &mut &b"\xff\x00not json"[..]).is_err());
     }
     assert!((current_value(&mut second, monitor) - quarter).abs() < 1e-6);
 }

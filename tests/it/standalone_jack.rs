@@ -26,19 +26,32 @@ fn standalone_passes_audio_through_a_real_jack_server() {
         .spawn()
         .expect("start jackd (Debian jackd2; scripts/install-deps.sh installs it)");
     let _jackd = KillOnDrop(jackd);
+    wait_for_server(&server);
 
     let app = Command::new(bundled("osp-jam"))
-        .args(["--backend", "jack", "-r", &SR.to_string(), "-p", &PERIOD.to_string()])
+        .args([
+            "--backend",
+            "jack",
+            "-r",
+            &SR.to_string(),
+            "-p",
+            &PERIOD.to_string(),
+        ])
         .env("JACK_DEFAULT_SERVER", &server)
         .env("JACK_NO_START_SERVER", "1")
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::inherit())
         .spawn()
         .expect("start the standalone");
     let mut app = KillOnDrop(app);
 
     let probe = Command::new(env!("CARGO_BIN_EXE_jack-probe"))
-        .args(["OSP Jam", &FRAMES.to_string(), &FREQ.to_string(), &AMP.to_string()])
+        .args([
+            "osp_jam",
+            &FRAMES.to_string(),
+            &FREQ.to_string(),
+            &AMP.to_string(),
+        ])
         .env("JACK_DEFAULT_SERVER", &server)
         .env("JACK_NO_START_SERVER", "1")
         .output()
@@ -50,8 +63,16 @@ fn standalone_passes_audio_through_a_real_jack_server() {
         String::from_utf8_lossy(&probe.stderr)
     );
 
-    let ports: Vec<&str> = report.lines().filter_map(|l| l.strip_prefix("port ")).collect();
-    for name in ["OSP Jam:input_1", "OSP Jam:input_2", "OSP Jam:output_1", "OSP Jam:output_2"] {
+    let ports: Vec<&str> = report
+        .lines()
+        .filter_map(|l| l.strip_prefix("port "))
+        .collect();
+    for name in [
+        "osp_jam:input_1",
+        "osp_jam:input_2",
+        "osp_jam:output_1",
+        "osp_jam:output_2",
+    ] {
         assert!(ports.contains(&name), "{name} not registered: {ports:?}");
     }
     let channels: Vec<(f64, f64)> = report
@@ -71,21 +92,53 @@ fn standalone_passes_audio_through_a_real_jack_server() {
     for (ch, (rms, freq)) in channels.iter().enumerate() {
         // Unity gain by default: the sine comes out at the level it went in, at its pitch.
         let level_db = 20.0 * (rms / expected_rms).log10();
-        assert!(level_db.abs() < 0.1, "channel {ch}: {level_db:+.3} dB ({report})");
+        assert!(
+            level_db.abs() < 0.1,
+            "channel {ch}: {level_db:+.3} dB ({report})"
+        );
         assert!((freq - FREQ).abs() < 0.5, "channel {ch}: {freq} Hz");
     }
 
     // Ctrl-C leaves cleanly and promptly.
     let pid = app.0.id().to_string();
-    let sent = Command::new("kill").args(["-INT", &pid]).status().expect("kill -INT");
+    let sent = Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("kill -INT");
     assert!(sent.success());
     let start = Instant::now();
     let status = loop {
         if let Some(status) = app.0.try_wait().expect("wait for the standalone") {
             break status;
         }
-        assert!(start.elapsed() < Duration::from_secs(10), "standalone ignored SIGINT");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "standalone ignored SIGINT"
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
     assert!(status.success(), "standalone exited with {status}");
+}
+
+/// Waits until the named server lists its dummy system ports (bounded at 10 s).
+fn wait_for_server(server: &str) {
+    let start = Instant::now();
+    loop {
+        let lsp = Command::new("jack_lsp")
+            .env("JACK_DEFAULT_SERVER", server)
+            .env("JACK_NO_START_SERVER", "1")
+            .stderr(Stdio::null())
+            .output()
+            .expect("run jack_lsp");
+        if lsp.status.success()
+            && String::from_utf8_lossy(&lsp.stdout).contains("system:playback_1")
+        {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "jackd {server} did not come up"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

@@ -48,7 +48,9 @@ pub(crate) fn dominant_frequency(x: &[f32], sr: f64, guess: f64) -> f64 {
     };
     let (lo, hi) = (guess * 0.5, guess * 1.5);
     let coarse = (0..=100).map(|k| lo + (hi - lo) * k as f64 / 100.0);
-    let best = coarse.max_by(|a, b| power(*a).total_cmp(&power(*b))).unwrap_or(guess);
+    let best = coarse
+        .max_by(|a, b| power(*a).total_cmp(&power(*b)))
+        .unwrap_or(guess);
     let step = (hi - lo) / 100.0;
     (0..=(2.0 * step / 0.1) as usize)
         .map(|k| best - step + 0.1 * k as f64)

@@ -34,6 +34,9 @@ fn vst3_bundle_processes_and_keeps_state_in_pedalboard() {
         .expect("run python");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "pedalboard checks failed:\n{stdout}\n{stderr}");
+    assert!(
+        out.status.success(),
+        "pedalboard checks failed:\n{stdout}\n{stderr}"
+    );
     assert!(stdout.lines().any(|l| l == "ok: 7 checks"), "{stdout}");
 }

@@ -43,7 +43,9 @@ fn bundle_standalone(args: &[String]) -> Result<()> {
             cargo.args(["--profile", other]);
         }
     }
-    let status = cargo.status().context("could not run cargo build for the standalone")?;
+    let status = cargo
+        .status()
+        .context("could not run cargo build for the standalone")?;
     if !status.success() {
         bail!("building the standalone failed ({status})");
     }

@@ -61,7 +61,10 @@ impl Strip {
     /// A strip for `sample_rate`, starting fully active (or fully bypassed if `bypassed`).
     pub fn new(sample_rate: f64, bypassed: bool) -> Self {
         let fade_samples = (BYPASS_FADE_SECONDS * sample_rate).round().max(1.0);
-        Self { fade: if bypassed { 0.0 } else { 1.0 }, fade_step: (1.0 / fade_samples) as f32 }
+        Self {
+            fade: if bypassed { 0.0 } else { 1.0 },
+            fade_step: (1.0 / fade_samples) as f32,
+        }
     }
 
     /// Jumps the bypass crossfade to its end state, as a host does on reset.
@@ -122,7 +125,11 @@ impl Strip {
 
 #[inline]
 fn step_towards(value: f32, target: f32, step: f32) -> f32 {
-    if value < target { (value + step).min(target) } else { (value - step).max(target) }
+    if value < target {
+        (value + step).min(target)
+    } else {
+        (value - step).max(target)
+    }
 }
 
 #[cfg(test)]
@@ -132,7 +139,12 @@ mod tests {
     const SR: f64 = 48_000.0;
 
     fn controls<'a>(gain_in: &'a [f32], gain_out: &'a [f32], monitor: &'a [f32]) -> Controls<'a> {
-        Controls { input_gain: gain_in, output_gain: gain_out, monitor, bypass: false }
+        Controls {
+            input_gain: gain_in,
+            output_gain: gain_out,
+            monitor,
+            bypass: false,
+        }
     }
 
     #[test]
@@ -179,7 +191,10 @@ mod tests {
         let ones = vec![1.0f32; n];
         let monitor = vec![1.0f32; n];
         // Output gain 0: wet is silence, so the output is exactly the fade-out of the dry signal.
-        let c = Controls { bypass: true, ..controls(&ones, &zeros, &monitor) };
+        let c = Controls {
+            bypass: true,
+            ..controls(&ones, &zeros, &monitor)
+        };
         strip.process(&mut [&mut buf], None, 0..n, c);
         for (i, y) in buf.iter().enumerate() {
             let expected = ((i + 1) as f32 / fade_len as f32).min(1.0);
@@ -187,7 +202,10 @@ mod tests {
         }
         assert_eq!(strip.fade(), 0.0);
         // Largest step between samples is one fade step: no click.
-        let max_step = buf.windows(2).map(|w| (w[1] - w[0]).abs()).fold(0.0, f32::max);
+        let max_step = buf
+            .windows(2)
+            .map(|w| (w[1] - w[0]).abs())
+            .fold(0.0, f32::max);
         assert!(max_step <= 1.01 / fade_len as f32, "{max_step}");
     }
 
@@ -199,7 +217,10 @@ mod tests {
         let sig: Vec<f32> = (0..n).map(|i| (i as f32 * 0.01).sin()).collect();
         let gain = vec![0.3f32; n];
         let monitor = vec![0.5f32; n];
-        let c = Controls { bypass: true, ..controls(&gain, &gain, &monitor) };
+        let c = Controls {
+            bypass: true,
+            ..controls(&gain, &gain, &monitor)
+        };
         let mut a = sig.clone();
         whole.process(&mut [&mut a], None, 0..n, c);
         let mut b = sig.clone();

@@ -139,7 +139,14 @@ mod tests {
             sample_clock: 1 << 40,
         };
         let slot = Shared::new();
-        for value in [full, Snapshot::default(), Snapshot { playing: true, ..Default::default() }] {
+        for value in [
+            full,
+            Snapshot::default(),
+            Snapshot {
+                playing: true,
+                ..Default::default()
+            },
+        ] {
             assert!(slot.publish(&value));
             assert_eq!(slot.read::<Snapshot>(), Some(value));
         }

@@ -34,7 +34,10 @@ impl<const N: usize> Slot<N> {
     #[allow(clippy::declare_interior_mutable_const)] // used only as an array initialiser
     pub const fn new() -> Self {
         const ZERO: AtomicU64 = AtomicU64::new(0);
-        Self { seq: AtomicU64::new(0), words: [ZERO; N] }
+        Self {
+            seq: AtomicU64::new(0),
+            words: [ZERO; N],
+        }
     }
 
     /// Publishes `value`. Returns `false` if another writer held the slot and this update was
