@@ -5,6 +5,6 @@
 //! which bundles first.
 
 mod clap_host;
-mod standalone_jack;
+mod standalone;
 mod support;
 mod vst3_pedalboard;

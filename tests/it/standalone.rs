@@ -1,6 +1,6 @@
-//! The standalone app under a real JACK server (`jackd -d dummy`, named per test so no other
-//! server is touched): it registers its ports, passes a sine from a JACK client through to its
-//! outputs, and leaves on SIGINT.
+//! The standalone app: headless on the dummy backend, and under a real JACK server
+//! (`jackd -d dummy`, named per test so no other server is touched) where it registers its
+//! ports, passes a sine from a JACK client through to its outputs, and leaves on SIGINT.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -99,7 +99,31 @@ fn standalone_passes_audio_through_a_real_jack_server() {
         assert!((freq - FREQ).abs() < 0.5, "channel {ch}: {freq} Hz");
     }
 
-    // Ctrl-C leaves cleanly and promptly.
+    interrupt_and_expect_clean_exit(&mut app);
+}
+
+#[test]
+fn standalone_runs_headless_on_the_dummy_backend() {
+    let app = Command::new(bundled("osp-jam"))
+        .args(["--backend", "dummy", "-r", "48000", "-p", "64"])
+        .env_remove("DISPLAY")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start the standalone");
+    let mut app = KillOnDrop(app);
+    // A debug build aborts on any allocation in process(): a second of 64-frame periods
+    // (750 callbacks) without dying is the check.
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(
+        app.0.try_wait().expect("poll").is_none(),
+        "standalone died on the dummy backend"
+    );
+    interrupt_and_expect_clean_exit(&mut app);
+}
+
+/// Sends SIGINT (Ctrl-C) and expects a prompt exit with status 0.
+fn interrupt_and_expect_clean_exit(app: &mut KillOnDrop) {
     let pid = app.0.id().to_string();
     let sent = Command::new("kill")
         .args(["-INT", &pid])
