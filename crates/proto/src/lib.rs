@@ -1,0 +1,17 @@
+//! OSP Jam's sans-IO protocol core.
+//!
+//! Nothing here touches a socket, a clock, a thread or the OS random source: bytes and `now` come
+//! in as arguments, bytes and deadlines go out. Decoders take untrusted input and return
+//! errors, never panic, never read past the buffer and never allocate in proportion to it.
+//!
+//! - [`demux`]: which protocol one UDP datagram belongs to (STUN, DTLS, TURN, RTP, RTCP, OSP,
+//!   clock sync), per the binding decision that one socket carries everything.
+//! - [`ostp`]: OSTP audio packets (RTP + the `0x4F53` extension + CRC-32) and the 25-byte
+//!   clock-sync packet.
+//! - [`seq`]: extended sequence numbers.
+
+#![forbid(unsafe_code)]
+
+pub mod demux;
+pub mod ostp;
+pub mod seq;

@@ -1,0 +1,17 @@
+//! OSTP, the audio transport: RTP (RFC 3550) with the `0x4F53` header extension and a CRC-32.
+//!
+//! - [`packet`]: the media packet in our canonical form (CRC in RTP padding) and the legacy
+//!   raw-trailer variants A, B and C accepted on receive.
+//! - [`sync`]: the 25-byte clock-sync packet (first byte `0x7D`, not RTP).
+
+pub mod packet;
+pub mod sync;
+
+/// The RTP header-extension profile that marks an OSTP extension ("OS").
+pub const EXTENSION_PROFILE: u16 = 0x4F53;
+/// Length of the OSTP extension body in 32-bit words.
+pub const EXTENSION_WORDS: u16 = 2;
+/// Largest datagram we send: stays under every path MTU without IP fragmentation.
+pub const MAX_DATAGRAM: usize = 1200;
+/// Receive buffer size: legacy senders emit datagrams of up to 3,868 bytes.
+pub const RECEIVE_BUFFER: usize = 65_536;
