@@ -53,3 +53,9 @@ if [ ! -f "$stamp" ]; then
 else
   echo "install-deps: venv present ($VENV)"
 fi
+
+# The test runner (preinstalled on our machines; built from crates.io where it is missing).
+if ! cargo nextest --version >/dev/null 2>&1; then
+  echo "install-deps: installing cargo-nextest"
+  cargo install cargo-nextest --locked
+fi
