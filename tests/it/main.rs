@@ -5,6 +5,7 @@
 //! which bundles first.
 
 mod clap_host;
+mod rtp_interop;
 mod standalone;
 mod support;
 mod vst3_pedalboard;

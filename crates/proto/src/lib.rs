@@ -8,10 +8,12 @@
 //!   clock sync), per the binding decision that one socket carries everything.
 //! - [`ostp`]: OSTP audio packets (RTP + the `0x4F53` extension + CRC-32) and the 25-byte
 //!   clock-sync packet.
+//! - [`sdp`]: SDP text so standard RTP receivers can decode a stream.
 //! - [`seq`]: extended sequence numbers.
 
 #![forbid(unsafe_code)]
 
 pub mod demux;
 pub mod ostp;
+pub mod sdp;
 pub mod seq;

@@ -1,0 +1,319 @@
+//! Our OSTP stream (0x4F53 extension, CRC in RTP padding) received by standard RTP software
+//! nobody here wrote: GStreamer's `rtpopusdepay ! opusdec` and ffmpeg with our SDP. Both must
+//! decode the same audio as our own receiver.
+
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use codec::opus::{self, FrameDuration};
+use proto::ostp::packet::{self, Accept, Extension, Header, SendForm, Ssrc, StreamId};
+use proto::sdp;
+
+use crate::support::{KillOnDrop, dominant_frequency};
+
+const SR: f64 = 48_000.0;
+const PT_OPUS: u8 = 111;
+const FRAME: FrameDuration = FrameDuration::Ms5;
+/// 16-bit sequence numbers roll over after the first five packets: receivers must follow.
+const FIRST_SEQ: u32 = 0xFFFB;
+
+/// An OSTP Opus stream of `seconds` of a 440 Hz stereo sine, in our canonical form.
+fn opus_stream(seconds: f64) -> Vec<Vec<u8>> {
+    let frames = (seconds * SR) as usize / FRAME.samples();
+    let config = opus::Config {
+        frame: FRAME,
+        bitrate: 128_000,
+        ..opus::Config::default()
+    };
+    let mut encoder = opus::Encoder::new(config).expect("encoder");
+    let mut payload = [0u8; opus::MAX_PACKET];
+    let mut pcm = vec![0f32; FRAME.samples() * 2];
+    (0..frames)
+        .map(|f| {
+            for (i, pair) in pcm.chunks_exact_mut(2).enumerate() {
+                let n = (f * FRAME.samples() + i) as f64;
+                let s = 0.5 * (2.0 * std::f64::consts::PI * 440.0 * n / SR).sin() as f32;
+                pair.fill(s);
+            }
+            let len = encoder.encode(&pcm, &mut payload).expect("encode");
+            let seq = FIRST_SEQ + f as u32;
+            let ts = (f * FRAME.samples()) as u32;
+            let header = Header {
+                marker: f == 0,
+                payload_type: PT_OPUS,
+                seq: seq as u16,
+                timestamp: 0x1000_0000 + ts,
+                ssrc: Ssrc(0x05F1_A7E0),
+                extension: Some(Extension {
+                    stream_id: StreamId::PRIMARY,
+                    seq_ext: (seq >> 16) as u16,
+                    media_timestamp: ts,
+                }),
+            };
+            let mut out = vec![0u8; 1200];
+            let n = packet::encode(&header, &payload[..len], SendForm::Padding, &mut out)
+                .expect("packetize");
+            out.truncate(n);
+            out
+        })
+        .collect()
+}
+
+/// What our own receiver makes of the stream, interleaved stereo.
+fn our_decode(packets: &[Vec<u8>]) -> Vec<f32> {
+    let mut decoder = opus::Decoder::new(2).expect("decoder");
+    let mut out = vec![0f32; packets.len() * FRAME.samples() * 2];
+    for (p, frame) in packets
+        .iter()
+        .zip(out.chunks_exact_mut(FRAME.samples() * 2))
+    {
+        let pkt = packet::decode(p, Accept::default()).expect("our own packet");
+        assert_eq!(pkt.integrity, packet::Integrity::Padding);
+        decoder.decode(pkt.payload, frame).expect("decode");
+    }
+    out
+}
+
+/// An even UDP port on 127.0.0.1 whose successor is free too (RTP + RTCP for ffmpeg).
+fn free_port_pair() -> u16 {
+    for _ in 0..100 {
+        let a = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
+        let port = a.local_addr().expect("addr").port();
+        if port.is_multiple_of(2)
+            && port < u16::MAX
+            && UdpSocket::bind((Ipv4Addr::LOCALHOST, port + 1)).is_ok()
+        {
+            return port;
+        }
+    }
+    panic!("no free even port pair on 127.0.0.1");
+}
+
+/// Waits until some process holds `port` on 127.0.0.1 (the receiver is listening).
+fn wait_until_bound(port: u16) {
+    let start = Instant::now();
+    while UdpSocket::bind((Ipv4Addr::LOCALHOST, port)).is_ok() {
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "receiver never bound port {port}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Sends the packets to 127.0.0.1:`port`, paced in real time.
+fn send_paced(packets: &[Vec<u8>], port: u16) {
+    let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind sender");
+    let dest = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let start = Instant::now();
+    let period = Duration::from_secs_f64(FRAME.samples() as f64 / SR);
+    for (i, p) in packets.iter().enumerate() {
+        let due = start + period * i as u32;
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        socket.send_to(p, dest).expect("send");
+    }
+}
+
+/// Reads a 16-bit stereo WAV as interleaved f32.
+fn read_wav(path: &Path) -> Vec<f32> {
+    let mut reader = hound::WavReader::open(path).expect("open wav");
+    let spec = reader.spec();
+    assert_eq!(
+        (spec.channels, spec.sample_rate, spec.bits_per_sample),
+        (2, 48_000, 16)
+    );
+    reader
+        .samples::<i16>()
+        .map(|s| f32::from(s.expect("sample")) / 32_768.0)
+        .collect()
+}
+
+/// SNR (dB) of `theirs` against `ours` at the best alignment (left channel), and the lag.
+fn aligned_snr(ours: &[f32], theirs: &[f32]) -> (f64, isize) {
+    let left = |x: &[f32]| x.iter().step_by(2).copied().collect::<Vec<f32>>();
+    let (a, b) = (left(ours), left(theirs));
+    let snr_at = |lag: isize| {
+        let (mut signal, mut noise) = (0.0f64, 0.0f64);
+        for (i, &x) in a.iter().enumerate().skip(2_400) {
+            let j = i as isize + lag;
+            if j < 0 || j as usize >= b.len() {
+                continue;
+            }
+            let y = b[j as usize];
+            signal += f64::from(x).powi(2);
+            noise += f64::from(y - x).powi(2);
+        }
+        if signal == 0.0 {
+            f64::NEG_INFINITY
+        } else {
+            10.0 * (signal / noise.max(1e-30)).log10()
+        }
+    };
+    (-2_400..=2_400isize)
+        .map(|lag| (snr_at(lag), lag))
+        .max_by(|x, y| x.0.total_cmp(&y.0))
+        .expect("lags")
+}
+
+fn assert_same_audio(receiver: &str, ours: &[f32], theirs: &[f32]) {
+    assert!(
+        theirs.len() > ours.len() / 2,
+        "{receiver} decoded only {} samples",
+        theirs.len()
+    );
+    let (snr, lag) = aligned_snr(ours, theirs);
+    assert!(
+        snr > 40.0,
+        "{receiver}: SNR {snr:.1} dB against our decode (lag {lag})"
+    );
+    let tail: Vec<f32> = theirs
+        .iter()
+        .step_by(2)
+        .skip(4_800)
+        .take(9_600)
+        .copied()
+        .collect();
+    let f = dominant_frequency(&tail, SR, 440.0);
+    assert!((f - 440.0).abs() < 0.5, "{receiver}: {f} Hz");
+}
+
+#[test]
+fn gstreamer_decodes_our_ostp_opus_stream_like_we_do() {
+    let dir = tempdir("gst");
+    let wav = dir.join("gst.wav");
+    let packets = opus_stream(2.0);
+    let port = free_port_pair();
+    let caps = format!(
+        "application/x-rtp,media=audio,clock-rate=48000,encoding-name=OPUS,payload={PT_OPUS}"
+    );
+    let gst = Command::new("gst-launch-1.0")
+        .args([
+            "-q",
+            "-e",
+            "udpsrc",
+            "address=127.0.0.1",
+            &format!("port={port}"),
+        ])
+        .arg(format!("caps={caps}"))
+        .args([
+            "!",
+            "rtpjitterbuffer",
+            "latency=100",
+            "!",
+            "rtpopusdepay",
+            "!",
+            "opusdec",
+        ])
+        .args([
+            "!",
+            "audioconvert",
+            "!",
+            "audio/x-raw,format=S16LE,channels=2",
+            "!",
+            "wavenc",
+        ])
+        .args(["!", "filesink", &format!("location={}", wav.display())])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("gst-launch-1.0 (Debian gstreamer1.0-tools)");
+    let mut gst = KillOnDrop(gst);
+    wait_until_bound(port);
+    send_paced(&packets, port);
+    std::thread::sleep(Duration::from_millis(400));
+    interrupt_and_wait(&mut gst, "gst-launch-1.0");
+    assert_same_audio("GStreamer", &our_decode(&packets), &read_wav(&wav));
+}
+
+#[test]
+fn ffmpeg_decodes_our_ostp_opus_stream_from_our_sdp() {
+    let dir = tempdir("ffmpeg");
+    let wav = dir.join("ffmpeg.wav");
+    let sdp_path = dir.join("stream.sdp");
+    let packets = opus_stream(2.0);
+    let port = free_port_pair();
+    let sdp_text = sdp::write(&sdp::Stream {
+        address: Ipv4Addr::LOCALHOST.into(),
+        port,
+        payload_type: PT_OPUS,
+        encoding: sdp::Encoding::Opus { channels: 2 },
+        ptime_ms: 5.0,
+    });
+    std::fs::write(&sdp_path, sdp_text).expect("write sdp");
+    let ffmpeg = Command::new("ffmpeg")
+        .args([
+            "-nostdin",
+            "-y",
+            "-loglevel",
+            "error",
+            "-protocol_whitelist",
+            "file,udp,rtp",
+        ])
+        .args([
+            "-i",
+            &sdp_path.display().to_string(),
+            "-c:a",
+            "pcm_s16le",
+            "-ac",
+            "2",
+        ])
+        .arg(&wav)
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("ffmpeg (Debian ffmpeg)");
+    let mut ffmpeg = KillOnDrop(ffmpeg);
+    wait_until_bound(port);
+    send_paced(&packets, port);
+    // ffmpeg ends the input by itself about 10 s after the last packet; SIGINT earlier would
+    // truncate the WAV.
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = ffmpeg.0.try_wait().expect("wait ffmpeg") {
+            break status;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "ffmpeg did not finish"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "ffmpeg exited with {status}");
+    assert_same_audio("ffmpeg", &our_decode(&packets), &read_wav(&wav));
+}
+
+/// SIGINT (GStreamer's -e turns it into end-of-stream so the WAV is finalised), then wait.
+fn interrupt_and_wait(child: &mut KillOnDrop, what: &str) {
+    let pid = child.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.0.try_wait().expect("wait") {
+            assert!(status.success(), "{what} exited with {status}");
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{what} ignored SIGINT"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A fresh directory for one test's files under the target directory.
+fn tempdir(name: &str) -> std::path::PathBuf {
+    let dir = crate::support::target_dir()
+        .join("it-tmp")
+        .join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create temp dir");
+    dir
+}
