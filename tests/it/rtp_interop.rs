@@ -103,12 +103,20 @@ fn wait_until_bound(port: u16) {
     }
 }
 
-/// Sends the packets to 127.0.0.1:`port`, paced in real time.
+/// Sends Opus packets to 127.0.0.1:`port`, paced in real time.
 fn send_paced(packets: &[Vec<u8>], port: u16) {
+    send_paced_every(
+        packets,
+        port,
+        Duration::from_secs_f64(FRAME.samples() as f64 / SR),
+    );
+}
+
+/// Sends packets to 127.0.0.1:`port`, one every `period`.
+fn send_paced_every(packets: &[Vec<u8>], port: u16, period: Duration) {
     let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind sender");
     let dest = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let start = Instant::now();
-    let period = Duration::from_secs_f64(FRAME.samples() as f64 / SR);
     for (i, p) in packets.iter().enumerate() {
         let due = start + period * i as u32;
         if let Some(wait) = due.checked_duration_since(Instant::now()) {
@@ -316,4 +324,147 @@ fn tempdir(name: &str) -> std::path::PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("create temp dir");
     dir
+}
+
+/// Frames per PCM packet: 1.333 ms, the LAN setting.
+const PCM_FRAMES: usize = 64;
+
+/// Integer stereo samples (interleaved) of a sine plus deterministic noise, so every bit of
+/// the sample word is exercised, and the OSTP packets carrying them.
+fn pcm_stream(format: codec::pcm::Format, pt: u8, seconds: f64) -> (Vec<i32>, Vec<Vec<u8>>) {
+    let bits = 8 * format.bytes_per_sample() as u32;
+    let full = f64::from(1u32 << (bits - 1));
+    let frames = (seconds * SR) as usize / PCM_FRAMES * PCM_FRAMES;
+    let mut noise = 0x1234_5678u32;
+    let mut ints = Vec::with_capacity(frames * 2);
+    for n in 0..frames {
+        let s = 0.5 * (2.0 * std::f64::consts::PI * 440.0 * n as f64 / SR).sin();
+        for _ in 0..2 {
+            noise = noise.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            let dither = f64::from(noise >> 16) / 65_536.0 - 0.5;
+            ints.push((s * full + dither * 64.0).round() as i32);
+        }
+    }
+    let floats: Vec<f32> = ints.iter().map(|&v| (f64::from(v) / full) as f32).collect();
+    let packets = floats
+        .chunks_exact(PCM_FRAMES * 2)
+        .enumerate()
+        .map(|(i, chunk)| {
+            let mut payload = vec![0u8; chunk.len() * format.bytes_per_sample()];
+            codec::pcm::encode(format, chunk, &mut payload).expect("pcm encode");
+            let seq = FIRST_SEQ + i as u32;
+            let ts = (i * PCM_FRAMES) as u32;
+            let header = Header {
+                marker: i == 0,
+                payload_type: pt,
+                seq: seq as u16,
+                timestamp: ts,
+                ssrc: Ssrc(0x0C0F_FEE0),
+                extension: Some(Extension {
+                    stream_id: StreamId::PRIMARY,
+                    seq_ext: (seq >> 16) as u16,
+                    media_timestamp: ts,
+                }),
+            };
+            let mut out = vec![0u8; 1200];
+            let n = packet::encode(&header, &payload, SendForm::Padding, &mut out).expect("pkt");
+            out.truncate(n);
+            out
+        })
+        .collect();
+    (ints, packets)
+}
+
+/// Sends a PCM stream to GStreamer's `rtpL24depay`/`rtpL16depay` and checks the WAV it writes
+/// holds exactly our samples.
+fn gstreamer_pcm_is_bit_exact(format: codec::pcm::Format, name: &str, pt: u8) {
+    let dir = tempdir(&format!("gst-{name}"));
+    let wav = dir.join("out.wav");
+    let (ints, packets) = pcm_stream(format, pt, 1.0);
+    let port = free_port_pair();
+    let (raw, bits) = if name == "L24" {
+        ("S24LE", 24)
+    } else {
+        ("S16LE", 16)
+    };
+    let gst = Command::new("gst-launch-1.0")
+        .args([
+            "-q",
+            "-e",
+            "udpsrc",
+            "address=127.0.0.1",
+            &format!("port={port}"),
+        ])
+        .arg(format!(
+            "caps=application/x-rtp,media=audio,clock-rate=48000,encoding-name={name},\
+             channels=2,payload={pt}"
+        ))
+        .args([
+            "!",
+            "rtpjitterbuffer",
+            "latency=100",
+            "!",
+            &format!("rtp{name}depay"),
+        ])
+        .args([
+            "!",
+            "audioconvert",
+            "!",
+            &format!("audio/x-raw,format={raw},channels=2"),
+        ])
+        .args([
+            "!",
+            "wavenc",
+            "!",
+            "filesink",
+            &format!("location={}", wav.display()),
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("gst-launch-1.0");
+    let mut gst = KillOnDrop(gst);
+    wait_until_bound(port);
+    send_paced_every(
+        &packets,
+        port,
+        Duration::from_secs_f64(PCM_FRAMES as f64 / SR),
+    );
+    std::thread::sleep(Duration::from_millis(400));
+    interrupt_and_wait(&mut gst, "gst-launch-1.0");
+
+    let mut reader = hound::WavReader::open(&wav).expect("open wav");
+    assert_eq!(reader.spec().bits_per_sample, bits);
+    let theirs: Vec<i32> = reader
+        .samples::<i32>()
+        .map(|s| s.expect("sample"))
+        .collect();
+    assert!(
+        theirs.len() >= ints.len() * 9 / 10,
+        "{name}: got {} of {}",
+        theirs.len(),
+        ints.len()
+    );
+    // Align on the first 32 samples, then every overlapping sample must be identical.
+    let start = (0..ints.len() - 32)
+        .step_by(2)
+        .find(|&k| ints[k..k + 32] == theirs[..32])
+        .unwrap_or_else(|| panic!("{name}: GStreamer output matches no offset of ours"));
+    let overlap = (ints.len() - start).min(theirs.len());
+    let mismatches = (0..overlap)
+        .filter(|&i| ints[start + i] != theirs[i])
+        .count();
+    assert_eq!(
+        mismatches, 0,
+        "{name}: {mismatches} of {overlap} samples differ"
+    );
+}
+
+#[test]
+fn gstreamer_receives_our_l24_stream_bit_exactly() {
+    gstreamer_pcm_is_bit_exact(codec::pcm::Format::L24, "L24", 96);
+}
+
+#[test]
+fn gstreamer_receives_our_l16_stream_bit_exactly() {
+    gstreamer_pcm_is_bit_exact(codec::pcm::Format::L16, "L16", 97);
 }
