@@ -8,4 +8,5 @@ mod clap_host;
 mod rtp_interop;
 mod standalone;
 mod support;
+mod tshark;
 mod vst3_pedalboard;

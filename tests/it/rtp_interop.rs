@@ -17,10 +17,10 @@ const SR: f64 = 48_000.0;
 const PT_OPUS: u8 = 111;
 const FRAME: FrameDuration = FrameDuration::Ms5;
 /// 16-bit sequence numbers roll over after the first five packets: receivers must follow.
-const FIRST_SEQ: u32 = 0xFFFB;
+pub(crate) const FIRST_SEQ: u32 = 0xFFFB;
 
 /// An OSTP Opus stream of `seconds` of a 440 Hz stereo sine, in our canonical form.
-fn opus_stream(seconds: f64) -> Vec<Vec<u8>> {
+pub(crate) fn opus_stream(seconds: f64) -> Vec<Vec<u8>> {
     let frames = (seconds * SR) as usize / FRAME.samples();
     let config = opus::Config {
         frame: FRAME,
@@ -77,7 +77,7 @@ fn our_decode(packets: &[Vec<u8>]) -> Vec<f32> {
 }
 
 /// An even UDP port on 127.0.0.1 whose successor is free too (RTP + RTCP for ffmpeg).
-fn free_port_pair() -> u16 {
+pub(crate) fn free_port_pair() -> u16 {
     for _ in 0..100 {
         let a = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
         let port = a.local_addr().expect("addr").port();
@@ -104,7 +104,7 @@ fn wait_until_bound(port: u16) {
 }
 
 /// Sends Opus packets to 127.0.0.1:`port`, paced in real time.
-fn send_paced(packets: &[Vec<u8>], port: u16) {
+pub(crate) fn send_paced(packets: &[Vec<u8>], port: u16) {
     send_paced_every(
         packets,
         port,
@@ -293,7 +293,7 @@ fn ffmpeg_decodes_our_ostp_opus_stream_from_our_sdp() {
 }
 
 /// SIGINT (GStreamer's -e turns it into end-of-stream so the WAV is finalised), then wait.
-fn interrupt_and_wait(child: &mut KillOnDrop, what: &str) {
+pub(crate) fn interrupt_and_wait(child: &mut KillOnDrop, what: &str) {
     let pid = child.0.id().to_string();
     assert!(
         Command::new("kill")
@@ -317,7 +317,7 @@ fn interrupt_and_wait(child: &mut KillOnDrop, what: &str) {
 }
 
 /// A fresh directory for one test's files under the target directory.
-fn tempdir(name: &str) -> std::path::PathBuf {
+pub(crate) fn tempdir(name: &str) -> std::path::PathBuf {
     let dir = crate::support::target_dir()
         .join("it-tmp")
         .join(format!("{name}-{}", std::process::id()));
