@@ -11,7 +11,7 @@ use codec::opus::{self, FrameDuration};
 use proto::ostp::packet::{self, Accept, Extension, Header, SendForm, Ssrc, StreamId};
 use proto::sdp;
 
-use crate::support::{KillOnDrop, dominant_frequency};
+use crate::support::{KillOnDrop, dominant_frequency, tempdir};
 
 const SR: f64 = 48_000.0;
 const PT_OPUS: u8 = 111;
@@ -314,16 +314,6 @@ pub(crate) fn interrupt_and_wait(child: &mut KillOnDrop, what: &str) {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-}
-
-/// A fresh directory for one test's files under the target directory.
-pub(crate) fn tempdir(name: &str) -> std::path::PathBuf {
-    let dir = crate::support::target_dir()
-        .join("it-tmp")
-        .join(format!("{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create temp dir");
-    dir
 }
 
 /// Frames per PCM packet: 1.333 ms, the LAN setting.

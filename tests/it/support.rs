@@ -58,13 +58,38 @@ pub(crate) fn dominant_frequency(x: &[f32], sr: f64, guess: f64) -> f64 {
         .unwrap_or(best)
 }
 
-/// Kills (SIGKILL) and reaps a child process when dropped, so a failing test leaves nothing
-/// running.
+/// Stops and reaps a child process when dropped, so a failing test leaves nothing running:
+/// SIGTERM first, so servers clean up after themselves (a SIGKILLed jackd leaves its entry in
+/// JACK's shared-memory registry, and after eight of those no JACK server can start on the
+/// machine), then SIGKILL if it is still there after 5 s.
 pub(crate) struct KillOnDrop(pub(crate) Child);
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let pid = self.0.id().to_string();
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &pid])
+                .status();
+            let start = std::time::Instant::now();
+            while start.elapsed() < std::time::Duration::from_secs(5) {
+                if let Ok(Some(_)) = self.0.try_wait() {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// A fresh directory for one test's files under the target directory.
+pub(crate) fn tempdir(name: &str) -> PathBuf {
+    let dir = target_dir()
+        .join("it-tmp")
+        .join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create temp dir");
+    dir
 }

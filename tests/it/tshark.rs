@@ -7,10 +7,8 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::rtp_interop::{
-    FIRST_SEQ, free_port_pair, interrupt_and_wait, opus_stream, send_paced, tempdir,
-};
-use crate::support::KillOnDrop;
+use crate::rtp_interop::{FIRST_SEQ, free_port_pair, interrupt_and_wait, opus_stream, send_paced};
+use crate::support::{KillOnDrop, tempdir};
 
 fn dissector() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tools/wireshark/ostp.lua")
