@@ -94,6 +94,9 @@ impl Strip {
         let monitor = &controls.monitor[..len];
         let target = if controls.bypass { 0.0 } else { 1.0 };
         let start_fade = self.fade;
+        // Every channel walks the same ramp from the same start; the first walk's end (or the
+        // ramp's end reached in closed form when there are no channels) is the new state.
+        let mut end_fade = advance(start_fade, target, self.fade_step, len);
         for (ch, channel) in channels.iter_mut().enumerate() {
             let room_channel = room
                 .filter(|r| !r.is_empty())
@@ -110,16 +113,25 @@ impl Strip {
                 let wet = output_gain[i] * mix;
                 *sample = x + fade * (wet - x);
             }
+            end_fade = fade;
         }
-        // Every channel walked the same ramp; advance the shared state once.
-        for _ in 0..len {
-            self.fade = step_towards(self.fade, target, self.fade_step);
-        }
+        self.fade = end_fade;
     }
 
     /// Crossfade position: 1.0 fully active, 0.0 fully bypassed.
     pub fn fade(&self) -> f32 {
         self.fade
+    }
+}
+
+/// Where the ramp stands after `samples` steps, without walking it. Only used when no channel
+/// walked it; it can differ from the walk by float rounding, which `min`/`max` clamp at the ends.
+fn advance(value: f32, target: f32, step: f32, samples: usize) -> f32 {
+    let travel = step * samples as f32;
+    if value < target {
+        (value + travel).min(target)
+    } else {
+        (value - travel).max(target)
     }
 }
 
