@@ -11,13 +11,46 @@ use codec::opus::{self, FrameDuration};
 use proto::ostp::packet::{self, Accept, Extension, Header, SendForm, Ssrc, StreamId};
 use proto::sdp;
 
-use crate::support::{KillOnDrop, dominant_frequency, tempdir};
+use crate::support::{
+    KillOnDrop, dominant_frequency, expect_clean_exit, interrupt_and_expect_clean_exit, tempdir,
+};
 
 const SR: f64 = 48_000.0;
 const PT_OPUS: u8 = 111;
 const FRAME: FrameDuration = FrameDuration::Ms5;
 /// 16-bit sequence numbers roll over after the first five packets: receivers must follow.
 pub(crate) const FIRST_SEQ: u32 = 0xFFFB;
+
+/// Packet `index` of a test stream in our canonical form: sequence numbers start at
+/// [`FIRST_SEQ`] (so they roll over the 16-bit field), RTP and media timestamps advance by
+/// `frames` per packet from `ts0`.
+fn ostp_packet(
+    pt: u8,
+    ssrc: u32,
+    index: usize,
+    frames: usize,
+    ts0: u32,
+    payload: &[u8],
+) -> Vec<u8> {
+    let seq = FIRST_SEQ + index as u32;
+    let media = (index * frames) as u32;
+    let header = Header {
+        marker: index == 0,
+        payload_type: pt,
+        seq: seq as u16,
+        timestamp: ts0.wrapping_add(media),
+        ssrc: Ssrc(ssrc),
+        extension: Some(Extension {
+            stream_id: StreamId::PRIMARY,
+            seq_ext: (seq >> 16) as u16,
+            media_timestamp: media,
+        }),
+    };
+    let mut out = vec![0u8; proto::ostp::MAX_DATAGRAM];
+    let n = packet::encode(&header, payload, SendForm::Padding, &mut out).expect("packetize");
+    out.truncate(n);
+    out
+}
 
 /// An OSTP Opus stream of `seconds` of a 440 Hz stereo sine, in our canonical form.
 pub(crate) fn opus_stream(seconds: f64) -> Vec<Vec<u8>> {
@@ -38,25 +71,14 @@ pub(crate) fn opus_stream(seconds: f64) -> Vec<Vec<u8>> {
                 pair.fill(s);
             }
             let len = encoder.encode(&pcm, &mut payload).expect("encode");
-            let seq = FIRST_SEQ + f as u32;
-            let ts = (f * FRAME.samples()) as u32;
-            let header = Header {
-                marker: f == 0,
-                payload_type: PT_OPUS,
-                seq: seq as u16,
-                timestamp: 0x1000_0000 + ts,
-                ssrc: Ssrc(0x05F1_A7E0),
-                extension: Some(Extension {
-                    stream_id: StreamId::PRIMARY,
-                    seq_ext: (seq >> 16) as u16,
-                    media_timestamp: ts,
-                }),
-            };
-            let mut out = vec![0u8; 1200];
-            let n = packet::encode(&header, &payload[..len], SendForm::Padding, &mut out)
-                .expect("packetize");
-            out.truncate(n);
-            out
+            ostp_packet(
+                PT_OPUS,
+                0x05F1_A7E0,
+                f,
+                FRAME.samples(),
+                0x1000_0000,
+                &payload[..len],
+            )
         })
         .collect()
 }
@@ -232,7 +254,7 @@ fn gstreamer_decodes_our_ostp_opus_stream_like_we_do() {
     wait_until_bound(port);
     send_paced(&packets, port);
     std::thread::sleep(Duration::from_millis(400));
-    interrupt_and_wait(&mut gst, "gst-launch-1.0");
+    interrupt_and_expect_clean_exit(&mut gst, "gst-launch-1.0");
     assert_same_audio("GStreamer", &our_decode(&packets), &read_wav(&wav));
 }
 
@@ -277,43 +299,8 @@ fn ffmpeg_decodes_our_ostp_opus_stream_from_our_sdp() {
     send_paced(&packets, port);
     // ffmpeg ends the input by itself about 10 s after the last packet; SIGINT earlier would
     // truncate the WAV.
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = ffmpeg.0.try_wait().expect("wait ffmpeg") {
-            break status;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "ffmpeg did not finish"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    assert!(status.success(), "ffmpeg exited with {status}");
+    expect_clean_exit(&mut ffmpeg, "ffmpeg", Duration::from_secs(30));
     assert_same_audio("ffmpeg", &our_decode(&packets), &read_wav(&wav));
-}
-
-/// SIGINT (GStreamer's -e turns it into end-of-stream so the WAV is finalised), then wait.
-pub(crate) fn interrupt_and_wait(child: &mut KillOnDrop, what: &str) {
-    let pid = child.0.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .expect("kill")
-            .success()
-    );
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.0.try_wait().expect("wait") {
-            assert!(status.success(), "{what} exited with {status}");
-            return;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "{what} ignored SIGINT"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// Frames per PCM packet: 1.333 ms, the LAN setting.
@@ -342,24 +329,7 @@ fn pcm_stream(format: codec::pcm::Format, pt: u8, seconds: f64) -> (Vec<i32>, Ve
         .map(|(i, chunk)| {
             let mut payload = vec![0u8; chunk.len() * format.bytes_per_sample()];
             codec::pcm::encode(format, chunk, &mut payload).expect("pcm encode");
-            let seq = FIRST_SEQ + i as u32;
-            let ts = (i * PCM_FRAMES) as u32;
-            let header = Header {
-                marker: i == 0,
-                payload_type: pt,
-                seq: seq as u16,
-                timestamp: ts,
-                ssrc: Ssrc(0x0C0F_FEE0),
-                extension: Some(Extension {
-                    stream_id: StreamId::PRIMARY,
-                    seq_ext: (seq >> 16) as u16,
-                    media_timestamp: ts,
-                }),
-            };
-            let mut out = vec![0u8; 1200];
-            let n = packet::encode(&header, &payload, SendForm::Padding, &mut out).expect("pkt");
-            out.truncate(n);
-            out
+            ostp_packet(pt, 0x0C0F_FEE0, i, PCM_FRAMES, 0, &payload)
         })
         .collect();
     (ints, packets)
@@ -420,7 +390,7 @@ fn gstreamer_pcm_is_bit_exact(format: codec::pcm::Format, name: &str, pt: u8) {
         Duration::from_secs_f64(PCM_FRAMES as f64 / SR),
     );
     std::thread::sleep(Duration::from_millis(400));
-    interrupt_and_wait(&mut gst, "gst-launch-1.0");
+    interrupt_and_expect_clean_exit(&mut gst, "gst-launch-1.0");
 
     let mut reader = hound::WavReader::open(&wav).expect("open wav");
     assert_eq!(reader.spec().bits_per_sample, bits);

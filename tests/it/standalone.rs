@@ -5,7 +5,7 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{KillOnDrop, bundled};
+use crate::support::{KillOnDrop, bundled, interrupt_and_expect_clean_exit};
 
 const SR: u32 = 48_000;
 const PERIOD: u32 = 128;
@@ -130,29 +130,7 @@ fn standalone_runs_headless_on_the_dummy_backend() {
         app.0.try_wait().expect("poll").is_none(),
         "standalone died on the dummy backend"
     );
-    interrupt_and_expect_clean_exit(&mut app);
-}
-
-/// Sends SIGINT (Ctrl-C) and expects a prompt exit with status 0.
-fn interrupt_and_expect_clean_exit(app: &mut KillOnDrop) {
-    let pid = app.0.id().to_string();
-    let sent = Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .expect("kill -INT");
-    assert!(sent.success());
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = app.0.try_wait().expect("wait for the standalone") {
-            break status;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "standalone ignored SIGINT"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    assert!(status.success(), "standalone exited with {status}");
+    interrupt_and_expect_clean_exit(&mut app, "osp-jam");
 }
 
 /// Waits until the named server lists its dummy system ports (bounded at 10 s); if jackd dies

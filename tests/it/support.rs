@@ -58,6 +58,33 @@ pub(crate) fn dominant_frequency(x: &[f32], sr: f64, guess: f64) -> f64 {
         .unwrap_or(best)
 }
 
+/// Waits (bounded by `limit`) for `child` to exit and expects status 0.
+pub(crate) fn expect_clean_exit(child: &mut KillOnDrop, what: &str, limit: std::time::Duration) {
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.0.try_wait().expect("wait for child") {
+            break status;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "{what} did not exit within {limit:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert!(status.success(), "{what} exited with {status}");
+}
+
+/// Sends SIGINT (Ctrl-C; GStreamer's `-e` and tshark turn it into a clean end of stream) and
+/// expects a clean exit within 10 s.
+pub(crate) fn interrupt_and_expect_clean_exit(child: &mut KillOnDrop, what: &str) {
+    let pid = child.0.id().to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status();
+    assert!(sent.expect("run kill").success(), "kill -INT {pid}");
+    expect_clean_exit(child, what, std::time::Duration::from_secs(10));
+}
+
 /// Stops and reaps a child process when dropped, so a failing test leaves nothing running:
 /// SIGTERM first, so servers clean up after themselves (a SIGKILLed jackd leaves its entry in
 /// JACK's shared-memory registry, and after eight of those no JACK server can start on the

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::rtp_interop::{FIRST_SEQ, free_port_pair, interrupt_and_wait, opus_stream, send_paced};
-use crate::support::{KillOnDrop, tempdir};
+use crate::rtp_interop::{FIRST_SEQ, free_port_pair, opus_stream, send_paced};
+use crate::support::{KillOnDrop, interrupt_and_expect_clean_exit, tempdir};
 
 fn dissector() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tools/wireshark/ostp.lua")
@@ -64,7 +64,7 @@ fn tshark_counts_our_stream_and_our_dissector_decodes_the_extension() {
     let packets = opus_stream(0.5);
     send_paced(&packets, port);
     std::thread::sleep(Duration::from_millis(300));
-    interrupt_and_wait(&mut tshark, "tshark");
+    interrupt_and_expect_clean_exit(&mut tshark, "tshark");
 
     // RTP stream statistics.
     let stats = run_tshark(&[
