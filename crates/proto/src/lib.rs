@@ -6,6 +6,7 @@
 //!
 //! - [`demux`]: which protocol one UDP datagram belongs to (STUN, DTLS, TURN, RTP, RTCP, OSP,
 //!   clock sync), per the binding decision that one socket carries everything.
+//! - [`osp`]: OSP session-control frames and messages (bincode 1.x payloads, hand-packed audio).
 //! - [`ostp`]: OSTP audio packets (RTP + the `0x4F53` extension + CRC-32) and the 25-byte
 //!   clock-sync packet.
 //! - [`sdp`]: SDP text so standard RTP receivers can decode a stream.
@@ -14,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 pub mod demux;
+pub mod osp;
 pub mod ostp;
 pub mod sdp;
 pub mod seq;
