@@ -9,6 +9,7 @@
 //! - [`osp`]: OSP session-control frames and messages (bincode 1.x payloads, hand-packed audio).
 //! - [`ostp`]: OSTP audio packets (RTP + the `0x4F53` extension + CRC-32) and the 25-byte
 //!   clock-sync packet.
+//! - [`rtcp`]: RTCP framing and the generic NACK (RFC 4585) between our peers.
 //! - [`sdp`]: SDP text so standard RTP receivers can decode a stream.
 //! - [`seq`]: extended sequence numbers.
 
@@ -17,5 +18,6 @@
 pub mod demux;
 pub mod osp;
 pub mod ostp;
+pub mod rtcp;
 pub mod sdp;
 pub mod seq;

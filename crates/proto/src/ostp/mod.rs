@@ -2,9 +2,13 @@
 //!
 //! - [`packet`]: the media packet in our canonical form (CRC in RTP padding) and the legacy
 //!   raw-trailer variants A, B and C accepted on receive.
+//! - [`nack`]: the relay dialect's PT 126 NACK (our peers use RTCP generic NACK, [`crate::rtcp`]).
+//! - [`parity`]: XOR parity, our form (own SSRC) and the relay dialect's (PT 127, stream 0xFFFF).
 //! - [`sync`]: the 25-byte clock-sync packet (first byte `0x7D`, not RTP).
 
+pub mod nack;
 pub mod packet;
+pub mod parity;
 pub mod sync;
 
 /// The RTP header-extension profile that marks an OSTP extension ("OS").
