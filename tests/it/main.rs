@@ -6,6 +6,7 @@
 
 mod clap_host;
 mod rtp_interop;
+mod rtp_receive;
 mod standalone;
 mod support;
 mod tshark;

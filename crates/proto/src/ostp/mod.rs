@@ -2,10 +2,13 @@
 //!
 //! - [`packet`]: the media packet in our canonical form (CRC in RTP padding) and the legacy
 //!   raw-trailer variants A, B and C accepted on receive.
+//! - [`inbound`]: one received stream before the jitter buffer (stream lock, sequence extension,
+//!   duplicates, counters), for our peers and standard RTP senders alike.
 //! - [`nack`]: the relay dialect's PT 126 NACK (our peers use RTCP generic NACK, [`crate::rtcp`]).
 //! - [`parity`]: XOR parity, our form (own SSRC) and the relay dialect's (PT 127, stream 0xFFFF).
 //! - [`sync`]: the 25-byte clock-sync packet (first byte `0x7D`, not RTP).
 
+pub mod inbound;
 pub mod nack;
 pub mod packet;
 pub mod parity;

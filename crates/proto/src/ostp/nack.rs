@@ -47,7 +47,8 @@ impl<'a> RelayNack<'a> {
             return Err(NackError::NotNack);
         }
         let entries = packet.payload;
-        if entries.is_empty() || !entries.len().is_multiple_of(2) || entries.len() > 2 * MAX_ENTRIES {
+        if entries.is_empty() || !entries.len().is_multiple_of(2) || entries.len() > 2 * MAX_ENTRIES
+        {
             return Err(NackError::Entries);
         }
         Ok(Self {
