@@ -1,5 +1,6 @@
-//! Our OSTP stream as Wireshark sees it: tshark's RTP stream analysis counts every packet and
-//! no loss, and our Lua dissector (`tools/wireshark/ostp.lua`) decodes the 0x4F53 extension.
+//! Our traffic as Wireshark sees it: tshark's RTP stream analysis counts every packet of our OSTP
+//! stream and no loss; our Lua dissector (`tools/wireshark/osp_jam.lua`) decodes the 0x4F53
+//! extension and OSP control frames, field by field.
 
 use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, UdpSocket};
@@ -11,19 +12,17 @@ use crate::rtp_interop::{FIRST_SEQ, free_port_pair, opus_stream, send_paced};
 use crate::support::{KillOnDrop, interrupt_and_expect_clean_exit, tempdir};
 
 fn dissector() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tools/wireshark/ostp.lua")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tools/wireshark/osp_jam.lua")
 }
 
-#[test]
-fn tshark_counts_our_stream_and_our_dissector_decodes_the_extension() {
-    let dir = tempdir("tshark");
-    let capture = dir.join("ostp.pcapng");
-    let port = free_port_pair();
+/// Captures on loopback what `send` sends to 127.0.0.1:`port` into a pcapng file.
+fn capture(name: &str, port: u16, send: impl FnOnce()) -> PathBuf {
+    let capture = tempdir(name).join("capture.pcapng");
     // A sink so the datagrams have a receiver (no ICMP port-unreachable noise).
     let _sink = UdpSocket::bind((Ipv4Addr::LOCALHOST, port)).expect("bind sink");
 
     // -P prints a line per captured packet while writing the file: warm-up datagrams are sent
-    // until one shows up, so the capture provably runs before the stream starts.
+    // until one shows up, so the capture provably runs before the traffic starts.
     let mut tshark = Command::new("tshark")
         .args([
             "-l",
@@ -60,11 +59,17 @@ fn tshark_counts_our_stream_and_our_dissector_decodes_the_extension() {
             "tshark never started capturing"
         );
     }
-
-    let packets = opus_stream(0.5);
-    send_paced(&packets, port);
+    send();
     std::thread::sleep(Duration::from_millis(300));
     interrupt_and_expect_clean_exit(&mut tshark, "tshark");
+    capture
+}
+
+#[test]
+fn tshark_counts_our_stream_and_our_dissector_decodes_the_extension() {
+    let port = free_port_pair();
+    let packets = opus_stream(0.5);
+    let capture = capture("tshark-ostp", port, || send_paced(&packets, port));
 
     // RTP stream statistics.
     let stats = run_tshark(&[
@@ -145,4 +150,183 @@ fn run_tshark(args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn our_dissector_decodes_osp_frames() {
+    use proto::osp::message::*;
+    use proto::osp::{self, FrameHeader, Message};
+
+    let messages = [
+        Message::Ping(Ping {
+            ping_id: 42,
+            send_time: 1_000,
+        }),
+        Message::AudioFrame(AudioFrame {
+            user_id: osp::peer_id("alice"),
+            track_id: 2,
+            codec: AudioCodec::Opus,
+            channels: 2,
+            sample_count: 240,
+            data: &[0xfc, 0xff, 0xfe],
+        }),
+        Message::TransportSync(TransportSync {
+            version: 3,
+            playing: true,
+            bpm: 132.5,
+            beats_per_bar: 7,
+            beat_unit: 8,
+            anchor_tick: 123_456_789,
+            anchor_beat: 16.0,
+        }),
+        Message::ClockReply(ClockReply {
+            probe_id: 9,
+            t1_us: 1,
+            t2_us: 2,
+            t3_us: 3_000_000_000,
+        }),
+        Message::ChatMessage(ChatMessage {
+            user_id: "u-1".into(),
+            user_name: "Ada".into(),
+            content: "from the top".into(),
+            message_type: "text".into(),
+            timestamp: 0,
+        }),
+        Message::StreamAnnounce(StreamAnnounce {
+            user_id: 1,
+            version: 1,
+            streams: vec![
+                StreamInfo {
+                    ssrc: 0x1111_2222,
+                    stream_id: 1,
+                    track_id: 0,
+                    payload_type: 111,
+                    encoding: StreamEncoding::Opus,
+                    channels: 2,
+                    clock_rate: 48_000,
+                    frame_samples: 120,
+                    crc: CrcForm::Padding,
+                    parity: Some(ParityStream {
+                        ssrc: 0x3333_4444,
+                        payload_type: 127,
+                        group_size: 5,
+                    }),
+                },
+                StreamInfo {
+                    ssrc: 0x5555_6666,
+                    stream_id: 2,
+                    track_id: 1,
+                    payload_type: 96,
+                    encoding: StreamEncoding::L24,
+                    channels: 1,
+                    clock_rate: 48_000,
+                    frame_samples: 64,
+                    crc: CrcForm::Padding,
+                    parity: None,
+                },
+            ],
+        }),
+        Message::ResendRequest(ResendRequest {
+            sequences: vec![7, 8, 65_535],
+        }),
+        Message::Handshake(Handshake {
+            protocol_version: 1,
+            user_id: "u-1".into(),
+            user_name: "Ada".into(),
+            room_id: "rehearsal".into(),
+            room_secret_hash: [0; 32],
+            public_key: [0; 32],
+            has_native_bridge: true,
+        }),
+    ];
+    let mut datagrams: Vec<Vec<u8>> = messages
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let mut out = [0u8; osp::MAX_DATAGRAM];
+            let header = FrameHeader {
+                seq: 100 + i as u16,
+                timestamp: 5,
+            };
+            let n = osp::encode(header, m, &mut out).expect("encode");
+            out[..n].to_vec()
+        })
+        .collect();
+    // A corrupted copy of the Ping: the dissector must flag its CRC.
+    let mut corrupt = datagrams[0].clone();
+    corrupt[13] ^= 0x01;
+    datagrams.push(corrupt);
+
+    let port = free_port_pair();
+    let capture = capture("tshark-osp", port, || {
+        let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
+        for d in &datagrams {
+            socket
+                .send_to(d, (Ipv4Addr::LOCALHOST, port))
+                .expect("send");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    });
+    let fields = [
+        "osp.type",
+        "osp.seq",
+        "osp.crc_ok",
+        "osp.audio.user_id",
+        "osp.audio.sample_count",
+        "osp.transport.bpm",
+        "osp.transport.anchor_tick",
+        "osp.clock.t3_us",
+        "osp.chat.content",
+        "osp.stream.ssrc",
+        "osp.resend.seq",
+        "osp.handshake.room_id",
+        "osp.ping.id",
+    ];
+    let mut args = vec![
+        "-r".to_owned(),
+        capture.display().to_string(),
+        "-X".to_owned(),
+        format!("lua_script:{}", dissector().display()),
+        "-Y".to_owned(),
+        "osp".to_owned(),
+        "-T".to_owned(),
+        "fields".to_owned(),
+    ];
+    for f in fields {
+        args.extend(["-e".to_owned(), f.to_owned()]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let decoded = run_tshark(&args);
+    let rows: Vec<Vec<&str>> = decoded.lines().map(|l| l.split('\t').collect()).collect();
+    assert_eq!(rows.len(), datagrams.len(), "{decoded}");
+    let cell =
+        |row: usize, field: &str| rows[row][fields.iter().position(|f| *f == field).unwrap()];
+    let ids = [
+        "0x0301", "0x0001", "0x020e", "0x030c", "0x0207", "0x020d", "0x030a", "0x0306", "0x0301",
+    ];
+    for (row, id) in ids.iter().enumerate() {
+        assert!(cell(row, "osp.type").eq_ignore_ascii_case(id), "{decoded}");
+        assert_eq!(cell(row, "osp.seq"), (100 + row % 8).to_string().as_str());
+    }
+    let ok: Vec<&str> = (0..rows.len()).map(|r| cell(r, "osp.crc_ok")).collect();
+    assert!(
+        ok[..8]
+            .iter()
+            .all(|c| *c == "1" || c.eq_ignore_ascii_case("true")),
+        "{ok:?}"
+    );
+    assert!(
+        ok[8] == "0" || ok[8].eq_ignore_ascii_case("false"),
+        "{ok:?}"
+    );
+    assert_eq!(cell(0, "osp.ping.id"), "42");
+    assert!(cell(1, "osp.audio.user_id").eq_ignore_ascii_case("0xf378b271"));
+    assert_eq!(cell(1, "osp.audio.sample_count"), "240");
+    assert_eq!(cell(2, "osp.transport.bpm"), "132.5");
+    assert_eq!(cell(2, "osp.transport.anchor_tick"), "123456789");
+    assert_eq!(cell(3, "osp.clock.t3_us"), "3000000000");
+    assert_eq!(cell(4, "osp.chat.content"), "from the top");
+    assert!(cell(5, "osp.stream.ssrc").eq_ignore_ascii_case("0x11112222,0x55556666"));
+    assert_eq!(cell(6, "osp.resend.seq"), "7,8,65535");
+    assert_eq!(cell(7, "osp.handshake.room_id"), "rehearsal");
 }
