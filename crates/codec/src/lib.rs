@@ -16,6 +16,6 @@ pub mod pcm;
 /// The sample rate of everything on the wire.
 pub const WIRE_RATE: u32 = 48_000;
 
-#[cfg(test)]
+#[cfg(all(test, debug_assertions))]
 #[global_allocator]
 static ALLOC: rt::guard::AllocDisabler = rt::guard::AllocDisabler;

@@ -118,9 +118,11 @@ pub fn decode(format: Format, data: &[u8], out: &mut [f32]) -> Result<usize, Err
             Format::S24PackedLe => {
                 (i32::from_le_bytes([0, src[0], src[1], src[2]]) >> 8) as f32 / FULL_24
             }
-            Format::S24In32Le => {
-                i32::from_le_bytes([src[0], src[1], src[2], src[3]]) as f32 / RELAY_24
-            }
+            // The relay dialect's int32 carries ±2^23; a hostile sender's full-range int32
+            // would be a 48 dB over, so clamp.
+            Format::S24In32Le => (i32::from_le_bytes([src[0], src[1], src[2], src[3]]) as f32
+                / RELAY_24)
+                .clamp(-1.0, 1.0),
             Format::F32Le => {
                 let v = f32::from_le_bytes([src[0], src[1], src[2], src[3]]);
                 // A hostile sender must not inject NaN or infinities into the mix.

@@ -1,0 +1,377 @@
+//! Fuzz bodies for every decoder of untrusted input, and the seed inputs of their corpora.
+//!
+//! Each body feeds the bytes to a decoder and asserts what must hold for any input: no panic,
+//! views stay inside the input, counters add up, and whatever decodes re-encodes to bytes that
+//! decode to the same thing. cargo-fuzz drives them from `fuzz_targets/`; the normal test suite
+//! (`tests/it/robustness.rs`) drives them on stable over the corpora and seeded mutations.
+
+use codec::{opus, pcm};
+use proto::demux::{self, Kind};
+use proto::osp;
+use proto::ostp::inbound::{self, Inbound};
+use proto::ostp::packet::{self, Accept, Extension, Header, SendForm, Ssrc, StreamId};
+use proto::ostp::{nack, parity, sync};
+use proto::rtcp;
+
+/// A fuzz body: takes arbitrary bytes, panics only on a bug.
+pub type Body = fn(&[u8]);
+
+/// Every target, by name (the corpus directory names).
+pub const TARGETS: &[(&str, Body)] = &[
+    ("ostp_packet", ostp_packet),
+    ("rtcp", rtcp),
+    ("parity", parity),
+    ("osp", osp),
+    ("clock_sync", clock_sync),
+    ("inbound", inbound),
+    ("pcm", pcm),
+    ("opus", opus),
+];
+
+const ACCEPTS: [Accept; 3] = [
+    Accept {
+        plain_rtp: false,
+        legacy_no_crc: false,
+    },
+    Accept {
+        plain_rtp: true,
+        legacy_no_crc: false,
+    },
+    Accept {
+        plain_rtp: false,
+        legacy_no_crc: true,
+    },
+];
+
+fn assert_inside(outer: &[u8], inner: &[u8]) {
+    let start = inner.as_ptr() as usize;
+    let base = outer.as_ptr() as usize;
+    assert!(inner.is_empty() || (start >= base && start + inner.len() <= base + outer.len()));
+}
+
+/// OSTP/RTP media packets, the PT 126 NACK and relay parity views of them, and the demultiplexer.
+pub fn ostp_packet(data: &[u8]) {
+    let _ = demux::classify(data, false);
+    let _ = demux::classify(data, true);
+    for accept in ACCEPTS {
+        let Ok(p) = packet::decode(data, accept) else {
+            continue;
+        };
+        assert_inside(data, p.payload);
+        if let Ok(n) = nack::RelayNack::from_packet(&p) {
+            assert!(n.sequences().count() <= nack::MAX_ENTRIES);
+        }
+        if let Some(relay) = parity::RelayParity::from_packet(&p) {
+            let mut out = vec![0u8; relay.xor.len()];
+            assert_eq!(relay.recover([&data[..0]], &mut out), Ok(relay.xor.len()));
+        }
+        // Our canonical form re-encodes byte for byte.
+        if p.integrity == packet::Integrity::Padding && data[0] == 0xB0 {
+            let mut out = vec![0u8; data.len()];
+            let n = packet::encode(&p.header, p.payload, SendForm::Padding, &mut out).unwrap();
+            assert_eq!(&out[..n], data);
+        }
+    }
+}
+
+/// RTCP compound packets and generic NACKs.
+pub fn rtcp(data: &[u8]) {
+    let mut total = 0;
+    for packet in rtcp::packets(data) {
+        let Ok(packet) = packet else { break };
+        assert_inside(data, packet.body);
+        total += packet.body.len() + 4;
+        if let Ok(nack) = rtcp::GenericNack::parse(&packet) {
+            let lost: Vec<u16> = nack.lost().collect();
+            assert!(lost.len() <= 17 * packet.body.len() / 4);
+        }
+    }
+    assert!(total <= data.len());
+}
+
+/// Our parity payload: parse, then recovery with the input itself as a received packet.
+pub fn parity(data: &[u8]) {
+    let Ok(p) = parity::Parity::parse(data) else {
+        return;
+    };
+    let mut out = vec![0u8; data.len()];
+    let header = Header {
+        ssrc: p.protected,
+        seq: p.base_seq as u16,
+        extension: Some(Extension {
+            stream_id: StreamId::PRIMARY,
+            seq_ext: (p.base_seq >> 16) as u16,
+            media_timestamp: 0,
+        }),
+        ..Header::default()
+    };
+    let half = &data[..data.len() / 2];
+    if let Ok(r) = p.recover([(header, half)], &mut out) {
+        assert!(r.len <= out.len());
+        assert!(p.covers(r.header.seq32()));
+    }
+}
+
+/// OSP frames: whatever decodes re-encodes to a frame that decodes and re-encodes identically.
+pub fn osp(data: &[u8]) {
+    let _ = osp::open(data);
+    let Ok(frame) = osp::decode(data) else {
+        return;
+    };
+    let mut first = vec![0u8; 65_536 + osp::OVERHEAD];
+    let n = osp::encode(frame.header, &frame.message, &mut first).unwrap();
+    let again = osp::decode(&first[..n]).unwrap();
+    let mut second = vec![0u8; n];
+    let m = osp::encode(again.header, &again.message, &mut second).unwrap();
+    assert_eq!(first[..n], second[..m]);
+}
+
+/// The 25-byte clock-sync packet.
+pub fn clock_sync(data: &[u8]) {
+    if let Ok(p) = sync::Packet::decode(data) {
+        assert_eq!(p.encode().as_slice(), data);
+        let _ = p.offset_and_rtt(u64::from_le_bytes([data[1]; 8]));
+    }
+}
+
+/// A sequence of datagrams (each prefixed by a one-byte length) into one inbound stream: every
+/// datagram is accepted or counted as exactly one drop.
+pub fn inbound(data: &[u8]) {
+    let mut stream = Inbound::new(inbound::Config {
+        payload_type: data.first().map_or(111, |b| b & 0x7F),
+        ssrc: None,
+        accept: ACCEPTS[1],
+    });
+    let mut rest = data.get(1..).unwrap_or_default();
+    let mut count = 0u64;
+    while let Some((&len, tail)) = rest.split_first() {
+        let len = usize::from(len).min(tail.len());
+        let (datagram, tail) = tail.split_at(len);
+        rest = tail;
+        count += 1;
+        if let Ok(a) = stream.receive(datagram) {
+            assert_inside(datagram, a.payload);
+        }
+    }
+    let s = stream.stats();
+    assert_eq!(
+        s.accepted + s.invalid + s.foreign + s.wrong_payload_type + s.duplicates,
+        count
+    );
+}
+
+/// PCM payloads in every format we accept.
+pub fn pcm(data: &[u8]) {
+    let mut out = vec![0f32; data.len()];
+    for format in [
+        pcm::Format::L16,
+        pcm::Format::L24,
+        pcm::Format::S24In32Le,
+        pcm::Format::S24PackedLe,
+        pcm::Format::F32Le,
+    ] {
+        if let Ok(n) = pcm::decode(format, data, &mut out) {
+            assert!(n <= out.len());
+            // Nothing a sender does may put NaN, infinities or overs into the mix.
+            assert!(
+                out[..n]
+                    .iter()
+                    .all(|x| x.is_finite() && x.abs() <= 1.0 + 1e-6)
+            );
+        }
+    }
+}
+
+/// Opus packets into a stereo decoder.
+pub fn opus(data: &[u8]) {
+    let mut decoder = opus::Decoder::new(2).unwrap();
+    let mut out = vec![0f32; 2 * 5760];
+    if let Ok(n) = decoder.decode(data, &mut out) {
+        assert!(n <= 5760);
+    }
+}
+
+/// Valid inputs for each target: the starting corpus (written to `corpus/<target>/` by the
+/// normal suite's regeneration test, and fed to the bodies on every run).
+pub fn seeds(target: &str) -> Vec<Vec<u8>> {
+    let header = Header {
+        marker: true,
+        payload_type: 111,
+        seq: 0xFFFF,
+        timestamp: 960_000,
+        ssrc: Ssrc(0x1234_5678),
+        extension: Some(Extension {
+            stream_id: StreamId::PRIMARY,
+            seq_ext: 1,
+            media_timestamp: 960_000,
+        }),
+    };
+    let payload: Vec<u8> = (0..40u8).collect();
+    let media = |form, header: &Header| {
+        let mut out = vec![0u8; 1200];
+        let n = packet::encode(header, &payload, form, &mut out).unwrap();
+        out.truncate(n);
+        out
+    };
+    let mut builder = parity::Builder::new(header.ssrc);
+    for i in 0..5u32 {
+        let mut h = header;
+        let seq = header.seq32().wrapping_add(i);
+        h.seq = seq as u16;
+        h.extension = Some(Extension {
+            seq_ext: (seq >> 16) as u16,
+            ..header.extension.unwrap()
+        });
+        builder.add(&h, &payload[..20 + i as usize]).unwrap();
+    }
+    match target {
+        "ostp_packet" => {
+            let mut out = vec![0u8; 1200];
+            let n = nack::encode(Ssrc(1), &[1, 2, 3], &mut out).unwrap();
+            let relay_nack = out[..n].to_vec();
+            let n = builder.encode_relay_packet(&mut out).unwrap();
+            let relay_parity = out[..n].to_vec();
+            vec![
+                media(SendForm::Padding, &header),
+                media(SendForm::TrailerA, &header),
+                media(SendForm::TrailerB, &header),
+                media(SendForm::TrailerC, &header),
+                media(
+                    SendForm::Plain,
+                    &Header {
+                        extension: None,
+                        ..header
+                    },
+                ),
+                relay_nack,
+                relay_parity,
+            ]
+        }
+        "rtcp" => {
+            let mut out = vec![0u8; 256];
+            let n = rtcp::encode_nack(Ssrc(1), Ssrc(2), &[1, 2, 5, 40, 41], &mut out).unwrap();
+            let m = rtcp::encode_nack(Ssrc(1), Ssrc(3), &[9], &mut out[n..]).unwrap();
+            vec![out[..n].to_vec(), out[..n + m].to_vec()]
+        }
+        "parity" => {
+            let mut out = vec![0u8; 1200];
+            let n = builder.write(&mut out).unwrap();
+            vec![out[..n].to_vec()]
+        }
+        "osp" => osp_seeds(),
+        "clock_sync" => vec![
+            sync::Packet {
+                t1: 1_741_996_800_123_456_789,
+                t2: 0,
+                t3: 0,
+            }
+            .encode()
+            .to_vec(),
+        ],
+        "inbound" => {
+            let plain = media(
+                SendForm::Plain,
+                &Header {
+                    extension: None,
+                    ..header
+                },
+            );
+            let mut seed = vec![111];
+            for _ in 0..3 {
+                seed.push(plain.len() as u8);
+                seed.extend(&plain);
+            }
+            vec![seed]
+        }
+        "pcm" => vec![payload.clone()],
+        "opus" => {
+            let mut encoder = opus::Encoder::new(opus::Config {
+                channels: 2,
+                frame: opus::FrameDuration::Ms10,
+                bitrate: 96_000,
+                complexity: 5,
+                constant_bitrate: false,
+            })
+            .unwrap();
+            let pcm: Vec<f32> = (0..960).map(|i| (i as f32 * 0.05).sin() * 0.5).collect();
+            let mut out = vec![0u8; opus::MAX_PACKET];
+            let n = encoder.encode(&pcm, &mut out).unwrap();
+            vec![out[..n].to_vec()]
+        }
+        _ => Vec::new(),
+    }
+}
+
+fn osp_seeds() -> Vec<Vec<u8>> {
+    use osp::message::*;
+    let messages = [
+        Message::Ping(Ping {
+            ping_id: 1,
+            send_time: 2,
+        }),
+        Message::AudioFrame(AudioFrame {
+            user_id: 1,
+            track_id: 0,
+            codec: AudioCodec::Opus,
+            channels: 2,
+            sample_count: 480,
+            data: &[1, 2, 3],
+        }),
+        Message::ResendRequest(ResendRequest {
+            sequences: vec![1, 2],
+        }),
+        Message::ChatMessage(ChatMessage {
+            user_id: "u".into(),
+            user_name: "n".into(),
+            content: "hi".into(),
+            message_type: "text".into(),
+            timestamp: 3,
+        }),
+        Message::TransportSync(TransportSync {
+            version: 1,
+            playing: true,
+            bpm: 120.0,
+            beats_per_bar: 4,
+            beat_unit: 4,
+            anchor_tick: 0,
+            anchor_beat: 0.0,
+        }),
+        Message::HandshakeAck(HandshakeAck {
+            success: true,
+            error: None,
+            assigned_user_id: Some(1),
+            room_state: Some(RoomState {
+                room_id: "r".into(),
+                users: vec![UserJoin::default()],
+                tracks: vec![TrackCreate::default()],
+                tempo: 120.0,
+                key: "C".into(),
+                scale: "major".into(),
+                time_signature: (4, 4),
+                transport_state: TransportAction::Stop,
+                transport_position: 0.0,
+            }),
+            is_master: true,
+        }),
+    ];
+    messages
+        .iter()
+        .map(|m| {
+            let mut out = vec![0u8; osp::MAX_DATAGRAM];
+            let n = osp::encode(osp::FrameHeader::default(), m, &mut out).unwrap();
+            out.truncate(n);
+            out
+        })
+        .collect()
+}
+
+/// Kinds the demultiplexer must give each seed family (a cross-check used by the suite).
+pub fn expected_kind(target: &str) -> Option<Kind> {
+    match target {
+        "ostp_packet" => Some(Kind::Rtp),
+        "rtcp" => Some(Kind::Rtcp),
+        "osp" => Some(Kind::Osp),
+        "clock_sync" => Some(Kind::ClockSync),
+        _ => None,
+    }
+}

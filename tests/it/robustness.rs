@@ -1,0 +1,125 @@
+//! Every decoder of untrusted input under random and mutated bytes, on stable, in the normal
+//! suite: the cargo-fuzz bodies of `fuzz/src/lib.rs` over their seeds, the committed corpora in
+//! `fuzz/corpus/<target>/`, and seeded mutations of both (bit flips, truncations, extensions,
+//! byte overwrites, splices). Bounded: a fixed number of inputs per target.
+
+use std::path::PathBuf;
+
+#[allow(unreachable_pub, dead_code)]
+#[path = "../../fuzz/src/lib.rs"]
+mod bodies;
+
+/// Mutated inputs per seed.
+const MUTATIONS: usize = 2_000;
+/// Purely random inputs per target.
+const RANDOM: usize = 5_000;
+
+/// xorshift64*: deterministic, so a failure names a reproducible input.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+fn corpus_dir(target: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz/corpus")
+        .join(target)
+}
+
+fn corpus(target: &str) -> Vec<Vec<u8>> {
+    let mut inputs = bodies::seeds(target);
+    if let Ok(entries) = std::fs::read_dir(corpus_dir(target)) {
+        for entry in entries.flatten() {
+            let bytes = std::fs::read(entry.path()).expect("corpus file");
+            if !inputs.contains(&bytes) {
+                inputs.push(bytes);
+            }
+        }
+    }
+    inputs
+}
+
+fn mutate(rng: &mut Rng, seed: &[u8], other: &[u8]) -> Vec<u8> {
+    let mut data = seed.to_vec();
+    for _ in 0..1 + rng.below(4) {
+        match rng.below(6) {
+            0 if !data.is_empty() => {
+                let at = rng.below(data.len());
+                data[at] ^= 1 << rng.below(8);
+            }
+            1 => data.truncate(rng.below(data.len() + 1)),
+            2 => data.extend((0..rng.below(16)).map(|_| rng.next() as u8)),
+            3 if !data.is_empty() => {
+                let at = rng.below(data.len());
+                data[at] = [0x00, 0xFF, 0x7F, 0x80, 0x01][rng.below(5)];
+            }
+            4 if !data.is_empty() => {
+                // Length-like fields live in the first bytes: hit them often.
+                let at = rng.below(data.len().min(16));
+                data[at] = rng.next() as u8;
+            }
+            _ => {
+                let cut = rng.below(data.len() + 1);
+                let from = rng.below(other.len() + 1);
+                data.truncate(cut);
+                data.extend_from_slice(&other[from..]);
+            }
+        }
+    }
+    data
+}
+
+#[test]
+fn every_decoder_survives_random_and_mutated_input() {
+    for (target, body) in bodies::TARGETS {
+        let inputs = corpus(target);
+        assert!(!inputs.is_empty(), "{target}: no seeds");
+        if let Some(kind) = bodies::expected_kind(target) {
+            for seed in bodies::seeds(target) {
+                assert_eq!(proto::demux::classify(&seed, false), kind, "{target}");
+            }
+        }
+        let mut rng = Rng(0x05F1_A7E0 ^ target.len() as u64);
+        let mut runs = 0usize;
+        for seed in &inputs {
+            body(seed);
+            for _ in 0..MUTATIONS {
+                let other = &inputs[rng.below(inputs.len())];
+                let input = mutate(&mut rng, seed, other);
+                body(&input);
+                runs += 1;
+            }
+        }
+        for _ in 0..RANDOM {
+            let len = rng.below(300);
+            let input: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+            body(&input);
+            runs += 1;
+        }
+        eprintln!("{target}: {} corpus inputs, {runs} runs", inputs.len());
+    }
+}
+
+/// Rewrites `fuzz/corpus/<target>/seed-*` from the seeds (run after changing a wire format:
+/// `cargo nextest run -p tests --run-ignored only regenerate_fuzz_corpus`).
+#[test]
+#[ignore = "tool: rewrites the committed seed corpus"]
+fn regenerate_fuzz_corpus() {
+    for (target, _) in bodies::TARGETS {
+        let dir = corpus_dir(target);
+        std::fs::create_dir_all(&dir).expect("corpus dir");
+        for (i, seed) in bodies::seeds(target).iter().enumerate() {
+            std::fs::write(dir.join(format!("seed-{i}")), seed).expect("write seed");
+        }
+    }
+}
