@@ -330,3 +330,81 @@ fn our_dissector_decodes_osp_frames() {
     assert_eq!(cell(6, "osp.resend.seq"), "7,8,65535");
     assert_eq!(cell(7, "osp.handshake.room_id"), "rehearsal");
 }
+
+#[test]
+fn wireshark_reads_our_rtcp_generic_nack() {
+    use proto::ostp::packet::Ssrc;
+    use proto::rtcp;
+
+    // Two NACKs in one compound datagram, as a receiver sends them for two streams.
+    let mut datagram = [0u8; 128];
+    let n = rtcp::encode_nack(
+        Ssrc(0x0102_0304),
+        Ssrc(0x05F1_A7E0),
+        &[65_534, 65_535, 0, 3, 40],
+        &mut datagram,
+    )
+    .expect("nack");
+    let m = rtcp::encode_nack(
+        Ssrc(0x0102_0304),
+        Ssrc(0x0BAD_F00D),
+        &[9],
+        &mut datagram[n..],
+    )
+    .expect("nack");
+    let datagram = datagram[..n + m].to_vec();
+    let port = free_port_pair();
+    let capture = capture("tshark-rtcp", port, || {
+        let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
+        socket
+            .send_to(&datagram, (Ipv4Addr::LOCALHOST, port))
+            .expect("send");
+    });
+    let decoded = run_tshark(&[
+        "-r",
+        &capture.display().to_string(),
+        "-d",
+        &format!("udp.port=={port},rtcp"),
+        "-Y",
+        "rtcp.pt == 205",
+        "-T",
+        "fields",
+        "-E",
+        "occurrence=a",
+        "-e",
+        "rtcp.pt",
+        "-e",
+        "rtcp.rtpfb.fmt",
+        "-e",
+        "rtcp.senderssrc",
+        "-e",
+        "rtcp.mediassrc",
+        "-e",
+        "rtcp.rtpfb.nack_pid",
+        "-e",
+        "rtcp.rtpfb.nack_blp",
+    ]);
+    let row: Vec<&str> = decoded.trim_end().split('\t').collect();
+    assert_eq!(row.len(), 6, "{decoded}");
+    assert_eq!(row[0], "205,205", "{decoded}");
+    assert_eq!(row[1], "1,1", "{decoded}");
+    assert!(
+        row[2].eq_ignore_ascii_case("0x01020304,0x01020304"),
+        "{decoded}"
+    );
+    assert!(
+        row[3].eq_ignore_ascii_case("0x05f1a7e0,0x0badf00d"),
+        "{decoded}"
+    );
+    // Wireshark lists every lost packet, PIDs and bitmask bits alike (it adds the bit offsets
+    // without wrapping at 2^16, so compare modulo 2^16): 65534 with bits 0, 1, 4, then 40, 9.
+    let lost: Vec<u16> = row[4]
+        .split(',')
+        .map(|v| (v.parse::<u32>().expect("seq") % 65_536) as u16)
+        .collect();
+    assert_eq!(lost, [65_534, 65_535, 0, 3, 40, 9], "{decoded}");
+    assert!(
+        row[5].eq_ignore_ascii_case("0x0013,0x0000,0x0000"),
+        "{decoded}"
+    );
+}
