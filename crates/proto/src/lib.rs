@@ -4,6 +4,7 @@
 //! in as arguments, bytes and deadlines go out. Decoders take untrusted input and return
 //! errors, never panic, never read past the buffer and never allocate in proportion to it.
 //!
+//! - [`clock`]: per-peer clock offset, skew and RTT from four-timestamp exchanges.
 //! - [`demux`]: which protocol one UDP datagram belongs to (STUN, DTLS, TURN, RTP, RTCP, OSP,
 //!   clock sync), per the binding decision that one socket carries everything.
 //! - [`osp`]: OSP session-control frames and messages (bincode 1.x payloads, hand-packed audio).
@@ -15,6 +16,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod clock;
 pub mod demux;
 pub mod osp;
 pub mod ostp;
