@@ -39,7 +39,7 @@ pub struct Arrival<'a> {
 /// Why a datagram was dropped; each is also counted in [`Stats`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum Drop {
+pub enum Dropped {
     /// Not a valid packet (see [`packet::DecodeError`]).
     #[error("malformed or failed integrity: {0}")]
     Invalid(packet::DecodeError),
@@ -122,24 +122,24 @@ impl Inbound {
     ///
     /// # Errors
     ///
-    /// A [`Drop`] saying why the datagram was counted and dropped.
-    pub fn receive<'a>(&mut self, datagram: &'a [u8]) -> Result<Arrival<'a>, Drop> {
+    /// A [`Dropped`] saying why the datagram was counted and dropped.
+    pub fn receive<'a>(&mut self, datagram: &'a [u8]) -> Result<Arrival<'a>, Dropped> {
         let packet = match packet::decode(datagram, self.config.accept) {
             Ok(packet) => packet,
             Err(e) => {
                 self.stats.invalid += 1;
-                return Err(Drop::Invalid(e));
+                return Err(Dropped::Invalid(e));
             }
         };
         let header = packet.header;
         if header.payload_type != self.config.payload_type {
             self.stats.wrong_payload_type += 1;
-            return Err(Drop::PayloadType(header.payload_type));
+            return Err(Dropped::PayloadType(header.payload_type));
         }
         match self.ssrc {
             Some(ssrc) if ssrc != header.ssrc => {
                 self.stats.foreign += 1;
-                return Err(Drop::ForeignSsrc);
+                return Err(Dropped::ForeignSsrc);
             }
             Some(_) => {}
             None => self.ssrc = Some(header.ssrc),
@@ -150,7 +150,7 @@ impl Inbound {
         };
         if !self.mark_received(seq.0) {
             self.stats.duplicates += 1;
-            return Err(Drop::Duplicate);
+            return Err(Dropped::Duplicate);
         }
         let timestamp = self.timestamps.extend(header.timestamp.into()).0;
         self.stats.accepted += 1;
@@ -242,7 +242,7 @@ mod tests {
             );
             match inbound.receive(&datagram) {
                 Ok(a) => seqs.push((a.seq.0, a.timestamp)),
-                Err(Drop::Duplicate) => {}
+                Err(Dropped::Duplicate) => {}
                 Err(e) => panic!("{e}"),
             }
         }
@@ -269,17 +269,17 @@ mod tests {
         let mut inbound = Inbound::new(config());
         assert_eq!(
             inbound.receive(&plain(1, 0, 9, 96)),
-            Err(Drop::PayloadType(96))
+            Err(Dropped::PayloadType(96))
         );
         assert!(inbound.receive(&plain(1, 0, 7, 111)).is_ok());
         assert_eq!(inbound.ssrc(), Some(Ssrc(7)));
         assert_eq!(
             inbound.receive(&plain(2, 0, 8, 111)),
-            Err(Drop::ForeignSsrc)
+            Err(Dropped::ForeignSsrc)
         );
         assert!(matches!(
             inbound.receive(&[0x80, 111]),
-            Err(Drop::Invalid(_))
+            Err(Dropped::Invalid(_))
         ));
         assert!(inbound.receive(&plain(5, 0, 7, 111)).is_ok());
         let stats = inbound.stats();
@@ -296,7 +296,10 @@ mod tests {
         for seq in 6..80 {
             inbound.receive(&plain(seq, 0, 7, 111)).unwrap();
         }
-        assert_eq!(inbound.receive(&plain(3, 0, 7, 111)), Err(Drop::Duplicate));
+        assert_eq!(
+            inbound.receive(&plain(3, 0, 7, 111)),
+            Err(Dropped::Duplicate)
+        );
     }
 
     #[test]
@@ -326,7 +329,7 @@ mod tests {
         // Without plain RTP allowed, a CRC-less packet is invalid.
         assert!(matches!(
             inbound.receive(&plain(1, 0, 1, 111)),
-            Err(Drop::Invalid(packet::DecodeError::Integrity))
+            Err(Dropped::Invalid(packet::DecodeError::Integrity))
         ));
     }
 }
