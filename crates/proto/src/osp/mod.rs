@@ -87,7 +87,8 @@ pub enum EncodeError {
 ///
 /// # Errors
 ///
-/// [`EncodeError::BufferTooSmall`] if the frame does not fit in `out`.
+/// [`EncodeError::BufferTooSmall`] if the frame does not fit in `out`, [`EncodeError::TooLong`]
+/// if the payload exceeds what the 16-bit length field can say.
 pub fn encode(
     header: FrameHeader,
     message: &Message<'_>,
@@ -96,7 +97,7 @@ pub fn encode(
     if out.len() < OVERHEAD {
         return Err(EncodeError::BufferTooSmall);
     }
-    let room = (out.len() - OVERHEAD).min(usize::from(u16::MAX));
+    let room = out.len() - OVERHEAD;
     let payload_len = message.encode_payload(&mut out[HEADER_LEN..HEADER_LEN + room])?;
     let len_field = u16::try_from(payload_len).map_err(|_| EncodeError::TooLong)?;
     out[..4].copy_from_slice(&OSP_MAGIC);

@@ -534,6 +534,19 @@ fn encode_refuses_small_buffers() {
         ),
         Ok(16)
     );
+    // A huge buffer does not lift the 16-bit length limit.
+    let Message::ChatMessage(line) = chat else {
+        unreachable!()
+    };
+    let huge = Message::ChatMessage(ChatMessage {
+        content: "x".repeat(70_000),
+        ..line
+    });
+    let mut big = vec![0u8; 80_000];
+    assert_eq!(
+        encode(FrameHeader::default(), &huge, &mut big),
+        Err(EncodeError::TooLong)
+    );
 }
 
 #[test]
