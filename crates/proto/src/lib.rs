@@ -5,6 +5,9 @@
 //! errors, never panic, never read past the buffer and never allocate in proportion to it.
 //!
 //! - [`clock`]: per-peer clock offset, skew and RTT from four-timestamp exchanges.
+//! - [`election`]: which member's clock is the session master.
+//! - [`health`]: per-peer link statistics and the adaptive bitrate policy.
+//! - [`jitter`]: the per-stream jitter buffer (audio thread).
 //! - [`demux`]: which protocol one UDP datagram belongs to (STUN, DTLS, TURN, RTP, RTCP, OSP,
 //!   clock sync), per the binding decision that one socket carries everything.
 //! - [`osp`]: OSP session-control frames and messages (bincode 1.x payloads, hand-packed audio).
@@ -13,13 +16,18 @@
 //! - [`rtcp`]: RTCP framing and the generic NACK (RFC 4585) between our peers.
 //! - [`sdp`]: SDP text so standard RTP receivers can decode a stream.
 //! - [`seq`]: extended sequence numbers.
+//! - [`time`]: the core's clocks as newtypes (µs instants, 48 kHz media ticks).
 
 #![forbid(unsafe_code)]
 
 pub mod clock;
 pub mod demux;
+pub mod election;
+pub mod health;
+pub mod jitter;
 pub mod osp;
 pub mod ostp;
 pub mod rtcp;
 pub mod sdp;
 pub mod seq;
+pub mod time;

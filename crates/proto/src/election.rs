@@ -1,0 +1,1 @@
+//! Which member's clock is the session master (`reference/osp.md` §1 priority rule, with hysteresis).
