@@ -4,6 +4,7 @@
 //! in as arguments, bytes and deadlines go out. Decoders take untrusted input and return
 //! errors, never panic, never read past the buffer and never allocate in proportion to it.
 //!
+//! - [`auth`]: the room key and the handshake proofs (HKDF, HMAC-SHA256).
 //! - [`clock`]: per-peer clock offset, skew and RTT from four-timestamp exchanges.
 //! - [`election`]: which member's clock is the session master.
 //! - [`health`]: per-peer link statistics and the adaptive bitrate policy.
@@ -20,6 +21,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod auth;
 pub mod clock;
 pub mod demux;
 pub mod election;

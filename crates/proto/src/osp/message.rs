@@ -823,6 +823,50 @@ pub struct ClockReply {
     pub t3_us: u64,
 }
 
+/// 0x030D (ours): opens or re-opens a peer connection with a fresh nonce (sent until answered).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerHello {
+    /// Handshake version (1).
+    pub version: u32,
+    /// Sender's peer id.
+    pub user_id: u32,
+    /// Sender's nonce for this connection.
+    pub nonce: [u8; 32],
+}
+
+/// 0x030E (ours): proof of the room key for one connection, carrying the prover's stream
+/// announcement. `tag` = HMAC-SHA256(room key, label, from, to, from_nonce, to_nonce,
+/// announcement bytes) (`proto::auth`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerAuth {
+    /// Prover's peer id.
+    pub from: u32,
+    /// Verifier's peer id.
+    pub to: u32,
+    /// Prover's nonce.
+    pub from_nonce: [u8; 32],
+    /// Verifier's nonce, echoed.
+    pub to_nonce: [u8; 32],
+    /// The prover's streams.
+    pub announce: StreamAnnounce,
+    /// The proof.
+    pub tag: [u8; 32],
+}
+
+/// 0x030F (ours): the sender is leaving this connection; `tag` binds both nonces and the reason
+/// so only the peer itself can end it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerLeave {
+    /// Leaver's peer id.
+    pub from: u32,
+    /// Receiver's peer id.
+    pub to: u32,
+    /// Why ([`LeaveReason`] index).
+    pub reason: u8,
+    /// HMAC-SHA256 leave tag.
+    pub tag: [u8; 32],
+}
+
 // ---------------------------------------------------------------------------------------------
 // The id table
 // ---------------------------------------------------------------------------------------------
@@ -950,6 +994,9 @@ messages! {
     0x030A => ResendRequest, Unreliable;
     0x030B => ClockProbe, Unreliable;
     0x030C => ClockReply, Unreliable;
+    0x030D => PeerHello, Unreliable;
+    0x030E => PeerAuth, Unreliable;
+    0x030F => PeerLeave, Unreliable;
 }
 
 fn encode_bincode<T: Serialize>(body: &T, out: &mut [u8]) -> Result<usize, EncodeError> {

@@ -374,6 +374,29 @@ pub(crate) fn every_message() -> Vec<Message<'static>> {
             t2_us: 20,
             t3_us: 25,
         }),
+        Message::PeerHello(PeerHello {
+            version: 1,
+            user_id: 7,
+            nonce: [0x11; 32],
+        }),
+        Message::PeerAuth(PeerAuth {
+            from: 7,
+            to: 9,
+            from_nonce: [0x11; 32],
+            to_nonce: [0x22; 32],
+            announce: StreamAnnounce {
+                user_id: 7,
+                version: 1,
+                streams: vec![],
+            },
+            tag: [0x33; 32],
+        }),
+        Message::PeerLeave(PeerLeave {
+            from: 7,
+            to: 9,
+            reason: 0,
+            tag: [0x44; 32],
+        }),
     ]
 }
 
@@ -413,7 +436,10 @@ fn ids_are_the_reference_table_plus_ours() {
         .copied()
         .filter(|id| !reference.contains(id))
         .collect();
-    assert_eq!(ours, [0x020D, 0x020E, 0x030B, 0x030C]);
+    assert_eq!(
+        ours,
+        [0x020D, 0x020E, 0x030B, 0x030C, 0x030D, 0x030E, 0x030F]
+    );
     assert_eq!(Id::ChatMessage.raw(), 0x0207);
     assert_eq!(Id::EffectParam.raw(), 0x0102);
     assert_eq!(Id::Transport.delivery(), Delivery::Reliable);
