@@ -14,6 +14,8 @@
 //! - [`osp`]: OSP session-control frames and messages (bincode 1.x payloads, hand-packed audio).
 //! - [`ostp`]: OSTP audio packets (RTP + the `0x4F53` extension + CRC-32) and the 25-byte
 //!   clock-sync packet.
+//! - [`path`]: how a peer is reached (direct, multicast, relay).
+//! - [`recovery`]: resend history, parity repair and NACK scheduling for one stream.
 //! - [`rtcp`]: RTCP framing and the generic NACK (RFC 4585) between our peers.
 //! - [`sdp`]: SDP text so standard RTP receivers can decode a stream.
 //! - [`seq`]: extended sequence numbers.
@@ -29,7 +31,10 @@ pub mod health;
 pub mod jitter;
 pub mod osp;
 pub mod ostp;
+pub mod path;
+pub mod recovery;
 pub mod rtcp;
 pub mod sdp;
 pub mod seq;
 pub mod time;
+mod timer;

@@ -1,0 +1,575 @@
+//! Loss recovery for one media stream: the sender's [`History`] (resend on NACK) and the
+//! receiver's [`Receiver`] (gap tracking, XOR-parity repair, NACK scheduling against playout
+//! deadlines, and the `Missing` verdict when nothing arrived in time).
+//!
+//! Policy (`docs/protocol.md` §4.4): a lost packet is asked for at once, and again after a short
+//! repeat interval and then once per round trip, but only while a resend can still arrive before
+//! the packet's playout deadline (`deadline − now > RTT + one packet`). Parity repairs any group
+//! with exactly one packet missing, whenever the parity arrives. Whatever is still absent at its
+//! deadline is reported missing, so the player conceals it (PLC) instead of waiting.
+//!
+//! Network thread; fixed size after `new` (slots reuse their buffers).
+
+use std::time::Duration;
+
+use crate::ostp::packet::Header;
+use crate::ostp::parity::{Parity, Recovered};
+use crate::seq::SeqNo;
+use crate::time::Instant;
+
+// ---------------------------------------------------------------------------------------------
+// Sender
+// ---------------------------------------------------------------------------------------------
+
+/// Packets recently sent on one stream, by sequence number, for resending.
+#[derive(Debug)]
+pub struct History {
+    slots: Vec<Sent>,
+    highest: Option<u64>,
+    /// Resends refused (unknown, too soon, or over the per-packet limit).
+    pub refused: u64,
+    /// Packets resent.
+    pub resent: u64,
+}
+
+#[derive(Debug, Default)]
+struct Sent {
+    seq: Option<u64>,
+    bytes: Vec<u8>,
+    last_resend: Option<Instant>,
+    resends: u8,
+}
+
+/// Most resends of one packet (the receiver asks at most this often within its budget).
+pub const MAX_RESENDS: u8 = 3;
+
+impl History {
+    /// Room for `capacity` packets (rounded up to a power of two, at least 16).
+    pub fn new(capacity: usize) -> Self {
+        let capacity = capacity.clamp(16, 1 << 15).next_power_of_two();
+        Self {
+            slots: (0..capacity).map(|_| Sent::default()).collect(),
+            highest: None,
+            refused: 0,
+            resent: 0,
+        }
+    }
+
+    /// Records the encoded datagram of packet `seq` (sequence numbers increase by one).
+    pub fn record(&mut self, seq: SeqNo, datagram: &[u8]) {
+        let mask = self.slots.len() as u64 - 1;
+        let slot = &mut self.slots[(seq.0 & mask) as usize];
+        slot.seq = Some(seq.0);
+        slot.bytes.clear();
+        slot.bytes.extend_from_slice(datagram);
+        slot.last_resend = None;
+        slot.resends = 0;
+        self.highest = Some(self.highest.map_or(seq.0, |h| h.max(seq.0)));
+    }
+
+    /// The datagram to resend for the 16-bit sequence `seq16`, if it is still held, was not
+    /// resent within `min_interval`, and has not reached [`MAX_RESENDS`].
+    pub fn resend(&mut self, now: Instant, seq16: u16, min_interval: Duration) -> Option<&[u8]> {
+        let highest = self.highest?;
+        let back = (highest as u16).wrapping_sub(seq16);
+        let seq = highest.checked_sub(u64::from(back))?;
+        let mask = self.slots.len() as u64 - 1;
+        let slot = &mut self.slots[(seq & mask) as usize];
+        let too_soon = slot
+            .last_resend
+            .is_some_and(|at| now.saturating_since(at) < min_interval);
+        if slot.seq != Some(seq) || too_soon || slot.resends >= MAX_RESENDS {
+            self.refused += 1;
+            return None;
+        }
+        slot.last_resend = Some(now);
+        slot.resends += 1;
+        self.resent += 1;
+        Some(&slot.bytes)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Receiver
+// ---------------------------------------------------------------------------------------------
+
+/// Receiver timing and limits.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Config {
+    /// Samples per packet at 48 kHz (from the stream announcement).
+    pub frame_ticks: u32,
+    /// Playout delay beyond the fastest observed transit: the jitter buffer's target (the
+    /// engine updates it as the buffer adapts).
+    pub playout_delay: Duration,
+    /// Wait before repeating a NACK that got no answer, for the first repeat (later repeats wait
+    /// one round trip).
+    pub nack_repeat: Duration,
+    /// NACKs per missing packet at most.
+    pub max_nacks: u8,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            frame_ticks: 120,
+            playout_delay: Duration::from_millis(20),
+            nack_repeat: Duration::from_millis(3),
+            max_nacks: 3,
+        }
+    }
+}
+
+/// How a packet reached the receiver.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Via {
+    /// First transmission, in time.
+    Original,
+    /// Rebuilt from parity.
+    Parity,
+    /// Arrived after it was NACKed (a resend, or the original delayed).
+    Resend,
+}
+
+/// What became of one received media packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Received {
+    /// New and before its deadline.
+    Accepted(Via),
+    /// Already held (received or rebuilt): drop.
+    Duplicate,
+    /// After its playout deadline: drop (counted as late).
+    Late,
+    /// Too far from the current window (a restart or a forged sequence): the receiver resynced
+    /// to it; accepted.
+    Resynced,
+}
+
+/// Receiver counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Packets detected missing (a gap in sequence numbers).
+    pub lost: u64,
+    /// Of those, rebuilt from parity in time.
+    pub repaired_parity: u64,
+    /// Of those, arrived after a NACK in time.
+    pub repaired_resend: u64,
+    /// Reported missing at their deadline.
+    pub missing: u64,
+    /// Arrived after their deadline.
+    pub late: u64,
+    /// NACK entries sent.
+    pub nacked: u64,
+    /// Gaps too large to repair (stream restart or jump).
+    pub resyncs: u64,
+    /// Parity packets that could not be used (malformed, or no single loss in their group).
+    pub parity_unused: u64,
+}
+
+/// Packets held for parity repair and duplicate suppression.
+const RING: usize = 256;
+/// Missing packets tracked at once; a larger gap is a discontinuity.
+const MAX_PENDING: usize = 64;
+/// Gaps larger than this are a discontinuity, not loss.
+pub const MAX_GAP: u64 = 32;
+/// Parity packets held while their group completes.
+const PARITY_SLOTS: usize = 8;
+/// Transit minimum window half (two halves: the minimum follows drift and path changes).
+const TRANSIT_WINDOW: Duration = Duration::from_secs(2);
+
+#[derive(Clone, Debug, Default)]
+struct Slot {
+    seq: Option<u64>,
+    header: Header,
+    timestamp: u64,
+    payload: Vec<u8>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Pending {
+    seq: u64,
+    deadline: Instant,
+    next_nack: Instant,
+    nacks: u8,
+}
+
+#[derive(Clone, Debug, Default)]
+struct HeldParity {
+    base: u64,
+    count: u8,
+    bytes: Vec<u8>,
+}
+
+/// The receive side of one stream's loss recovery.
+#[derive(Debug)]
+pub struct Receiver {
+    config: Config,
+    rtt: Duration,
+    slots: Vec<Slot>,
+    highest: Option<u64>,
+    highest_timestamp: u64,
+    pending: Vec<Pending>,
+    parities: Vec<HeldParity>,
+    next_parity: usize,
+    /// Minimum of (arrival − media time) in µs over the current and previous window halves.
+    transit: [Option<i64>; 2],
+    transit_window_start: Instant,
+    ready: Vec<u64>,
+    missing: Vec<u64>,
+    stats: Stats,
+    scratch: Vec<u8>,
+}
+
+impl Receiver {
+    /// An idle receiver.
+    pub fn new(config: Config) -> Self {
+        Self {
+            config,
+            rtt: Duration::from_millis(100),
+            slots: vec![Slot::default(); RING],
+            highest: None,
+            highest_timestamp: 0,
+            pending: Vec::with_capacity(MAX_PENDING),
+            parities: vec![HeldParity::default(); PARITY_SLOTS],
+            next_parity: 0,
+            transit: [None; 2],
+            transit_window_start: Instant::ZERO,
+            ready: Vec::with_capacity(RING),
+            missing: Vec::with_capacity(MAX_PENDING),
+            stats: Stats::default(),
+            scratch: vec![0; crate::ostp::MAX_DATAGRAM],
+        }
+    }
+
+    /// Updates the round-trip estimate used by the NACK budget.
+    pub fn set_rtt(&mut self, rtt: Duration) {
+        self.rtt = rtt;
+    }
+
+    /// Updates the playout delay (the jitter buffer's current target).
+    pub fn set_playout_delay(&mut self, delay: Duration) {
+        self.config.playout_delay = delay;
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// The local instant the packet with media timestamp `timestamp` (48 kHz, extended) is due
+    /// for playout, once a transit has been observed.
+    pub fn deadline(&self, timestamp: u64) -> Option<Instant> {
+        let transit = self.transit.iter().flatten().min()?;
+        let local = ticks_to_micros(timestamp) as i64 + transit;
+        let due = u64::try_from(local).unwrap_or(0);
+        Some(Instant::from_micros(due) + self.config.playout_delay)
+    }
+
+    /// Takes one media packet that passed the stream's inbound checks.
+    pub fn handle_packet(
+        &mut self,
+        now: Instant,
+        seq: SeqNo,
+        timestamp: u64,
+        header: &Header,
+        payload: &[u8],
+    ) -> Received {
+        self.observe_transit(now, timestamp);
+        let seq = seq.0;
+        if self.holds(seq) {
+            return Received::Duplicate;
+        }
+        let Some(highest) = self.highest else {
+            self.highest = Some(seq);
+            self.highest_timestamp = timestamp;
+            self.store(seq, timestamp, header, payload);
+            return Received::Accepted(Via::Original);
+        };
+        if highest.saturating_sub(seq) >= RING as u64 / 2 {
+            // Far behind the window: long past any deadline.
+            self.stats.late += 1;
+            return Received::Late;
+        }
+        if seq > highest {
+            let gap = seq - highest - 1;
+            if gap > MAX_GAP {
+                self.resync(seq, timestamp);
+                self.store(seq, timestamp, header, payload);
+                return Received::Resynced;
+            }
+            self.advance(now, seq, timestamp);
+        }
+        let was_pending = self.take_pending(seq);
+        if self.deadline(timestamp).is_some_and(|due| now > due) {
+            self.stats.late += 1;
+            return Received::Late;
+        }
+        self.store(seq, timestamp, header, payload);
+        match was_pending {
+            Some(p) if p.nacks > 0 => {
+                self.stats.repaired_resend += 1;
+                Received::Accepted(Via::Resend)
+            }
+            _ => Received::Accepted(Via::Original),
+        }
+    }
+
+    /// Takes one parity packet for this stream (already parsed), repairing its group if exactly
+    /// one packet is missing. Repaired packets come out of [`Receiver::poll_repaired`].
+    pub fn handle_parity(&mut self, now: Instant, parity: &Parity<'_>, raw_payload: &[u8]) {
+        let Some(highest) = self.highest else {
+            self.stats.parity_unused += 1;
+            return;
+        };
+        // Place the 32-bit base next to our 64-bit window.
+        let back = (highest as u32).wrapping_sub(parity.base_seq);
+        let Some(base) = highest.checked_sub(u64::from(back)) else {
+            self.stats.parity_unused += 1;
+            return;
+        };
+        if back as u64 > RING as u64 / 2 {
+            self.stats.parity_unused += 1;
+            return;
+        }
+        // Parity follows its group's last packet: if that packet was lost, the parity is the
+        // first sign of it.
+        let last = base + u64::from(parity.count) - 1;
+        if last > highest && last - highest <= MAX_GAP {
+            let frame = u64::from(self.config.frame_ticks);
+            let last_ts = self.highest_timestamp + (last - highest) * frame;
+            self.advance(now, last, last_ts);
+            // `last` itself is missing too.
+            self.track_missing(now, last, last_ts);
+        }
+        let held = &mut self.parities[self.next_parity];
+        held.base = base;
+        held.count = parity.count;
+        held.bytes.clear();
+        held.bytes.extend_from_slice(raw_payload);
+        let index = self.next_parity;
+        self.next_parity = (self.next_parity + 1) % PARITY_SLOTS;
+        // If not repairable yet, it stays held: a group whose packets are still in flight may
+        // become repairable when they arrive.
+        self.try_repair(index);
+    }
+
+    /// Advances timers: NACK repeats and deadlines.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let mut i = 0;
+        while i < self.pending.len() {
+            if now >= self.pending[i].deadline {
+                let p = self.pending.swap_remove(i);
+                self.stats.missing += 1;
+                self.missing.push(p.seq);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// The earliest NACK or deadline.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.pending
+            .iter()
+            .map(|p| {
+                if p.nacks < self.config.max_nacks {
+                    p.next_nack.min(p.deadline)
+                } else {
+                    p.deadline
+                }
+            })
+            .min()
+    }
+
+    /// Writes the 16-bit sequence numbers to NACK now into `out` (increasing order) and returns
+    /// how many; each is NACKed only while a resend can still make its deadline.
+    pub fn poll_nacks(&mut self, now: Instant, out: &mut [u16; MAX_GAP as usize]) -> usize {
+        let budget = self.rtt + ticks_to_duration(self.config.frame_ticks);
+        let mut n = 0;
+        self.pending.sort_unstable_by_key(|p| p.seq);
+        for p in &mut self.pending {
+            if n == out.len() || p.nacks >= self.config.max_nacks || now < p.next_nack {
+                continue;
+            }
+            if p.deadline.saturating_since(now) <= budget {
+                p.nacks = self.config.max_nacks;
+                continue;
+            }
+            out[n] = p.seq as u16;
+            n += 1;
+            p.nacks += 1;
+            let wait = if p.nacks == 1 {
+                self.config.nack_repeat
+            } else {
+                self.rtt.max(self.config.nack_repeat)
+            };
+            p.next_nack = now + wait;
+        }
+        self.stats.nacked += n as u64;
+        n
+    }
+
+    /// A packet rebuilt from parity: (sequence, extended media timestamp, header, payload).
+    pub fn poll_repaired(&mut self) -> Option<(SeqNo, u64, Header, &[u8])> {
+        let seq = self.ready.pop()?;
+        let slot = &self.slots[seq as usize % RING];
+        (slot.seq == Some(seq))
+            .then(|| (SeqNo(seq), slot.timestamp, slot.header, &slot.payload[..]))
+    }
+
+    /// A packet whose deadline passed without it: the player conceals it.
+    pub fn poll_missing(&mut self) -> Option<SeqNo> {
+        self.missing.pop().map(SeqNo)
+    }
+
+    fn holds(&self, seq: u64) -> bool {
+        self.slots[seq as usize % RING].seq == Some(seq)
+    }
+
+    fn store(&mut self, seq: u64, timestamp: u64, header: &Header, payload: &[u8]) {
+        let slot = &mut self.slots[seq as usize % RING];
+        slot.seq = Some(seq);
+        slot.header = *header;
+        slot.timestamp = timestamp;
+        slot.payload.clear();
+        slot.payload.extend_from_slice(payload);
+        // A packet may complete a group whose parity arrived first.
+        for index in 0..PARITY_SLOTS {
+            let held = &self.parities[index];
+            if held.count > 0 && (held.base..held.base + u64::from(held.count)).contains(&seq) {
+                self.try_repair(index);
+            }
+        }
+    }
+
+    /// Moves the highest sequence to `seq` (newer than the highest), tracking the packets
+    /// in between as missing.
+    fn advance(&mut self, now: Instant, seq: u64, timestamp: u64) {
+        let Some(highest) = self.highest else {
+            return;
+        };
+        let frame = u64::from(self.config.frame_ticks);
+        for lost in highest + 1..seq {
+            let lost_ts = timestamp.saturating_sub((seq - lost) * frame);
+            self.track_missing(now, lost, lost_ts);
+        }
+        self.highest = Some(seq);
+        self.highest_timestamp = timestamp;
+    }
+
+    fn track_missing(&mut self, now: Instant, seq: u64, timestamp: u64) {
+        self.stats.lost += 1;
+        if self.pending.len() == MAX_PENDING {
+            // The oldest has the nearest deadline; it will be concealed.
+            let oldest = (0..self.pending.len())
+                .min_by_key(|&i| self.pending[i].seq)
+                .unwrap_or(0);
+            let p = self.pending.swap_remove(oldest);
+            self.stats.missing += 1;
+            self.missing.push(p.seq);
+        }
+        let deadline = self.deadline(timestamp).unwrap_or(now);
+        self.pending.push(Pending {
+            seq,
+            deadline,
+            next_nack: now,
+            nacks: 0,
+        });
+    }
+
+    fn take_pending(&mut self, seq: u64) -> Option<Pending> {
+        let i = self.pending.iter().position(|p| p.seq == seq)?;
+        Some(self.pending.swap_remove(i))
+    }
+
+    fn resync(&mut self, seq: u64, timestamp: u64) {
+        self.stats.resyncs += 1;
+        for p in self.pending.drain(..) {
+            self.missing.push(p.seq);
+        }
+        for held in &mut self.parities {
+            held.count = 0;
+        }
+        self.highest = Some(seq);
+        self.highest_timestamp = timestamp;
+    }
+
+    /// Repairs the group of held parity `index` if exactly one of its packets is missing and
+    /// still wanted. Returns whether the parity is used up.
+    fn try_repair(&mut self, index: usize) -> bool {
+        let held = &self.parities[index];
+        if held.count == 0 {
+            return true;
+        }
+        let (base, count) = (held.base, u64::from(held.count));
+        let mut missing = None;
+        for seq in base..base + count {
+            if !self.holds(seq) {
+                if missing.is_some() {
+                    return false;
+                }
+                missing = Some(seq);
+            }
+        }
+        let Some(lost) = missing else {
+            self.parities[index].count = 0;
+            return true;
+        };
+        let Ok(parity) = Parity::parse(&self.parities[index].bytes) else {
+            self.stats.parity_unused += 1;
+            self.parities[index].count = 0;
+            return true;
+        };
+        let slots = &self.slots;
+        let received = (base..base + count)
+            .filter(|&s| s != lost)
+            .map(|s| &slots[s as usize % RING])
+            .map(|slot| (slot.header, &slot.payload[..]));
+        let result = parity.recover(received, &mut self.scratch);
+        self.parities[index].count = 0;
+        let Ok(Recovered { header, len }) = result else {
+            self.stats.parity_unused += 1;
+            return true;
+        };
+        if self.take_pending(lost).is_none() {
+            // Not tracked as missing: already reported missing (too late), or not wanted.
+            return true;
+        }
+        let timestamp = extend_timestamp(self.highest_timestamp, header.timestamp);
+        let slot = &mut self.slots[lost as usize % RING];
+        slot.seq = Some(lost);
+        slot.header = header;
+        slot.timestamp = timestamp;
+        slot.payload.clear();
+        slot.payload.extend_from_slice(&self.scratch[..len]);
+        self.stats.repaired_parity += 1;
+        self.ready.push(lost);
+        true
+    }
+
+    fn observe_transit(&mut self, now: Instant, timestamp: u64) {
+        if now.saturating_since(self.transit_window_start) >= TRANSIT_WINDOW {
+            self.transit = [None, self.transit[0]];
+            self.transit_window_start = now;
+        }
+        let transit = now.as_micros() as i64 - ticks_to_micros(timestamp) as i64;
+        let current = &mut self.transit[0];
+        *current = Some(current.map_or(transit, |t| t.min(transit)));
+    }
+}
+
+/// Extends a 32-bit RTP timestamp to 64 bits next to `reference`.
+fn extend_timestamp(reference: u64, wire: u32) -> u64 {
+    let delta = wire.wrapping_sub(reference as u32) as i32;
+    reference.saturating_add_signed(i64::from(delta))
+}
+
+fn ticks_to_micros(ticks: u64) -> u64 {
+    (u128::from(ticks) * 1000 / 48) as u64
+}
+
+fn ticks_to_duration(ticks: u32) -> Duration {
+    Duration::from_micros(ticks_to_micros(u64::from(ticks)))
+}
+
+#[cfg(test)]
+mod tests;

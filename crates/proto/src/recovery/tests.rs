@@ -1,0 +1,153 @@
+//! The receiver's gap, parity and NACK logic on hand-made packets.
+
+use super::*;
+use crate::ostp::packet::{Extension, Ssrc, StreamId};
+use crate::ostp::parity::Builder;
+
+const FRAME: u32 = 120;
+
+fn header(seq: u64) -> Header {
+    Header {
+        marker: false,
+        payload_type: 111,
+        seq: seq as u16,
+        timestamp: (seq * u64::from(FRAME)) as u32,
+        ssrc: Ssrc(0xABCD),
+        extension: Some(Extension {
+            stream_id: StreamId::PRIMARY,
+            seq_ext: (seq >> 16) as u16,
+            media_timestamp: 0,
+        }),
+    }
+}
+
+fn payload(seq: u64) -> Vec<u8> {
+    vec![seq as u8; 40]
+}
+
+fn us(micros: u64) -> Instant {
+    Instant::from_micros(micros)
+}
+
+/// Arrival of packet `seq` with 10 ms transit on a 2.5 ms cadence.
+fn arrival(seq: u64) -> Instant {
+    us(10_000 + seq * 2_500)
+}
+
+fn receiver() -> Receiver {
+    let mut rx = Receiver::new(Config {
+        frame_ticks: FRAME,
+        playout_delay: Duration::from_millis(30),
+        ..Config::default()
+    });
+    rx.set_rtt(Duration::from_millis(15));
+    rx
+}
+
+fn deliver(rx: &mut Receiver, seq: u64) -> Received {
+    rx.handle_packet(
+        arrival(seq),
+        SeqNo(seq),
+        seq * u64::from(FRAME),
+        &header(seq),
+        &payload(seq),
+    )
+}
+
+#[test]
+fn parity_repairs_a_single_loss_even_when_it_arrives_first() {
+    let mut builder = Builder::new(Ssrc(0xABCD));
+    for seq in 0..5 {
+        builder.add(&header(seq), &payload(seq)).unwrap();
+    }
+    let mut parity = vec![0; 1200];
+    let len = builder.write(&mut parity).unwrap();
+    let parity = &parity[..len];
+
+    // The group's last packet is lost: the parity is the first sign of it.
+    let mut rx = receiver();
+    for seq in 0..4 {
+        assert_eq!(deliver(&mut rx, seq), Received::Accepted(Via::Original));
+    }
+    rx.handle_parity(arrival(4), &Parity::parse(parity).unwrap(), parity);
+    let (seq, ts, h, p) = rx.poll_repaired().expect("repaired");
+    assert_eq!((seq, ts, h, p), (SeqNo(4), 480, header(4), &payload(4)[..]));
+    assert_eq!(rx.stats().repaired_parity, 1);
+    assert_eq!(deliver(&mut rx, 4), Received::Duplicate);
+
+    // A middle packet lost, parity before the group's other packets.
+    let mut rx = receiver();
+    deliver(&mut rx, 0);
+    rx.handle_parity(arrival(4), &Parity::parse(parity).unwrap(), parity);
+    assert!(rx.poll_repaired().is_none(), "four missing");
+    for seq in [1, 3, 4] {
+        deliver(&mut rx, seq);
+    }
+    assert_eq!(rx.poll_repaired().map(|r| r.0), Some(SeqNo(2)));
+    assert_eq!(rx.stats().lost, 4, "1..=4 looked lost when the parity came");
+}
+
+#[test]
+fn nacks_go_out_at_once_repeat_and_stop_when_the_budget_is_gone() {
+    let mut rx = receiver();
+    let mut list = [0u16; 32];
+    deliver(&mut rx, 0);
+    deliver(&mut rx, 3);
+    assert_eq!(rx.stats().lost, 2);
+    let now = arrival(3);
+    assert_eq!(rx.poll_nacks(now, &mut list), 2);
+    assert_eq!(&list[..2], &[1, 2]);
+    assert_eq!(
+        rx.poll_nacks(now, &mut list),
+        0,
+        "not before the repeat interval"
+    );
+    // Deadline of seq 1 = its arrival (12.5 ms) + 30 ms = 42.5 ms; budget = 15 ms RTT + 2.5 ms.
+    let repeat = now + Duration::from_millis(3);
+    assert_eq!(rx.poll_timeout(), Some(repeat));
+    assert_eq!(rx.poll_nacks(repeat, &mut list), 2);
+    // The third would be at 20.5 + 15 ms = 35.5 ms: within 17.5 ms of both deadlines, so none.
+    assert_eq!(rx.poll_timeout(), Some(us(35_500)));
+    assert_eq!(rx.poll_nacks(us(35_500), &mut list), 0);
+    // The resend of 1 arrives in time; 2 never does.
+    let at = us(40_000);
+    assert_eq!(
+        rx.handle_packet(at, SeqNo(1), 120, &header(1), &payload(1)),
+        Received::Accepted(Via::Resend)
+    );
+    rx.handle_timeout(us(45_000));
+    assert_eq!(rx.poll_missing(), Some(SeqNo(2)));
+    assert_eq!(rx.poll_missing(), None);
+    let s = rx.stats();
+    assert_eq!((s.repaired_resend, s.missing, s.nacked), (1, 1, 4));
+    // 2 arriving now is late and dropped.
+    assert_eq!(
+        rx.handle_packet(us(46_000), SeqNo(2), 240, &header(2), &payload(2)),
+        Received::Late
+    );
+}
+
+#[test]
+fn jumps_resync_and_history_resends_by_16_bit_sequence() {
+    let mut rx = receiver();
+    deliver(&mut rx, 0);
+    assert_eq!(deliver(&mut rx, 1_000), Received::Resynced);
+    assert_eq!(rx.stats().lost, 0, "a jump is not loss");
+    assert_eq!(deliver(&mut rx, 1_001), Received::Accepted(Via::Original));
+
+    let mut history = History::new(64);
+    for seq in 0x1_FFF0..0x2_0010u64 {
+        history.record(SeqNo(seq), &[seq as u8; 3]);
+    }
+    let now = us(0);
+    let gap = Duration::from_millis(5);
+    assert_eq!(history.resend(now, 0xFFF5, gap), Some(&[0xF5u8; 3][..]));
+    assert_eq!(history.resend(now, 0xFFF5, gap), None, "too soon");
+    assert_eq!(
+        history.resend(us(5_000), 0xFFF5, gap),
+        Some(&[0xF5u8; 3][..])
+    );
+    assert_eq!(history.resend(now, 0x0005, gap), Some(&[0x05u8; 3][..]));
+    assert_eq!(history.resend(now, 0x8000, gap), None, "long gone");
+    assert_eq!((history.resent, history.refused), (3, 2));
+}
