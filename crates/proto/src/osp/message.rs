@@ -636,6 +636,18 @@ pub struct StreamAnnounce {
     pub streams: Vec<StreamInfo>,
 }
 
+impl StreamAnnounce {
+    /// The announcement's bincode bytes: what a [`PeerAuth`] tag covers.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = vec![0; super::MAX_PAYLOAD];
+        // An announcement that does not fit one datagram cannot be sent either; it is
+        // authenticated as empty and rejected by the peer's size check on the frame.
+        let len = encode_bincode(self, &mut out).unwrap_or(0);
+        out.truncate(len);
+        out
+    }
+}
+
 /// 0x020E (ours): tempo and transport anchored on the shared session timeline.
 ///
 /// The beat at session tick `t` (48 kHz) is `anchor_beat + (t − anchor_tick) × bpm / 2,880,000`

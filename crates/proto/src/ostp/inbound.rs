@@ -34,6 +34,8 @@ pub struct Arrival<'a> {
     pub integrity: Integrity,
     /// Codec payload.
     pub payload: &'a [u8],
+    /// The decoded header (parity repair XORs its fields).
+    pub header: packet::Header,
 }
 
 /// Why a datagram was dropped; each is also counted in [`Stats`].
@@ -161,6 +163,7 @@ impl Inbound {
             marker: header.marker,
             integrity: packet.integrity,
             payload: packet.payload,
+            header,
         })
     }
 

@@ -1,0 +1,638 @@
+//! The endpoint on netsim virtual time: handshake and authentication, clock and beat alignment,
+//! loss recovery, vanishing peers, path switches and hostile input, with the numbers the session
+//! needs asserted.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use netsim::{Loss, Mesh, Netem};
+
+use super::*;
+use crate::osp::message::{CrcForm, ParityStream, StreamEncoding};
+
+/// A clock running `1 + skew` times real time from `offset` µs.
+#[derive(Clone, Copy, Debug)]
+struct Clock {
+    offset: u64,
+    skew: f64,
+}
+
+impl Clock {
+    fn local(self, global: Duration) -> Instant {
+        let us = global.as_micros() as f64 * (1.0 + self.skew);
+        Instant::from_micros(self.offset + us as u64)
+    }
+
+    /// The first global instant whose local reading is at or after `local`.
+    fn global(self, local: Instant) -> Duration {
+        let us = local.as_micros().saturating_sub(self.offset) as f64 / (1.0 + self.skew);
+        let mut global = Duration::from_micros(us.ceil() as u64);
+        while self.local(global) < local {
+            global += Duration::from_micros(1);
+        }
+        global
+    }
+}
+
+/// Sends one constant-size packet per frame on stream 0 while `sending`.
+#[derive(Clone, Copy, Debug)]
+struct Source {
+    frame: Duration,
+    frame_ticks: u64,
+    bytes: usize,
+    next: Duration,
+    ticks: u64,
+}
+
+/// An endpoint as a netsim node, logging events and transmits on the global clock.
+struct Node {
+    ep: Endpoint,
+    clock: Clock,
+    alive: bool,
+    source: Option<Source>,
+    events: Vec<(Duration, Event)>,
+    sent: Vec<(Duration, SocketAddr, usize)>,
+    /// Global send time of each of our media packets, by RTP timestamp.
+    sent_audio: Vec<Duration>,
+}
+
+impl Node {
+    fn new(config: Config, clock: Clock) -> Self {
+        Self {
+            ep: Endpoint::new(config),
+            clock,
+            alive: true,
+            source: None,
+            events: Vec::new(),
+            sent: Vec::new(),
+            sent_audio: Vec::new(),
+        }
+    }
+
+    fn command(&mut self, now: Duration, command: Command<'_>) {
+        let local = self.clock.local(now);
+        self.ep.handle(local, Input::Command(command));
+        self.drain(now);
+    }
+
+    fn drain(&mut self, now: Duration) {
+        while let Some(event) = self.ep.poll_event() {
+            self.events.push((now, event));
+        }
+    }
+
+    fn gone_events(&self, user: u32) -> Vec<(Duration, GoneReason)> {
+        self.events
+            .iter()
+            .filter_map(|(t, e)| match e {
+                Event::PeerGone { user_id, reason } if *user_id == user => Some((*t, *reason)),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+impl netsim::Node for Node {
+    fn handle_datagram(&mut self, now: Duration, from: SocketAddr, data: &[u8]) {
+        if !self.alive {
+            return;
+        }
+        let local = self.clock.local(now);
+        self.ep.handle(
+            local,
+            Input::Datagram {
+                from: Path::Direct(from),
+                data,
+            },
+        );
+        self.drain(now);
+    }
+
+    fn handle_timeout(&mut self, now: Duration) {
+        if !self.alive {
+            return;
+        }
+        if let Some(mut source) = self.source {
+            if source.next <= now {
+                let payload = vec![0x5A; source.bytes];
+                let local = self.clock.local(now);
+                self.ep.handle(
+                    local,
+                    Input::Command(Command::SendAudio {
+                        stream: 0,
+                        timestamp: MediaTime(source.ticks),
+                        payload: &payload,
+                    }),
+                );
+                self.sent_audio.push(now);
+                source.ticks += source.frame_ticks;
+                source.next += source.frame;
+                self.source = Some(source);
+            }
+        }
+        let local = self.clock.local(now);
+        if self.ep.poll_timeout().is_some_and(|t| t <= local) {
+            self.ep.handle(local, Input::Timeout);
+        }
+        self.drain(now);
+    }
+
+    fn poll_transmit(&mut self, now: Duration, buf: &mut [u8]) -> Option<(SocketAddr, usize)> {
+        if !self.alive {
+            return None;
+        }
+        let t = self.ep.poll_transmit(buf)?;
+        let Path::Direct(addr) = t.dest else {
+            panic!("only direct paths in this mesh");
+        };
+        self.sent.push((now, addr, t.len));
+        Some((addr, t.len))
+    }
+
+    fn poll_timeout(&self) -> Option<Duration> {
+        if !self.alive {
+            return None;
+        }
+        let ep = self.ep.poll_timeout().map(|t| self.clock.global(t));
+        let source = self.source.map(|s| s.next);
+        [ep, source].into_iter().flatten().min()
+    }
+}
+
+const SECRET: &[u8] = b"correct horse battery staple";
+
+fn addr(i: usize) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 40_000 + i as u16))
+}
+
+fn stream(user: u32, frame_samples: u32, parity: bool) -> StreamInfo {
+    StreamInfo {
+        ssrc: 0x1000 + user,
+        stream_id: 1,
+        track_id: 0,
+        payload_type: 111,
+        encoding: StreamEncoding::Opus,
+        channels: 2,
+        clock_rate: 48_000,
+        frame_samples,
+        crc: CrcForm::Padding,
+        parity: parity.then_some(ParityStream {
+            ssrc: 0x2000 + user,
+            payload_type: 127,
+            group_size: 5,
+        }),
+    }
+}
+
+fn config(user: u32, secret: &[u8]) -> Config {
+    let mut config = Config::new(user, "room", secret, u64::from(user) * 7 + 1);
+    config.streams = vec![stream(user, 120, true)];
+    config
+}
+
+fn clocks() -> [Clock; 4] {
+    [
+        Clock {
+            offset: 1_000_000,
+            skew: 0.0,
+        },
+        Clock {
+            offset: 7_345_678,
+            skew: 40e-6,
+        },
+        Clock {
+            offset: 3_000_000_000,
+            skew: -60e-6,
+        },
+        Clock {
+            offset: 12_000,
+            skew: 100e-6,
+        },
+    ]
+}
+
+/// `n` nodes (ids 1..=n), everyone told about everyone.
+fn mesh(n: usize, link: Netem, configure: impl Fn(&mut Config)) -> Mesh<Node> {
+    let mut mesh = Mesh::new(link, 42);
+    for i in 0..n {
+        let mut config = config(i as u32 + 1, SECRET);
+        configure(&mut config);
+        mesh.add(addr(i), Node::new(config, clocks()[i % 4]));
+    }
+    for i in 0..n {
+        for j in 0..n {
+            if i != j {
+                mesh.node_mut(i).command(
+                    Duration::ZERO,
+                    Command::AddPeer {
+                        path: Path::Direct(addr(j)),
+                        user_id: Some(j as u32 + 1),
+                    },
+                );
+            }
+        }
+    }
+    mesh
+}
+
+fn lan() -> Netem {
+    Netem::latency(Duration::from_millis(2)).with_jitter(Duration::from_micros(100))
+}
+
+#[test]
+fn peers_authenticate_and_announce_their_streams() {
+    let mut mesh = mesh(3, lan(), |_| {});
+    mesh.run_for(Duration::from_secs(1));
+    for i in 0..3 {
+        let node = mesh.node(i);
+        let mut up: Vec<u32> = node.ep.connected().collect();
+        up.sort_unstable();
+        let expected: Vec<u32> = (1..=3).filter(|&u| u != i as u32 + 1).collect();
+        assert_eq!(up, expected, "node {i}");
+        let announced = node.events.iter().find_map(|(t, e)| match e {
+            Event::PeerUp { streams, .. } => Some((*t, streams.clone())),
+            _ => None,
+        });
+        let (at, streams) = announced.expect("PeerUp");
+        assert!(at < Duration::from_millis(20), "connected after {at:?}");
+        assert_eq!(streams.len(), 1);
+        assert_eq!(streams[0].parity.map(|p| p.group_size), Some(5));
+        let stats = node.ep.stats();
+        assert_eq!((stats.bad_tag, stats.stale_nonce), (0, 0));
+    }
+}
+
+#[test]
+fn a_wrong_secret_never_connects() {
+    let mut mesh = Mesh::new(lan(), 1);
+    mesh.add(addr(0), Node::new(config(1, SECRET), clocks()[0]));
+    mesh.add(addr(1), Node::new(config(2, b"wrong"), clocks()[1]));
+    for (i, j) in [(0, 1), (1, 0)] {
+        mesh.node_mut(i).command(
+            Duration::ZERO,
+            Command::AddPeer {
+                path: Path::Direct(addr(j)),
+                user_id: None,
+            },
+        );
+    }
+    mesh.run_for(Duration::from_secs(3));
+    for i in 0..2 {
+        assert_eq!(mesh.node(i).ep.connected().count(), 0);
+        assert!(mesh.node(i).ep.stats().bad_tag >= 10, "{:?}", mesh.node(i).ep.stats());
+    }
+}
+
+/// Runs two endpoints against each other by hand, returning every datagram each sent.
+fn pump(a: &mut Endpoint, b: &mut Endpoint, at: Instant, rounds: usize) -> [Vec<Vec<u8>>; 2] {
+    let mut log = [Vec::new(), Vec::new()];
+    let mut buf = vec![0; 1500];
+    let pa = Path::Direct(addr(0));
+    let pb = Path::Direct(addr(1));
+    for _ in 0..rounds {
+        while let Some(t) = a.poll_transmit(&mut buf) {
+            log[0].push(buf[..t.len].to_vec());
+            b.handle(at, Input::Datagram { from: pa, data: &buf[..t.len] });
+        }
+        while let Some(t) = b.poll_transmit(&mut buf) {
+            log[1].push(buf[..t.len].to_vec());
+            a.handle(at, Input::Datagram { from: pb, data: &buf[..t.len] });
+        }
+    }
+    while a.poll_event().is_some() || b.poll_event().is_some() {}
+    log
+}
+
+#[test]
+fn a_captured_handshake_cannot_be_replayed() {
+    let t = Instant::from_micros(1_000_000);
+    let mut a = Endpoint::new(config(1, SECRET));
+    let mut b = Endpoint::new(config(2, SECRET));
+    let pa = Path::Direct(addr(0));
+    let pb = Path::Direct(addr(1));
+    a.handle(t, Input::Command(Command::AddPeer { path: pb, user_id: Some(2) }));
+    b.handle(t, Input::Command(Command::AddPeer { path: pa, user_id: Some(1) }));
+    let captured = pump(&mut a, &mut b, t, 4);
+    assert_eq!(b.connected().collect::<Vec<_>>(), [1]);
+
+    // B restarts (new nonces from a new seed); the attacker replays everything A sent.
+    let mut restarted = config(2, SECRET);
+    restarted.seed = 999;
+    let mut b = Endpoint::new(restarted);
+    b.handle(t, Input::Command(Command::AddPeer { path: pa, user_id: Some(1) }));
+    for datagram in &captured[0] {
+        b.handle(t, Input::Datagram { from: pa, data: datagram });
+    }
+    assert_eq!(b.connected().count(), 0, "replay accepted");
+    let stats = b.stats();
+    assert!(stats.stale_nonce >= 1, "{stats:?}");
+
+    // A forged proof with the right nonces but no key, and a tampered announcement.
+    let mut buf = vec![0; 1500];
+    let hello = loop {
+        let t = b.poll_transmit(&mut buf).unwrap();
+        if let Ok(frame) = osp::decode(&buf[..t.len]) {
+            if let Message::PeerHello(hello) = frame.message {
+                break hello;
+            }
+        }
+    };
+    let forged = Message::PeerAuth(PeerAuth {
+        from: 1,
+        to: 2,
+        from_nonce: [7; 32],
+        to_nonce: hello.nonce,
+        announce: StreamAnnounce {
+            user_id: 1,
+            version: 1,
+            streams: vec![],
+        },
+        tag: [0; 32],
+    });
+    let mut frame = vec![0; 1500];
+    let len = osp::encode(FrameHeader { seq: 0, timestamp: 0 }, &forged, &mut frame).unwrap();
+    b.handle(t, Input::Datagram { from: pa, data: &frame[..len] });
+    assert_eq!(b.connected().count(), 0);
+    assert_eq!(b.stats().bad_tag, stats.bad_tag + 1);
+
+    // A real A still connects to the restarted B.
+    let mut a = Endpoint::new(config(1, SECRET));
+    a.handle(t, Input::Command(Command::AddPeer { path: pb, user_id: Some(2) }));
+    pump(&mut a, &mut b, t, 4);
+    assert_eq!(b.connected().collect::<Vec<_>>(), [1]);
+}
+
+/// Global instant of beat `beat` as node `i` places it.
+fn beat_global(mesh: &Mesh<Node>, i: usize, beat: f64) -> f64 {
+    let node = mesh.node(i);
+    let now = node.clock.local(mesh.now());
+    let local = node.ep.beat_instant(now, beat).expect("transport playing");
+    (local - node.clock.offset as f64) / (1.0 + node.clock.skew)
+}
+
+#[test]
+fn every_peer_places_each_beat_within_half_a_millisecond_of_the_master() {
+    let link = Netem::latency(Duration::from_millis(10)).with_jitter(Duration::from_millis(5));
+    let mut mesh = mesh(4, link, |_| {});
+    mesh.run_for(Duration::from_secs(30));
+    let master = mesh.node(0).ep.master().expect("a master");
+    for i in 0..4 {
+        assert_eq!(mesh.node(i).ep.master(), Some(master), "node {i} disagrees");
+    }
+    let m = (master - 1) as usize;
+    let now = mesh.now();
+    mesh.node_mut(m).command(
+        now,
+        Command::SetTransport {
+            playing: true,
+            bpm: 120.0,
+            beats_per_bar: 4,
+            beat_unit: 4,
+            beat: 0.0,
+        },
+    );
+    mesh.run_for(Duration::from_secs(5));
+    // Tempo change on the master, then check the following beats on every peer.
+    let now = mesh.now();
+    let beat_now = mesh.node(m).ep.transport().unwrap().beat_at(
+        mesh.node(m).ep.session_time(mesh.node(m).clock.local(now)).ticks(),
+    );
+    mesh.node_mut(m).command(
+        now,
+        Command::SetTransport {
+            playing: true,
+            bpm: 137.5,
+            beats_per_bar: 4,
+            beat_unit: 4,
+            beat: beat_now,
+        },
+    );
+    let mut worst = 0.0f64;
+    for step in 0..20 {
+        mesh.run_for(Duration::from_millis(500));
+        if step < 2 {
+            continue; // the change is in flight
+        }
+        let next = beat_now.ceil() + 4.0 + step as f64;
+        let reference = beat_global(&mesh, m, next);
+        for i in (0..4).filter(|&i| i != m) {
+            assert_eq!(mesh.node(i).ep.transport().unwrap().bpm, 137.5);
+            let error = (beat_global(&mesh, i, next) - reference).abs();
+            worst = worst.max(error);
+        }
+    }
+    eprintln!("beat alignment: worst error {worst:.1} µs over 3 peers × 18 checks");
+    assert!(worst <= 500.0, "beat misplaced by {worst:.1} µs");
+}
+
+#[test]
+fn a_vanished_master_is_declared_gone_replaced_and_retried_with_backoff() {
+    let mut mesh = mesh(3, lan(), |c| {
+        c.timing.backoff = BackoffPolicy {
+            base: Duration::from_millis(500),
+            cap: Duration::from_secs(8),
+            jitter: 0.2,
+        };
+        c.timing.forget_after = Duration::from_secs(3600);
+    });
+    mesh.run_for(Duration::from_secs(15));
+    let master = mesh.node(0).ep.master().expect("elected");
+    let m = (master - 1) as usize;
+    let vanished_at = mesh.now();
+    mesh.node_mut(m).alive = false;
+    mesh.run_for(Duration::from_secs(120));
+    let idle = Timing::default().idle_timeout;
+    for i in (0..3).filter(|&i| i != m) {
+        let node = mesh.node(i);
+        let gone = node.gone_events(master);
+        assert_eq!(gone.len(), 1, "node {i}: {gone:?}");
+        let (at, reason) = gone[0];
+        assert_eq!(reason, GoneReason::Timeout);
+        let after = at - vanished_at;
+        assert!(after >= idle && after <= idle + Duration::from_millis(300), "{after:?}");
+        let new_master = node.ep.master().unwrap();
+        assert_ne!(new_master, master);
+        let changed = node
+            .events
+            .iter()
+            .find(|(t, e)| *t > vanished_at && matches!(e, Event::MasterChanged { .. }))
+            .map(|(t, _)| *t - vanished_at)
+            .expect("re-elected");
+        assert!(changed <= Duration::from_secs(6), "re-elected after {changed:?}");
+        // Reconnection attempts: Hellos to the dead address, grouped into attempts.
+        let hellos: Vec<Duration> = node
+            .sent
+            .iter()
+            .filter(|(t, to, _)| *t > at && *to == addr(m))
+            .map(|(t, _, _)| *t)
+            .collect();
+        let mut starts = vec![hellos[0]];
+        for pair in hellos.windows(2) {
+            if pair[1] - pair[0] > Duration::from_millis(400) {
+                starts.push(pair[1]);
+            }
+        }
+        let window = Timing::default().retry_window;
+        let gaps: Vec<f64> = starts
+            .windows(2)
+            .map(|w| (w[1] - w[0]).saturating_sub(window).as_secs_f64())
+            .collect();
+        eprintln!("node {i}: gone after {after:?}, re-elected after {changed:?}, backoff {gaps:.2?}");
+        // Delay k (k = 2, 3, ..) = min(0.5 × 2^(k−1), 8) s ± 20 %, then it stays at the cap.
+        for (k, gap) in gaps.iter().enumerate() {
+            let nominal = (0.5 * 2f64.powi(k as i32 + 1)).min(8.0);
+            assert!(
+                (gap - nominal).abs() <= nominal * 0.2 + 0.26,
+                "attempt {k}: waited {gap:.2} s, expected {nominal} ± 20 %"
+            );
+        }
+        assert!(gaps.len() >= 10 && gaps[gaps.len() - 1] > 6.0, "{gaps:?}");
+    }
+}
+
+/// Counts, for the packets node 0 sent, how node 1 got them.
+#[derive(Debug, Default)]
+struct Outcome {
+    lost: u64,
+    parity: u64,
+    resend: u64,
+    missing: u64,
+    late: u64,
+}
+
+fn run_loss(loss: Loss, seconds: u64) -> Outcome {
+    let link = Netem::latency(Duration::from_millis(10))
+        .with_jitter(Duration::from_millis(1))
+        .with_loss(loss);
+    let mut mesh = mesh(2, link, |c| c.playout_delay = Duration::from_millis(30));
+    mesh.run_for(Duration::from_secs(2));
+    for i in 0..2 {
+        mesh.node_mut(i).source = Some(Source {
+            frame: Duration::from_micros(2_500),
+            frame_ticks: 120,
+            bytes: 160,
+            next: mesh.now(),
+            ticks: 0,
+        });
+    }
+    mesh.run_for(Duration::from_secs(seconds));
+    let rx = &mesh.node(1).ep;
+    let stats = rx.recovery_stats(1, 1).expect("stream");
+    eprintln!("{stats:?} group now {:?}", mesh.node(0).ep.parity_group(0));
+    Outcome {
+        lost: stats.lost,
+        parity: stats.repaired_parity,
+        resend: stats.repaired_resend,
+        missing: stats.missing,
+        late: stats.late,
+    }
+}
+
+fn assert_recovered(name: &str, outcome: &Outcome) {
+    let recovered = outcome.parity + outcome.resend;
+    let share = recovered as f64 / outcome.lost as f64;
+    eprintln!(
+        "{name}: lost {} recovered {:.2} % (parity {}, resend {}), missing {}, late {}",
+        outcome.lost,
+        share * 100.0,
+        outcome.parity,
+        outcome.resend,
+        outcome.missing,
+        outcome.late
+    );
+    assert!(outcome.lost > 300, "too few losses to judge");
+    assert!(share >= 0.99, "{name}: {:.2} % recovered", share * 100.0);
+    assert_eq!(recovered + outcome.missing, outcome.lost, "every loss accounted for");
+    assert_eq!(outcome.late, 0, "late packets");
+}
+
+#[test]
+fn five_percent_random_loss_is_recovered_before_the_deadline() {
+    let outcome = run_loss(Loss::Random(0.05), 30);
+    assert_recovered("5 % random", &outcome);
+}
+
+#[test]
+fn gilbert_elliott_bursts_are_recovered_before_the_deadline() {
+    let outcome = run_loss(Loss::bursts(0.02, 3.0), 30);
+    assert_recovered("GE 2 %, bursts of 3", &outcome);
+}
+
+#[test]
+fn hostile_input_is_counted_and_bounded_without_disturbing_a_session() {
+    let mut mesh = mesh(2, lan(), |c| {
+        c.accept_unknown = true;
+        c.limits.max_peers = 8;
+    });
+    mesh.run_for(Duration::from_secs(1));
+    for i in 0..2 {
+        mesh.node_mut(i).source = Some(Source {
+            frame: Duration::from_micros(2_500),
+            frame_ticks: 120,
+            bytes: 160,
+            next: mesh.now(),
+            ticks: 0,
+        });
+    }
+    mesh.run_for(Duration::from_secs(1));
+    let mut rng = Pcg64Mcg::seed_from_u64(5);
+    let mut data = vec![0u8; 1200];
+    let mut frame = vec![0u8; 1500];
+    for round in 0..20_000u32 {
+        let now = mesh.now() + Duration::from_micros(u64::from(round) * 50);
+        let node = mesh.node_mut(1);
+        let local = node.clock.local(now);
+        let from = Path::Direct(SocketAddr::from(([127, 0, 0, 2], (round % 60_000) as u16)));
+        let len = rand::Rng::random_range(&mut rng, 0..1200);
+        rand::RngCore::fill_bytes(&mut rng, &mut data[..len]);
+        // Random bytes, OSP-looking bytes, and valid Hellos from ever new addresses.
+        let datagram: &[u8] = match round % 4 {
+            0 => &data[..len],
+            1 => {
+                data[..4].copy_from_slice(b"OSP1");
+                &data[..len.max(4)]
+            }
+            2 => {
+                let hello = Message::PeerHello(PeerHello {
+                    version: 1,
+                    user_id: 1000 + round,
+                    nonce: [round as u8; 32],
+                });
+                let header = FrameHeader { seq: 0, timestamp: 0 };
+                let n = osp::encode(header, &hello, &mut frame).unwrap();
+                &frame[..n]
+            }
+            _ => {
+                // Media from the real peer's address with random bytes after a valid header.
+                data[0] = 0xB0;
+                data[1] = 111;
+                data[8..12].copy_from_slice(&0x1001u32.to_be_bytes());
+                let from = Path::Direct(addr(0));
+                node.ep.handle(local, Input::Datagram { from, data: &data[..len.max(12)] });
+                continue;
+            }
+        };
+        node.ep.handle(local, Input::Datagram { from, data: datagram });
+        let mut sink = vec![0; 1500];
+        while node.ep.poll_transmit(&mut sink).is_some() {}
+        node.drain(now);
+    }
+    let stats = mesh.node(1).ep.stats();
+    eprintln!("{stats:?}; peers held {}", mesh.node(1).ep.peer_count());
+    assert!(mesh.node(1).ep.peer_count() <= 8, "peer table grew without bound");
+    assert!(stats.refused_hello > 4_000);
+    assert!(stats.unknown_source + stats.unsupported + stats.invalid_control > 5_000);
+    assert!(stats.invalid_media > 4_000);
+    // The real session carries on.
+    let before = mesh.node(1).events.len();
+    mesh.run_for(Duration::from_secs(2));
+    let node = mesh.node(1);
+    assert_eq!(node.ep.connected().collect::<Vec<_>>(), [1]);
+    let audio = node.events[before..]
+        .iter()
+        .filter(|(_, e)| matches!(e, Event::Audio(_)))
+        .count();
+    assert!(audio > 700, "audio after the flood: {audio}");
+    let missing = node.events.iter().filter(|(_, e)| matches!(e, Event::Missing { .. })).count();
+    assert_eq!(missing, 0);
+}
