@@ -1,1 +1,917 @@
-//! The per-stream jitter buffer: fixed capacity, allocation-free after `new`, run on the audio thread.
+//! The per-stream jitter buffer: fixed capacity, allocation-free after `new`, run on the audio
+//! thread. It owns reordering by sequence number, the playout schedule (which local sample time
+//! each media timestamp plays at), the adaptive target delay, loss and lateness accounting, and
+//! the resampling-rate suggestion that lets a consumer glide to a new schedule without clicks.
+//!
+//! # Playout model
+//!
+//! Every packet has a *transit* `arrival − media` (local audio clock minus the sender's RTP
+//! clock; the absolute value is meaningless, its changes are not). The *base transit* is the
+//! minimum transit over a sliding window of local time ([`Config::base_window_ticks`]): the
+//! path's fixed delay plus the clock offset. Because it is a windowed minimum it follows the slow
+//! drift that a sender/receiver crystal mismatch puts on transit (100 ppm = 4.8 ticks per second)
+//! instead of holding an old value and creeping. A packet's *jitter* is its transit minus the
+//! base.
+//!
+//! The *target delay* is the jitter quantile that leaves [`Config::glitch_budget`] of packets
+//! late, from a decaying log-linear histogram, plus [`Config::margin_ticks`], clamped to
+//! [`Config::min_delay_ticks`]..=[`Config::max_delay_ticks`]. It rises at once when a packet's
+//! jitter exceeds it and falls only after [`Config::hold_ticks`] without a rise, exponentially.
+//!
+//! The *playout offset* maps media to local time: `deadline(media) = media + offset`. It glides
+//! toward `base + target` at a bounded slope ([`Config::max_rate_deviation`]), so a consumer
+//! that plays back-to-back at the suggested [`Event::Rate`] follows it without a jump. The one
+//! exception is a packet that arrived after its slot was played out as missing: the glitch has
+//! already happened, and gliding up would make the following packets late as well, so the
+//! offset jumps up at once.
+//!
+//! # Consumers
+//!
+//! [`Buffer::pop`] takes `now`, the local audio clock (a block's start), and returns the head
+//! once its deadline has come. A consumer that decodes straight into its current block pops
+//! until [`Pop::Wait`] and ignores [`Event::Rate`]; schedule changes reach it as a block with no
+//! packet or with two (it counts those slips). A resampling consumer pops when its FIFO runs low,
+//! plays at the suggested ratio, and reports what it is playing with [`Buffer::handle_playout`]:
+//! the ratio is the schedule's glide (`1 − d offset/dt`) plus a correction that settles the
+//! consumer [`Config::lag_ticks`] behind the schedule, so it never asks for a packet before it
+//! is due.
+//!
+//! No method allocates, locks, logs or formats after [`Buffer::new`]; every bad input is a
+//! counted outcome, never a panic.
+
+#[cfg(test)]
+mod tests;
+
+use crate::seq::SeqNo;
+use crate::time::MediaTime;
+
+/// Tuning of one buffer. All durations are 48 kHz ticks ([`MediaTime`] units).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Config {
+    /// Packet slots (at least 2). Packets more than this many sequence numbers ahead of the
+    /// playout head do not fit. 128 slots hold 170 ms of 64-sample packets.
+    pub capacity: usize,
+    /// Largest payload stored; larger ones are refused as [`Push::TooLarge`]. The default is
+    /// the largest UDP payload in a 1,500-byte Ethernet frame.
+    pub max_payload_bytes: usize,
+    /// Media ticks per packet assumed until two consecutive packets show the real value.
+    pub frame_ticks: u32,
+    /// Lower bound of the target delay.
+    pub min_delay_ticks: u32,
+    /// Upper bound of the target delay; also how far a packet's timestamp may stray from the
+    /// value its sequence number predicts before it is treated as a stream discontinuity.
+    pub max_delay_ticks: u32,
+    /// Target delay before any jitter has been measured.
+    pub initial_delay_ticks: u32,
+    /// Added to the measured jitter quantile (and to a spike that raises the target).
+    pub margin_ticks: u32,
+    /// Fraction of packets allowed to arrive after their deadline (0.001 = 0.1 %).
+    pub glitch_budget: f64,
+    /// Memory of the jitter histogram: the weight of a sample decays by `1/e` after this many
+    /// later packets.
+    pub history_packets: u32,
+    /// The target only falls after this long without a rise.
+    pub hold_ticks: u32,
+    /// Time constant of a falling target.
+    pub decrease_ticks: u32,
+    /// Length of the sliding window whose minimum transit is the base transit.
+    pub base_window_ticks: u32,
+    /// Time constant with which the playout offset glides toward `base + target`.
+    pub slew_ticks: u32,
+    /// Largest deviation of the suggested rate from 1 (0.005 = ±0.5 %, 8.6 cents): also the
+    /// steepest glide of the playout offset.
+    pub max_rate_deviation: f64,
+    /// Time constant with which the suggested rate removes a resampling consumer's error.
+    pub rate_feedback_ticks: u32,
+    /// Where the rate loop settles a resampling consumer behind the schedule: a packet only
+    /// becomes available at its deadline, so a consumer that must hold its block plus its
+    /// resampler's look-ahead before playing runs this far behind.
+    pub lag_ticks: u32,
+    /// Smallest change of the suggested rate worth an [`Event::Rate`].
+    pub rate_step: f64,
+    /// After this long with nothing to play, the buffer stops reporting missing packets and
+    /// waits for the stream to resume (re-priming the schedule on the next packet).
+    pub idle_after_ticks: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            capacity: 128,
+            max_payload_bytes: 1_472,
+            frame_ticks: 64,
+            min_delay_ticks: 0,
+            max_delay_ticks: 4_800,
+            initial_delay_ticks: 96,
+            margin_ticks: 12,
+            glitch_budget: 0.001,
+            history_packets: 20_000,
+            hold_ticks: 96_000,
+            decrease_ticks: 96_000,
+            base_window_ticks: 96_000,
+            slew_ticks: 48_000,
+            max_rate_deviation: 0.005,
+            rate_feedback_ticks: 96_000,
+            lag_ticks: 96,
+            rate_step: 0.000_01,
+            idle_after_ticks: 4_800,
+        }
+    }
+}
+
+/// What [`Buffer::push`] did with a packet; each outcome is also counted in [`Stats`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Push {
+    /// Stored in its slot by sequence number.
+    Stored,
+    /// The stream jumped (two consistent packets far from the playout head): the buffer was
+    /// flushed and this packet starts a new schedule. [`Event::Resync`] is queued.
+    Resynced,
+    /// Already stored or already played; dropped.
+    Duplicate,
+    /// Its slot was already played out as missing; dropped. The target delay rose at once.
+    Late,
+    /// Larger than [`Config::max_payload_bytes`]; dropped (the sender's or the config's fault).
+    TooLarge,
+    /// Sequence number or timestamp far from where the stream is; dropped. A second packet
+    /// consistent with it resynchronises the buffer, so a real stream jump costs one packet and
+    /// a single hostile packet costs nothing.
+    OutOfWindow,
+}
+
+/// What [`Buffer::pop`] returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pop {
+    /// The head packet is due; its payload was copied to the front of `out`.
+    Packet {
+        /// Its sequence number.
+        seq: SeqNo,
+        /// Its media timestamp.
+        media: MediaTime,
+        /// Bytes copied to `out` (the payload, truncated if `out` is shorter: counted).
+        len: usize,
+    },
+    /// The head packet's deadline passed and it has not arrived: conceal it (PLC).
+    Missing {
+        /// Its sequence number.
+        seq: SeqNo,
+        /// The media timestamp it would have had.
+        media: MediaTime,
+    },
+    /// Nothing is due yet, or the stream has not started (or went idle).
+    Wait,
+}
+
+/// Something the consumer may act on, from [`Buffer::poll_event`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Event {
+    /// A deadline passed with nothing buffered: the stream starved (once per episode).
+    Underrun,
+    /// Packets were dropped to make room for newer ones (the consumer is not keeping up).
+    Overrun,
+    /// The stream was resynchronised to a new sequence or timestamp position.
+    Resync,
+    /// The target delay changed.
+    TargetChanged {
+        /// The new target, in ticks.
+        ticks: u32,
+    },
+    /// Media ticks a back-to-back consumer should play per local tick so that its playout
+    /// point follows the schedule (glides, skew) and its measured error decays.
+    Rate {
+        /// Within `1 ± Config::max_rate_deviation`.
+        ratio: f64,
+    },
+}
+
+/// Counters and the current schedule.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Stats {
+    /// Packets stored (including those that resynchronised the stream).
+    pub stored: u64,
+    /// Duplicates dropped.
+    pub duplicate: u64,
+    /// Packets that arrived after their slot was played out as missing.
+    pub late: u64,
+    /// Slots played out as missing (loss and lateness).
+    pub missing: u64,
+    /// Starvation episodes (a deadline passed with nothing buffered).
+    pub underruns: u64,
+    /// Stored packets dropped unplayed to make room.
+    pub overruns: u64,
+    /// Payloads above [`Config::max_payload_bytes`].
+    pub too_large: u64,
+    /// Packets far outside the window (dropped or used to resynchronise).
+    pub out_of_window: u64,
+    /// Resynchronisations.
+    pub resyncs: u64,
+    /// Packets truncated because `out` was shorter than the payload.
+    pub truncated: u64,
+    /// Events dropped because the queue was full.
+    pub events_dropped: u64,
+    /// Target delay, ticks.
+    pub target_ticks: u32,
+    /// Delay the schedule applies now (`offset − base`, gliding toward the target), ticks.
+    pub delay_ticks: i64,
+    /// Base transit (minimum `arrival − media` over the window), ticks.
+    pub base_ticks: i64,
+    /// Media stored ahead of the playout head, ticks.
+    pub level_ticks: u64,
+    /// Media ticks per packet, as learned.
+    pub frame_ticks: u32,
+    /// The suggested rate (media ticks per local tick).
+    pub ratio: f64,
+}
+
+/// Slots in the event queue; more pending events than this are counted and dropped.
+const EVENTS: usize = 32;
+/// Buckets of the sliding-minimum window.
+const BUCKETS: usize = 16;
+/// Histogram: 16 linear sub-bins per power of two, 1-tick bins below 32 ticks.
+const SUB_BINS: usize = 16;
+/// 15 octaves: jitter up to 262,143 ticks (5.5 s); anything above is clamped.
+const BINS: usize = SUB_BINS * 15;
+/// Longest frame accepted when learning the frame length (Opus' 120 ms).
+const MAX_FRAME_TICKS: u64 = 5_760;
+/// How many sequence numbers apart two out-of-window packets may be and still confirm a jump.
+const RESYNC_SPAN: u64 = 16;
+/// A base transit step up this large is a route change, not drift: the jitter history,
+/// measured against the old base, is discarded.
+const ROUTE_STEP_TICKS: i64 = 48;
+/// Smallest interval between two [`Event::Rate`] (10 ms).
+const RATE_INTERVAL_TICKS: u64 = 480;
+/// Weight of one [`Buffer::handle_playout`] report in the consumer-error average.
+const ERROR_GAIN: f64 = 1.0 / 64.0;
+/// A single error measurement is clamped to this, so one starvation does not swing the rate.
+const ERROR_CLAMP_TICKS: f64 = 256.0;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum SlotState {
+    #[default]
+    Empty,
+    Stored,
+    Played,
+    Missed,
+}
+
+/// One packet slot; its payload lives in `Buffer::payloads`.
+#[derive(Clone, Copy, Debug, Default)]
+struct Slot {
+    seq: u64,
+    media: u64,
+    len: usize,
+    state: SlotState,
+}
+
+/// Minimum transit over a sliding window of local time, in `BUCKETS` sub-windows.
+#[derive(Clone, Copy, Debug)]
+struct MinWindow {
+    span: u64,
+    /// Epoch (arrival / span) of the newest bucket.
+    epoch: u64,
+    mins: [i64; BUCKETS],
+}
+
+impl MinWindow {
+    fn new(window_ticks: u32) -> Self {
+        Self {
+            span: (u64::from(window_ticks) / BUCKETS as u64).max(1),
+            epoch: 0,
+            mins: [i64::MAX; BUCKETS],
+        }
+    }
+
+    fn clear(&mut self) {
+        self.mins = [i64::MAX; BUCKETS];
+    }
+
+    /// Adds a sample at local time `at` and returns the window minimum.
+    fn add(&mut self, at: u64, value: i64) -> i64 {
+        let epoch = at / self.span;
+        if epoch > self.epoch {
+            // Buckets the window slid past start empty; a gap longer than the window
+            // empties them all.
+            let stale = (epoch - self.epoch).min(BUCKETS as u64);
+            for k in 1..=stale {
+                self.mins[((self.epoch + k) % BUCKETS as u64) as usize] = i64::MAX;
+            }
+            self.epoch = epoch;
+        }
+        // A sample from before the newest bucket (a caller's clock going backwards) counts in
+        // the newest bucket.
+        let bucket = &mut self.mins[(self.epoch % BUCKETS as u64) as usize];
+        *bucket = (*bucket).min(value);
+        self.min()
+    }
+
+    fn min(&self) -> i64 {
+        self.mins.iter().copied().min().unwrap_or(i64::MAX)
+    }
+}
+
+/// Decaying histogram of jitter on log-linear bins. Instead of decaying every bin per sample,
+/// each new sample weighs more than the last; the bins are rescaled when the weight grows large.
+#[derive(Clone, Debug)]
+struct Histogram {
+    bins: [f64; BINS],
+    total: f64,
+    weight: f64,
+    growth: f64,
+}
+
+impl Histogram {
+    fn new(history_packets: u32) -> Self {
+        Self {
+            bins: [0.0; BINS],
+            total: 0.0,
+            weight: 1.0,
+            growth: 1.0 / (1.0 - 1.0 / f64::from(history_packets.max(2))),
+        }
+    }
+
+    fn clear(&mut self) {
+        self.bins = [0.0; BINS];
+        self.total = 0.0;
+        self.weight = 1.0;
+    }
+
+    fn index(ticks: u64) -> usize {
+        if ticks < 2 * SUB_BINS as u64 {
+            return ticks as usize;
+        }
+        let msb = 63 - ticks.leading_zeros() as usize;
+        let shift = msb - 4;
+        let index = SUB_BINS * (shift + 1) + ((ticks >> shift) as usize - SUB_BINS);
+        index.min(BINS - 1)
+    }
+
+    /// The largest value that falls in bin `index`.
+    fn upper(index: usize) -> u64 {
+        if index < 2 * SUB_BINS {
+            return index as u64;
+        }
+        let shift = index / SUB_BINS - 1;
+        let lower = ((SUB_BINS + index % SUB_BINS) as u64) << shift;
+        lower + (1 << shift) - 1
+    }
+
+    fn add(&mut self, ticks: u64) {
+        self.bins[Self::index(ticks)] += self.weight;
+        self.total += self.weight;
+        self.weight *= self.growth;
+        if self.weight > 1e100 {
+            let scale = 1.0 / self.weight;
+            for bin in &mut self.bins {
+                *bin *= scale;
+            }
+            self.total *= scale;
+            self.weight = 1.0;
+        }
+    }
+
+    /// The smallest bin edge with at most `fraction` of the weight above it.
+    fn quantile(&self, fraction: f64) -> u64 {
+        let allowed = fraction * self.total;
+        let mut tail = 0.0;
+        for index in (0..BINS).rev() {
+            tail += self.bins[index];
+            if tail > allowed {
+                return Self::upper(index);
+            }
+        }
+        0
+    }
+}
+
+/// The per-stream jitter buffer. See the module documentation for the model.
+#[derive(Clone, Debug)]
+pub struct Buffer {
+    config: Config,
+    slots: Box<[Slot]>,
+    payloads: Box<[u8]>,
+    /// Whether a schedule exists (a packet was stored and the stream is not idle).
+    started: bool,
+    /// Whether the head has been played since the schedule started; before that, an earlier
+    /// packet may still move the head back.
+    primed: bool,
+    /// Sequence number and media timestamp of the next packet to play.
+    head_seq: u64,
+    head_media: u64,
+    /// Packets in `Stored` state.
+    stored: usize,
+    /// Media ticks per packet.
+    frame: u64,
+    /// Highest sequence number stored since the schedule started, with its timestamp.
+    last_stored: Option<(u64, u64)>,
+    /// All transit-space values are relative to this, so that they stay small in f64.
+    anchor: i64,
+    window: MinWindow,
+    histogram: Histogram,
+    /// Window minimum of transit − anchor.
+    base: i64,
+    target: f64,
+    /// Playout offset − anchor, ticks.
+    offset: f64,
+    /// Current glide of the offset, ticks per local tick.
+    velocity: f64,
+    /// Local time of the last rise of the target, and of the last target update.
+    last_rise: u64,
+    last_target_update: u64,
+    reported_target: u32,
+    /// Local time the offset was last advanced to.
+    clock: u64,
+    /// Average of `now − deadline` over pops: a resampling consumer's error.
+    error: f64,
+    ratio: f64,
+    reported_ratio: f64,
+    last_rate_event: u64,
+    /// When the buffer ran dry (for the idle timeout), if it is dry.
+    dry_since: Option<u64>,
+    /// An out-of-window packet waiting for a second one to confirm a jump.
+    candidate: Option<(u64, u64)>,
+    events: [Event; EVENTS],
+    event_head: usize,
+    event_len: usize,
+    stats: Stats,
+}
+
+impl Buffer {
+    /// A buffer with every slot allocated (`capacity × max_payload_bytes` bytes of payload).
+    /// Out-of-range settings are clamped: capacity at least 2, `max_delay ≥ min_delay`, the
+    /// budget and rate deviation into sane ranges, time constants at least one tick.
+    pub fn new(config: Config) -> Self {
+        let mut config = config;
+        config.capacity = config.capacity.max(2);
+        config.frame_ticks = config.frame_ticks.max(1);
+        config.max_delay_ticks = config.max_delay_ticks.max(config.min_delay_ticks);
+        config.initial_delay_ticks = config
+            .initial_delay_ticks
+            .clamp(config.min_delay_ticks, config.max_delay_ticks);
+        config.glitch_budget = if config.glitch_budget.is_finite() {
+            config.glitch_budget.clamp(0.0, 0.5)
+        } else {
+            0.001
+        };
+        config.max_rate_deviation = if config.max_rate_deviation.is_finite() {
+            config.max_rate_deviation.clamp(0.0, 0.1)
+        } else {
+            0.005
+        };
+        config.rate_step = if config.rate_step.is_finite() {
+            config.rate_step.max(0.0)
+        } else {
+            0.000_01
+        };
+        for ticks in [
+            &mut config.decrease_ticks,
+            &mut config.slew_ticks,
+            &mut config.rate_feedback_ticks,
+        ] {
+            *ticks = (*ticks).max(1);
+        }
+        let target = f64::from(config.initial_delay_ticks);
+        Self {
+            slots: vec![Slot::default(); config.capacity].into_boxed_slice(),
+            payloads: vec![0; config.capacity * config.max_payload_bytes].into_boxed_slice(),
+            started: false,
+            primed: false,
+            head_seq: 0,
+            head_media: 0,
+            stored: 0,
+            frame: u64::from(config.frame_ticks),
+            last_stored: None,
+            anchor: 0,
+            window: MinWindow::new(config.base_window_ticks),
+            histogram: Histogram::new(config.history_packets),
+            base: 0,
+            target,
+            offset: target,
+            velocity: 0.0,
+            last_rise: 0,
+            last_target_update: 0,
+            reported_target: config.initial_delay_ticks,
+            clock: 0,
+            error: f64::from(config.lag_ticks),
+            ratio: 1.0,
+            reported_ratio: 1.0,
+            last_rate_event: 0,
+            dry_since: None,
+            candidate: None,
+            events: [Event::Underrun; EVENTS],
+            event_head: 0,
+            event_len: 0,
+            stats: Stats::default(),
+            config,
+        }
+    }
+
+    /// Takes one packet the network thread received: `arrival` on the local audio sample clock,
+    /// `seq` extended to 64 bits, `media` the sender's RTP timestamp extended to 64 bits.
+    ///
+    /// Audio thread: must not allocate, lock or block.
+    pub fn push(
+        &mut self,
+        arrival: MediaTime,
+        seq: SeqNo,
+        media: MediaTime,
+        payload: &[u8],
+    ) -> Push {
+        if payload.len() > self.config.max_payload_bytes {
+            self.stats.too_large += 1;
+            return Push::TooLarge;
+        }
+        let (arrival, seq, media) = (arrival.ticks(), seq.0, media.ticks());
+        if !self.started {
+            self.start(arrival, seq, media);
+            self.store(seq, media, payload);
+            self.observe(arrival, media, false);
+            return Push::Stored;
+        }
+        if seq < self.head_seq {
+            let behind = self.head_seq - seq;
+            if behind <= self.config.capacity as u64 && self.media_fits(seq, media) {
+                if !self.primed && self.fits_ahead(seq) {
+                    // Nothing has played yet: an earlier packet moves the head back.
+                    self.head_seq = seq;
+                    self.head_media = media;
+                    self.store(seq, media, payload);
+                    self.observe(arrival, media, false);
+                    return Push::Stored;
+                }
+                let slot = self.slots[self.slot_index(seq)];
+                if slot.seq == seq && slot.state == SlotState::Played {
+                    self.stats.duplicate += 1;
+                    return Push::Duplicate;
+                }
+                self.stats.late += 1;
+                self.observe(arrival, media, true);
+                return Push::Late;
+            }
+            return self.out_of_window(arrival, seq, media, payload);
+        }
+        if !self.media_fits(seq, media) {
+            return self.out_of_window(arrival, seq, media, payload);
+        }
+        let ahead = seq - self.head_seq;
+        let capacity = self.config.capacity as u64;
+        if ahead >= capacity {
+            if ahead >= 2 * capacity {
+                return self.out_of_window(arrival, seq, media, payload);
+            }
+            self.make_room(seq);
+        }
+        let slot = self.slots[self.slot_index(seq)];
+        if slot.seq == seq && slot.state == SlotState::Stored {
+            self.stats.duplicate += 1;
+            return Push::Duplicate;
+        }
+        self.store(seq, media, payload);
+        self.observe(arrival, media, false);
+        self.candidate = None;
+        Push::Stored
+    }
+
+    /// Plays out the head if its deadline has come: `now` is the local time at which a packet
+    /// returned now would start to play (see the module documentation). The payload is copied
+    /// to the front of `out`, which should hold [`Config::max_payload_bytes`].
+    ///
+    /// Audio thread: must not allocate, lock or block.
+    pub fn pop(&mut self, now: MediaTime, out: &mut [u8]) -> Pop {
+        let now = now.ticks();
+        if !self.started {
+            return Pop::Wait;
+        }
+        self.advance(now);
+        let index = self.slot_index(self.head_seq);
+        let slot = self.slots[index];
+        let present = slot.seq == self.head_seq && slot.state == SlotState::Stored;
+        let media = if present { slot.media } else { self.head_media };
+        if now < self.deadline_ticks(media) {
+            return Pop::Wait;
+        }
+        let seq = self.head_seq;
+        let result = if present {
+            let len = slot.len.min(out.len());
+            if len < slot.len {
+                self.stats.truncated += 1;
+            }
+            let start = index * self.config.max_payload_bytes;
+            out[..len].copy_from_slice(&self.payloads[start..start + len]);
+            self.slots[index].state = SlotState::Played;
+            self.stored -= 1;
+            self.dry_since = None;
+            Pop::Packet {
+                seq: SeqNo(seq),
+                media: MediaTime(media),
+                len,
+            }
+        } else {
+            if self.stored == 0 {
+                match self.dry_since {
+                    None => {
+                        self.dry_since = Some(now);
+                        self.stats.underruns += 1;
+                        self.emit(Event::Underrun);
+                    }
+                    Some(since)
+                        if now.saturating_sub(since) >= u64::from(self.config.idle_after_ticks) =>
+                    {
+                        // The sender stopped: stop concealing and wait for it to resume.
+                        self.started = false;
+                        self.dry_since = None;
+                        return Pop::Wait;
+                    }
+                    Some(_) => {}
+                }
+            }
+            self.stats.missing += 1;
+            self.slots[index] = Slot {
+                seq,
+                media,
+                len: 0,
+                state: SlotState::Missed,
+            };
+            Pop::Missing {
+                seq: SeqNo(seq),
+                media: MediaTime(media),
+            }
+        };
+        self.primed = true;
+        self.head_seq += 1;
+        self.head_media = media.saturating_add(self.frame);
+        result
+    }
+
+    /// A resampling consumer's position: at local time `now` it is playing `media`. The rate
+    /// suggestion steers it to [`Config::lag_ticks`] behind the schedule. A consumer that pops
+    /// by deadline does not call this; its suggestion is then the schedule's glide alone.
+    ///
+    /// Audio thread: must not allocate, lock or block.
+    pub fn handle_playout(&mut self, now: MediaTime, media: MediaTime) {
+        if !self.started {
+            return;
+        }
+        let error = now.ticks() as i128 - self.deadline_ticks(media.ticks()) as i128;
+        let lag = f64::from(self.config.lag_ticks);
+        let error = (error as f64).clamp(lag - ERROR_CLAMP_TICKS, lag + ERROR_CLAMP_TICKS);
+        self.error += (error - self.error) * ERROR_GAIN;
+    }
+
+    /// The next pending event, oldest first.
+    ///
+    /// Audio thread: must not allocate, lock or block.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        if self.event_len == 0 {
+            return None;
+        }
+        let event = self.events[self.event_head];
+        self.event_head = (self.event_head + 1) % EVENTS;
+        self.event_len -= 1;
+        Some(event)
+    }
+
+    /// The local time at which `media` plays on the current schedule, or `None` before the
+    /// stream has started. The network side uses it to decide whether a retransmission can
+    /// still arrive in time.
+    pub fn deadline(&self, media: MediaTime) -> Option<MediaTime> {
+        self.started
+            .then(|| MediaTime(self.deadline_ticks(media.ticks())))
+    }
+
+    /// The deadline of the head (the next [`Buffer::pop`] that can return something), if the
+    /// stream has started.
+    pub fn next_deadline(&self) -> Option<MediaTime> {
+        if !self.started {
+            return None;
+        }
+        let slot = self.slots[self.slot_index(self.head_seq)];
+        let media = if slot.seq == self.head_seq && slot.state == SlotState::Stored {
+            slot.media
+        } else {
+            self.head_media
+        };
+        Some(MediaTime(self.deadline_ticks(media)))
+    }
+
+    /// Counters and the current schedule.
+    pub fn stats(&self) -> Stats {
+        Stats {
+            target_ticks: self.target.round() as u32,
+            delay_ticks: (self.offset - self.base as f64).round() as i64,
+            base_ticks: self.anchor.saturating_add(self.base),
+            level_ticks: self.stored as u64 * self.frame,
+            frame_ticks: self.frame as u32,
+            ratio: self.ratio,
+            ..self.stats
+        }
+    }
+
+    /// The configuration in use (after clamping).
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Starts a schedule at this packet: the transit reference restarts, the jitter statistics
+    /// and target carry over.
+    fn start(&mut self, arrival: u64, seq: u64, media: u64) {
+        self.started = true;
+        self.primed = false;
+        self.head_seq = seq;
+        self.head_media = media;
+        self.last_stored = None;
+        self.dry_since = None;
+        self.candidate = None;
+        self.anchor = transit(arrival, media);
+        self.window.clear();
+        self.base = 0;
+        self.offset = self.target;
+        self.velocity = 0.0;
+        self.clock = arrival;
+        self.last_rise = arrival;
+        self.last_target_update = arrival;
+        self.error = f64::from(self.config.lag_ticks);
+    }
+
+    /// Copies the payload into the packet's slot (the caller checked that it fits the window).
+    fn store(&mut self, seq: u64, media: u64, payload: &[u8]) {
+        let index = self.slot_index(seq);
+        if self.slots[index].state != SlotState::Stored {
+            self.stored += 1;
+        }
+        self.slots[index] = Slot {
+            seq,
+            media,
+            len: payload.len(),
+            state: SlotState::Stored,
+        };
+        let start = index * self.config.max_payload_bytes;
+        self.payloads[start..start + payload.len()].copy_from_slice(payload);
+        self.stats.stored += 1;
+        self.dry_since = None;
+        match self.last_stored {
+            Some((last_seq, last_media)) if seq > last_seq => {
+                // Learn the frame from consecutive packets only: a gap could hide a change.
+                if seq == last_seq + 1 {
+                    let frame = media.wrapping_sub(last_media);
+                    if (1..=MAX_FRAME_TICKS).contains(&frame) {
+                        self.frame = frame;
+                    }
+                }
+                self.last_stored = Some((seq, media));
+            }
+            Some(_) => {}
+            None => self.last_stored = Some((seq, media)),
+        }
+    }
+
+    /// Feeds one packet's transit into the base window, the jitter histogram and the target.
+    fn observe(&mut self, arrival: u64, media: u64, late: bool) {
+        let relative = transit(arrival, media).saturating_sub(self.anchor);
+        let old_base = self.base;
+        self.base = self.window.add(arrival, relative);
+        if self.base - old_base >= ROUTE_STEP_TICKS {
+            // The path got longer and the window has only now forgotten the shorter one: the
+            // jitter measured meanwhile was against the old base and overstates the spread.
+            self.histogram.clear();
+            self.set_target(self.target - (self.base - old_base) as f64, arrival);
+        }
+        let jitter = relative.saturating_sub(self.base).max(0) as u64;
+        self.histogram.add(jitter);
+        let quantile = self.histogram.quantile(self.config.glitch_budget) as f64;
+        let margin = f64::from(self.config.margin_ticks);
+        let floor = quantile + margin;
+        let spike = jitter as f64 + margin;
+        if spike > self.target || floor > self.target {
+            self.set_target(spike.max(floor), arrival);
+            self.last_rise = arrival;
+        } else if arrival.saturating_sub(self.last_rise) >= u64::from(self.config.hold_ticks) {
+            let dt = arrival.saturating_sub(self.last_target_update) as f64;
+            let step = (dt / f64::from(self.config.decrease_ticks)).min(1.0);
+            self.set_target(self.target - (self.target - floor) * step, arrival);
+        }
+        self.last_target_update = arrival;
+        if late {
+            // The glitch has happened: jump rather than glide, or the next packets are late
+            // too. A packet merely past its deadline but not yet played is no glitch (the
+            // consumer plays behind the schedule), so it only raises the target.
+            self.offset = self.offset.max(self.base as f64 + self.target);
+        }
+    }
+
+    fn set_target(&mut self, target: f64, now: u64) {
+        let min = f64::from(self.config.min_delay_ticks);
+        let max = f64::from(self.config.max_delay_ticks);
+        self.target = target.clamp(min, max);
+        self.last_target_update = now;
+        let ticks = self.target.round() as u32;
+        // Report rises at once, falls in 1/6 ms steps so a decay is not an event per packet.
+        if ticks > self.reported_target || ticks + 8 <= self.reported_target {
+            self.reported_target = ticks;
+            self.emit(Event::TargetChanged { ticks });
+        }
+    }
+
+    /// Moves the offset along its glide to local time `now` and updates the rate suggestion.
+    fn advance(&mut self, now: u64) {
+        let dt = now.saturating_sub(self.clock) as f64;
+        self.clock = self.clock.max(now);
+        let max = self.config.max_rate_deviation;
+        let gap = self.base as f64 + self.target - self.offset;
+        self.velocity = (gap / f64::from(self.config.slew_ticks)).clamp(-max, max);
+        let step = self.velocity * dt;
+        self.offset += if step.abs() > gap.abs() { gap } else { step };
+        // The consumer follows the glide (1 − velocity) and removes its own error.
+        let lag = f64::from(self.config.lag_ticks);
+        let correction = (self.error - lag) / f64::from(self.config.rate_feedback_ticks);
+        let ratio = (1.0 - self.velocity + correction).clamp(1.0 - max, 1.0 + max);
+        self.ratio = ratio;
+        if (ratio - self.reported_ratio).abs() >= self.config.rate_step
+            && now.saturating_sub(self.last_rate_event) >= RATE_INTERVAL_TICKS
+        {
+            self.reported_ratio = ratio;
+            self.last_rate_event = now;
+            self.emit(Event::Rate { ratio });
+        }
+    }
+
+    /// Drops packets from the head until `seq` fits the window.
+    fn make_room(&mut self, seq: u64) {
+        let capacity = self.config.capacity as u64;
+        while seq - self.head_seq >= capacity {
+            let index = self.slot_index(self.head_seq);
+            let slot = self.slots[index];
+            if slot.seq == self.head_seq && slot.state == SlotState::Stored {
+                self.stored -= 1;
+                self.stats.overruns += 1;
+                self.head_media = slot.media;
+            }
+            self.slots[index].state = SlotState::Empty;
+            self.head_seq += 1;
+            self.head_media = self.head_media.saturating_add(self.frame);
+        }
+        self.primed = true;
+        self.emit(Event::Overrun);
+    }
+
+    /// A packet far from the stream: dropped, unless it confirms an earlier one, in which case
+    /// the stream really jumped and the buffer restarts at it.
+    fn out_of_window(&mut self, arrival: u64, seq: u64, media: u64, payload: &[u8]) -> Push {
+        self.stats.out_of_window += 1;
+        if let Some((first_seq, first_media)) = self.candidate {
+            let span = seq.wrapping_sub(first_seq);
+            let elapsed = media.wrapping_sub(first_media);
+            if (1..=RESYNC_SPAN).contains(&span) && (1..=MAX_FRAME_TICKS * span).contains(&elapsed)
+            {
+                for slot in self.slots.iter_mut() {
+                    slot.state = SlotState::Empty;
+                }
+                self.stored = 0;
+                self.stats.resyncs += 1;
+                self.emit(Event::Resync);
+                self.start(arrival, seq, media);
+                self.frame = elapsed / span;
+                self.store(seq, media, payload);
+                self.observe(arrival, media, false);
+                return Push::Resynced;
+            }
+        }
+        self.candidate = Some((seq, media));
+        Push::OutOfWindow
+    }
+
+    /// Whether `seq` (behind the head) still fits the window if the head moves back to it.
+    fn fits_ahead(&self, seq: u64) -> bool {
+        self.last_stored
+            .is_none_or(|(highest, _)| highest.saturating_sub(seq) < self.config.capacity as u64)
+    }
+
+    /// Whether `media` is within `max_delay` of what `seq` predicts from the head.
+    fn media_fits(&self, seq: u64, media: u64) -> bool {
+        let packets = seq as i128 - self.head_seq as i128;
+        let expected = self.head_media as i128 + packets * self.frame as i128;
+        (media as i128 - expected).abs() <= i128::from(self.config.max_delay_ticks)
+    }
+
+    fn slot_index(&self, seq: u64) -> usize {
+        (seq % self.config.capacity as u64) as usize
+    }
+
+    fn deadline_ticks(&self, media: u64) -> u64 {
+        let offset = self.anchor as i128 + self.offset.round() as i128;
+        (media as i128 + offset).clamp(0, u64::MAX as i128) as u64
+    }
+
+    fn emit(&mut self, event: Event) {
+        if self.event_len == EVENTS {
+            self.stats.events_dropped += 1;
+            return;
+        }
+        self.events[(self.event_head + self.event_len) % EVENTS] = event;
+        self.event_len += 1;
+    }
+}
+
+/// `arrival − media`, saturated to `i64`.
+fn transit(arrival: u64, media: u64) -> i64 {
+    (arrival as i128 - media as i128).clamp(i64::MIN as i128, i64::MAX as i128) as i64
+}
