@@ -30,10 +30,10 @@ use crate::osp::message::{
     PeerLeave, PerformanceInfo, StreamAnnounce, StreamInfo, TransportSync,
 };
 use crate::osp::{self, FrameHeader, Message};
+use crate::ostp::MAX_DATAGRAM;
 use crate::ostp::inbound::{self, Inbound};
 use crate::ostp::packet::{self, Accept, Extension, Header, SendForm, Ssrc, StreamId};
 use crate::ostp::parity::{self, Parity};
-use crate::ostp::MAX_DATAGRAM;
 use crate::path::{Path, Paths};
 use crate::peer::{self, BackoffPolicy, CloseReason, State, Timer, Timers};
 use crate::recovery::{self, History, Received, Via};
@@ -391,9 +391,14 @@ struct Peer {
     hello_nonce: Option<Nonce>,
     last_auth_sent: Option<Instant>,
     osp_seq: u16,
-    health: health::Link,
-    /// Loss the peer reports on our streams (0..1).
-    reported_loss: f32,
+    health: health::Monitor,
+    /// Loss the peer reports on our streams (0..1), latest interval.
+    reported_loss: f64,
+    /// Our media packets sent to the peer since its last report, and totals the reports imply
+    /// (sent, lost), which drive the parity group size for it.
+    sent_since_report: u64,
+    remote_counts: (u64, u64),
+    fec: health::FecPolicy,
     rtt: Option<Duration>,
     playout_delay: Duration,
     /// Created by a Hello from an address nobody named (LAN rooms); never authenticated.
@@ -437,7 +442,6 @@ pub struct Endpoint {
     transport: Option<TransportSync>,
     timers: crate::timer::Table<EndpointTimer, 2>,
     bitrate: health::BitratePolicy,
-    fec: health::FecPolicy,
     transmits: VecDeque<(Path, Vec<u8>)>,
     spare: Vec<Vec<u8>>,
     events: VecDeque<Event>,
@@ -492,7 +496,6 @@ impl Endpoint {
             transport: None,
             timers: crate::timer::Table::new(),
             bitrate: health::BitratePolicy::new(health::BitrateConfig::default()),
-            fec: health::FecPolicy::new(),
             transmits: VecDeque::new(),
             spare: Vec::new(),
             events: VecDeque::new(),
@@ -586,14 +589,20 @@ impl Endpoint {
     /// Loss-recovery counters of a peer's stream.
     pub fn recovery_stats(&self, user_id: u32, stream_id: u16) -> Option<recovery::Stats> {
         let peer = self.peers.iter().find(|p| p.user_id == Some(user_id))?;
-        let stream = peer.streams.iter().find(|s| s.info.stream_id == stream_id)?;
+        let stream = peer
+            .streams
+            .iter()
+            .find(|s| s.info.stream_id == stream_id)?;
         Some(stream.recovery.stats())
     }
 
     /// Inbound counters of a peer's stream.
     pub fn inbound_stats(&self, user_id: u32, stream_id: u16) -> Option<inbound::Stats> {
         let peer = self.peers.iter().find(|p| p.user_id == Some(user_id))?;
-        let stream = peer.streams.iter().find(|s| s.info.stream_id == stream_id)?;
+        let stream = peer
+            .streams
+            .iter()
+            .find(|s| s.info.stream_id == stream_id)?;
         Some(stream.inbound.stats())
     }
 
@@ -678,7 +687,11 @@ impl Endpoint {
                 let transport = TransportSync {
                     version,
                     playing,
-                    bpm: if bpm.is_finite() { bpm.clamp(1.0, 999.0) } else { 120.0 },
+                    bpm: if bpm.is_finite() {
+                        bpm.clamp(1.0, 999.0)
+                    } else {
+                        120.0
+                    },
                     beats_per_bar,
                     beat_unit,
                     anchor_tick: self.session_time(now).ticks(),
@@ -687,8 +700,10 @@ impl Endpoint {
                 self.transport = Some(transport);
                 self.push_event(Event::Transport(transport));
                 self.broadcast_transport(now);
-                self.timers
-                    .set(EndpointTimer::Transport, now + self.config.timing.transport_refresh);
+                self.timers.set(
+                    EndpointTimer::Transport,
+                    now + self.config.timing.transport_refresh,
+                );
             }
             Command::SetPlayoutDelay { user_id, delay } => {
                 if let Some(peer) = self.peers.iter_mut().find(|p| p.user_id == Some(user_id)) {
@@ -711,7 +726,8 @@ impl Endpoint {
         }
         let nonce = Nonce::random(&mut self.rng);
         let mut peer = self.new_peer(path, user_id, now, nonce);
-        peer.timers.set(Timer::Attempt, now + self.config.timing.connect_timeout);
+        peer.timers
+            .set(Timer::Attempt, now + self.config.timing.connect_timeout);
         self.peers.push(peer);
         let index = self.peers.len() - 1;
         self.send_hello(now, index);
@@ -737,8 +753,11 @@ impl Endpoint {
             hello_nonce: None,
             last_auth_sent: None,
             osp_seq: 0,
-            health: health::Link::new(),
+            health: health::Monitor::new(),
             reported_loss: 0.0,
+            sent_since_report: 0,
+            remote_counts: (0, 0),
+            fec: health::FecPolicy::default(),
             rtt: None,
             playout_delay: self.config.playout_delay,
             stranger: false,
@@ -818,7 +837,8 @@ impl Endpoint {
                 let nonce = Nonce::random(&mut self.rng);
                 let mut peer = self.new_peer(from, Some(hello.user_id), now, nonce);
                 peer.stranger = true;
-                peer.timers.set(Timer::Attempt, now + self.config.timing.connect_timeout);
+                peer.timers
+                    .set(Timer::Attempt, now + self.config.timing.connect_timeout);
                 peer.hello_nonce = Some(Nonce(hello.nonce));
                 self.peers.push(peer);
                 // Answer a stranger with a Hello of the same size (no amplification towards a
@@ -887,11 +907,7 @@ impl Endpoint {
                         self.handle_candidacy(now, index, &candidacy)
                     }
                     Message::TransportSync(sync) => self.handle_transport(sync),
-                    Message::PerformanceInfo(info) => {
-                        let loss = info.packet_loss;
-                        self.peers[index].reported_loss =
-                            if loss.is_finite() { loss.clamp(0.0, 1.0) } else { 0.0 };
-                    }
+                    Message::PerformanceInfo(info) => self.handle_report(index, &info),
                     _ => {}
                 }
             }
@@ -929,7 +945,9 @@ impl Endpoint {
         }
         let peer = &mut self.peers[index];
         peer.user_id = Some(auth.from);
-        let fresh = peer.announce_version.is_none_or(|v| auth.announce.version > v);
+        let fresh = peer
+            .announce_version
+            .is_none_or(|v| auth.announce.version > v);
         if fresh {
             self.apply_announce(index, &auth.announce);
         }
@@ -1037,7 +1055,9 @@ impl Endpoint {
     }
 
     fn handle_media(&mut self, now: Instant, index: usize, data: &[u8]) {
-        let Some(ssrc) = data.get(8..12).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        let Some(ssrc) = data
+            .get(8..12)
+            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
         else {
             self.stats.invalid_media += 1;
             return;
@@ -1065,7 +1085,7 @@ impl Endpoint {
                 }
             };
             peer.health
-                .record_arrival(now, arrival.timestamp, arrival.seq.0);
+                .record_arrival(now, MediaTime(arrival.timestamp), arrival.seq);
             let outcome = stream.recovery.handle_packet(
                 now,
                 arrival.seq,
@@ -1107,7 +1127,10 @@ impl Endpoint {
             }
         } else {
             let accept = Accept::default();
-            let parity_pt = stream.info.parity.map_or(parity::PAYLOAD_TYPE, |p| p.payload_type);
+            let parity_pt = stream
+                .info
+                .parity
+                .map_or(parity::PAYLOAD_TYPE, |p| p.payload_type);
             let Ok(packet) = packet::decode(data, accept) else {
                 self.stats.invalid_media += 1;
                 return;
@@ -1186,7 +1209,9 @@ impl Endpoint {
         let dest = self.peers[index].paths.active();
         let min_interval = self.peers[index]
             .rtt
-            .map_or(Duration::from_millis(5), |rtt| (rtt / 2).max(Duration::from_millis(2)));
+            .map_or(Duration::from_millis(5), |rtt| {
+                (rtt / 2).max(Duration::from_millis(2))
+            });
         for packet in rtcp::packets(data) {
             let Ok(packet) = packet else {
                 self.stats.invalid_nack += 1;
@@ -1195,7 +1220,10 @@ impl Endpoint {
             let Ok(nack) = rtcp::GenericNack::parse(&packet) else {
                 continue;
             };
-            let Some(stream) = self.local.iter_mut().find(|l| Ssrc(l.info.ssrc) == nack.media)
+            let Some(stream) = self
+                .local
+                .iter_mut()
+                .find(|l| Ssrc(l.info.ssrc) == nack.media)
             else {
                 self.stats.invalid_nack += 1;
                 continue;
@@ -1232,8 +1260,10 @@ impl Endpoint {
                     if self.is_master() {
                         self.broadcast_transport(now);
                     }
-                    self.timers
-                        .set(EndpointTimer::Transport, now + self.config.timing.transport_refresh);
+                    self.timers.set(
+                        EndpointTimer::Transport,
+                        now + self.config.timing.transport_refresh,
+                    );
                 }
                 EndpointTimer::Policy => self.run_policies(now),
             }
@@ -1435,7 +1465,7 @@ impl Endpoint {
         }
         let rtt = Duration::from_micros(rtt.max(0) as u64);
         peer.rtt = Some(rtt);
-        peer.health.record_rtt(rtt);
+        peer.health.record_rtt(now, rtt);
         for stream in &mut peer.streams {
             stream.recovery.set_rtt(rtt);
         }
@@ -1468,9 +1498,9 @@ impl Endpoint {
         }
         if let Some(candidacy) = self.election.poll_candidacy(now) {
             let message = Message::MasterElection(Candidacy {
-                candidate_id: election::candidate_string(candidacy.0),
-                priority: candidacy.1,
-                current_master_id: candidacy.2.map(election::candidate_string),
+                candidate_id: election::candidate_string(candidacy.candidate),
+                priority: candidacy.priority,
+                current_master_id: candidacy.master.map(election::candidate_string),
             });
             for i in 0..self.peers.len() {
                 if matches!(self.peers[i].state, State::Connected(_)) {
@@ -1527,8 +1557,10 @@ impl Endpoint {
         self.election.handle_timeout(now);
         self.drain_election(now);
         if self.timers.get(EndpointTimer::Policy).is_none() {
-            self.timers
-                .set(EndpointTimer::Policy, now + self.config.timing.report_interval);
+            self.timers.set(
+                EndpointTimer::Policy,
+                now + self.config.timing.report_interval,
+            );
         }
     }
 
@@ -1537,40 +1569,83 @@ impl Endpoint {
     // -----------------------------------------------------------------------------------------
 
     fn send_report(&mut self, now: Instant, index: usize) {
-        let health = self.peers[index].health.snapshot();
+        let peer = &mut self.peers[index];
+        peer.health.end_interval();
+        let health = peer.health.snapshot();
+        let ms = |d: Duration| d.as_secs_f32() * 1000.0;
         let message = Message::PerformanceInfo(PerformanceInfo {
-            user_id: election::candidate_string(self.user_id()),
-            rtt_ms: health.rtt.as_secs_f32() * 1000.0,
-            jitter_ms: health.jitter.as_secs_f32() * 1000.0,
-            packet_loss: health.interval_loss as f32,
-            audio_latency_ms: self.peers[index].playout_delay.as_secs_f32() * 1000.0,
-            quality_score: health.quality_score(),
-            quality_tier: format!("{:?}", health.quality()),
+            user_id: election::candidate_string(self.config.user_id),
+            rtt_ms: health.rtt.map_or(0.0, ms),
+            jitter_ms: ms(health.jitter),
+            packet_loss: health.loss_interval as f32,
+            audio_latency_ms: ms(peer.playout_delay),
+            quality_score: health.score().unwrap_or(0),
+            quality_tier: health
+                .quality()
+                .map_or_else(|| "unknown".to_owned(), |q| format!("{q:?}").to_lowercase()),
         });
         self.send_control(now, index, &message);
     }
 
+    /// A peer's report on the streams we send it: its loss drives our parity group size.
+    fn handle_report(&mut self, index: usize, info: &PerformanceInfo) {
+        let peer = &mut self.peers[index];
+        let loss = f64::from(info.packet_loss);
+        let loss = if loss.is_finite() {
+            loss.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        peer.reported_loss = loss;
+        let sent = std::mem::take(&mut peer.sent_since_report);
+        peer.remote_counts.0 += sent;
+        peer.remote_counts.1 += (loss * sent as f64).round() as u64;
+    }
+
     fn run_policies(&mut self, now: Instant) {
-        self.timers
-            .set(EndpointTimer::Policy, now + self.config.timing.report_interval);
-        let worst = self
-            .peers
-            .iter()
-            .filter(|p| matches!(p.state, State::Connected(_)))
-            .fold((0.0f64, Duration::ZERO), |(loss, rtt), p| {
-                (loss.max(f64::from(p.reported_loss)), rtt.max(p.rtt.unwrap_or_default()))
+        self.timers.set(
+            EndpointTimer::Policy,
+            now + self.config.timing.report_interval,
+        );
+        let mut worst = health::Health::default();
+        let mut group: Option<Option<u8>> = None;
+        for peer in &mut self.peers {
+            if !matches!(peer.state, State::Connected(_)) {
+                continue;
+            }
+            let (expected, lost) = peer.remote_counts;
+            let seen = health::Health {
+                expected,
+                lost,
+                ..health::Health::default()
+            };
+            peer.fec.update(now, &seen);
+            // The strongest protection any peer needs (smaller group = more parity).
+            let wanted = peer.fec.group();
+            group = Some(match (group.flatten(), wanted) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
             });
+            let own = peer.health.snapshot();
+            if own.rtt > worst.rtt {
+                worst.rtt = own.rtt;
+                worst.rtt_min = own.rtt_min;
+            }
+            worst.loss_interval = worst.loss_interval.max(peer.reported_loss);
+        }
         if self.config.adaptive_fec {
-            if let Some(group) = self.fec.update(now, worst.0) {
+            if let Some(group) = group {
                 for stream in &mut self.local {
                     if let Some(parity) = &mut stream.parity {
-                        parity.group = group;
+                        parity.group = group.unwrap_or(0);
                     }
                 }
             }
         }
-        if let Some(bps) = self.bitrate.update(now, worst.0, worst.1) {
-            self.push_event(Event::Bitrate { bps });
+        if let Some(decision) = self.bitrate.update(now, &worst) {
+            self.push_event(Event::Bitrate {
+                bps: decision.bitrate,
+            });
         }
     }
 
@@ -1638,6 +1713,11 @@ impl Endpoint {
             let dest = peer.paths.active();
             if matches!(peer.state, State::Connected(_)) && !dests.contains(&dest) {
                 dests.push(dest);
+            }
+        }
+        for peer in &mut self.peers {
+            if matches!(peer.state, State::Connected(_)) {
+                peer.sent_since_report += 1;
             }
         }
         for dest in &dests {
@@ -1752,8 +1832,12 @@ impl Endpoint {
     }
 
     fn heard(&mut self, now: Instant, index: usize) {
-        if let State::Connected(connected) = &mut self.peers[index].state {
+        let peer = &mut self.peers[index];
+        if let State::Connected(connected) = &mut peer.state {
             connected.last_heard = now;
+        }
+        if let Some(user_id) = peer.user_id {
+            self.election.handle_heard(now, user_id);
         }
     }
 

@@ -6,6 +6,7 @@
 //!
 //! - [`auth`]: the room key and the handshake proofs (HKDF, HMAC-SHA256).
 //! - [`clock`]: per-peer clock offset, skew and RTT from four-timestamp exchanges.
+//! - [`endpoint`]: the session run loop: peers, clock, election, timeline, media recovery.
 //! - [`election`]: which member's clock is the session master.
 //! - [`health`]: per-peer link statistics and the adaptive bitrate policy.
 //! - [`jitter`]: the per-stream jitter buffer (audio thread).
@@ -15,6 +16,7 @@
 //! - [`ostp`]: OSTP audio packets (RTP + the `0x4F53` extension + CRC-32) and the 25-byte
 //!   clock-sync packet.
 //! - [`path`]: how a peer is reached (direct, multicast, relay).
+//! - [`peer`]: one remote member's connection state machine.
 //! - [`recovery`]: resend history, parity repair and NACK scheduling for one stream.
 //! - [`rtcp`]: RTCP framing and the generic NACK (RFC 4585) between our peers.
 //! - [`sdp`]: SDP text so standard RTP receivers can decode a stream.
@@ -27,11 +29,13 @@ pub mod auth;
 pub mod clock;
 pub mod demux;
 pub mod election;
+pub mod endpoint;
 pub mod health;
 pub mod jitter;
 pub mod osp;
 pub mod ostp;
 pub mod path;
+pub mod peer;
 pub mod recovery;
 pub mod rtcp;
 pub mod sdp;

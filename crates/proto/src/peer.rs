@@ -251,7 +251,7 @@ mod tests {
             jitter: 0.0,
         };
         let mut rng = Pcg64Mcg::seed_from_u64(1);
-        let t = |s| Instant::from_micros(s * 1_000_000);
+        let t = |s: u64| Instant::from_micros(s * 1_000_000);
         let connecting = Connecting {
             nonce: Nonce([1; 32]),
             since: t(0),

@@ -279,7 +279,11 @@ fn a_wrong_secret_never_connects() {
     mesh.run_for(Duration::from_secs(3));
     for i in 0..2 {
         assert_eq!(mesh.node(i).ep.connected().count(), 0);
-        assert!(mesh.node(i).ep.stats().bad_tag >= 10, "{:?}", mesh.node(i).ep.stats());
+        assert!(
+            mesh.node(i).ep.stats().bad_tag >= 10,
+            "{:?}",
+            mesh.node(i).ep.stats()
+        );
     }
 }
 
@@ -292,11 +296,23 @@ fn pump(a: &mut Endpoint, b: &mut Endpoint, at: Instant, rounds: usize) -> [Vec<
     for _ in 0..rounds {
         while let Some(t) = a.poll_transmit(&mut buf) {
             log[0].push(buf[..t.len].to_vec());
-            b.handle(at, Input::Datagram { from: pa, data: &buf[..t.len] });
+            b.handle(
+                at,
+                Input::Datagram {
+                    from: pa,
+                    data: &buf[..t.len],
+                },
+            );
         }
         while let Some(t) = b.poll_transmit(&mut buf) {
             log[1].push(buf[..t.len].to_vec());
-            a.handle(at, Input::Datagram { from: pb, data: &buf[..t.len] });
+            a.handle(
+                at,
+                Input::Datagram {
+                    from: pb,
+                    data: &buf[..t.len],
+                },
+            );
         }
     }
     while a.poll_event().is_some() || b.poll_event().is_some() {}
@@ -310,8 +326,20 @@ fn a_captured_handshake_cannot_be_replayed() {
     let mut b = Endpoint::new(config(2, SECRET));
     let pa = Path::Direct(addr(0));
     let pb = Path::Direct(addr(1));
-    a.handle(t, Input::Command(Command::AddPeer { path: pb, user_id: Some(2) }));
-    b.handle(t, Input::Command(Command::AddPeer { path: pa, user_id: Some(1) }));
+    a.handle(
+        t,
+        Input::Command(Command::AddPeer {
+            path: pb,
+            user_id: Some(2),
+        }),
+    );
+    b.handle(
+        t,
+        Input::Command(Command::AddPeer {
+            path: pa,
+            user_id: Some(1),
+        }),
+    );
     let captured = pump(&mut a, &mut b, t, 4);
     assert_eq!(b.connected().collect::<Vec<_>>(), [1]);
 
@@ -319,9 +347,21 @@ fn a_captured_handshake_cannot_be_replayed() {
     let mut restarted = config(2, SECRET);
     restarted.seed = 999;
     let mut b = Endpoint::new(restarted);
-    b.handle(t, Input::Command(Command::AddPeer { path: pa, user_id: Some(1) }));
+    b.handle(
+        t,
+        Input::Command(Command::AddPeer {
+            path: pa,
+            user_id: Some(1),
+        }),
+    );
     for datagram in &captured[0] {
-        b.handle(t, Input::Datagram { from: pa, data: datagram });
+        b.handle(
+            t,
+            Input::Datagram {
+                from: pa,
+                data: datagram,
+            },
+        );
     }
     assert_eq!(b.connected().count(), 0, "replay accepted");
     let stats = b.stats();
@@ -350,14 +390,34 @@ fn a_captured_handshake_cannot_be_replayed() {
         tag: [0; 32],
     });
     let mut frame = vec![0; 1500];
-    let len = osp::encode(FrameHeader { seq: 0, timestamp: 0 }, &forged, &mut frame).unwrap();
-    b.handle(t, Input::Datagram { from: pa, data: &frame[..len] });
+    let len = osp::encode(
+        FrameHeader {
+            seq: 0,
+            timestamp: 0,
+        },
+        &forged,
+        &mut frame,
+    )
+    .unwrap();
+    b.handle(
+        t,
+        Input::Datagram {
+            from: pa,
+            data: &frame[..len],
+        },
+    );
     assert_eq!(b.connected().count(), 0);
     assert_eq!(b.stats().bad_tag, stats.bad_tag + 1);
 
     // A real A still connects to the restarted B.
     let mut a = Endpoint::new(config(1, SECRET));
-    a.handle(t, Input::Command(Command::AddPeer { path: pb, user_id: Some(2) }));
+    a.handle(
+        t,
+        Input::Command(Command::AddPeer {
+            path: pb,
+            user_id: Some(2),
+        }),
+    );
     pump(&mut a, &mut b, t, 4);
     assert_eq!(b.connected().collect::<Vec<_>>(), [1]);
 }
@@ -395,7 +455,10 @@ fn every_peer_places_each_beat_within_half_a_millisecond_of_the_master() {
     // Tempo change on the master, then check the following beats on every peer.
     let now = mesh.now();
     let beat_now = mesh.node(m).ep.transport().unwrap().beat_at(
-        mesh.node(m).ep.session_time(mesh.node(m).clock.local(now)).ticks(),
+        mesh.node(m)
+            .ep
+            .session_time(mesh.node(m).clock.local(now))
+            .ticks(),
     );
     mesh.node_mut(m).command(
         now,
@@ -449,7 +512,10 @@ fn a_vanished_master_is_declared_gone_replaced_and_retried_with_backoff() {
         let (at, reason) = gone[0];
         assert_eq!(reason, GoneReason::Timeout);
         let after = at - vanished_at;
-        assert!(after >= idle && after <= idle + Duration::from_millis(300), "{after:?}");
+        assert!(
+            after >= idle && after <= idle + Duration::from_millis(300),
+            "{after:?}"
+        );
         let new_master = node.ep.master().unwrap();
         assert_ne!(new_master, master);
         let changed = node
@@ -458,7 +524,10 @@ fn a_vanished_master_is_declared_gone_replaced_and_retried_with_backoff() {
             .find(|(t, e)| *t > vanished_at && matches!(e, Event::MasterChanged { .. }))
             .map(|(t, _)| *t - vanished_at)
             .expect("re-elected");
-        assert!(changed <= Duration::from_secs(6), "re-elected after {changed:?}");
+        assert!(
+            changed <= Duration::from_secs(6),
+            "re-elected after {changed:?}"
+        );
         // Reconnection attempts: Hellos to the dead address, grouped into attempts.
         let hellos: Vec<Duration> = node
             .sent
@@ -477,7 +546,9 @@ fn a_vanished_master_is_declared_gone_replaced_and_retried_with_backoff() {
             .windows(2)
             .map(|w| (w[1] - w[0]).saturating_sub(window).as_secs_f64())
             .collect();
-        eprintln!("node {i}: gone after {after:?}, re-elected after {changed:?}, backoff {gaps:.2?}");
+        eprintln!(
+            "node {i}: gone after {after:?}, re-elected after {changed:?}, backoff {gaps:.2?}"
+        );
         // Delay k (k = 2, 3, ..) = min(0.5 × 2^(k−1), 8) s ± 20 %, then it stays at the cap.
         for (k, gap) in gaps.iter().enumerate() {
             let nominal = (0.5 * 2f64.powi(k as i32 + 1)).min(8.0);
@@ -542,7 +613,11 @@ fn assert_recovered(name: &str, outcome: &Outcome) {
     );
     assert!(outcome.lost > 300, "too few losses to judge");
     assert!(share >= 0.99, "{name}: {:.2} % recovered", share * 100.0);
-    assert_eq!(recovered + outcome.missing, outcome.lost, "every loss accounted for");
+    assert_eq!(
+        recovered + outcome.missing,
+        outcome.lost,
+        "every loss accounted for"
+    );
     assert_eq!(outcome.late, 0, "late packets");
 }
 
@@ -598,7 +673,10 @@ fn hostile_input_is_counted_and_bounded_without_disturbing_a_session() {
                     user_id: 1000 + round,
                     nonce: [round as u8; 32],
                 });
-                let header = FrameHeader { seq: 0, timestamp: 0 };
+                let header = FrameHeader {
+                    seq: 0,
+                    timestamp: 0,
+                };
                 let n = osp::encode(header, &hello, &mut frame).unwrap();
                 &frame[..n]
             }
@@ -608,18 +686,33 @@ fn hostile_input_is_counted_and_bounded_without_disturbing_a_session() {
                 data[1] = 111;
                 data[8..12].copy_from_slice(&0x1001u32.to_be_bytes());
                 let from = Path::Direct(addr(0));
-                node.ep.handle(local, Input::Datagram { from, data: &data[..len.max(12)] });
+                node.ep.handle(
+                    local,
+                    Input::Datagram {
+                        from,
+                        data: &data[..len.max(12)],
+                    },
+                );
                 continue;
             }
         };
-        node.ep.handle(local, Input::Datagram { from, data: datagram });
+        node.ep.handle(
+            local,
+            Input::Datagram {
+                from,
+                data: datagram,
+            },
+        );
         let mut sink = vec![0; 1500];
         while node.ep.poll_transmit(&mut sink).is_some() {}
         node.drain(now);
     }
     let stats = mesh.node(1).ep.stats();
     eprintln!("{stats:?}; peers held {}", mesh.node(1).ep.peer_count());
-    assert!(mesh.node(1).ep.peer_count() <= 8, "peer table grew without bound");
+    assert!(
+        mesh.node(1).ep.peer_count() <= 8,
+        "peer table grew without bound"
+    );
     assert!(stats.refused_hello > 4_000);
     assert!(stats.unknown_source + stats.unsupported + stats.invalid_control > 5_000);
     assert!(stats.invalid_media > 4_000);
@@ -633,6 +726,10 @@ fn hostile_input_is_counted_and_bounded_without_disturbing_a_session() {
         .filter(|(_, e)| matches!(e, Event::Audio(_)))
         .count();
     assert!(audio > 700, "audio after the flood: {audio}");
-    let missing = node.events.iter().filter(|(_, e)| matches!(e, Event::Missing { .. })).count();
+    let missing = node
+        .events
+        .iter()
+        .filter(|(_, e)| matches!(e, Event::Missing { .. }))
+        .count();
     assert_eq!(missing, 0);
 }
