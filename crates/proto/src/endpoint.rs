@@ -67,6 +67,9 @@ pub struct Timing {
     pub transport_refresh: Duration,
     /// First NACK repeat.
     pub nack_repeat: Duration,
+    /// A resend is sent again this much later (`None`: once). Loss comes in bursts: a second
+    /// copy a frame later survives what took the first, for bytes spent only on loss.
+    pub resend_copy_after: Option<Duration>,
 }
 
 impl Default for Timing {
@@ -75,7 +78,7 @@ impl Default for Timing {
             hello_interval: Duration::from_millis(250),
             connect_timeout: Duration::from_secs(5),
             retry_window: Duration::from_secs(1),
-            probe_interval: Duration::from_millis(100),
+            probe_interval: Duration::from_millis(50),
             idle_timeout: Duration::from_secs(5),
             backoff: BackoffPolicy {
                 base: Duration::from_millis(500),
@@ -85,7 +88,8 @@ impl Default for Timing {
             forget_after: Duration::from_secs(600),
             report_interval: Duration::from_secs(1),
             transport_refresh: Duration::from_secs(1),
-            nack_repeat: Duration::from_millis(3),
+            nack_repeat: Duration::from_micros(4_500),
+            resend_copy_after: Some(Duration::from_micros(4_500)),
         }
     }
 }
@@ -339,6 +343,10 @@ pub struct Stats {
     pub late: u64,
     /// NACKs received that named unknown streams.
     pub invalid_nack: u64,
+    /// Packets resent on NACK.
+    pub resent: u64,
+    /// Resends refused (no longer held, asked again too soon, or over the limit).
+    pub resend_refused: u64,
     /// Transmits dropped: queue full.
     pub transmit_overflow: u64,
     /// Events dropped: queue full.
@@ -413,11 +421,13 @@ enum EndpointTimer {
     Transport,
     /// Bitrate / FEC policy update.
     Policy,
+    /// Delayed transmits (second resend copies) are due.
+    Delayed,
 }
 
 impl crate::timer::Kind for EndpointTimer {
-    const COUNT: usize = 2;
-    const ALL: &'static [Self] = &[Self::Transport, Self::Policy];
+    const COUNT: usize = 3;
+    const ALL: &'static [Self] = &[Self::Transport, Self::Policy, Self::Delayed];
 
     fn index(self) -> usize {
         self as usize
@@ -440,7 +450,9 @@ pub struct Endpoint {
     /// timeline continues across a change of master).
     master_offset: i64,
     transport: Option<TransportSync>,
-    timers: crate::timer::Table<EndpointTimer, 2>,
+    timers: crate::timer::Table<EndpointTimer, 3>,
+    /// Transmits held until their time, in time order (bounded like `transmits`).
+    delayed: VecDeque<(Instant, Path, Vec<u8>)>,
     bitrate: health::BitratePolicy,
     transmits: VecDeque<(Path, Vec<u8>)>,
     spare: Vec<Vec<u8>>,
@@ -497,6 +509,7 @@ impl Endpoint {
             timers: crate::timer::Table::new(),
             bitrate: health::BitratePolicy::new(health::BitrateConfig::default()),
             transmits: VecDeque::new(),
+            delayed: VecDeque::new(),
             spare: Vec::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
@@ -770,12 +783,9 @@ impl Endpoint {
         let kind = demux::classify(data, false);
         match kind {
             Kind::Osp => {
-                let frame = match osp::decode(data) {
-                    Ok(frame) => frame,
-                    Err(_) => {
-                        self.stats.invalid_control += 1;
-                        return;
-                    }
+                let Ok(frame) = osp::decode(data) else {
+                    self.stats.invalid_control += 1;
+                    return;
                 };
                 match (index, frame.message) {
                     (_, Message::PeerHello(hello)) => self.handle_hello(now, from, index, hello),
@@ -809,44 +819,41 @@ impl Endpoint {
             self.stats.refused_hello += 1;
             return;
         }
-        let index = match index {
-            Some(i) => i,
-            None => {
-                let known_elsewhere = self.peers.iter().any(|p| p.user_id == Some(hello.user_id));
-                if !self.config.accept_unknown || known_elsewhere {
-                    self.stats.refused_hello += 1;
-                    return;
-                }
-                if self.peers.len() >= self.config.limits.max_peers {
-                    // Full: make room only by replacing the oldest stranger that never proved
-                    // the room key, so a Hello flood cannot lock members out or grow memory.
-                    let oldest = self
-                        .peers
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, p)| p.stranger && matches!(p.state, State::Connecting(_)))
-                        .min_by_key(|(_, p)| p.created)
-                        .map(|(i, _)| i);
-                    let Some(oldest) = oldest else {
-                        self.stats.refused_hello += 1;
-                        return;
-                    };
-                    self.stats.refused_hello += 1;
-                    self.peers.swap_remove(oldest);
-                }
-                let nonce = Nonce::random(&mut self.rng);
-                let mut peer = self.new_peer(from, Some(hello.user_id), now, nonce);
-                peer.stranger = true;
-                peer.timers
-                    .set(Timer::Attempt, now + self.config.timing.connect_timeout);
-                peer.hello_nonce = Some(Nonce(hello.nonce));
-                self.peers.push(peer);
-                // Answer a stranger with a Hello of the same size (no amplification towards a
-                // spoofed source); our proof follows once it has proved itself.
-                let index = self.peers.len() - 1;
-                self.send_hello(now, index);
+        let Some(index) = index else {
+            let known_elsewhere = self.peers.iter().any(|p| p.user_id == Some(hello.user_id));
+            if !self.config.accept_unknown || known_elsewhere {
+                self.stats.refused_hello += 1;
                 return;
             }
+            if self.peers.len() >= self.config.limits.max_peers {
+                // Full: make room only by replacing the oldest stranger that never proved
+                // the room key, so a Hello flood cannot lock members out or grow memory.
+                let oldest = self
+                    .peers
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| p.stranger && matches!(p.state, State::Connecting(_)))
+                    .min_by_key(|(_, p)| p.created)
+                    .map(|(i, _)| i);
+                let Some(oldest) = oldest else {
+                    self.stats.refused_hello += 1;
+                    return;
+                };
+                self.stats.refused_hello += 1;
+                self.peers.swap_remove(oldest);
+            }
+            let nonce = Nonce::random(&mut self.rng);
+            let mut peer = self.new_peer(from, Some(hello.user_id), now, nonce);
+            peer.stranger = true;
+            peer.timers
+                .set(Timer::Attempt, now + self.config.timing.connect_timeout);
+            peer.hello_nonce = Some(Nonce(hello.nonce));
+            self.peers.push(peer);
+            // Answer a stranger with a Hello of the same size (no amplification towards a
+            // spoofed source); our proof follows once it has proved itself.
+            let index = self.peers.len() - 1;
+            self.send_hello(now, index);
+            return;
         };
         let peer = &mut self.peers[index];
         if peer.user_id.is_some_and(|id| id != hello.user_id) {
@@ -1079,13 +1086,15 @@ impl Endpoint {
         if stream.info.ssrc == ssrc {
             let arrival = match stream.inbound.receive(data) {
                 Ok(arrival) => arrival,
+                Err(inbound::Dropped::Duplicate(seq)) => {
+                    stream.recovery.handle_duplicate(seq);
+                    return;
+                }
                 Err(_) => {
                     self.stats.invalid_media += 1;
                     return;
                 }
             };
-            peer.health
-                .record_arrival(now, MediaTime(arrival.timestamp), arrival.seq);
             let outcome = stream.recovery.handle_packet(
                 now,
                 arrival.seq,
@@ -1093,6 +1102,12 @@ impl Endpoint {
                 &arrival.header,
                 arrival.payload,
             );
+            // Link health (and so the parity policy) sees the network's loss: a resend repairs
+            // a loss, it does not undo it; an original that its parity overtook still arrived.
+            if outcome != Received::Accepted(Via::Resend) {
+                peer.health
+                    .record_arrival(now, MediaTime(arrival.timestamp), arrival.seq);
+            }
             match outcome {
                 Received::Accepted(via) => {
                     if via != Via::Original {
@@ -1230,11 +1245,28 @@ impl Endpoint {
             };
             let mut resends = Vec::new();
             for seq16 in nack.lost().take(recovery::MAX_GAP as usize) {
-                if let Some(bytes) = stream.history.resend(now, seq16, min_interval) {
-                    resends.push(bytes.to_vec());
+                match stream.history.resend(now, seq16, min_interval) {
+                    Some(bytes) => {
+                        self.stats.resent += 1;
+                        resends.push(bytes.to_vec());
+                    }
+                    None => self.stats.resend_refused += 1,
                 }
             }
+            let copy_at = self
+                .config
+                .timing
+                .resend_copy_after
+                .map(|after| now + after);
             for bytes in resends {
+                if let Some(at) = copy_at
+                    && self.delayed.len() < self.config.limits.max_transmits
+                {
+                    self.delayed.push_back((at, dest, bytes.clone()));
+                    if self.timers.get(EndpointTimer::Delayed).is_none() {
+                        self.timers.set(EndpointTimer::Delayed, at);
+                    }
+                }
                 self.queue(dest, bytes);
             }
         }
@@ -1266,6 +1298,16 @@ impl Endpoint {
                     );
                 }
                 EndpointTimer::Policy => self.run_policies(now),
+                EndpointTimer::Delayed => {
+                    while self.delayed.front().is_some_and(|(at, _, _)| *at <= now) {
+                        if let Some((_, dest, bytes)) = self.delayed.pop_front() {
+                            self.queue(dest, bytes);
+                        }
+                    }
+                    if let Some((at, _, _)) = self.delayed.front() {
+                        self.timers.set(EndpointTimer::Delayed, *at);
+                    }
+                }
             }
         }
         self.election.handle_timeout(now);
@@ -1337,13 +1379,11 @@ impl Endpoint {
                 let peer = &self.peers[index];
                 if matches!(peer.state, State::Backoff(_) | State::Closed(_)) {
                     let peer = self.peers.swap_remove(index);
-                    if let Some(user_id) = peer.user_id {
-                        if let State::Backoff(_) = peer.state {
-                            self.push_event(Event::PeerGone {
-                                user_id,
-                                reason: GoneReason::Forgotten,
-                            });
-                        }
+                    if let (Some(user_id), State::Backoff(_)) = (peer.user_id, &peer.state) {
+                        self.push_event(Event::PeerGone {
+                            user_id,
+                            reason: GoneReason::Forgotten,
+                        });
                     }
                     return true;
                 }
@@ -1466,8 +1506,13 @@ impl Endpoint {
         let rtt = Duration::from_micros(rtt.max(0) as u64);
         peer.rtt = Some(rtt);
         peer.health.record_rtt(now, rtt);
-        for stream in &mut peer.streams {
-            stream.recovery.set_rtt(rtt);
+        // The NACK budget uses the path's floor round trip (the window minimum), not the
+        // latest noisy sample: asking too late wastes a resend, not asking loses the packet.
+        if let Some(estimate) = peer.clock.estimate() {
+            let floor = Duration::from_micros(estimate.min_rtt.max(0) as u64);
+            for stream in &mut peer.streams {
+                stream.recovery.set_rtt(floor);
+            }
         }
         if let Some(user_id) = peer.user_id {
             self.election.record_rtt(now, user_id, rtt);
@@ -1633,12 +1678,12 @@ impl Endpoint {
             }
             worst.loss_interval = worst.loss_interval.max(peer.reported_loss);
         }
-        if self.config.adaptive_fec {
-            if let Some(group) = group {
-                for stream in &mut self.local {
-                    if let Some(parity) = &mut stream.parity {
-                        parity.group = group.unwrap_or(0);
-                    }
+        if self.config.adaptive_fec
+            && let Some(group) = group
+        {
+            for stream in &mut self.local {
+                if let Some(parity) = &mut stream.parity {
+                    parity.group = group.unwrap_or(0);
                 }
             }
         }

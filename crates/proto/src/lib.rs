@@ -23,6 +23,17 @@
 //! - [`seq`]: extended sequence numbers.
 //! - [`time`]: the core's clocks as newtypes (µs instants, 48 kHz media ticks).
 
+//!
+//! # The run-loop contract
+//!
+//! State machines ([`endpoint::Endpoint`] above all) are driven the same way: feed one input
+//! with `handle(now, input)`; then drain `poll_transmit` until `None`, then `poll_event` until
+//! `None`, then read `poll_timeout` and call `handle(deadline, Input::Timeout)` when it passes.
+//! Do this after **every** input, including commands. `now` is the caller's monotonic clock in
+//! µs ([`time::Instant`]); randomness comes only from the seed in the configuration, so the
+//! same inputs always give the same outputs (which is how the netsim tests run hours of session
+//! on virtual time).
+
 #![forbid(unsafe_code)]
 
 pub mod auth;

@@ -106,6 +106,10 @@ pub struct Config {
     pub nack_repeat: Duration,
     /// NACKs per missing packet at most.
     pub max_nacks: u8,
+    /// A packet not arrived this long after its earliest expected arrival (the minimum transit)
+    /// is declared missing without waiting for a later packet to reveal the gap: inside a loss
+    /// burst, waiting for the burst's end would spend the resend budget.
+    pub overdue_after: Duration,
 }
 
 impl Default for Config {
@@ -113,8 +117,9 @@ impl Default for Config {
         Self {
             frame_ticks: 120,
             playout_delay: Duration::from_millis(20),
-            nack_repeat: Duration::from_millis(3),
+            nack_repeat: Duration::from_millis(5),
             max_nacks: 3,
+            overdue_after: Duration::from_millis(2),
         }
     }
 }
@@ -155,14 +160,22 @@ pub struct Stats {
     pub repaired_resend: u64,
     /// Reported missing at their deadline.
     pub missing: u64,
-    /// Arrived after their deadline.
+    /// Originals that arrived after their deadline.
     pub late: u64,
+    /// Resends that arrived after the deadline (the budget uses the floor round trip, so a
+    /// resend delayed by jitter can miss: it costs bandwidth, never playout).
+    pub late_resend: u64,
     /// NACK entries sent.
     pub nacked: u64,
     /// Gaps too large to repair (stream restart or jump).
     pub resyncs: u64,
     /// Parity packets that could not be used (malformed, or no single loss in their group).
     pub parity_unused: u64,
+    /// Packets rebuilt from parity whose original arrived afterwards (not lost, only slower
+    /// than their parity; not counted in `lost` or `repaired_parity`).
+    pub parity_early: u64,
+    /// NACKed packets whose original and resend both arrived (not counted as lost).
+    pub spurious_nacks: u64,
 }
 
 /// Packets held for parity repair and duplicate suppression.
@@ -179,6 +192,7 @@ const TRANSIT_WINDOW: Duration = Duration::from_secs(2);
 #[derive(Clone, Debug, Default)]
 struct Slot {
     seq: Option<u64>,
+    via: Option<Via>,
     header: Header,
     timestamp: u64,
     payload: Vec<u8>,
@@ -207,6 +221,8 @@ pub struct Receiver {
     slots: Vec<Slot>,
     highest: Option<u64>,
     highest_timestamp: u64,
+    /// The highest sequence actually received (`highest` may be ahead of it: declared overdue).
+    received_highest: u64,
     pending: Vec<Pending>,
     parities: Vec<HeldParity>,
     next_parity: usize,
@@ -228,6 +244,7 @@ impl Receiver {
             slots: vec![Slot::default(); RING],
             highest: None,
             highest_timestamp: 0,
+            received_highest: 0,
             pending: Vec::with_capacity(MAX_PENDING),
             parities: vec![HeldParity::default(); PARITY_SLOTS],
             next_parity: 0,
@@ -276,14 +293,17 @@ impl Receiver {
         self.observe_transit(now, timestamp);
         let seq = seq.0;
         if self.holds(seq) {
+            self.handle_duplicate(SeqNo(seq));
             return Received::Duplicate;
         }
         let Some(highest) = self.highest else {
             self.highest = Some(seq);
             self.highest_timestamp = timestamp;
+            self.received_highest = seq;
             self.store(seq, timestamp, header, payload);
             return Received::Accepted(Via::Original);
         };
+        self.received_highest = self.received_highest.max(seq);
         if highest.saturating_sub(seq) >= RING as u64 / 2 {
             // Far behind the window: long past any deadline.
             self.stats.late += 1;
@@ -300,16 +320,49 @@ impl Receiver {
         }
         let was_pending = self.take_pending(seq);
         if self.deadline(timestamp).is_some_and(|due| now > due) {
-            self.stats.late += 1;
+            match was_pending {
+                Some(p) if p.nacks > 0 => self.stats.late_resend += 1,
+                _ => self.stats.late += 1,
+            }
             return Received::Late;
         }
         self.store(seq, timestamp, header, payload);
         match was_pending {
             Some(p) if p.nacks > 0 => {
                 self.stats.repaired_resend += 1;
+                self.slots[seq as usize % RING].via = Some(Via::Resend);
                 Received::Accepted(Via::Resend)
             }
-            _ => Received::Accepted(Via::Original),
+            Some(_) => {
+                // Declared missing (overdue or reordered) but here before anyone asked: it was
+                // never lost.
+                self.stats.lost -= 1;
+                Received::Accepted(Via::Original)
+            }
+            None => Received::Accepted(Via::Original),
+        }
+    }
+
+    /// A second copy of packet `seq` arrived (the caller's duplicate filter saw it, or this
+    /// receiver holds it): if the first copy came by parity or after a NACK, the packet was
+    /// only slow, not lost, and the counters say so.
+    pub fn handle_duplicate(&mut self, seq: SeqNo) {
+        let slot = &mut self.slots[seq.0 as usize % RING];
+        if slot.seq != Some(seq.0) {
+            return;
+        }
+        match slot.via.take() {
+            Some(Via::Parity) => {
+                self.stats.lost -= 1;
+                self.stats.repaired_parity -= 1;
+                self.stats.parity_early += 1;
+            }
+            Some(Via::Resend) => {
+                self.stats.lost -= 1;
+                self.stats.repaired_resend -= 1;
+                self.stats.spurious_nacks += 1;
+            }
+            Some(Via::Original) | None => {}
         }
     }
 
@@ -352,8 +405,16 @@ impl Receiver {
         self.try_repair(index);
     }
 
-    /// Advances timers: NACK repeats and deadlines.
+    /// Advances timers: overdue packets, NACK repeats and deadlines.
     pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some((seq, timestamp, due)) = self.next_overdue() {
+            if now < due {
+                break;
+            }
+            self.track_missing(now, seq, timestamp);
+            self.highest = Some(seq);
+            self.highest_timestamp = timestamp;
+        }
         let mut i = 0;
         while i < self.pending.len() {
             if now >= self.pending[i].deadline {
@@ -366,8 +427,9 @@ impl Receiver {
         }
     }
 
-    /// The earliest NACK or deadline.
+    /// The earliest NACK, deadline or overdue packet.
     pub fn poll_timeout(&self) -> Option<Instant> {
+        let overdue = self.next_overdue().map(|(_, _, due)| due);
         self.pending
             .iter()
             .map(|p| {
@@ -377,7 +439,26 @@ impl Receiver {
                     p.deadline
                 }
             })
+            .chain(overdue)
             .min()
+    }
+
+    /// The next packet that may be declared overdue: (sequence, expected media timestamp, when).
+    fn next_overdue(&self) -> Option<(u64, u64, Instant)> {
+        let highest = self.highest?;
+        // Declare packets overdue for one playout delay past the last arrival (a loss burst
+        // that long is still worth asking for); beyond, the sender has paused (muted, stopped),
+        // and nothing it did not send is asked for.
+        let frame = ticks_to_duration(self.config.frame_ticks)
+            .as_micros()
+            .max(1);
+        let span = (self.config.playout_delay.as_micros() / frame + 1) as u64;
+        if highest - self.received_highest >= span.min(MAX_GAP) {
+            return None;
+        }
+        let timestamp = self.highest_timestamp + u64::from(self.config.frame_ticks);
+        let earliest = self.deadline(timestamp)? - self.config.playout_delay;
+        Some((highest + 1, timestamp, earliest + self.config.overdue_after))
     }
 
     /// Writes the 16-bit sequence numbers to NACK now into `out` (increasing order) and returns
@@ -428,6 +509,7 @@ impl Receiver {
     fn store(&mut self, seq: u64, timestamp: u64, header: &Header, payload: &[u8]) {
         let slot = &mut self.slots[seq as usize % RING];
         slot.seq = Some(seq);
+        slot.via = Some(Via::Original);
         slot.header = *header;
         slot.timestamp = timestamp;
         slot.payload.clear();
@@ -468,10 +550,13 @@ impl Receiver {
             self.missing.push(p.seq);
         }
         let deadline = self.deadline(timestamp).unwrap_or(now);
+        // Ask only once the packet is overdue: one revealed by a reordered later packet (or by
+        // its group's parity overtaking it) is usually still in flight.
+        let overdue = deadline - self.config.playout_delay + self.config.overdue_after;
         self.pending.push(Pending {
             seq,
             deadline,
-            next_nack: now,
+            next_nack: overdue.max(now),
             nacks: 0,
         });
     }
@@ -530,13 +615,16 @@ impl Receiver {
             self.stats.parity_unused += 1;
             return true;
         };
-        if self.take_pending(lost).is_none() {
+        let Some(pending) = self.take_pending(lost) else {
             // Not tracked as missing: already reported missing (too late), or not wanted.
             return true;
-        }
+        };
         let timestamp = extend_timestamp(self.highest_timestamp, header.timestamp);
         let slot = &mut self.slots[lost as usize % RING];
         slot.seq = Some(lost);
+        // A later copy proves the original was only slow, unless a resend was asked for (then
+        // the copy may be the resend).
+        slot.via = (pending.nacks == 0).then_some(Via::Parity);
         slot.header = header;
         slot.timestamp = timestamp;
         slot.payload.clear();

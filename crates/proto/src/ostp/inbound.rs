@@ -51,9 +51,9 @@ pub enum Dropped {
     /// Not the announced payload type.
     #[error("unexpected payload type {0}")]
     PayloadType(u8),
-    /// Already received (or older than the duplicate window).
-    #[error("duplicate packet")]
-    Duplicate,
+    /// Already received (or older than the duplicate window): its extended sequence number.
+    #[error("duplicate packet {}", .0.0)]
+    Duplicate(SeqNo),
 }
 
 /// Counters of one inbound stream.
@@ -152,7 +152,7 @@ impl Inbound {
         };
         if !self.mark_received(seq.0) {
             self.stats.duplicates += 1;
-            return Err(Dropped::Duplicate);
+            return Err(Dropped::Duplicate(seq));
         }
         let timestamp = self.timestamps.extend(header.timestamp.into()).0;
         self.stats.accepted += 1;
@@ -245,7 +245,7 @@ mod tests {
             );
             match inbound.receive(&datagram) {
                 Ok(a) => seqs.push((a.seq.0, a.timestamp)),
-                Err(Dropped::Duplicate) => {}
+                Err(Dropped::Duplicate(_)) => {}
                 Err(e) => panic!("{e}"),
             }
         }
@@ -301,7 +301,7 @@ mod tests {
         }
         assert_eq!(
             inbound.receive(&plain(3, 0, 7, 111)),
-            Err(Dropped::Duplicate)
+            Err(Dropped::Duplicate(SeqNo(3)))
         );
     }
 

