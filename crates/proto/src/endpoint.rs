@@ -601,22 +601,17 @@ impl Endpoint {
 
     /// Loss-recovery counters of a peer's stream.
     pub fn recovery_stats(&self, user_id: u32, stream_id: u16) -> Option<recovery::Stats> {
-        let peer = self.peers.iter().find(|p| p.user_id == Some(user_id))?;
-        let stream = peer
-            .streams
-            .iter()
-            .find(|s| s.info.stream_id == stream_id)?;
-        Some(stream.recovery.stats())
+        Some(self.remote_stream(user_id, stream_id)?.recovery.stats())
     }
 
     /// Inbound counters of a peer's stream.
     pub fn inbound_stats(&self, user_id: u32, stream_id: u16) -> Option<inbound::Stats> {
+        Some(self.remote_stream(user_id, stream_id)?.inbound.stats())
+    }
+
+    fn remote_stream(&self, user_id: u32, stream_id: u16) -> Option<&RemoteStream> {
         let peer = self.peers.iter().find(|p| p.user_id == Some(user_id))?;
-        let stream = peer
-            .streams
-            .iter()
-            .find(|s| s.info.stream_id == stream_id)?;
-        Some(stream.inbound.stats())
+        peer.streams.iter().find(|s| s.info.stream_id == stream_id)
     }
 
     /// The local stream's current parity group size (0 = off).
