@@ -395,8 +395,6 @@ struct Peer {
     next_probe: u32,
     streams: Vec<RemoteStream>,
     announce_version: Option<u32>,
-    /// The nonce of the peer's latest Hello (its proof must carry it).
-    hello_nonce: Option<Nonce>,
     last_auth_sent: Option<Instant>,
     osp_seq: u16,
     health: health::Monitor,
@@ -412,6 +410,19 @@ struct Peer {
     /// Created by a Hello from an address nobody named (LAN rooms); never authenticated.
     stranger: bool,
     created: Instant,
+}
+
+impl Peer {
+    /// Takes the state out for a consuming transition; the caller puts the next one back (the
+    /// placeholder never outlives the call).
+    fn take_state(&mut self) -> State {
+        std::mem::replace(
+            &mut self.state,
+            State::Closed(peer::Closed {
+                reason: CloseReason::Forgotten,
+            }),
+        )
+    }
 }
 
 /// Endpoint-level timers.
@@ -459,7 +470,6 @@ pub struct Endpoint {
     events: VecDeque<Event>,
     stats: Stats,
     left: bool,
-    scratch: Vec<u8>,
 }
 
 impl Endpoint {
@@ -514,7 +524,6 @@ impl Endpoint {
             events: VecDeque::new(),
             stats: Stats::default(),
             left: false,
-            scratch: vec![0; MAX_DATAGRAM],
             config,
         }
     }
@@ -758,7 +767,6 @@ impl Endpoint {
             next_probe: 0,
             streams: Vec::new(),
             announce_version: None,
-            hello_nonce: None,
             last_auth_sent: None,
             osp_seq: 0,
             health: health::Monitor::new(),
@@ -842,7 +850,6 @@ impl Endpoint {
             peer.stranger = true;
             peer.timers
                 .set(Timer::Attempt, now + self.config.timing.connect_timeout);
-            peer.hello_nonce = Some(Nonce(hello.nonce));
             self.peers.push(peer);
             // Answer a stranger with a Hello of the same size (no amplification towards a
             // spoofed source); our proof follows once it has proved itself.
@@ -856,7 +863,6 @@ impl Endpoint {
             return;
         }
         peer.user_id = Some(hello.user_id);
-        peer.hello_nonce = Some(Nonce(hello.nonce));
         // A peer in backoff or closed is back: start a fresh attempt at once.
         let failures = match &peer.state {
             State::Backoff(backoff) => Some(backoff.failures),
@@ -954,12 +960,7 @@ impl Endpoint {
             self.apply_announce(index, &auth.announce);
         }
         let peer = &mut self.peers[index];
-        let state = std::mem::replace(
-            &mut peer.state,
-            State::Closed(peer::Closed {
-                reason: CloseReason::Forgotten,
-            }),
-        );
+        let state = peer.take_state();
         match state {
             State::Connecting(connecting) => {
                 peer.stranger = false;
@@ -1011,12 +1012,7 @@ impl Endpoint {
             return;
         }
         let peer = &mut self.peers[index];
-        let State::Connected(connected) = std::mem::replace(
-            &mut peer.state,
-            State::Closed(peer::Closed {
-                reason: CloseReason::Left,
-            }),
-        ) else {
+        let State::Connected(connected) = peer.take_state() else {
             return;
         };
         peer.state = State::Closed(connected.left());
@@ -1038,13 +1034,12 @@ impl Endpoint {
         peer.announce_version = Some(announce.version);
         peer.streams.clear();
         for info in announce.streams.iter().take(max) {
-            let accept = Accept::default();
             peer.streams.push(RemoteStream {
                 info: *info,
                 inbound: Inbound::new(inbound::Config {
                     payload_type: info.payload_type,
                     ssrc: Some(Ssrc(info.ssrc)),
-                    accept,
+                    accept: Accept::default(),
                 }),
                 recovery: recovery::Receiver::new(recovery::Config {
                     frame_ticks: info.frame_samples.clamp(1, 48_000),
@@ -1136,12 +1131,11 @@ impl Endpoint {
                 Received::Duplicate => {}
             }
         } else {
-            let accept = Accept::default();
             let parity_pt = stream
                 .info
                 .parity
                 .map_or(parity::PAYLOAD_TYPE, |p| p.payload_type);
-            let Ok(packet) = packet::decode(data, accept) else {
+            let Ok(packet) = packet::decode(data, Accept::default()) else {
                 self.stats.invalid_media += 1;
                 return;
             };
@@ -1323,12 +1317,7 @@ impl Endpoint {
             }
             Timer::Attempt => {
                 let peer = &mut self.peers[index];
-                let state = std::mem::replace(
-                    &mut peer.state,
-                    State::Closed(peer::Closed {
-                        reason: CloseReason::Forgotten,
-                    }),
-                );
+                let state = peer.take_state();
                 peer.state = match state {
                     State::Connecting(c) => {
                         let backoff = c.give_up(now, &timing.backoff, &mut self.rng);
@@ -1345,12 +1334,7 @@ impl Endpoint {
             }
             Timer::Retry => {
                 let peer = &mut self.peers[index];
-                let state = std::mem::replace(
-                    &mut peer.state,
-                    State::Closed(peer::Closed {
-                        reason: CloseReason::Forgotten,
-                    }),
-                );
+                let state = peer.take_state();
                 match state {
                     State::Backoff(backoff) => {
                         let forget = peer.timers.get(Timer::Forget);
@@ -1401,12 +1385,7 @@ impl Endpoint {
                     peer.timers.set(Timer::Idle, quiet_until);
                     return false;
                 }
-                let State::Connected(connected) = std::mem::replace(
-                    &mut peer.state,
-                    State::Closed(peer::Closed {
-                        reason: CloseReason::Forgotten,
-                    }),
-                ) else {
+                let State::Connected(connected) = peer.take_state() else {
                     return false;
                 };
                 let backoff = connected.timed_out(now, &timing.backoff, &mut self.rng);
@@ -1737,10 +1716,14 @@ impl Endpoint {
                         }),
                     };
                     parity.seq += 1;
-                    let mut out = vec![0; MAX_DATAGRAM];
-                    if let Ok(n) = parity.builder.encode_packet(&parity_header, &mut out) {
-                        out.truncate(n);
-                        parity_packet = Some(out);
+                    let mut out = self.spare.pop().unwrap_or_default();
+                    out.resize(MAX_DATAGRAM, 0);
+                    match parity.builder.encode_packet(&parity_header, &mut out) {
+                        Ok(n) => {
+                            out.truncate(n);
+                            parity_packet = Some(out);
+                        }
+                        Err(_) => self.spare.push(out),
                     }
                     parity.builder.clear();
                 }
@@ -1748,28 +1731,34 @@ impl Endpoint {
                 parity.builder.clear();
             }
         }
-        let mut dests: Vec<Path> = Vec::with_capacity(self.peers.len());
-        for peer in &self.peers {
-            let dest = peer.paths.active();
-            if matches!(peer.state, State::Connected(_)) && !dests.contains(&dest) {
-                dests.push(dest);
-            }
-        }
         for peer in &mut self.peers {
             if matches!(peer.state, State::Connected(_)) {
                 peer.sent_since_report += 1;
             }
         }
-        for dest in &dests {
-            let mut copy = self.spare.pop().unwrap_or_default();
-            copy.clear();
-            copy.extend_from_slice(&buf);
-            self.queue(*dest, copy);
-            if let Some(parity) = &parity_packet {
-                self.queue(*dest, parity.clone());
+        self.fan_out(&buf);
+        self.spare.push(buf);
+        if let Some(parity) = parity_packet {
+            self.fan_out(&parity);
+            self.spare.push(parity);
+        }
+    }
+
+    /// Queues a copy of `datagram` once per distinct active path of the connected peers (peers
+    /// sharing a multicast group or relay track get one copy).
+    fn fan_out(&mut self, datagram: &[u8]) {
+        let connected = |p: &Peer| matches!(p.state, State::Connected(_));
+        for i in 0..self.peers.len() {
+            let dest = self.peers[i].paths.active();
+            let first = !self.peers[..i]
+                .iter()
+                .any(|p| connected(p) && p.paths.active() == dest);
+            if connected(&self.peers[i]) && first {
+                let mut copy = self.take_buffer();
+                copy.extend_from_slice(datagram);
+                self.queue(dest, copy);
             }
         }
-        self.spare.push(buf);
     }
 
     fn send_hello(&mut self, now: Instant, index: usize) {
@@ -1861,13 +1850,15 @@ impl Endpoint {
         };
         peer.osp_seq = peer.osp_seq.wrapping_add(1);
         let dest = peer.paths.active();
+        let mut buf = self.take_buffer();
+        buf.resize(MAX_DATAGRAM, 0);
         // Our messages are built to fit; one that does not is a bug, not a network condition.
-        let Ok(len) = osp::encode(header, message, &mut self.scratch) else {
+        let Ok(len) = osp::encode(header, message, &mut buf) else {
             debug_assert!(false, "control message does not fit a datagram");
+            self.spare.push(buf);
             return;
         };
-        let mut buf = self.take_buffer();
-        buf.extend_from_slice(&self.scratch[..len]);
+        buf.truncate(len);
         self.queue(dest, buf);
     }
 

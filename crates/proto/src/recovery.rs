@@ -336,7 +336,7 @@ impl Receiver {
             Some(_) => {
                 // Declared missing (overdue or reordered) but here before anyone asked: it was
                 // never lost.
-                self.stats.lost -= 1;
+                self.stats.lost = self.stats.lost.saturating_sub(1);
                 Received::Accepted(Via::Original)
             }
             None => Received::Accepted(Via::Original),
@@ -353,13 +353,13 @@ impl Receiver {
         }
         match slot.via.take() {
             Some(Via::Parity) => {
-                self.stats.lost -= 1;
-                self.stats.repaired_parity -= 1;
+                self.stats.lost = self.stats.lost.saturating_sub(1);
+                self.stats.repaired_parity = self.stats.repaired_parity.saturating_sub(1);
                 self.stats.parity_early += 1;
             }
             Some(Via::Resend) => {
-                self.stats.lost -= 1;
-                self.stats.repaired_resend -= 1;
+                self.stats.lost = self.stats.lost.saturating_sub(1);
+                self.stats.repaired_resend = self.stats.repaired_resend.saturating_sub(1);
                 self.stats.spurious_nacks += 1;
             }
             Some(Via::Original) | None => {}
@@ -579,30 +579,30 @@ impl Receiver {
     }
 
     /// Repairs the group of held parity `index` if exactly one of its packets is missing and
-    /// still wanted. Returns whether the parity is used up.
-    fn try_repair(&mut self, index: usize) -> bool {
+    /// still wanted. A parity that cannot repair yet stays held.
+    fn try_repair(&mut self, index: usize) {
         let held = &self.parities[index];
         if held.count == 0 {
-            return true;
+            return;
         }
         let (base, count) = (held.base, u64::from(held.count));
         let mut missing = None;
         for seq in base..base + count {
             if !self.holds(seq) {
                 if missing.is_some() {
-                    return false;
+                    return;
                 }
                 missing = Some(seq);
             }
         }
         let Some(lost) = missing else {
             self.parities[index].count = 0;
-            return true;
+            return;
         };
         let Ok(parity) = Parity::parse(&self.parities[index].bytes) else {
             self.stats.parity_unused += 1;
             self.parities[index].count = 0;
-            return true;
+            return;
         };
         let slots = &self.slots;
         let received = (base..base + count)
@@ -613,11 +613,11 @@ impl Receiver {
         self.parities[index].count = 0;
         let Ok(Recovered { header, len }) = result else {
             self.stats.parity_unused += 1;
-            return true;
+            return;
         };
         let Some(pending) = self.take_pending(lost) else {
             // Not tracked as missing: already reported missing (too late), or not wanted.
-            return true;
+            return;
         };
         let timestamp = extend_timestamp(self.highest_timestamp, header.timestamp);
         let slot = &mut self.slots[lost as usize % RING];
@@ -631,7 +631,6 @@ impl Receiver {
         slot.payload.extend_from_slice(&self.scratch[..len]);
         self.stats.repaired_parity += 1;
         self.ready.push(lost);
-        true
     }
 
     fn observe_transit(&mut self, now: Instant, timestamp: u64) {

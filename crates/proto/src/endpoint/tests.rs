@@ -54,8 +54,6 @@ struct Node {
     source: Option<Source>,
     events: Vec<(Duration, Event)>,
     sent: Vec<(Duration, SocketAddr, usize)>,
-    /// Global send time of each of our media packets, by RTP timestamp.
-    sent_audio: Vec<Duration>,
     /// Every media datagram (SSRC 0x1000 + id) in or out: (global time, SSRC, seq32, sent).
     media: Vec<(Duration, u32, u32, bool)>,
 }
@@ -69,7 +67,6 @@ impl Node {
             source: None,
             events: Vec::new(),
             sent: Vec::new(),
-            sent_audio: Vec::new(),
             media: Vec::new(),
         }
     }
@@ -140,7 +137,6 @@ impl netsim::Node for Node {
                     payload: &payload,
                 }),
             );
-            self.sent_audio.push(now);
             source.ticks += source.frame_ticks;
             source.next += source.frame;
             self.source = Some(source);
@@ -249,6 +245,20 @@ fn mesh(n: usize, link: Netem, configure: impl Fn(&mut Config)) -> Mesh<Node> {
         }
     }
     mesh
+}
+
+/// Nodes `0..n` start sending 160-byte packets every 2.5 ms (120 samples) from now.
+fn start_audio(mesh: &mut Mesh<Node>, n: usize) {
+    let now = mesh.now();
+    for i in 0..n {
+        mesh.node_mut(i).source = Some(Source {
+            frame: Duration::from_micros(2_500),
+            frame_ticks: 120,
+            bytes: 160,
+            next: now,
+            ticks: 0,
+        });
+    }
 }
 
 fn lan() -> Netem {
@@ -600,15 +610,7 @@ fn run_loss(loss: Loss, seconds: u64) -> Outcome {
         .with_loss(loss);
     let mut mesh = mesh(2, link, |c| c.playout_delay = Duration::from_millis(30));
     mesh.run_for(Duration::from_secs(2));
-    for i in 0..2 {
-        mesh.node_mut(i).source = Some(Source {
-            frame: Duration::from_micros(2_500),
-            frame_ticks: 120,
-            bytes: 160,
-            next: mesh.now(),
-            ticks: 0,
-        });
-    }
+    start_audio(&mut mesh, 2);
     mesh.run_for(Duration::from_secs(seconds));
     let end = mesh.now() - Duration::from_millis(200);
     let mut first_sent = std::collections::HashMap::new();
@@ -708,15 +710,7 @@ fn hostile_input_is_counted_and_bounded_without_disturbing_a_session() {
         c.limits.max_peers = 8;
     });
     mesh.run_for(Duration::from_secs(1));
-    for i in 0..2 {
-        mesh.node_mut(i).source = Some(Source {
-            frame: Duration::from_micros(2_500),
-            frame_ticks: 120,
-            bytes: 160,
-            next: mesh.now(),
-            ticks: 0,
-        });
-    }
+    start_audio(&mut mesh, 2);
     mesh.run_for(Duration::from_secs(1));
     let mut rng = Pcg64Mcg::seed_from_u64(5);
     let mut data = vec![0u8; 1200];
