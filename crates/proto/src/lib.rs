@@ -36,6 +36,12 @@
 
 #![forbid(unsafe_code)]
 
+// Tests prove the audio-thread entry points (`jitter::Buffer`) allocation-free under this
+// allocator (debug builds; `rt::guard::no_alloc` aborts on any heap use inside it).
+#[cfg(all(test, debug_assertions))]
+#[global_allocator]
+static ALLOC: rt::guard::AllocDisabler = rt::guard::AllocDisabler;
+
 pub mod auth;
 pub mod clock;
 pub mod demux;

@@ -692,3 +692,54 @@ fn a_silent_sender_goes_idle_and_restarts_cleanly() {
         Some(MediaTime(500_000 + u64::from(buf.stats().target_ticks)))
     );
 }
+
+#[test]
+fn the_audio_thread_entry_points_never_touch_the_heap() {
+    // Arrivals are computed first (the simulation allocates); the buffer then runs 10 s of
+    // 5 ms jitter, duplicates and hostile packets inside the allocation guard.
+    let mut sender = Sender::new(
+        Link {
+            duplicate: 0.02,
+            loss: 0.01,
+            ..Link::jitter(5.0)
+        },
+        11,
+    );
+    let mut arrivals = Vec::new();
+    for block in 0..10 * SECOND / BLOCK {
+        sender.deliver(block * BLOCK, |arrival, k| arrivals.push((arrival, k)));
+    }
+    let mut buf = buffer();
+    let mut out = vec![0u8; Config::default().max_payload_bytes];
+    let oversized = vec![0u8; 4096];
+    let (mut played, mut events) = (0u64, 0u64);
+    rt::guard::no_alloc(|| {
+        let mut next = 0;
+        for block in 0..10 * SECOND / BLOCK {
+            let now = block * BLOCK;
+            while next < arrivals.len() && arrivals[next].0 <= now {
+                let (arrival, k) = arrivals[next];
+                push(&mut buf, arrival, k);
+                next += 1;
+            }
+            if block % 500 == 0 {
+                buf.push(MediaTime(now), SeqNo(u64::MAX), MediaTime(0), &oversized);
+                buf.push(MediaTime(now), SeqNo(block << 40), MediaTime(u64::MAX), &[]);
+            }
+            while let Pop::Packet { media, .. } | Pop::Missing { media, .. } =
+                buf.pop(MediaTime(now), &mut out)
+            {
+                buf.handle_playout(MediaTime(now), media);
+                played += 1;
+            }
+            while buf.poll_event().is_some() {
+                events += 1;
+            }
+        }
+    });
+    // 10 s of 64-sample packets, less the start-up delay.
+    assert!(played > 7_300, "played {played}");
+    assert!(events > 0);
+    let stats = buf.stats();
+    assert!(stats.duplicate > 100 && stats.too_large == 15, "{stats:?}");
+}
