@@ -908,6 +908,11 @@ impl Endpoint {
                     return;
                 }
                 self.heard(now, index);
+                // Control (a probe or reply every 50 ms) keeps the peer present in the
+                // election; media need not re-run it per packet.
+                if let Some(user_id) = self.peers[index].user_id {
+                    self.election.handle_heard(now, user_id);
+                }
                 match message {
                     Message::ClockProbe(probe) => self.answer_probe(now, index, probe),
                     Message::ClockReply(reply) => self.handle_clock_reply(now, index, reply),
@@ -1863,12 +1868,8 @@ impl Endpoint {
     }
 
     fn heard(&mut self, now: Instant, index: usize) {
-        let peer = &mut self.peers[index];
-        if let State::Connected(connected) = &mut peer.state {
+        if let State::Connected(connected) = &mut self.peers[index].state {
             connected.last_heard = now;
-        }
-        if let Some(user_id) = peer.user_id {
-            self.election.handle_heard(now, user_id);
         }
     }
 
