@@ -190,11 +190,29 @@ pub enum Command<'a> {
         /// Its id, if known.
         user_id: Option<u32>,
     },
-    /// Send to `user_id` on `path` from now on; its old path stays accepted.
+    /// Send to `user_id` on `path` from now on; its old path stays accepted, so packets still
+    /// in flight on it count.
     SetPath {
         /// The peer.
         user_id: u32,
         /// The new path.
+        path: Path,
+    },
+    /// Accept datagrams from `user_id` on `path` too, without sending there: the first half of
+    /// a switch without a gap. Both sides accept the new path, then each moves with
+    /// [`Command::SetPath`] whenever it is ready; a datagram on a path nobody accepted would be
+    /// taken for a stranger's.
+    AcceptPath {
+        /// The peer.
+        user_id: u32,
+        /// The extra path.
+        path: Path,
+    },
+    /// Stop accepting `path` from `user_id` (the last half of a switch; the active path stays).
+    ForgetPath {
+        /// The peer.
+        user_id: u32,
+        /// The path to drop.
         path: Path,
     },
     /// Leave the session: tell every peer, then stop.
@@ -463,7 +481,9 @@ pub struct Endpoint {
     transport: Option<TransportSync>,
     timers: crate::timer::Table<EndpointTimer, 3>,
     /// Transmits held until their time, in time order (bounded like `transmits`).
-    delayed: VecDeque<(Instant, Path, Vec<u8>)>,
+    /// Second resend copies: (due, peer id, datagram); sent on the peer's path of that moment,
+    /// so a copy never follows a path the peer has left.
+    delayed: VecDeque<(Instant, u32, Vec<u8>)>,
     bitrate: health::BitratePolicy,
     transmits: VecDeque<(Path, Vec<u8>)>,
     spare: Vec<Vec<u8>>,
@@ -596,15 +616,12 @@ impl Endpoint {
 
     /// A peer's connection state.
     pub fn peer_state(&self, user_id: u32) -> Option<&State> {
-        self.peers
-            .iter()
-            .find(|p| p.user_id == Some(user_id))
-            .map(|p| &p.state)
+        self.peer(user_id).map(|p| &p.state)
     }
 
     /// A peer's link health.
     pub fn health(&self, user_id: u32) -> Option<health::Health> {
-        let peer = self.peers.iter().find(|p| p.user_id == Some(user_id))?;
+        let peer = self.peer(user_id)?;
         Some(peer.health.snapshot())
     }
 
@@ -619,8 +636,16 @@ impl Endpoint {
     }
 
     fn remote_stream(&self, user_id: u32, stream_id: u16) -> Option<&RemoteStream> {
-        let peer = self.peers.iter().find(|p| p.user_id == Some(user_id))?;
+        let peer = self.peer(user_id)?;
         peer.streams.iter().find(|s| s.info.stream_id == stream_id)
+    }
+
+    fn peer(&self, user_id: u32) -> Option<&Peer> {
+        self.peers.iter().find(|p| p.user_id == Some(user_id))
+    }
+
+    fn peer_mut(&mut self, user_id: u32) -> Option<&mut Peer> {
+        self.peers.iter_mut().find(|p| p.user_id == Some(user_id))
     }
 
     /// The local stream's current parity group size (0 = off).
@@ -635,7 +660,7 @@ impl Endpoint {
 
     /// The clock estimate for a peer: its session clock − our local clock.
     pub fn clock_estimate(&self, user_id: u32) -> Option<clock::Estimate> {
-        let peer = self.peers.iter().find(|p| p.user_id == Some(user_id))?;
+        let peer = self.peer(user_id)?;
         peer.clock.estimate()
     }
 
@@ -683,8 +708,18 @@ impl Endpoint {
         match command {
             Command::AddPeer { path, user_id } => self.add_peer(now, path, user_id),
             Command::SetPath { user_id, path } => {
-                if let Some(peer) = self.peers.iter_mut().find(|p| p.user_id == Some(user_id)) {
+                if let Some(peer) = self.peer_mut(user_id) {
                     peer.paths.switch_to(path);
+                }
+            }
+            Command::AcceptPath { user_id, path } => {
+                if let Some(peer) = self.peer_mut(user_id) {
+                    peer.paths.accept(path);
+                }
+            }
+            Command::ForgetPath { user_id, path } => {
+                if let Some(peer) = self.peer_mut(user_id) {
+                    peer.paths.forget(path);
                 }
             }
             Command::Leave => self.leave(now),
@@ -723,7 +758,7 @@ impl Endpoint {
                 );
             }
             Command::SetPlayoutDelay { user_id, delay } => {
-                if let Some(peer) = self.peers.iter_mut().find(|p| p.user_id == Some(user_id)) {
+                if let Some(peer) = self.peer_mut(user_id) {
                     peer.playout_delay = delay;
                     for stream in &mut peer.streams {
                         stream.recovery.set_playout_delay(delay);
@@ -1082,7 +1117,7 @@ impl Endpoint {
             let arrival = match stream.inbound.receive(data) {
                 Ok(arrival) => arrival,
                 Err(inbound::Dropped::Duplicate(seq)) => {
-                    stream.recovery.handle_duplicate(seq);
+                    stream.recovery.handle_duplicate(now, seq);
                     return;
                 }
                 Err(_) => {
@@ -1216,6 +1251,7 @@ impl Endpoint {
 
     fn handle_rtcp(&mut self, now: Instant, index: usize, data: &[u8]) {
         let dest = self.peers[index].paths.active();
+        let user_id = self.peers[index].user_id;
         let min_interval = self.peers[index]
             .rtt
             .map_or(Duration::from_millis(5), |rtt| {
@@ -1253,10 +1289,10 @@ impl Endpoint {
                 .resend_copy_after
                 .map(|after| now + after);
             for bytes in resends {
-                if let Some(at) = copy_at
+                if let (Some(at), Some(user_id)) = (copy_at, user_id)
                     && self.delayed.len() < self.config.limits.max_transmits
                 {
-                    self.delayed.push_back((at, dest, bytes.clone()));
+                    self.delayed.push_back((at, user_id, bytes.clone()));
                     if self.timers.get(EndpointTimer::Delayed).is_none() {
                         self.timers.set(EndpointTimer::Delayed, at);
                     }
@@ -1294,8 +1330,10 @@ impl Endpoint {
                 EndpointTimer::Policy => self.run_policies(now),
                 EndpointTimer::Delayed => {
                     while self.delayed.front().is_some_and(|(at, _, _)| *at <= now) {
-                        if let Some((_, dest, bytes)) = self.delayed.pop_front() {
-                            self.queue(dest, bytes);
+                        if let Some((_, user_id, bytes)) = self.delayed.pop_front()
+                            && let Some(peer) = self.peer(user_id)
+                        {
+                            self.queue(peer.paths.active(), bytes);
                         }
                     }
                     if let Some((at, _, _)) = self.delayed.front() {

@@ -59,6 +59,17 @@ impl Paths {
         self.active = path;
     }
 
+    /// Accepts datagrams from `path` without sending on it yet: the first half of a switch, done
+    /// before the far side starts sending there (the oldest accepted path is forgotten when
+    /// more than [`MAX_PATHS`] are known).
+    pub fn accept(&mut self, path: Path) {
+        if self.accepts(path) {
+            return;
+        }
+        self.accepted.rotate_right(1);
+        self.accepted[0] = Some(path);
+    }
+
     /// Stops accepting `path` (unless it is the active one).
     pub fn forget(&mut self, path: Path) {
         remove(&mut self.accepted, path);
@@ -110,5 +121,22 @@ mod tests {
         assert!(!paths.accepts(direct(5)));
         paths.forget(direct(3));
         assert!(paths.accepts(direct(3)), "the active path stays");
+    }
+
+    #[test]
+    fn accepting_a_path_does_not_send_on_it() {
+        let mut paths = Paths::new(direct(1));
+        paths.accept(Path::Relay(RelayTrack(2)));
+        assert_eq!(paths.active(), direct(1));
+        assert!(paths.accepts(Path::Relay(RelayTrack(2))));
+        paths.accept(direct(1));
+        paths.switch_to(Path::Relay(RelayTrack(2)));
+        assert_eq!(paths.active(), Path::Relay(RelayTrack(2)));
+        assert!(paths.accepts(direct(1)));
+        for port in 3..=5 {
+            paths.accept(direct(port));
+        }
+        assert!(!paths.accepts(direct(1)), "the oldest is forgotten");
+        assert_eq!(paths.active(), Path::Relay(RelayTrack(2)));
     }
 }

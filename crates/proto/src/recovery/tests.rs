@@ -152,3 +152,97 @@ fn jumps_resync_and_history_resends_by_16_bit_sequence() {
     assert_eq!(history.resend(now, 0x8000, gap), None, "long gone");
     assert_eq!((history.resent, history.refused), (3, 2));
 }
+
+/// Transit jitter of 0 to 3 ms (uniform): with slack for patience the receiver waits out the
+/// spread before asking; with none (30 ms buffer, 20 ms round trip) it asks at the floor.
+#[test]
+fn the_overdue_wait_follows_the_transit_spread_only_where_there_is_slack() {
+    let jittered = |playout_ms: u64, rtt_ms: u64| {
+        let mut rx = Receiver::new(Config {
+            frame_ticks: FRAME,
+            playout_delay: Duration::from_millis(playout_ms),
+            nack_repeat: Duration::from_millis(4),
+            overdue_after: Duration::from_millis(2),
+            ..Config::default()
+        });
+        rx.set_rtt(Duration::from_millis(rtt_ms));
+        assert_eq!(
+            rx.overdue_wait(),
+            Duration::from_millis(2),
+            "no spread measured"
+        );
+        for seq in 0..2_000u64 {
+            // A fixed pseudo-random spread: (seq × 7919) mod 3001 µs.
+            let jitter = (seq * 7_919) % 3_001;
+            let at = arrival(seq) + Duration::from_micros(jitter);
+            rx.handle_packet(
+                at,
+                SeqNo(seq),
+                seq * u64::from(FRAME),
+                &header(seq),
+                &[0; 8],
+            );
+        }
+        rx.overdue_wait()
+    };
+    // Uniform on [0, 3 ms]: mean 1.5 ms, mean deviation 0.75 ms, so 1.5 + 4 × 0.75 = 4.5 ms.
+    let patient = jittered(60, 20);
+    assert!(
+        (4_000..=5_000).contains(&patient.as_micros()),
+        "{patient:?}"
+    );
+    assert_eq!(jittered(30, 20), Duration::from_millis(2));
+}
+
+/// Copies are byte-identical, so only timing tells an original from a resend: a copy earlier
+/// than the first NACK + the floor round trip is the original (the loss is undone); a later
+/// one may be the sender's second resend copy (the loss stands).
+#[test]
+fn a_late_copy_undoes_a_loss_only_when_no_resend_could_be_it() {
+    let mut rx = receiver(); // 15 ms round trip, 30 ms buffer, NACK at once
+    let mut list = [0u16; 32];
+    deliver(&mut rx, 0);
+    deliver(&mut rx, 2);
+    let asked = arrival(2);
+    assert_eq!(rx.poll_nacks(asked, &mut list), 1);
+    // 1 arrives 5 ms after the NACK: no resend can be here before 15 ms.
+    assert_eq!(
+        rx.handle_packet(
+            asked + Duration::from_millis(5),
+            SeqNo(1),
+            120,
+            &header(1),
+            &payload(1)
+        ),
+        Received::Accepted(Via::Original)
+    );
+    let s = rx.stats();
+    assert_eq!((s.lost, s.repaired_resend, s.spurious_nacks), (0, 0, 1));
+
+    // 4 is lost and NACKed; its resend arrives after a round trip, then the second copy.
+    deliver(&mut rx, 3);
+    deliver(&mut rx, 5);
+    let asked = arrival(5);
+    assert_eq!(rx.poll_nacks(asked, &mut list), 1);
+    let resend = asked + Duration::from_millis(16);
+    assert_eq!(
+        rx.handle_packet(resend, SeqNo(4), 480, &header(4), &payload(4)),
+        Received::Accepted(Via::Resend)
+    );
+    assert_eq!(
+        rx.handle_packet(
+            resend + Duration::from_millis(4),
+            SeqNo(4),
+            480,
+            &header(4),
+            &payload(4)
+        ),
+        Received::Duplicate
+    );
+    let s = rx.stats();
+    assert_eq!(
+        (s.lost, s.repaired_resend),
+        (1, 1),
+        "the second copy is no proof"
+    );
+}
