@@ -13,7 +13,9 @@ use crate::netem::{Fate, Link, Netem};
 
 /// Something with an address that speaks datagrams on virtual time: a protocol endpoint, a
 /// relay, a test probe. The mesh calls `handle_*`, then drains `poll_transmit`, then reads
-/// `poll_timeout`.
+/// `poll_timeout`, and keeps that deadline until it next calls into the node (or hands it out
+/// through [`Mesh::node_mut`]): a node's deadline may change only when something happens to
+/// it, which is what lets a step touch only the nodes involved.
 pub trait Node {
     /// A datagram from `from` arrived at `now`.
     fn handle_datagram(&mut self, now: Duration, from: SocketAddr, data: &[u8]);
@@ -61,6 +63,9 @@ const MAX_STEPS_AT_ONE_INSTANT: u32 = 100_000;
 /// N nodes and the links between them.
 pub struct Mesh<N> {
     nodes: Vec<(SocketAddr, N)>,
+    /// Each node's last `poll_timeout`, or `Err(())` when it may have changed since (read
+    /// afresh).
+    deadlines: Vec<Result<Option<Duration>, ()>>,
     index: HashMap<SocketAddr, usize>,
     links: HashMap<(usize, usize), Link>,
     default: Netem,
@@ -77,6 +82,7 @@ impl<N: Node> Mesh<N> {
     pub fn new(default: Netem, seed: u64) -> Self {
         Self {
             nodes: Vec::new(),
+            deadlines: Vec::new(),
             index: HashMap::new(),
             links: HashMap::new(),
             default,
@@ -98,6 +104,7 @@ impl<N: Node> Mesh<N> {
         let i = self.nodes.len();
         assert!(self.index.insert(addr, i).is_none(), "two nodes at {addr}");
         self.nodes.push((addr, node));
+        self.deadlines.push(Err(()));
         i
     }
 
@@ -118,6 +125,7 @@ impl<N: Node> Mesh<N> {
 
     /// Node `i`, mutably (commands go in here; call [`Mesh::run_until`] to let it act).
     pub fn node_mut(&mut self, i: usize) -> &mut N {
+        self.deadlines[i] = Err(());
         &mut self.nodes[i].1
     }
 
@@ -150,11 +158,7 @@ impl<N: Node> Mesh<N> {
     /// The next instant something happens: a delivery or a node deadline.
     pub fn next_event(&self) -> Option<Duration> {
         let delivery = self.in_flight.peek().map(|Reverse(f)| f.at);
-        let timeout = self
-            .nodes
-            .iter()
-            .filter_map(|(_, n)| n.poll_timeout())
-            .min();
+        let timeout = (0..self.nodes.len()).filter_map(|i| self.deadline(i)).min();
         match (delivery, timeout) {
             (Some(d), Some(t)) => Some(d.min(t)),
             (d, t) => d.or(t),
@@ -180,15 +184,33 @@ impl<N: Node> Mesh<N> {
             self.nodes[f.to]
                 .1
                 .handle_datagram(self.now, f.from, &f.data);
+            self.deadlines[f.to] = Err(());
         }
         let now = self.now;
-        for (_, node) in &mut self.nodes {
-            if node.poll_timeout().is_some_and(|t| t <= now) {
-                node.handle_timeout(now);
+        for i in 0..self.nodes.len() {
+            if self.deadline(i).is_some_and(|t| t <= now) {
+                self.nodes[i].1.handle_timeout(now);
+                self.deadlines[i] = Err(());
             }
         }
         self.drain_transmits();
         true
+    }
+
+    /// Node `i`'s deadline: cached, or read afresh (and cached) when something happened to it.
+    fn deadline(&self, i: usize) -> Option<Duration> {
+        match self.deadlines[i] {
+            Ok(deadline) => deadline,
+            Err(()) => self.nodes[i].1.poll_timeout(),
+        }
+    }
+
+    fn cache_deadlines(&mut self) {
+        for (cached, (_, node)) in self.deadlines.iter_mut().zip(&self.nodes) {
+            if cached.is_err() {
+                *cached = Ok(node.poll_timeout());
+            }
+        }
     }
 
     /// Runs every event up to and including `until`, then sets the clock to `until`.
@@ -229,6 +251,7 @@ impl<N: Node> Mesh<N> {
                 let Some((to_addr, len)) = node.poll_transmit(now, &mut self.buf) else {
                     break;
                 };
+                self.deadlines[from] = Err(());
                 self.stats.sent += 1;
                 let Some(&to) = self.index.get(&to_addr) else {
                     self.stats.unroutable += 1;
@@ -248,6 +271,7 @@ impl<N: Node> Mesh<N> {
                 }
             }
         }
+        self.cache_deadlines();
     }
 
     fn schedule(&mut self, at: Duration, to: usize, from: SocketAddr, data: Vec<u8>) {

@@ -570,7 +570,7 @@ impl Endpoint {
                 self.stats.transmit_overflow += 1;
             }
             let len = bytes.len();
-            self.spare.push(bytes);
+            self.recycle(bytes);
             if fits {
                 return Some(Transmit { dest, len });
             }
@@ -1278,7 +1278,10 @@ impl Endpoint {
                 match stream.history.resend(now, seq16, min_interval) {
                     Some(bytes) => {
                         self.stats.resent += 1;
-                        resends.push(bytes.to_vec());
+                        let mut copy = self.spare.pop().unwrap_or_default();
+                        copy.clear();
+                        copy.extend_from_slice(bytes);
+                        resends.push(copy);
                     }
                     None => self.stats.resend_refused += 1,
                 }
@@ -1292,7 +1295,9 @@ impl Endpoint {
                 if let (Some(at), Some(user_id)) = (copy_at, user_id)
                     && self.delayed.len() < self.config.limits.max_transmits
                 {
-                    self.delayed.push_back((at, user_id, bytes.clone()));
+                    let mut copy = self.take_buffer();
+                    copy.extend_from_slice(&bytes);
+                    self.delayed.push_back((at, user_id, copy));
                     if self.timers.get(EndpointTimer::Delayed).is_none() {
                         self.timers.set(EndpointTimer::Delayed, at);
                     }
@@ -1761,12 +1766,10 @@ impl Endpoint {
                     parity.seq += 1;
                     let mut out = self.spare.pop().unwrap_or_default();
                     out.resize(MAX_DATAGRAM, 0);
-                    match parity.builder.encode_packet(&parity_header, &mut out) {
-                        Ok(n) => {
-                            out.truncate(n);
-                            parity_packet = Some(out);
-                        }
-                        Err(_) => self.spare.push(out),
+                    // A group of packets that each fit always does; if not, no parity.
+                    if let Ok(n) = parity.builder.encode_packet(&parity_header, &mut out) {
+                        out.truncate(n);
+                        parity_packet = Some(out);
                     }
                     parity.builder.clear();
                 }
@@ -1780,10 +1783,10 @@ impl Endpoint {
             }
         }
         self.fan_out(&buf);
-        self.spare.push(buf);
+        self.recycle(buf);
         if let Some(parity) = parity_packet {
             self.fan_out(&parity);
-            self.spare.push(parity);
+            self.recycle(parity);
         }
     }
 
@@ -1898,7 +1901,7 @@ impl Endpoint {
         // Our messages are built to fit; one that does not is a bug, not a network condition.
         let Ok(len) = osp::encode(header, message, &mut buf) else {
             debug_assert!(false, "control message does not fit a datagram");
-            self.spare.push(buf);
+            self.recycle(buf);
             return;
         };
         buf.truncate(len);
@@ -1917,10 +1920,19 @@ impl Endpoint {
         buf
     }
 
+    /// Returns a datagram buffer to the pool, which holds at most as many as the transmit queue
+    /// (buffers enter it from resends and delayed copies too; unbounded, it would grow with
+    /// every one).
+    fn recycle(&mut self, buf: Vec<u8>) {
+        if self.spare.len() < self.config.limits.max_transmits {
+            self.spare.push(buf);
+        }
+    }
+
     fn queue(&mut self, dest: Path, bytes: Vec<u8>) {
         if self.transmits.len() >= self.config.limits.max_transmits {
             self.stats.transmit_overflow += 1;
-            self.spare.push(bytes);
+            self.recycle(bytes);
             return;
         }
         self.transmits.push_back((dest, bytes));
