@@ -357,6 +357,44 @@ fn osp_seeds() -> Vec<Vec<u8>> {
             }),
             is_master: true,
         }),
+        Message::PeerHello(PeerHello {
+            version: 1,
+            user_id: 1,
+            nonce: [1; 32],
+        }),
+        Message::PeerAuth(PeerAuth {
+            from: 1,
+            to: 2,
+            from_nonce: [1; 32],
+            to_nonce: [2; 32],
+            announce: StreamAnnounce {
+                user_id: 1,
+                version: 1,
+                streams: vec![StreamInfo {
+                    ssrc: 0x1001,
+                    stream_id: 1,
+                    track_id: 0,
+                    payload_type: 111,
+                    encoding: StreamEncoding::Opus,
+                    channels: 2,
+                    clock_rate: 48_000,
+                    frame_samples: 120,
+                    crc: CrcForm::Padding,
+                    parity: Some(ParityStream {
+                        ssrc: 0x2001,
+                        payload_type: 127,
+                        group_size: 5,
+                    }),
+                }],
+            },
+            tag: [3; 32],
+        }),
+        Message::PeerLeave(PeerLeave {
+            from: 2,
+            to: 1,
+            reason: 0,
+            tag: [4; 32],
+        }),
     ];
     messages
         .iter()

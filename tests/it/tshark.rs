@@ -238,7 +238,42 @@ fn our_dissector_decodes_osp_frames() {
             public_key: [0; 32],
             has_native_bridge: true,
         }),
+        Message::PeerHello(PeerHello {
+            version: 1,
+            user_id: 7,
+            nonce: [0xAB; 32],
+        }),
+        Message::PeerAuth(PeerAuth {
+            from: 7,
+            to: 9,
+            from_nonce: [0x11; 32],
+            to_nonce: [0x22; 32],
+            announce: StreamAnnounce {
+                user_id: 7,
+                version: 2,
+                streams: vec![StreamInfo {
+                    ssrc: 0x0000_1007,
+                    stream_id: 1,
+                    track_id: 0,
+                    payload_type: 111,
+                    encoding: StreamEncoding::Opus,
+                    channels: 2,
+                    clock_rate: 48_000,
+                    frame_samples: 120,
+                    crc: CrcForm::Padding,
+                    parity: None,
+                }],
+            },
+            tag: [0xCD; 32],
+        }),
+        Message::PeerLeave(PeerLeave {
+            from: 9,
+            to: 7,
+            reason: 2,
+            tag: [0xEF; 32],
+        }),
     ];
+    let n = messages.len();
     let mut datagrams: Vec<Vec<u8>> = messages
         .iter()
         .enumerate()
@@ -281,6 +316,11 @@ fn our_dissector_decodes_osp_frames() {
         "osp.resend.seq",
         "osp.handshake.room_id",
         "osp.ping.id",
+        "osp.peer.user_id",
+        "osp.peer.from",
+        "osp.peer.to_nonce",
+        "osp.peer.reason",
+        "osp.peer.tag",
     ];
     let mut args = vec![
         "-r".to_owned(),
@@ -302,21 +342,22 @@ fn our_dissector_decodes_osp_frames() {
     let cell =
         |row: usize, field: &str| rows[row][fields.iter().position(|f| *f == field).unwrap()];
     let ids = [
-        "0x0301", "0x0001", "0x020e", "0x030c", "0x0207", "0x020d", "0x030a", "0x0306", "0x0301",
+        "0x0301", "0x0001", "0x020e", "0x030c", "0x0207", "0x020d", "0x030a", "0x0306", "0x030d",
+        "0x030e", "0x030f", "0x0301",
     ];
     for (row, id) in ids.iter().enumerate() {
         assert!(cell(row, "osp.type").eq_ignore_ascii_case(id), "{decoded}");
-        assert_eq!(cell(row, "osp.seq"), (100 + row % 8).to_string().as_str());
+        assert_eq!(cell(row, "osp.seq"), (100 + row % n).to_string().as_str());
     }
     let ok: Vec<&str> = (0..rows.len()).map(|r| cell(r, "osp.crc_ok")).collect();
     assert!(
-        ok[..8]
+        ok[..n]
             .iter()
             .all(|c| *c == "1" || c.eq_ignore_ascii_case("true")),
         "{ok:?}"
     );
     assert!(
-        ok[8] == "0" || ok[8].eq_ignore_ascii_case("false"),
+        ok[n] == "0" || ok[n].eq_ignore_ascii_case("false"),
         "{ok:?}"
     );
     assert_eq!(cell(0, "osp.ping.id"), "42");
@@ -329,6 +370,23 @@ fn our_dissector_decodes_osp_frames() {
     assert!(cell(5, "osp.stream.ssrc").eq_ignore_ascii_case("0x11112222,0x55556666"));
     assert_eq!(cell(6, "osp.resend.seq"), "7,8,65535");
     assert_eq!(cell(7, "osp.handshake.room_id"), "rehearsal");
+    assert_eq!(cell(8, "osp.peer.user_id"), "7");
+    // PeerAuth: the announcement inside is dissected, the tag found after it.
+    assert_eq!(cell(9, "osp.peer.from"), "7");
+    assert_eq!(
+        cell(9, "osp.peer.to_nonce").to_ascii_lowercase(),
+        "22".repeat(32)
+    );
+    assert!(cell(9, "osp.stream.ssrc").eq_ignore_ascii_case("0x00001007"));
+    assert_eq!(
+        cell(9, "osp.peer.tag").to_ascii_lowercase(),
+        "cd".repeat(32)
+    );
+    assert_eq!(cell(10, "osp.peer.reason"), "2");
+    assert_eq!(
+        cell(10, "osp.peer.tag").to_ascii_lowercase(),
+        "ef".repeat(32)
+    );
 }
 
 #[test]

@@ -67,7 +67,8 @@ local MESSAGE_NAMES = {
   [0x0303] = "MasterElection", [0x0304] = "RelaySwitch", [0x0305] = "QualityPreset",
   [0x0306] = "Handshake", [0x0307] = "HandshakeAck", [0x0308] = "Disconnect",
   [0x0309] = "Heartbeat", [0x030A] = "ResendRequest", [0x030B] = "ClockProbe",
-  [0x030C] = "ClockReply",
+  [0x030C] = "ClockReply", [0x030D] = "PeerHello", [0x030E] = "PeerAuth",
+  [0x030F] = "PeerLeave",
 }
 local CODECS = { [0] = "PCM f32 LE", [1] = "Opus" }
 local ENCODINGS = { [0] = "Opus", [1] = "L16", [2] = "L24" }
@@ -114,6 +115,15 @@ local f = {
   hs_version = ProtoField.uint32("osp.handshake.version", "Protocol version", base.DEC),
   hs_user = ProtoField.string("osp.handshake.user_id", "User id"),
   hs_room = ProtoField.string("osp.handshake.room_id", "Room id"),
+  peer_version = ProtoField.uint32("osp.peer.version", "Handshake version", base.DEC),
+  peer_user = ProtoField.uint32("osp.peer.user_id", "Peer id", base.DEC),
+  peer_nonce = ProtoField.bytes("osp.peer.nonce", "Nonce"),
+  peer_from = ProtoField.uint32("osp.peer.from", "From peer", base.DEC),
+  peer_to = ProtoField.uint32("osp.peer.to", "To peer", base.DEC),
+  peer_from_nonce = ProtoField.bytes("osp.peer.from_nonce", "From nonce"),
+  peer_to_nonce = ProtoField.bytes("osp.peer.to_nonce", "To nonce (echoed)"),
+  peer_reason = ProtoField.uint8("osp.peer.reason", "Leave reason", base.DEC),
+  peer_tag = ProtoField.bytes("osp.peer.tag", "HMAC-SHA256 tag"),
 }
 local field_list = {}
 for _, field in pairs(f) do
@@ -227,6 +237,36 @@ PAYLOADS[0x020D] = function(tvb, tree)
     local parity = tvb(at + 25, 1):uint()
     at = at + 26 + (parity == 1 and 6 or 0)
   end
+end
+
+-- Our peer handshake (docs/protocol.md §10): u32 fields LE, nonces and tags 32 raw bytes.
+PAYLOADS[0x030D] = function(tvb, tree)
+  if tvb:len() < 40 then return end
+  tree:add_le(f.peer_version, tvb(0, 4))
+  tree:add_le(f.peer_user, tvb(4, 4))
+  tree:add(f.peer_nonce, tvb(8, 32))
+end
+
+PAYLOADS[0x030E] = function(tvb, tree)
+  -- from, to, two nonces, the StreamAnnounce, then the tag.
+  if tvb:len() < 104 then return end
+  tree:add_le(f.peer_from, tvb(0, 4))
+  tree:add_le(f.peer_to, tvb(4, 4))
+  tree:add(f.peer_from_nonce, tvb(8, 32))
+  tree:add(f.peer_to_nonce, tvb(40, 32))
+  local announce = tvb:len() - 104
+  if announce > 0 then
+    PAYLOADS[0x020D](tvb(72, announce):tvb(), tree:add(osp, tvb(72, announce), "StreamAnnounce"))
+  end
+  tree:add(f.peer_tag, tvb(tvb:len() - 32, 32))
+end
+
+PAYLOADS[0x030F] = function(tvb, tree)
+  if tvb:len() < 41 then return end
+  tree:add_le(f.peer_from, tvb(0, 4))
+  tree:add_le(f.peer_to, tvb(4, 4))
+  tree:add(f.peer_reason, tvb(8, 1))
+  tree:add(f.peer_tag, tvb(9, 32))
 end
 
 PAYLOADS[0x030A] = function(tvb, tree)
