@@ -7,7 +7,9 @@
 //! lowest round trip (wherever they fall in the window), and fits offset against local time by
 //! least squares over them: the intercept is the offset, the slope the skew. Selecting by round
 //! trip is immune to skew (100 ppm moves a 20 ms round trip by 2 µs). Exchanges with a
-//! round trip above 2.5 × the window median are rejected outright.
+//! round trip above 2.5 × the median of the last [`RECENT`] round trips (rejected ones
+//! included, so a path that got longer is followed within a second or two instead of being
+//! rejected for ever) are not used.
 //!
 //! What no estimator can see: a constant asymmetry between the two directions. If one direction
 //! is A slower, every offset sample is biased by A/2 and the RTT is unchanged; the estimate
@@ -20,8 +22,10 @@
 pub const WINDOW: usize = 4096;
 /// The lowest-RTT exchanges of the window that feed the fit.
 pub const BEST: usize = 48;
-/// Round trips above this multiple of the window median are rejected.
+/// Round trips above this multiple of the recent median are rejected.
 pub const RTT_REJECT_FACTOR: f64 = 2.5;
+/// Round trips (accepted or not) the outlier median is taken over.
+pub const RECENT: usize = 64;
 
 /// One exchange, reduced to what the fit needs.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -42,7 +46,7 @@ pub enum Rejected {
     /// never sent at that time).
     #[error("impossible timestamps")]
     Impossible,
-    /// The round trip is above 2.5 × the window median (a congested exchange).
+    /// The round trip is above 2.5 × the recent median (a congested exchange).
     #[error("round trip far above the median")]
     Outlier,
 }
@@ -75,6 +79,10 @@ pub struct Estimator {
     head: usize,
     len: usize,
     scratch: Box<[(i64, u16); WINDOW]>,
+    /// The last [`RECENT`] plausible round trips, accepted or not (a ring).
+    recent: [i64; RECENT],
+    recent_len: usize,
+    recent_head: usize,
     estimate: Option<Estimate>,
     rejected: u64,
 }
@@ -93,6 +101,9 @@ impl Estimator {
             head: 0,
             len: 0,
             scratch: Box::new([(0, 0); WINDOW]),
+            recent: [0; RECENT],
+            recent_len: 0,
+            recent_head: 0,
             estimate: None,
             rejected: 0,
         }
@@ -131,7 +142,12 @@ impl Estimator {
             self.rejected += 1;
             return Err(Rejected::Impossible);
         }
-        if self.len >= 8 && rtt as f64 > RTT_REJECT_FACTOR * self.median_rtt() as f64 {
+        let outlier =
+            self.recent_len >= 8 && rtt as f64 > RTT_REJECT_FACTOR * self.recent_median() as f64;
+        self.recent[self.recent_head] = rtt;
+        self.recent_head = (self.recent_head + 1) % RECENT;
+        self.recent_len = (self.recent_len + 1).min(RECENT);
+        if outlier {
             self.rejected += 1;
             return Err(Rejected::Outlier);
         }
@@ -153,13 +169,10 @@ impl Estimator {
         self.points[(self.head + WINDOW - self.len + i) % WINDOW]
     }
 
-    fn median_rtt(&mut self) -> i64 {
-        let n = self.len;
-        for i in 0..n {
-            self.scratch[i] = (self.point(i).rtt, i as u16);
-        }
-        let (_, median, _) = self.scratch[..n].select_nth_unstable(n / 2);
-        median.0
+    fn recent_median(&self) -> i64 {
+        let mut sorted = self.recent;
+        let n = self.recent_len;
+        *sorted[..n].select_nth_unstable(n / 2).1
     }
 
     /// Least squares over the lowest-RTT exchanges.

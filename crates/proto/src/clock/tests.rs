@@ -51,6 +51,36 @@ fn impossible_and_outlying_exchanges_are_rejected() {
     assert_eq!(est.len(), 20);
 }
 
+/// A route change from a 2 ms to a 30 ms round trip: the new exchanges look like outliers at
+/// first, then the recent median follows and they are used.
+#[test]
+fn a_longer_path_is_followed_not_rejected_for_ever() {
+    let mut est = Estimator::new();
+    let exchange = |est: &mut Estimator, i: i64, one_way: i64| {
+        let t1 = i * 50_000;
+        est.add(t1, t1 + one_way + 7, t1 + one_way + 7, t1 + 2 * one_way)
+    };
+    for i in 0..1_000 {
+        exchange(&mut est, i, 1_000).unwrap();
+    }
+    let rejected: Vec<bool> = (1_000..1_100)
+        .map(|i| exchange(&mut est, i, 15_000).is_err())
+        .collect();
+    let last_rejected = rejected.iter().rposition(|r| *r).unwrap();
+    assert!(
+        rejected[0],
+        "a sudden 15x round trip is an outlier at first"
+    );
+    assert!(
+        last_rejected < RECENT / 2 + 1,
+        "still rejected after {last_rejected}"
+    );
+    assert!(rejected[last_rejected + 1..].iter().all(|r| !r));
+    // The estimate still holds the true offset (7 µs) after the change.
+    let e = est.estimate().unwrap();
+    assert!((e.offset_at(e.at) - 7.0).abs() < 1.0, "{e:?}");
+}
+
 /// A clock running `1 + skew` times real time, starting at `offset` µs.
 #[derive(Clone, Copy)]
 struct Clock {
