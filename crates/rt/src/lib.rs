@@ -5,9 +5,16 @@
 //! - [`guard`]: the allocation guard that proves a closure does not touch the heap;
 //! - [`snapshot`]: a wait-free single-writer, many-reader snapshot of a small `Copy` value
 //!   (host transport, meters), built on atomics only;
-//! - [`atomic`]: atomic floats for parameters.
+//! - [`atomic`]: atomic floats for parameters;
+//! - [`packet`]: fixed-slot packet rings between the audio and network threads.
 
 pub mod atomic;
 pub mod ftz;
 pub mod guard;
+pub mod packet;
 pub mod snapshot;
+
+// The packet rings' tests prove send and receive allocation-free under the guard.
+#[cfg(all(test, debug_assertions))]
+#[global_allocator]
+static ALLOC: guard::AllocDisabler = guard::AllocDisabler;
