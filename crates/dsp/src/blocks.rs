@@ -1,0 +1,4 @@
+//! Building blocks the effects are made of. Each allocates only when built or prepared; every
+//! per-sample and per-block method is allocation-free and safe on the audio thread.
+
+pub mod biquad;
