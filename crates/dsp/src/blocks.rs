@@ -2,3 +2,4 @@
 //! per-sample and per-block method is allocation-free and safe on the audio thread.
 
 pub mod biquad;
+pub mod crossover;

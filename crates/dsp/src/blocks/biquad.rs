@@ -425,6 +425,14 @@ impl Smoothed {
     /// Audio thread: must not allocate, lock or block.
     #[inline]
     pub fn process_sample(&mut self, x: f32) -> f32 {
+        self.process_f64(f64::from(x)) as f32
+    }
+
+    /// Filters one sample in `f64` (for cascades), advancing any glide by one sample.
+    ///
+    /// Audio thread: must not allocate, lock or block.
+    #[inline]
+    pub fn process_f64(&mut self, x: f64) -> f64 {
         if self.interval_left == 0 && self.ramp_left > 0 {
             self.start_interval();
         }
@@ -436,7 +444,7 @@ impl Smoothed {
                 self.filter.coefs.add(&self.coef_step);
             }
         }
-        self.filter.process_sample(x)
+        self.filter.process_f64(x)
     }
 
     /// Filters `samples` in place.
