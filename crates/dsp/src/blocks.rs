@@ -3,3 +3,8 @@
 
 pub mod biquad;
 pub mod crossover;
+pub mod dc;
+pub mod delay;
+pub mod envelope;
+pub mod lfo;
+pub mod smoother;
