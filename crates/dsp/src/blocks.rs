@@ -7,4 +7,5 @@ pub mod dc;
 pub mod delay;
 pub mod envelope;
 pub mod lfo;
+pub mod oversample;
 pub mod smoother;
