@@ -8,4 +8,5 @@ pub mod delay;
 pub mod envelope;
 pub mod lfo;
 pub mod oversample;
+pub mod peak_hold;
 pub mod smoother;

@@ -7,11 +7,13 @@
 //! - [`effect`]: the [`effect::Effect`] trait, its process spec and stereo block, and the
 //!   denormal guard.
 //! - [`blocks`]: filters, crossovers, delay lines, LFOs, envelopes, smoothers, oversampling.
+//! - [`effects`]: the effects, each with its parameter model (the reference JSON keys).
 
 #![forbid(unsafe_code)]
 
 pub mod blocks;
 pub mod effect;
+pub mod effects;
 
 #[cfg(test)]
 mod test_support;
