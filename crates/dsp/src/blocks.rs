@@ -1,0 +1,22 @@
+//! Building blocks the effects are made of. Each allocates only when built or prepared; every
+//! per-sample and per-block method is allocation-free and safe on the audio thread.
+//!
+//! - [`biquad`]: RBJ cookbook filters (DF2T, `f64` state) and a click-free gliding variant.
+//! - [`crossover`]: Linkwitz–Riley LR4, 2 and 3 bands (with the all-pass fix).
+//! - [`delay`]: fractional delay line (linear and cubic Hermite reads).
+//! - [`lfo`]: sine/triangle/square/saw oscillators, phase offset, tempo sync, note values.
+//! - [`envelope`]: peak and RMS followers with attack and release.
+//! - [`dc`]: DC blocker with an exact −3 dB corner.
+//! - [`smoother`]: linear-ramp and one-pole parameter smoothers.
+//! - [`oversample`]: 2×/4× half-band FIR oversampling for nonlinear stages.
+//! - [`peak_hold`]: sliding-window maximum.
+
+pub mod biquad;
+pub mod crossover;
+pub mod dc;
+pub mod delay;
+pub mod envelope;
+pub mod lfo;
+pub mod oversample;
+pub mod peak_hold;
+pub mod smoother;

@@ -1,0 +1,3 @@
+//! Dynamics processors: effects whose gain follows the signal's level.
+
+pub mod compressor;

@@ -1,0 +1,25 @@
+//! OSP Jam's effects and the building blocks they are made of.
+//!
+//! Nothing here knows about networking. Effects implement [`effect::Effect`]: `prepare` may
+//! allocate, `reset` and `process` never do (the tests prove it under
+//! [`rt::guard::no_alloc`]). Samples are `f32`; filter state that needs the precision is `f64`.
+//!
+//! - [`effect`]: the [`effect::Effect`] trait, its process spec and stereo block, and the
+//!   denormal guard.
+//! - [`blocks`]: filters, crossovers, delay lines, LFOs, envelopes, smoothers, oversampling.
+//! - [`effects`]: the effects, each with its parameter model (the reference JSON keys).
+
+#![forbid(unsafe_code)]
+
+pub mod blocks;
+pub mod effect;
+pub mod effects;
+
+#[cfg(test)]
+mod test_support;
+
+// Tests prove `process` allocation-free under this allocator (debug builds; `rt::guard::no_alloc`
+// aborts on any heap use inside it).
+#[cfg(all(test, debug_assertions))]
+#[global_allocator]
+static ALLOC: rt::guard::AllocDisabler = rt::guard::AllocDisabler;
