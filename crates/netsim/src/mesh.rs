@@ -197,7 +197,8 @@ impl<N: Node> Mesh<N> {
         true
     }
 
-    /// Node `i`'s deadline: cached, or read afresh (and cached) when something happened to it.
+    /// Node `i`'s deadline: cached, or read afresh when something happened to it since (the
+    /// cache is refilled after each round of transmits).
     fn deadline(&self, i: usize) -> Option<Duration> {
         match self.deadlines[i] {
             Ok(deadline) => deadline,

@@ -1278,6 +1278,7 @@ impl Endpoint {
                 match stream.history.resend(now, seq16, min_interval) {
                     Some(bytes) => {
                         self.stats.resent += 1;
+                        // `take_buffer` by hand: `stream` borrows `self.local`.
                         let mut copy = self.spare.pop().unwrap_or_default();
                         copy.clear();
                         copy.extend_from_slice(bytes);

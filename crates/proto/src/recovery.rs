@@ -198,8 +198,8 @@ const TRANSIT_WINDOW: Duration = Duration::from_secs(2);
 struct Slot {
     seq: Option<u64>,
     via: Option<Via>,
-    /// When the packet was first NACKed, if it was: a copy arriving before a resend could
-    /// (that instant + the floor round trip) is provably the original.
+    /// For a packet rebuilt from parity: when it was first NACKed, if it was. A copy arriving
+    /// before a resend could (that instant + the floor round trip) is provably the original.
     asked: Option<Instant>,
     header: Header,
     timestamp: u64,
@@ -290,8 +290,7 @@ impl Receiver {
     /// The local instant the packet with media timestamp `timestamp` (48 kHz, extended) is due
     /// for playout, once a transit has been observed.
     pub fn deadline(&self, timestamp: u64) -> Option<Instant> {
-        let transit = self.transit.iter().flatten().min()?;
-        let local = ticks_to_micros(timestamp) as i64 + transit;
+        let local = ticks_to_micros(timestamp) as i64 + self.fastest_transit()?;
         let due = u64::try_from(local).unwrap_or(0);
         Some(Instant::from_micros(due) + self.config.playout_delay)
     }
@@ -347,9 +346,7 @@ impl Receiver {
                 asked: Some(asked), ..
             }) if !self.before_any_resend(now, asked) => {
                 self.stats.repaired_resend += 1;
-                let slot = &mut self.slots[seq as usize % RING];
-                slot.via = Some(Via::Resend);
-                slot.asked = Some(asked);
+                self.slots[seq as usize % RING].via = Some(Via::Resend);
                 Received::Accepted(Via::Resend)
             }
             Some(p) => {
@@ -372,14 +369,17 @@ impl Receiver {
     /// be. Then the counters say so; otherwise (a resend's second copy, or an original as slow
     /// as a round trip) the loss stands.
     pub fn handle_duplicate(&mut self, now: Instant, seq: SeqNo) {
-        let rtt = self.rtt;
-        let slot = &mut self.slots[seq.0 as usize % RING];
+        let slot = &self.slots[seq.0 as usize % RING];
         if slot.seq != Some(seq.0) || slot.via != Some(Via::Parity) {
             return;
         }
-        if slot.asked.is_some_and(|asked| now >= asked + rtt) {
+        if slot
+            .asked
+            .is_some_and(|asked| !self.before_any_resend(now, asked))
+        {
             return;
         }
+        let slot = &mut self.slots[seq.0 as usize % RING];
         slot.via = None;
         self.stats.lost = self.stats.lost.saturating_sub(1);
         self.stats.repaired_parity = self.stats.repaired_parity.saturating_sub(1);
@@ -672,25 +672,24 @@ impl Receiver {
         let transit = now.as_micros() as i64 - ticks_to_micros(timestamp) as i64;
         let current = &mut self.transit[0];
         *current = Some(current.map_or(transit, |t| t.min(transit)));
-        let fastest = self
-            .transit
-            .iter()
-            .flatten()
-            .min()
-            .copied()
-            .unwrap_or(transit);
+        let fastest = self.fastest_transit().unwrap_or(transit);
         let excess = (transit - fastest) as f64;
         self.excess_mean += (excess - self.excess_mean) / EXCESS_SMOOTHING;
         self.excess_deviation +=
             ((excess - self.excess_mean).abs() - self.excess_deviation) / EXCESS_SMOOTHING;
     }
 
+    /// The minimum transit (arrival − media time, µs) over the last 2–4 s.
+    fn fastest_transit(&self) -> Option<i64> {
+        self.transit.iter().flatten().min().copied()
+    }
+
     /// How long after its earliest possible arrival a packet is declared overdue: the smoothed
     /// transit excess plus four mean deviations (about five standard deviations of a normal
     /// spread, so an on-time packet is almost never asked for) when that still leaves time for
-    /// a resend and one repeat before the deadline, with a margin; otherwise (a buffer not much longer than
-    /// the round trip) `Config::overdue_after`, accepting spurious NACKs, since a wasted resend
-    /// costs bandwidth and a missed one costs audio. Waiting anything between gives the worst
+    /// a resend and one repeat before the deadline, with a margin; otherwise (a buffer not much
+    /// longer than the round trip) `Config::overdue_after`, accepting spurious NACKs, since a
+    /// wasted resend costs bandwidth and a missed one costs audio. Waiting anything between gives the worst
     /// of both: measured on a 30 ms buffer over a 20 ms round trip, 3 ms instead of 2 ms lost
     /// 2 % of the recoveries in Gilbert-Elliott bursts.
     pub fn overdue_wait(&self) -> Duration {
