@@ -250,6 +250,14 @@ impl Decoder {
     pub fn channels(&self) -> usize {
         self.channels
     }
+
+    /// Forgets all decoding state, as if freshly built (a new stream reuses the decoder).
+    ///
+    /// Audio thread: must not allocate, lock or block.
+    pub fn reset(&mut self) {
+        // OPUS_RESET_STATE only clears the preallocated state; it cannot fail on a valid decoder.
+        let _ = self.inner.reset_state();
+    }
 }
 
 #[cfg(test)]

@@ -469,10 +469,29 @@ impl Buffer {
         ] {
             *ticks = (*ticks).max(1);
         }
+        let slots = vec![Slot::default(); config.capacity].into_boxed_slice();
+        let payloads = vec![0; config.capacity * config.max_payload_bytes].into_boxed_slice();
+        Self::with_storage(config, slots, payloads)
+    }
+
+    /// Forgets every packet, the schedule and the statistics, as if freshly built with the same
+    /// configuration; the storage is kept (a stream slot reused for a new stream).
+    ///
+    /// Audio thread: must not allocate, lock or block.
+    pub fn reset(&mut self) {
+        // Taking a boxed slice leaves an empty one behind, which owns no allocation.
+        let mut slots = std::mem::take(&mut self.slots);
+        let payloads = std::mem::take(&mut self.payloads);
+        slots.fill(Slot::default());
+        *self = Self::with_storage(self.config, slots, payloads);
+    }
+
+    /// A fresh buffer over `slots` (all empty) and `payloads` sized for `config` (clamped).
+    fn with_storage(config: Config, slots: Box<[Slot]>, payloads: Box<[u8]>) -> Self {
         let target = f64::from(config.initial_delay_ticks);
         Self {
-            slots: vec![Slot::default(); config.capacity].into_boxed_slice(),
-            payloads: vec![0; config.capacity * config.max_payload_bytes].into_boxed_slice(),
+            slots,
+            payloads,
             started: false,
             primed: false,
             head_seq: 0,

@@ -89,7 +89,7 @@ impl<M: Copy, const N: usize> Sender<M, N> {
             self.counters.full.fetch_add(1, Ordering::Relaxed);
             return false;
         }
-        self.counters.sent.fetch_add(1, Ordering::Relaxed);
+        self.counters.sent.fetch_add(1, Ordering::Release);
         true
     }
 
@@ -125,6 +125,33 @@ impl<M: Copy, const N: usize> Receiver<M, N> {
     /// Nothing waiting.
     pub fn is_empty(&self) -> bool {
         self.consumer.is_empty()
+    }
+
+    /// The ring's counters.
+    pub fn stats(&self) -> Stats {
+        snapshot(&self.counters)
+    }
+
+    /// A handle any thread can poll to learn that packets arrived, without owning the
+    /// consumer: a driver's wake-up thread watches the audio thread's ring this way, since the
+    /// audio thread itself may not make the syscall a wake-up needs.
+    pub fn watch(&self) -> Watch {
+        Watch {
+            counters: Arc::clone(&self.counters),
+        }
+    }
+}
+
+/// Read-only view of a ring's counters, for any thread (see [`Receiver::watch`]).
+#[derive(Clone, Debug)]
+pub struct Watch {
+    counters: Arc<Counters>,
+}
+
+impl Watch {
+    /// Packets that have entered the ring so far: a change means new packets.
+    pub fn sent(&self) -> u64 {
+        self.counters.sent.load(Ordering::Acquire)
     }
 
     /// The ring's counters.

@@ -743,3 +743,36 @@ fn the_audio_thread_entry_points_never_touch_the_heap() {
     let stats = buf.stats();
     assert!(stats.duplicate > 100 && stats.too_large == 15, "{stats:?}");
 }
+
+#[test]
+fn reset_is_a_fresh_buffer_and_does_not_touch_the_heap() {
+    let mut sender = Sender::new(Link::jitter(2.0), 5);
+    let mut arrivals = Vec::new();
+    for block in 0..2 * SECOND / BLOCK {
+        sender.deliver(block * BLOCK, |arrival, k| arrivals.push((arrival, k)));
+    }
+    let run = |buf: &mut Buffer| {
+        let mut out = vec![0u8; Config::default().max_payload_bytes];
+        let mut log = Vec::new();
+        let mut next = 0;
+        for block in 0..2 * SECOND / BLOCK {
+            let now = block * BLOCK;
+            while next < arrivals.len() && arrivals[next].0 <= now {
+                push(buf, arrivals[next].0, arrivals[next].1);
+                next += 1;
+            }
+            while let Pop::Packet { media, .. } | Pop::Missing { media, .. } =
+                buf.pop(MediaTime(now), &mut out)
+            {
+                log.push((now, media));
+            }
+        }
+        (log, buf.stats())
+    };
+    let fresh = run(&mut buffer());
+    let mut reused = buffer();
+    run(&mut reused);
+    rt::guard::no_alloc(|| reused.reset());
+    assert_eq!(reused.stats(), buffer().stats());
+    assert_eq!(run(&mut reused), fresh);
+}
