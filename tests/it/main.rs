@@ -5,6 +5,7 @@
 //! which bundles first.
 
 mod clap_host;
+mod engine;
 mod robustness;
 mod rtp_interop;
 mod rtp_receive;

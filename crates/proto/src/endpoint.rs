@@ -1165,8 +1165,22 @@ impl Endpoint {
                     self.push_event(Event::Audio(audio));
                 }
                 Received::Late => {
+                    // Too late by the network side's estimate of the playout deadline, which
+                    // it learns from the engine only every few blocks; the jitter buffer on
+                    // the audio thread knows the real one. Forward it: if the buffer already
+                    // played the slot it counts the packet late and raises its delay, which is
+                    // how the delay learns to cover such arrivals.
                     peer.health.record_late();
                     self.stats.late += 1;
+                    let audio = Audio {
+                        user_id,
+                        stream_id,
+                        seq: arrival.seq,
+                        timestamp: arrival.timestamp,
+                        via: Via::Original,
+                        payload: arrival.payload.to_vec(),
+                    };
+                    self.push_event(Event::Audio(audio));
                 }
                 Received::Duplicate => {}
             }

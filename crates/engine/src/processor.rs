@@ -1,0 +1,285 @@
+//! The audio thread's half of the engine: our track out (encode → ring), the room in
+//! (ring → per-stream jitter buffer → decode/conceal → drift-following resampler), the room
+//! mix with per-player gain and mute, and the per-player outputs a host records on their own
+//! tracks. Everything is preallocated by [`crate::new`]; nothing here allocates, locks, logs or
+//! makes a syscall.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use net::link::{AudioLink, Inbound};
+
+use crate::remote::{self, Remote, StreamShape};
+use crate::resample::Kernel;
+use crate::send::{self, Send};
+use crate::shared::Shared;
+
+/// Remote streams the processor can play at once (7 players with two tracks each, and room).
+pub const MAX_REMOTES: usize = 16;
+
+/// How often (in blocks) stats and playout delays are published.
+const PUBLISH_EVERY_BLOCKS: u32 = 16;
+
+/// What the processor publishes for the control thread.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Stats {
+    /// Host samples processed.
+    pub sample_clock: u64,
+    /// The send path's counters.
+    pub send: send::Stats,
+    /// Packets for streams nobody announced (dropped).
+    pub unknown_stream: u64,
+    /// Announced streams beyond [`MAX_REMOTES`] (not played).
+    pub no_free_slot: u64,
+    /// Each remote stream slot.
+    pub remotes: [remote::Stats; MAX_REMOTES],
+}
+
+/// One remote stream's audio of the last block (after its gain), for a per-player output.
+#[derive(Clone, Copy, Debug)]
+pub struct RemoteOutput<'a> {
+    /// The player.
+    pub user_id: u32,
+    /// Their stream.
+    pub stream_id: u16,
+    /// Left channel.
+    pub left: &'a [f32],
+    /// Right channel.
+    pub right: &'a [f32],
+}
+
+/// The audio thread's engine.
+pub struct Processor {
+    link: AudioLink,
+    shared: Arc<Shared>,
+    stats: triple_buffer::Input<Stats>,
+    send: Send,
+    remotes: Box<[Remote]>,
+    kernel: Kernel,
+    sample_rate: f64,
+    /// 48 kHz ticks per host sample.
+    rate_factor: f64,
+    sample_clock: u64,
+    mix_left: Box<[f32]>,
+    mix_right: Box<[f32]>,
+    send_left: Box<[f32]>,
+    send_right: Box<[f32]>,
+    frames: usize,
+    blocks: u32,
+    counters: Stats,
+}
+
+impl Processor {
+    pub(crate) fn new(
+        link: AudioLink,
+        shared: Arc<Shared>,
+        stats: triple_buffer::Input<Stats>,
+        send: Send,
+        remotes: Box<[Remote]>,
+        sample_rate: f64,
+        max_block: usize,
+    ) -> Self {
+        let rate_factor = 48_000.0 / sample_rate;
+        // Reading the 48 kHz wire for a slower host is decimation: band-limit to its Nyquist.
+        let cutoff = if rate_factor > 1.0 {
+            0.95 / rate_factor
+        } else {
+            1.0
+        };
+        Self {
+            link,
+            shared,
+            stats,
+            send,
+            remotes,
+            kernel: Kernel::new(cutoff),
+            sample_rate,
+            rate_factor,
+            sample_clock: 0,
+            mix_left: vec![0.0; max_block].into_boxed_slice(),
+            mix_right: vec![0.0; max_block].into_boxed_slice(),
+            send_left: vec![0.0; max_block].into_boxed_slice(),
+            send_right: vec![0.0; max_block].into_boxed_slice(),
+            frames: 0,
+            blocks: 0,
+            counters: Stats::default(),
+        }
+    }
+
+    /// The largest block [`Processor::process`] takes.
+    pub fn max_block(&self) -> usize {
+        self.mix_left.len()
+    }
+
+    /// The host rate the processor was built for.
+    pub fn sample_rate(&self) -> f64 {
+        self.sample_rate
+    }
+
+    /// One host block: sends `left`/`right` (our track, scaled by `gain` per sample when given)
+    /// and renders the room, readable afterwards from [`Processor::room`] and
+    /// [`Processor::remote`]. Blocks longer than [`Processor::max_block`] are cut short: the
+    /// caller splits long host blocks.
+    ///
+    /// Audio thread: must not allocate, lock or block.
+    pub fn process(&mut self, left: &[f32], right: &[f32], gain: Option<&[f32]>) {
+        let frames = left.len().min(right.len()).min(self.max_block());
+        self.frames = frames;
+        let now = self.local_ticks();
+        self.receive(now);
+
+        let (send_left, send_right) = (
+            &mut self.send_left[..frames],
+            &mut self.send_right[..frames],
+        );
+        send_left.copy_from_slice(&left[..frames]);
+        send_right.copy_from_slice(&right[..frames]);
+        if let Some(gain) = gain {
+            for ((l, r), g) in send_left.iter_mut().zip(send_right.iter_mut()).zip(gain) {
+                *l *= g;
+                *r *= g;
+            }
+        }
+        self.send
+            .process(send_left, send_right, &mut self.link.outbound);
+
+        self.mix_left[..frames].fill(0.0);
+        self.mix_right[..frames].fill(0.0);
+        for (index, remote) in self.remotes.iter_mut().enumerate() {
+            if remote.key().is_none() {
+                continue;
+            }
+            let gain = self.shared.gain(index);
+            remote.render(now, frames, self.rate_factor, &self.kernel, gain);
+            let (l, r) = remote.output(frames);
+            for (mix, x) in self.mix_left[..frames].iter_mut().zip(l) {
+                *mix += x;
+            }
+            for (mix, x) in self.mix_right[..frames].iter_mut().zip(r) {
+                *mix += x;
+            }
+        }
+
+        self.sample_clock += frames as u64;
+        self.blocks = self.blocks.wrapping_add(1);
+        if self.blocks.is_multiple_of(PUBLISH_EVERY_BLOCKS) {
+            self.publish();
+        }
+    }
+
+    /// The room mix of the last block (every remote player, after gain and mute).
+    pub fn room(&self) -> (&[f32], &[f32]) {
+        (
+            &self.mix_left[..self.frames],
+            &self.mix_right[..self.frames],
+        )
+    }
+
+    /// Remote stream slot `index` of the last block, if the slot plays a stream.
+    pub fn remote(&self, index: usize) -> Option<RemoteOutput<'_>> {
+        let remote = self.remotes.get(index)?;
+        let (user_id, stream_id) = remote.key()?;
+        let (left, right) = remote.output(self.frames);
+        Some(RemoteOutput {
+            user_id,
+            stream_id,
+            left,
+            right,
+        })
+    }
+
+    /// Remote stream slot `index`'s counters and schedule as of the last block (the control
+    /// thread reads the published copy; this is for callers on the audio thread and tests).
+    pub fn remote_stats(&self, index: usize) -> Option<remote::Stats> {
+        self.remotes.get(index).map(Remote::stats)
+    }
+
+    /// Samples processed since the engine started.
+    pub fn sample_clock(&self) -> u64 {
+        self.sample_clock
+    }
+
+    fn local_ticks(&self) -> u64 {
+        (self.sample_clock as f64 * self.rate_factor).round() as u64
+    }
+
+    /// Drains the network's ring: audio into its stream's jitter buffer, stream changes into
+    /// the slots. `now` stamps every arrival (block granularity: the earliest the audio could
+    /// play).
+    fn receive(&mut self, now: u64) {
+        while let Some(packet) = self.link.inbound.recv() {
+            match packet.meta {
+                Inbound::Audio {
+                    user_id,
+                    stream_id,
+                    seq,
+                    timestamp,
+                } => match self.slot_of(user_id, stream_id) {
+                    Some(index) => {
+                        self.remotes[index].push(now, seq, timestamp, packet.payload());
+                    }
+                    None => self.counters.unknown_stream += 1,
+                },
+                Inbound::StreamUp {
+                    user_id,
+                    stream_id,
+                    encoding,
+                    channels,
+                    frame_samples,
+                } => {
+                    let shape = StreamShape {
+                        encoding,
+                        channels: usize::from(channels),
+                        frame_samples,
+                    };
+                    let slot = self
+                        .slot_of(user_id, stream_id)
+                        .or_else(|| self.remotes.iter().position(|r| r.key().is_none()));
+                    match slot {
+                        Some(index) => {
+                            self.remotes[index].assign(user_id, stream_id, shape);
+                            self.shared.set_slot_user(index, Some(user_id));
+                        }
+                        None => self.counters.no_free_slot += 1,
+                    }
+                }
+                Inbound::PeerGone { user_id } => {
+                    for (index, remote) in self.remotes.iter_mut().enumerate() {
+                        if remote.key().is_some_and(|(user, _)| user == user_id) {
+                            remote.release();
+                            self.link.playout.clear(index);
+                            self.shared.set_slot_user(index, None);
+                        }
+                    }
+                }
+                Inbound::Bitrate { bps } => self.send.set_bitrate(bps),
+            }
+        }
+    }
+
+    fn slot_of(&self, user_id: u32, stream_id: u16) -> Option<usize> {
+        self.remotes
+            .iter()
+            .position(|r| r.key() == Some((user_id, stream_id)))
+    }
+
+    fn publish(&mut self) {
+        let mut stats = Stats {
+            sample_clock: self.sample_clock,
+            send: self.send.stats(),
+            ..self.counters
+        };
+        for (index, remote) in self.remotes.iter_mut().enumerate() {
+            stats.remotes[index] = remote.take_stats();
+            if let Some((user_id, stream_id)) = remote.key()
+                && remote.is_playing()
+            {
+                self.link
+                    .playout
+                    .report(index, user_id, stream_id, remote.playout_delay_us());
+            }
+        }
+        self.stats.write(stats);
+        self.shared.blocks.fetch_add(1, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,410 @@
+//! One remote stream on the audio thread: its jitter buffer (clocked by the local sample
+//! clock), its decoder and concealment, and the drift-following resampler that turns packets
+//! into exactly one host block per callback.
+//!
+//! Consumer model (see `proto::jitter`): packets are popped into a FIFO when it runs short of
+//! what the block needs; `now` for each pop is the local time at which that packet would start
+//! to play, given what the FIFO already holds. The FIFO is read at the jitter buffer's suggested
+//! ratio (times the wire-to-host rate factor), and the position being played is reported back
+//! with `handle_playout`, so the rate loop holds the consumer [`LAG_TICKS`] behind the schedule:
+//! exactly the interpolator's look-ahead plus a small margin. Clock drift between the sender and
+//! us is absorbed by that ratio without a jump.
+
+use codec::opus::FrameDuration;
+use proto::jitter::{self, Pop};
+use proto::osp::message::StreamEncoding;
+use proto::seq::SeqNo;
+use proto::time::MediaTime;
+
+use crate::resample::{Fifo, Kernel, LOOKAHEAD};
+
+/// Largest decoded frame (120 ms of Opus), per channel.
+const MAX_DECODED: usize = 5_760;
+/// Decoded audio held ahead of the read position, at most (frames at 48 kHz).
+const FIFO_FRAMES: usize = 16_384;
+/// Where the rate loop settles the reader behind the schedule: the interpolator reads
+/// [`LOOKAHEAD`] samples ahead of the position it plays; two more absorb the ratio's rounding.
+pub const LAG_TICKS: u32 = LOOKAHEAD as u32 + 2;
+/// A gap larger than this between consecutive packets' media restarts the stream.
+const MAX_GAP: u64 = 4_800;
+
+/// Counters and the current schedule of one remote stream.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Stats {
+    /// The slot plays a stream.
+    pub active: bool,
+    /// Sender.
+    pub user_id: u32,
+    /// Its stream.
+    pub stream_id: u16,
+    /// Packets pushed into the jitter buffer.
+    pub received: u64,
+    /// Packets decoded.
+    pub decoded: u64,
+    /// Frames concealed (lost, late or undecodable).
+    pub concealed: u64,
+    /// Blocks that ran out of audio (the FIFO starved).
+    pub starved: u64,
+    /// The jitter buffer's counters.
+    pub buffer: jitter::Stats,
+    /// Local time minus the media position being played at the last block start, in 48 kHz
+    /// ticks, plus the interpolator's delay: the one-way latency when both sample clocks share
+    /// an origin (senders stamp media with their sample clock).
+    pub playout_lag_ticks: f64,
+    /// The ratio the resampler plays at (media ticks per local tick).
+    pub ratio: f64,
+    /// Peak level of the last published interval.
+    pub peak: f32,
+}
+
+enum Decoder {
+    Opus(codec::opus::Decoder),
+    Pcm,
+}
+
+/// One remote stream slot (preallocated; reused when streams come and go).
+pub struct Remote {
+    key: Option<(u32, u16)>,
+    encoding: StreamEncoding,
+    channels: usize,
+    frame_samples: u32,
+    opus: Decoder,
+    buffer: jitter::Buffer,
+    fifo: Fifo,
+    /// Absolute FIFO position of the next output sample.
+    read: f64,
+    playing: bool,
+    ratio: f64,
+    payload: Box<[u8]>,
+    decoded: Box<[f32]>,
+    left: Box<[f32]>,
+    right: Box<[f32]>,
+    gain: f32,
+    stats: Stats,
+}
+
+impl Remote {
+    /// A free slot for blocks of up to `max_block` frames (allocates everything it will need).
+    pub fn new(max_block: usize, buffer: jitter::Config) -> Self {
+        let opus = codec::opus::Decoder::new(2).map_or(Decoder::Pcm, Decoder::Opus);
+        Self {
+            key: None,
+            encoding: StreamEncoding::Opus,
+            channels: 2,
+            frame_samples: 120,
+            opus,
+            buffer: jitter::Buffer::new(buffer),
+            fifo: Fifo::new(FIFO_FRAMES),
+            read: 0.0,
+            playing: false,
+            ratio: 1.0,
+            payload: vec![0; net::link::MAX_PAYLOAD].into_boxed_slice(),
+            decoded: vec![0.0; MAX_DECODED * 2].into_boxed_slice(),
+            left: vec![0.0; max_block].into_boxed_slice(),
+            right: vec![0.0; max_block].into_boxed_slice(),
+            gain: 1.0,
+            stats: Stats::default(),
+        }
+    }
+
+    /// The (user, stream) this slot plays, if any.
+    pub fn key(&self) -> Option<(u32, u16)> {
+        self.key
+    }
+
+    /// Takes this slot for a newly announced stream. The jitter buffer is replaced in place by
+    /// a fresh one built from the same (preallocated) configuration without allocating: its
+    /// storage is reset, not rebuilt.
+    ///
+    /// Audio thread: must not allocate, lock or block.
+    pub fn assign(&mut self, user_id: u32, stream_id: u16, info: StreamShape) {
+        let same = self.key == Some((user_id, stream_id))
+            && self.encoding == info.encoding
+            && self.channels == info.channels
+            && self.frame_samples == info.frame_samples;
+        if same {
+            return; // a re-announcement of what we already play
+        }
+        self.key = Some((user_id, stream_id));
+        self.encoding = info.encoding;
+        self.channels = info.channels.clamp(1, 2);
+        self.frame_samples = info.frame_samples;
+        self.restart_stream();
+        self.stats = Stats {
+            active: true,
+            user_id,
+            stream_id,
+            ratio: 1.0,
+            ..Stats::default()
+        };
+    }
+
+    /// Frees the slot.
+    ///
+    /// Audio thread: must not allocate, lock or block.
+    pub fn release(&mut self) {
+        self.key = None;
+        self.restart_stream();
+        self.stats.active = false;
+    }
+
+    fn restart_stream(&mut self) {
+        if let Decoder::Opus(decoder) = &mut self.opus {
+            decoder.reset();
+        }
+        self.buffer.reset();
+        self.playing = false;
+        self.ratio = 1.0;
+    }
+
+    /// Stores a received packet; `arrival` is the local sample clock in 48 kHz ticks.
+    ///
+    /// Audio thread: must not allocate, lock or block.
+    pub fn push(&mut self, arrival: u64, seq: u64, timestamp: u64, payload: &[u8]) {
+        self.stats.received += 1;
+        self.buffer.push(
+            MediaTime(arrival),
+            SeqNo(seq),
+            MediaTime(timestamp),
+            payload,
+        );
+    }
+
+    /// Renders `frames` host frames starting at local time `now` (48 kHz ticks) into this
+    /// slot's output, gliding the gain to `gain`. `rate_factor` is 48 kHz / host rate.
+    ///
+    /// Audio thread: must not allocate, lock or block.
+    pub fn render(
+        &mut self,
+        now: u64,
+        frames: usize,
+        rate_factor: f64,
+        kernel: &Kernel,
+        gain: f32,
+    ) {
+        let frames = frames.min(self.left.len());
+        if !self.playing && !self.start(now) {
+            self.left[..frames].fill(0.0);
+            self.right[..frames].fill(0.0);
+            self.glide_gain(gain);
+            return;
+        }
+        let step = self.ratio * rate_factor;
+        let last = self.read + (frames.saturating_sub(1)) as f64 * step;
+        let need = last.floor() as u64 + LOOKAHEAD as u64 + 1;
+        while self.fifo.end() < need {
+            let ahead = (self.fifo.end() as f64 - self.read).max(0.0) / self.ratio;
+            let pop_at = MediaTime(now + ahead as u64);
+            match self.buffer.pop(pop_at, &mut self.payload) {
+                Pop::Packet { media, len, .. } => {
+                    let skip = self.align(media.ticks());
+                    self.decode(len, skip);
+                }
+                Pop::Missing { media, .. } => {
+                    let skip = self.align(media.ticks());
+                    self.conceal(skip);
+                }
+                Pop::Wait => break,
+            }
+        }
+        // Frames whose interpolation window the FIFO covers. Fewer than the block means the
+        // reader got ahead of the schedule (the buffer had nothing due yet): the rest of the
+        // block is silence and the read position waits, so no media is skipped; the rate loop
+        // and the jitter target move the reader back behind the schedule.
+        let covered = self.fifo.end() as f64 - LOOKAHEAD as f64 - 1.0 - self.read;
+        let playable = if self.fifo.end() >= need {
+            frames
+        } else {
+            self.stats.starved += 1;
+            ((covered / step).floor() + 1.0).clamp(0.0, frames as f64) as usize
+        };
+        let playing_at = self.read;
+        self.read = self.fifo.render(
+            kernel,
+            self.read,
+            step,
+            &mut self.left[..playable],
+            &mut self.right[..playable],
+        );
+        self.left[playable..frames].fill(0.0);
+        self.right[playable..frames].fill(0.0);
+        self.buffer
+            .handle_playout(MediaTime(now), MediaTime(playing_at.max(0.0) as u64));
+        // The kernel is centred: the output at position p is the input at p, no extra delay.
+        self.stats.playout_lag_ticks = now as f64 - playing_at;
+        while let Some(event) = self.buffer.poll_event() {
+            match event {
+                jitter::Event::Rate { ratio } => self.ratio = ratio,
+                jitter::Event::Resync => self.playing = false,
+                _ => {}
+            }
+        }
+        if self.buffer.next_deadline().is_none() {
+            // The sender went quiet long enough for the buffer to stop: restart on its return.
+            self.playing = false;
+        }
+        self.apply_gain(frames, gain);
+        self.stats.ratio = self.ratio;
+        self.stats.buffer = self.buffer.stats();
+    }
+
+    /// Starts playing once the first packet is due; false while nothing is.
+    fn start(&mut self, now: u64) -> bool {
+        let Pop::Packet { media, len, .. } = self.buffer.pop(MediaTime(now), &mut self.payload)
+        else {
+            return false;
+        };
+        let media = media.ticks();
+        // Start exactly where the rate loop wants the reader: LAG_TICKS behind the schedule,
+        // counting how far past its deadline this block found the packet (silence fills the
+        // difference), so playback does not begin with an error to glide away.
+        let past_deadline = self
+            .buffer
+            .deadline(MediaTime(media))
+            .map_or(0, |deadline| now.saturating_sub(deadline.ticks()));
+        self.fifo.restart(media);
+        self.read = media as f64 - f64::from(LAG_TICKS) - past_deadline as f64;
+        self.ratio = 1.0;
+        self.playing = true;
+        self.decode(len, 0);
+        true
+    }
+
+    /// Brings the FIFO's end to `media` before a frame is appended; returns how many of the
+    /// frame's leading samples are already covered (after a starvation filled them with zeros).
+    fn align(&mut self, media: u64) -> usize {
+        let end = self.fifo.end();
+        if media >= end {
+            let gap = media - end;
+            if gap > MAX_GAP {
+                self.fifo.restart(media);
+                self.read = media as f64 - f64::from(LAG_TICKS);
+            } else {
+                for _ in 0..gap {
+                    self.fifo.push(0.0, 0.0);
+                }
+            }
+            0
+        } else {
+            (end - media).min(usize::MAX as u64) as usize
+        }
+    }
+
+    fn decode(&mut self, len: usize, skip: usize) {
+        let payload = &self.payload[..len];
+        let samples = match (&mut self.opus, self.encoding) {
+            (Decoder::Opus(decoder), StreamEncoding::Opus) => decoder
+                .decode(payload, &mut self.decoded)
+                .ok()
+                .map(|n| n * 2),
+            (_, StreamEncoding::L24) => {
+                codec::pcm::decode(codec::pcm::Format::L24, payload, &mut self.decoded).ok()
+            }
+            (_, StreamEncoding::L16) => {
+                codec::pcm::decode(codec::pcm::Format::L16, payload, &mut self.decoded).ok()
+            }
+            (Decoder::Pcm, StreamEncoding::Opus) => None,
+        };
+        let Some(samples) = samples else {
+            self.conceal(skip);
+            return;
+        };
+        self.stats.decoded += 1;
+        // Opus decodes to our stereo decoder's layout; PCM carries the stream's channels.
+        let channels = if self.encoding == StreamEncoding::Opus {
+            2
+        } else {
+            self.channels
+        };
+        self.append(samples / channels, channels, skip);
+    }
+
+    fn conceal(&mut self, skip: usize) {
+        self.stats.concealed += 1;
+        let frame = self.frame_samples as usize;
+        let concealed = match (&mut self.opus, self.encoding) {
+            (Decoder::Opus(decoder), StreamEncoding::Opus) => FrameDuration::from_samples(frame)
+                .and_then(|duration| decoder.conceal(duration, &mut self.decoded).ok()),
+            _ => None,
+        };
+        match concealed {
+            Some(n) => self.append(n, 2, skip),
+            None => {
+                // PCM has no model to extrapolate from: a lost frame plays as silence.
+                let n = frame.min(MAX_DECODED);
+                self.decoded[..n * 2].fill(0.0);
+                self.append(n, 2, skip);
+            }
+        }
+    }
+
+    fn append(&mut self, frames: usize, channels: usize, skip: usize) {
+        for i in skip.min(frames)..frames {
+            let (l, r) = if channels == 2 {
+                (self.decoded[2 * i], self.decoded[2 * i + 1])
+            } else {
+                (self.decoded[i], self.decoded[i])
+            };
+            self.fifo.push(l, r);
+        }
+    }
+
+    fn apply_gain(&mut self, frames: usize, gain: f32) {
+        let start = self.gain;
+        let step = (gain - start) / frames.max(1) as f32;
+        let mut peak = self.stats.peak;
+        for i in 0..frames {
+            let g = start + step * (i + 1) as f32;
+            self.left[i] *= g;
+            self.right[i] *= g;
+            peak = peak.max(self.left[i].abs()).max(self.right[i].abs());
+        }
+        self.gain = gain;
+        self.stats.peak = peak;
+    }
+
+    fn glide_gain(&mut self, gain: f32) {
+        self.gain = gain;
+    }
+
+    /// The slot's rendered output of the last block.
+    pub fn output(&self, frames: usize) -> (&[f32], &[f32]) {
+        let frames = frames.min(self.left.len());
+        (&self.left[..frames], &self.right[..frames])
+    }
+
+    /// Counters and schedule.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// Counters and schedule; resets the peak meter.
+    pub fn take_stats(&mut self) -> Stats {
+        let stats = self.stats;
+        self.stats.peak = 0.0;
+        stats
+    }
+
+    /// The jitter buffer's current playout delay beyond the path minimum, plus our lag, in µs.
+    pub fn playout_delay_us(&self) -> u32 {
+        let stats = self.buffer.stats();
+        let ticks = stats.delay_ticks.max(0) as f64 + f64::from(LAG_TICKS);
+        (ticks * 1e6 / 48_000.0) as u32
+    }
+
+    /// Whether the slot is playing audio now.
+    pub fn is_playing(&self) -> bool {
+        self.playing
+    }
+}
+
+/// What the audio thread needs to know of an announced stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StreamShape {
+    /// Its encoding.
+    pub encoding: StreamEncoding,
+    /// 1 or 2.
+    pub channels: usize,
+    /// Samples per channel per packet.
+    pub frame_samples: u32,
+}

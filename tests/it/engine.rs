@@ -1,0 +1,253 @@
+//! Two engines in one process talking over real UDP on 127.0.0.1: audio goes in one engine's
+//! processor and must come out of the other's, at the level and frequency it went in, with a
+//! one-way latency in samples equal to what the receiver's stats report.
+//!
+//! The latency figures against JackTrip's belong to the `latency` bench; here they are only
+//! checked against what the engine reports.
+//!
+//! Both processors are driven from one thread in real time (one 64-sample block every
+//! 1.333 ms by an absolute schedule), so their sample clocks share an origin and the latency
+//! is simply output index minus input index.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use engine::{Codec, Config, Controller, JitterMode, Processor};
+
+use crate::support::{dominant_frequency, rms};
+
+const BLOCK: usize = 64;
+const RATE: f64 = 48_000.0;
+/// Impulse spacing on the right channel (100 ms).
+const IMPULSE_EVERY: usize = 4_800;
+const LOCALHOST: &str = "127.0.0.1:0";
+
+struct Pair {
+    a: (Controller, Processor),
+    b: (Controller, Processor),
+}
+
+/// A fixed jitter delay: the latency under test must not glide while it is measured, and a
+/// loaded 2-core test machine delays the lockstep loop by a few blocks now and then.
+const FIXED_DELAY: Duration = Duration::from_millis(4);
+
+fn config(user_id: u32, codec: Codec, peers: Vec<SocketAddr>) -> Config {
+    let mut config = Config::new(
+        user_id,
+        "engine-loopback",
+        "secret",
+        LOCALHOST.parse().unwrap(),
+    );
+    config.codec = codec;
+    config.jitter = JitterMode::Fixed(FIXED_DELAY);
+    config.peers = peers;
+    config.max_block = BLOCK;
+    config
+}
+
+fn pair(codec: Codec) -> Pair {
+    let a = engine::new(config(1, codec, Vec::new())).expect("engine A");
+    let b = engine::new(config(2, codec, vec![a.0.local_addr()])).expect("engine B");
+    Pair { a, b }
+}
+
+/// What A sends: a 997 Hz sine at −12 dBFS on the left, an impulse every 100 ms on the right.
+fn a_input(n: usize) -> (f32, f32) {
+    let left = 0.25 * (2.0 * std::f64::consts::PI * 997.0 * n as f64 / RATE).sin() as f32;
+    let right = if n.is_multiple_of(IMPULSE_EVERY) { 0.9 } else { 0.0 };
+    (left, right)
+}
+
+/// What B sends: 660 Hz at −6 dBFS on both channels.
+fn b_input(n: usize) -> f32 {
+    0.5 * (2.0 * std::f64::consts::PI * 660.0 * n as f64 / RATE).sin() as f32
+}
+
+struct Recording {
+    /// B's room output (A's audio), left and right.
+    at_b: (Vec<f32>, Vec<f32>),
+    /// B's reported playout lag for A's stream at each block.
+    lag_at_b: Vec<f64>,
+    /// A's room output (B's audio), left.
+    at_a: Vec<f32>,
+}
+
+/// Runs both processors for `seconds` of real time in lockstep and records their room outputs.
+fn run(pair: &mut Pair, seconds: f64) -> Recording {
+    let blocks = (seconds * RATE / BLOCK as f64) as usize;
+    let period = Duration::from_secs_f64(BLOCK as f64 / RATE);
+    let mut rec = Recording {
+        at_b: (
+            Vec::with_capacity(blocks * BLOCK),
+            Vec::with_capacity(blocks * BLOCK),
+        ),
+        at_a: Vec::with_capacity(blocks * BLOCK),
+        lag_at_b: Vec::with_capacity(blocks),
+    };
+    let (mut al, mut ar, mut bl) = ([0f32; BLOCK], [0f32; BLOCK], [0f32; BLOCK]);
+    let start = Instant::now();
+    for block in 0..blocks {
+        let deadline = start + period * block as u32;
+        if let Some(wait) = deadline.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        let first = pair.a.1.sample_clock() as usize;
+        for i in 0..BLOCK {
+            (al[i], ar[i]) = a_input(first + i);
+            bl[i] = b_input(first + i);
+        }
+        pair.a.1.process(&al, &ar, None);
+        pair.b.1.process(&bl, &bl, None);
+        let (l, r) = pair.b.1.room();
+        rec.at_b.0.extend_from_slice(l);
+        rec.at_b.1.extend_from_slice(r);
+        rec.at_a.extend_from_slice(pair.a.1.room().0);
+        let lag = pair
+            .b
+            .1
+            .remote_stats(0)
+            .map_or(f64::NAN, |s| s.playout_lag_ticks);
+        rec.lag_at_b.push(lag);
+    }
+    rec
+}
+
+/// Level of a sine of amplitude `amplitude` in `x`, in dB: the median over 10 ms windows, so
+/// a few concealed packets on a loaded machine do not move it.
+fn level_db(x: &[f32], amplitude: f64) -> f64 {
+    let mut levels: Vec<f64> = x.chunks_exact(480).map(|w| rms(w) * 2f64.sqrt()).collect();
+    levels.sort_by(f64::total_cmp);
+    20.0 * (levels[levels.len() / 2] / amplitude).log10()
+}
+
+/// Sample indices of the impulses found in `x` after `from` (local maxima above half the
+/// impulse's height, at most one per impulse period).
+fn impulse_positions(x: &[f32], from: usize) -> Vec<usize> {
+    let mut found = Vec::new();
+    let mut i = from;
+    while i < x.len() {
+        if x[i].abs() > 0.3 {
+            let end = (i + 64).min(x.len());
+            let peak = (i..end)
+                .max_by(|&p, &q| x[p].abs().total_cmp(&x[q].abs()))
+                .unwrap_or(i);
+            found.push(peak);
+            i = peak + IMPULSE_EVERY / 2;
+        } else {
+            i += 1;
+        }
+    }
+    found
+}
+
+fn wait_connected(pair: &mut Pair) {
+    // Audio flows while the handshake completes; run until both see each other.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        run(pair, 0.05);
+        let (a, b) = (pair.a.0.network(), pair.b.0.network());
+        if a.peers.len() == 1 && b.peers.len() == 1 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "not connected: {a:?} {b:?}");
+    }
+}
+
+fn check_exchange(codec: Codec, level_tolerance_db: f64) -> Vec<(f64, f64)> {
+    let mut pair = pair(codec);
+    wait_connected(&mut pair);
+    // Let the jitter buffers settle, then record 2 s.
+    run(&mut pair, 1.0);
+    let rec = run(&mut pair, 2.0);
+    let clock_end = pair.b.1.sample_clock() as usize;
+    let recorded = rec.at_b.0.len();
+    let origin = clock_end - recorded; // B's sample clock at the recording's first sample
+
+    eprintln!("{codec:?}: B hears {:?}", pair.b.0.processor().remotes[0]);
+    eprintln!("{codec:?}: B's network {:?}", pair.b.0.network());
+    // Level and frequency of A's sine at B (skip the first 0.2 s of the recording).
+    let steady = &rec.at_b.0[9_600..];
+    let a_level_db = level_db(steady, 0.25);
+    let frequency = dominant_frequency(steady, RATE, 997.0);
+    assert!(
+        a_level_db.abs() < level_tolerance_db,
+        "{codec:?}: A's sine arrives at {a_level_db:+.2} dB"
+    );
+    assert!((frequency - 997.0).abs() < 0.5, "{codec:?}: {frequency} Hz");
+    // And B's 660 Hz at A.
+    let at_a = &rec.at_a[9_600..];
+    let b_level_db = level_db(at_a, 0.5);
+    assert!(
+        b_level_db.abs() < level_tolerance_db,
+        "{codec:?}: B at A {b_level_db:+.2} dB"
+    );
+    assert!((dominant_frequency(at_a, RATE, 660.0) - 660.0).abs() < 0.5);
+
+    // Latency of each impulse: B's output index minus the index A put it in at, next to the
+    // lag B reported for the block it came out in.
+    let measured: Vec<(f64, f64)> = impulse_positions(&rec.at_b.1, 0)
+        .into_iter()
+        .map(|p| {
+            let out = origin + p;
+            let sent = out - out % IMPULSE_EVERY; // the impulse A sent most recently before
+            let sent = if out - sent < 200 {
+                sent - IMPULSE_EVERY
+            } else {
+                sent
+            };
+            ((out - sent) as f64, rec.lag_at_b[p / BLOCK])
+        })
+        .collect();
+    assert!(
+        measured.len() >= 18,
+        "{codec:?}: impulses found {measured:?}"
+    );
+    let stats = pair.b.0.processor().remotes[0];
+    let concealed = stats.concealed as f64 / stats.received.max(1) as f64;
+    assert!(
+        concealed < 0.05,
+        "{codec:?}: {:.1} % concealed",
+        concealed * 100.0
+    );
+    measured
+}
+
+/// Every impulse's latency equals the reported lag plus `codec_delay`, within a sample and a
+/// half (the impulse's peak after the interpolator).
+fn assert_latency_reported(codec: &str, measured: &[(f64, f64)], codec_delay: f64) {
+    for &(latency, reported) in measured {
+        assert!(
+            (latency - reported - codec_delay).abs() <= 1.5,
+            "{codec}: measured {latency}, reported {reported:.1} + {codec_delay}: {measured:?}"
+        );
+    }
+    let mut latencies: Vec<f64> = measured.iter().map(|m| m.0).collect();
+    latencies.sort_by(f64::total_cmp);
+    eprintln!(
+        "{codec}: one-way latency {:.0}..={:.0} samples, median {:.0}",
+        latencies[0],
+        latencies[latencies.len() - 1],
+        latencies[latencies.len() / 2]
+    );
+}
+
+#[test]
+fn engine_pcm_over_udp_plays_the_senders_audio_with_the_reported_latency() {
+    let measured = check_exchange(Codec::PcmL24 { frame_samples: 64 }, 0.1);
+    assert_latency_reported("PCM", &measured, 0.0);
+}
+
+#[test]
+fn engine_opus_over_udp_plays_the_senders_audio_with_the_reported_latency() {
+    let measured = check_exchange(
+        Codec::Opus {
+            frame: codec::opus::FrameDuration::Ms2_5,
+            bitrate: 256_000,
+        },
+        // CELT at 2.5 ms frames codes a sine's band energy to within about half a dB.
+        1.0,
+    );
+    // Opus delays its output by its 2.5 ms look-ahead, which no receiver can see: the reported
+    // playout lag covers network, buffer and resampler; the codec's delay comes on top.
+    assert_latency_reported("Opus", &measured, codec::opus::LOOKAHEAD_SAMPLES as f64);
+}
