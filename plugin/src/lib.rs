@@ -8,6 +8,7 @@
 
 pub mod diag;
 pub mod params;
+pub mod session;
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use engine::transport;
 use nice_plug::prelude::*;
 
 pub use params::JamParams;
+use params::PLAYERS;
 
 /// Samples per internal chunk: the size of the preallocated control-curve buffers. Host blocks
 /// longer than this are processed in several chunks.
@@ -31,6 +33,10 @@ pub struct OspJam {
     /// Samples processed since activation: the engine's own clock.
     sample_clock: u64,
     curves: Curves,
+    /// The network session while active with a room configured (control thread side).
+    session: Option<session::Session>,
+    /// Its audio thread side.
+    processor: Option<engine::Processor>,
 }
 
 /// Preallocated per-sample parameter curves for one chunk.
@@ -53,11 +59,24 @@ impl Default for OspJam {
                 output_gain: [1.0; CHUNK],
                 monitor: [0.5; CHUNK],
             },
+            session: None,
+            processor: None,
         }
     }
 }
 
 impl OspJam {
+    /// Leaves the room (if in one) and frees the session, off the audio thread.
+    fn stop_session(&mut self) {
+        self.processor = None;
+        self.session = None;
+    }
+
+    /// The running session, if the plugin is in a room.
+    pub fn session(&self) -> Option<&session::Session> {
+        self.session.as_ref()
+    }
+
     /// The slot this instance publishes its host transport into, once per block.
     pub fn transport(&self) -> Arc<transport::Shared> {
         Arc::clone(&self.transport)
@@ -77,6 +96,23 @@ impl Plugin for OspJam {
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
 
     const AUDIO_IO_LAYOUTS: &'static [AudioIOLayout] = &[
+        AudioIOLayout {
+            main_input_channels: NonZeroU32::new(2),
+            main_output_channels: NonZeroU32::new(2),
+            // Each remote player on an output of its own, to record on its own track.
+            aux_output_ports: &[new_nonzero_u32(2); PLAYERS],
+            names: PortNames {
+                layout: Some("Stereo with player outputs"),
+                main_input: Some("Input"),
+                main_output: Some("Output"),
+                aux_inputs: &[],
+                aux_outputs: &[
+                    "Player 1", "Player 2", "Player 3", "Player 4", "Player 5", "Player 6",
+                    "Player 7",
+                ],
+            },
+            ..AudioIOLayout::const_default()
+        },
         AudioIOLayout {
             main_input_channels: NonZeroU32::new(2),
             main_output_channels: NonZeroU32::new(2),
@@ -108,7 +144,36 @@ impl Plugin for OspJam {
         self.sample_rate = f64::from(buffer_config.sample_rate);
         self.strip = Strip::new(self.sample_rate, self.params.bypass.value());
         self.sample_clock = 0;
+        self.stop_session();
+        let settings = match session::standalone() {
+            Some(settings) => settings.clone(),
+            None => match self.params.session.lock() {
+                Ok(settings) => settings.clone(),
+                Err(poisoned) => poisoned.into_inner().clone(),
+            },
+        };
+        if settings.is_enabled() {
+            match session::Session::start(
+                &settings,
+                self.sample_rate,
+                CHUNK,
+                Arc::clone(&self.transport),
+            ) {
+                Ok((session, processor)) => {
+                    self.session = Some(session);
+                    self.processor = Some(processor);
+                }
+                Err(err) => {
+                    // The plugin still passes audio; the player sees why the room is silent.
+                    nice_error!("OSP Jam: cannot join room {:?}: {err}", settings.room);
+                }
+            }
+        }
         true
+    }
+
+    fn deactivate(&mut self) {
+        self.stop_session();
     }
 
     fn reset(&mut self) {
@@ -118,7 +183,7 @@ impl Plugin for OspJam {
     fn process(
         &mut self,
         buffer: &mut Buffer,
-        _aux: &mut AuxiliaryBuffers,
+        aux: &mut AuxiliaryBuffers,
         context: &mut impl ProcessContext<Self>,
     ) -> ProcessStatus {
         let _ftz = rt::ftz::ScopedFtz::new();
@@ -128,6 +193,11 @@ impl Plugin for OspJam {
 
         let samples = buffer.samples();
         let bypass = self.params.bypass.value();
+        if let Some(processor) = &self.processor {
+            for (index, player) in self.params.players.iter().enumerate() {
+                processor.set_gain(index, player.gain.value(), player.mute.value());
+            }
+        }
         let channels = buffer.as_slice();
         let mut start = 0;
         while start < samples {
@@ -151,8 +221,45 @@ impl Plugin for OspJam {
                 monitor: &c.monitor[..len],
                 bypass,
             };
-            self.strip
-                .process(channels, None, start..start + len, controls);
+            let range = start..start + len;
+            match &mut self.processor {
+                Some(processor) => {
+                    let right = channels.len().min(2) - 1;
+                    processor.process(
+                        &channels[0][range.clone()],
+                        &channels[right][range.clone()],
+                        Some(&c.input_gain[..len]),
+                    );
+                    let (room_left, room_right) = processor.room();
+                    let room: [&[f32]; 2] = [room_left, room_right];
+                    self.strip
+                        .process(channels, Some(&room), range.clone(), controls);
+                    for (index, out) in aux.outputs.iter_mut().enumerate() {
+                        let out = out.as_slice();
+                        match processor.remote(index) {
+                            Some(remote) => {
+                                out[0][range.clone()].copy_from_slice(remote.left);
+                                if let Some(r) = out.get_mut(1) {
+                                    r[range.clone()].copy_from_slice(remote.right);
+                                }
+                            }
+                            None => {
+                                for channel in out.iter_mut() {
+                                    channel[range.clone()].fill(0.0);
+                                }
+                            }
+                        }
+                    }
+                }
+                None => {
+                    self.strip.process(channels, None, range.clone(), controls);
+                    for out in aux.outputs.iter_mut() {
+                        for channel in out.as_slice().iter_mut() {
+                            channel[range.clone()].fill(0.0);
+                        }
+                    }
+                }
+            }
             start += len;
         }
         self.sample_clock += samples as u64;

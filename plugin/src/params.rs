@@ -4,9 +4,14 @@
 //! balance is smoothed linearly. String ids are part of saved projects and automation lanes:
 //! never rename them.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use nice_plug::prelude::*;
+
+use crate::session;
+
+/// Remote players with their own gain, mute and auxiliary output.
+pub const PLAYERS: usize = engine::controller::AUX_PLAYERS;
 
 /// Smoothing time for every continuous parameter.
 pub const SMOOTHING_MS: f32 = 20.0;
@@ -35,7 +40,38 @@ pub struct JamParams {
     /// Balance between the player's own signal and the room (0 room only, 0.5 both, 1 own only).
     #[id = "monitor"]
     pub monitor: FloatParam,
+    /// Per remote player (in the order they joined): gain and mute in the room mix.
+    #[nested(array, group = "Player")]
+    pub players: [PlayerParams; PLAYERS],
+    /// The network session's settings (room, secret, addresses, codec, jitter buffer).
+    #[persist = "session"]
+    pub session: Mutex<session::Settings>,
 }
+
+/// One remote player's mix controls.
+#[derive(Params)]
+pub struct PlayerParams {
+    /// Linear gain in the room mix (shown in dB).
+    #[id = "gain"]
+    pub gain: FloatParam,
+    /// Takes the player out of the room mix (their own output keeps playing).
+    #[id = "mute"]
+    pub mute: BoolParam,
+}
+
+impl Default for PlayerParams {
+    fn default() -> Self {
+        Self {
+            gain: gain_param("Gain", PLAYER_GAIN_MIN_DB, PLAYER_GAIN_MAX_DB),
+            mute: BoolParam::new("Mute", false),
+        }
+    }
+}
+
+/// Lowest remote player gain, in dB.
+pub const PLAYER_GAIN_MIN_DB: f32 = -60.0;
+/// Highest remote player gain, in dB.
+pub const PLAYER_GAIN_MAX_DB: f32 = 12.0;
 
 impl Default for JamParams {
     fn default() -> Self {
@@ -52,6 +88,8 @@ impl Default for JamParams {
             .with_unit(" %")
             .with_value_to_string(formatters::v2s_f32_percentage(0))
             .with_string_to_value(formatters::s2v_f32_percentage()),
+            players: Default::default(),
+            session: Mutex::new(session::Settings::default()),
         }
     }
 }

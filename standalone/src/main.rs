@@ -1,16 +1,186 @@
 //! `osp-jam`: the OSP Jam plugin as a standalone app on JACK, ALSA or a dummy device.
 //!
 //! `osp-jam --backend dummy` runs headless without any audio hardware; `osp-jam --backend jack`
-//! joins the running JACK server (the one `JACK_DEFAULT_SERVER` names). `osp-jam --help` lists
-//! every flag: sample rate, period size, devices, port connections, tempo and time signature of
-//! the standalone's own transport.
+//! joins the running JACK server (the one `JACK_DEFAULT_SERVER` names). The session flags join
+//! a room:
+//!
+//! ```text
+//! osp-jam --backend jack --room band --secret s3cret --listen 0.0.0.0:48500 \
+//!         --peer 192.0.2.7:48500 --codec opus --frame 120 --bitrate 128000 --jitter auto --stats
+//! ```
+//!
+//! Every other flag (sample rate, period size, devices, port connections, tempo and time
+//! signature of the standalone's own transport) belongs to the audio shell: `--help` lists
+//! them. Ctrl-C leaves the room (peers are told) and exits.
 
 use std::process::ExitCode;
 
+use plugin::session::Settings;
+
+const SESSION_HELP: &str = "\
+Session flags (OSP Jam):
+  --room NAME          join this room (without it, the app only passes audio through)
+  --secret SECRET      the room secret (or env OSP_JAM_SECRET)
+  --listen ADDR        local UDP address [default: 0.0.0.0:48500]
+  --peer ADDR          a peer to call (repeatable)
+  --user-id N          our id in the room [default: random]
+  --codec pcm|opus     how our track is encoded [default: opus]
+  --frame N            samples per packet: pcm 16..=240, opus 120/240/480/960 [default: 120]
+  --bitrate BPS        Opus bitrate [default: 128000]
+  --jitter auto|MS     jitter buffer: adaptive, or a fixed delay in ms [default: auto]
+  --stats              print one stats line per second
+";
+
+/// Splits the session flags from the audio shell's, filling `settings`.
+fn parse(args: Vec<String>) -> Result<(Settings, Vec<String>), String> {
+    let mut settings = Settings::default();
+    if let Ok(secret) = std::env::var("OSP_JAM_SECRET") {
+        settings.secret = secret;
+    }
+    let mut rest = Vec::new();
+    let mut args = args.into_iter();
+    if let Some(program) = args.next() {
+        rest.push(program);
+    }
+    while let Some(arg) = args.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((flag, value)) if flag.starts_with("--") => {
+                (flag.to_owned(), Some(value.to_owned()))
+            }
+            _ => (arg.clone(), None),
+        };
+        let mut value = |name: &str| {
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .ok_or_else(|| format!("{name} needs a value"))
+        };
+        match flag.as_str() {
+            "--room" => settings.room = value("--room")?,
+            "--secret" => settings.secret = value("--secret")?,
+            "--listen" => settings.listen = value("--listen")?,
+            "--peer" => settings.peers.push(value("--peer")?),
+            "--user-id" => {
+                settings.user_id = number(&value("--user-id")?, "--user-id")?;
+                if settings.user_id == 0 {
+                    return Err("--user-id must be at least 1".into());
+                }
+            }
+            "--codec" => settings.codec = value("--codec")?,
+            "--frame" => settings.frame_samples = number(&value("--frame")?, "--frame")?,
+            "--bitrate" => settings.bitrate = number(&value("--bitrate")?, "--bitrate")?,
+            "--jitter" => {
+                let v = value("--jitter")?;
+                settings.jitter_ms = match v.as_str() {
+                    "auto" => None,
+                    ms => Some(
+                        ms.parse::<f64>()
+                            .ok()
+                            .filter(|ms| ms.is_finite() && (0.0..=100.0).contains(ms))
+                            .ok_or_else(|| format!("--jitter {ms:?}: 'auto' or 0..=100 ms"))?,
+                    ),
+                };
+            }
+            "--stats" => settings.stats = true,
+            "-h" | "--help" => {
+                print!("{SESSION_HELP}\nAudio shell flags:\n");
+                rest.push(arg);
+            }
+            _ => rest.push(arg),
+        }
+    }
+    if settings.is_enabled() {
+        // Check everything now, so a typo is an error at start, not a silent room.
+        settings
+            .engine_config(48_000.0, 64)
+            .map_err(|e| e.to_string())?;
+    }
+    Ok((settings, rest))
+}
+
+fn number<T: std::str::FromStr>(value: &str, flag: &str) -> Result<T, String> {
+    value
+        .parse()
+        .map_err(|_| format!("{flag} {value:?} is not a number"))
+}
+
 fn main() -> ExitCode {
-    if nice_plug::prelude::nice_export_standalone::<plugin::OspJam>() {
+    let (settings, rest) = match parse(std::env::args().collect()) {
+        Ok(parsed) => parsed,
+        Err(err) => {
+            eprintln!("osp-jam: {err}\n\n{SESSION_HELP}");
+            return ExitCode::from(2);
+        }
+    };
+    if settings.is_enabled() {
+        plugin::session::set_standalone(settings);
+    }
+    if nice_plug::prelude::nice_export_standalone_with_args::<plugin::OspJam, _>(rest) {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        std::iter::once("osp-jam")
+            .chain(list.iter().copied())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn session_flags_are_taken_and_the_rest_passed_on() {
+        let (settings, rest) = parse(args(&[
+            "--backend",
+            "jack",
+            "--room",
+            "band",
+            "--secret=s",
+            "--peer",
+            "127.0.0.1:5000",
+            "--peer",
+            "127.0.0.1:5001",
+            "--codec",
+            "pcm",
+            "--frame",
+            "64",
+            "--jitter",
+            "3",
+            "-p",
+            "64",
+            "--stats",
+        ]))
+        .unwrap();
+        assert_eq!(rest, ["osp-jam", "--backend", "jack", "-p", "64"]);
+        assert_eq!(settings.room, "band");
+        assert_eq!(settings.secret, "s");
+        assert_eq!(settings.peers, ["127.0.0.1:5000", "127.0.0.1:5001"]);
+        assert_eq!(
+            (settings.codec.as_str(), settings.frame_samples),
+            ("pcm", 64)
+        );
+        assert_eq!(settings.jitter_ms, Some(3.0));
+        assert!(settings.stats);
+    }
+
+    #[test]
+    fn bad_session_flags_are_clear_errors() {
+        for (bad, says) in [
+            (&["--room", "r", "--peer", "nowhere"][..], "peer"),
+            (&["--room", "r", "--codec", "mp3"], "codec"),
+            (&["--room", "r", "--frame", "100"], "120, 240"),
+            (&["--room", "r", "--frame", "x"], "not a number"),
+            (&["--jitter", "-1"], "--jitter"),
+            (&["--room"], "needs a value"),
+            (&["--user-id", "0"], "at least 1"),
+        ] {
+            let err = parse(args(bad)).unwrap_err();
+            assert!(err.contains(says), "{bad:?}: {err}");
+        }
     }
 }

@@ -54,7 +54,11 @@ fn pair(codec: Codec) -> Pair {
 /// What A sends: a 997 Hz sine at −12 dBFS on the left, an impulse every 100 ms on the right.
 fn a_input(n: usize) -> (f32, f32) {
     let left = 0.25 * (2.0 * std::f64::consts::PI * 997.0 * n as f64 / RATE).sin() as f32;
-    let right = if n.is_multiple_of(IMPULSE_EVERY) { 0.9 } else { 0.0 };
+    let right = if n.is_multiple_of(IMPULSE_EVERY) {
+        0.9
+    } else {
+        0.0
+    };
     (left, right)
 }
 

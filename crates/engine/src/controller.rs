@@ -100,7 +100,7 @@ impl Controller {
     pub fn report(&mut self) -> Report {
         let network = self.network();
         let audio = self.processor();
-        let block = self.config.max_block.min(1024) as f64 / self.config.sample_rate * 1e3;
+        let block = audio.block as f64 / self.config.sample_rate * 1e3;
         let send_ms = self.send_latency as f64 / 48.0;
         let peers = network
             .peers

@@ -25,6 +25,8 @@ const PUBLISH_EVERY_BLOCKS: u32 = 16;
 pub struct Stats {
     /// Host samples processed.
     pub sample_clock: u64,
+    /// Frames in the last block (the host's period, or the plugin's chunk of it).
+    pub block: usize,
     /// The send path's counters.
     pub send: send::Stats,
     /// Packets for streams nobody announced (dropped).
@@ -194,6 +196,15 @@ impl Processor {
         self.remotes.get(index).map(Remote::stats)
     }
 
+    /// Sets remote slot `index`'s gain and mute from the audio thread (host parameters); the
+    /// slot glides to it over the next block.
+    ///
+    /// Audio thread: must not allocate, lock or block.
+    pub fn set_gain(&self, index: usize, gain: f32, mute: bool) {
+        self.shared.set_gain(index, gain);
+        self.shared.set_mute(index, mute);
+    }
+
     /// Samples processed since the engine started.
     pub fn sample_clock(&self) -> u64 {
         self.sample_clock
@@ -266,6 +277,7 @@ impl Processor {
     fn publish(&mut self) {
         let mut stats = Stats {
             sample_clock: self.sample_clock,
+            block: self.frames,
             send: self.send.stats(),
             ..self.counters
         };

@@ -73,8 +73,8 @@ impl Strip {
     }
 
     /// Processes `range` of every channel in place. `room`, when present, holds the room mix
-    /// with the same channel layout (a mono room feeds every channel); control curves are indexed
-    /// from the start of `range`.
+    /// with the same channel layout (a mono room feeds every channel); it and the control curves
+    /// are indexed from the start of `range`.
     ///
     /// Audio thread: must not allocate, lock or block.
     ///
@@ -100,7 +100,7 @@ impl Strip {
         for (ch, channel) in channels.iter_mut().enumerate() {
             let room_channel = room
                 .filter(|r| !r.is_empty())
-                .map(|r| &r[ch.min(r.len() - 1)][range.clone()]);
+                .map(|r| &r[ch.min(r.len() - 1)][..len]);
             let mut fade = start_fade;
             for (i, sample) in channel[range.clone()].iter_mut().enumerate() {
                 fade = step_towards(fade, target, self.fade_step);
