@@ -95,27 +95,29 @@ impl Plugin for OspJam {
     const EMAIL: &'static str = "dev@example.invalid";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
 
+    // The first layout is what hosts (and pedalboard) pick by default; multi-output hosts
+    // offer the second, where every remote player also has an output of its own to record on
+    // its own track (`osp-jam --audio-layout 2` in the standalone).
     const AUDIO_IO_LAYOUTS: &'static [AudioIOLayout] = &[
         AudioIOLayout {
             main_input_channels: NonZeroU32::new(2),
             main_output_channels: NonZeroU32::new(2),
-            // Each remote player on an output of its own, to record on its own track.
+            ..AudioIOLayout::const_default()
+        },
+        AudioIOLayout {
+            main_input_channels: NonZeroU32::new(2),
+            main_output_channels: NonZeroU32::new(2),
             aux_output_ports: &[new_nonzero_u32(2); PLAYERS],
             names: PortNames {
                 layout: Some("Stereo with player outputs"),
-                main_input: Some("Input"),
-                main_output: Some("Output"),
+                main_input: None,
+                main_output: None,
                 aux_inputs: &[],
                 aux_outputs: &[
                     "Player 1", "Player 2", "Player 3", "Player 4", "Player 5", "Player 6",
                     "Player 7",
                 ],
             },
-            ..AudioIOLayout::const_default()
-        },
-        AudioIOLayout {
-            main_input_channels: NonZeroU32::new(2),
-            main_output_channels: NonZeroU32::new(2),
             ..AudioIOLayout::const_default()
         },
         AudioIOLayout {

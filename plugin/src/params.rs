@@ -59,11 +59,16 @@ pub struct PlayerParams {
     pub mute: BoolParam,
 }
 
-impl Default for PlayerParams {
-    fn default() -> Self {
+impl PlayerParams {
+    /// The controls of player `number` (1-based, as shown to the user).
+    pub fn new(number: usize) -> Self {
         Self {
-            gain: gain_param("Gain", PLAYER_GAIN_MIN_DB, PLAYER_GAIN_MAX_DB),
-            mute: BoolParam::new("Mute", false),
+            gain: gain_param(
+                &format!("Player {number} Gain"),
+                PLAYER_GAIN_MIN_DB,
+                PLAYER_GAIN_MAX_DB,
+            ),
+            mute: BoolParam::new(format!("Player {number} Mute"), false),
         }
     }
 }
@@ -88,7 +93,7 @@ impl Default for JamParams {
             .with_unit(" %")
             .with_value_to_string(formatters::v2s_f32_percentage(0))
             .with_string_to_value(formatters::s2v_f32_percentage()),
-            players: Default::default(),
+            players: std::array::from_fn(|i| PlayerParams::new(i + 1)),
             session: Mutex::new(session::Settings::default()),
         }
     }

@@ -151,10 +151,17 @@ fn clap_bundle_processes_with_a_playing_120_bpm_transport() {
     let mut instance = new_instance(&entry);
     let params = params(&mut instance);
     let names: Vec<&str> = params.iter().map(|(n, ..)| n.as_str()).collect();
-    assert_eq!(
-        names,
-        ["Bypass", "Input Gain", "Output Gain", "Monitor Mix"]
-    );
+    let mut expected = vec![
+        "Bypass".to_owned(),
+        "Input Gain".to_owned(),
+        "Output Gain".to_owned(),
+        "Monitor Mix".to_owned(),
+    ];
+    for player in 1..=7 {
+        expected.push(format!("Player {player} Gain"));
+        expected.push(format!("Player {player} Mute"));
+    }
+    assert_eq!(names, expected);
     for (name, _, flags) in &params {
         assert!(
             flags.contains(ParamInfoFlags::IS_AUTOMATABLE),

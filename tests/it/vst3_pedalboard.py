@@ -37,7 +37,12 @@ path = sys.argv[1]
 plugin = pedalboard.load_plugin(path)
 names = sorted(plugin.parameters.keys())
 check(
-    plugin.name == "OSP Jam" and names == ["bypass", "input_gain_db", "monitor_mix", "output_gain_db"],
+    plugin.name == "OSP Jam"
+    and names == sorted(
+        ["bypass", "input_gain_db", "monitor_mix", "output_gain_db"]
+        + [f"player_{n}_gain_db" for n in range(1, 8)]
+        + [f"player_{n}_mute" for n in range(1, 8)]
+    ),
     f"loaded {plugin.name!r} with parameters {names}",
 )
 
