@@ -1,0 +1,176 @@
+//! The impairment proxy: a UDP relay on 127.0.0.1 that applies the netsim link model (delay,
+//! jitter, loss, bursts, reordering, duplication) to real datagrams, since this kernel has no
+//! netem. One socket: the first address that is not `upstream` is the client; datagrams from
+//! the client go to `upstream` and back, each direction through its own seeded `netsim::Link`.
+//!
+//! It counts what it did to each direction, including how many RTP media packets of a given
+//! payload type it dropped: the ground truth a receiver's loss counters are checked against.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use netsim::{Fate, Link, Netem};
+
+/// Datagrams held at once, at most (beyond: dropped and counted, so memory stays bounded).
+const MAX_HELD: usize = 4096;
+
+/// What the proxy did to one direction.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Counts {
+    /// Datagrams that came in.
+    pub(crate) received: u64,
+    /// Datagrams the model lost.
+    pub(crate) lost: u64,
+    /// Datagrams delivered (duplicates included).
+    pub(crate) delivered: u64,
+    /// Extra copies delivered.
+    pub(crate) duplicated: u64,
+    /// RTP media packets (the watched payload types) that came in, and those lost.
+    pub(crate) media: u64,
+    /// RTP media packets lost.
+    pub(crate) media_lost: u64,
+    /// Dropped because too many were held.
+    pub(crate) overflow: u64,
+}
+
+/// Both directions' counts: towards the upstream, and back to the client.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Report {
+    pub(crate) to_upstream: Counts,
+    pub(crate) to_client: Counts,
+}
+
+/// A running proxy; stops when dropped.
+pub(crate) struct Proxy {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    report: Arc<Mutex<Report>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Proxy {
+    /// A proxy in front of `upstream`; `media_types` are the RTP payload types counted as media.
+    pub(crate) fn start(upstream: SocketAddr, model: Netem, seed: u64, media_types: &[u8]) -> Self {
+        let socket = UdpSocket::bind("127.0.0.1:0").expect("bind proxy");
+        socket
+            .set_read_timeout(Some(Duration::from_micros(200)))
+            .expect("timeout");
+        let addr = socket.local_addr().expect("proxy addr");
+        let stop = Arc::new(AtomicBool::new(false));
+        let report = Arc::new(Mutex::new(Report::default()));
+        let media_types = media_types.to_vec();
+        let thread = {
+            let (stop, report) = (Arc::clone(&stop), Arc::clone(&report));
+            std::thread::spawn(move || {
+                relay(&socket, upstream, model, seed, &media_types, &stop, &report);
+            })
+        };
+        Self {
+            addr,
+            stop,
+            report,
+            thread: Some(thread),
+        }
+    }
+
+    /// Where clients send.
+    pub(crate) fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// What it did so far.
+    pub(crate) fn report(&self) -> Report {
+        *self.report.lock().expect("report")
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A datagram waiting for its delivery time (ordered by due time, then arrival order).
+type Held = Reverse<(Instant, u64, bool, Vec<u8>)>;
+
+fn relay(
+    socket: &UdpSocket,
+    upstream: SocketAddr,
+    model: Netem,
+    seed: u64,
+    media_types: &[u8],
+    stop: &AtomicBool,
+    report: &Mutex<Report>,
+) {
+    let start = Instant::now();
+    let mut links = [Link::new(model, seed), Link::new(model, seed ^ 0x9E37_79B9)];
+    let mut client: Option<SocketAddr> = None;
+    let mut held: BinaryHeap<Held> = BinaryHeap::new();
+    let mut order = 0u64;
+    let mut buf = [0u8; 2048];
+    while !stop.load(Ordering::Relaxed) {
+        if let Ok((len, from)) = socket.recv_from(&mut buf) {
+            let to_upstream = from != upstream;
+            if to_upstream {
+                client = Some(from);
+            }
+            let data = &buf[..len];
+            let mut r = report.lock().expect("report");
+            let counts = if to_upstream {
+                &mut r.to_upstream
+            } else {
+                &mut r.to_client
+            };
+            counts.received += 1;
+            let media = is_media(data, media_types);
+            counts.media += u64::from(media);
+            let now = Instant::now();
+            match links[usize::from(!to_upstream)].transmit(now - start, len) {
+                Fate::Lost | Fate::QueueDrop => {
+                    counts.lost += 1;
+                    counts.media_lost += u64::from(media);
+                }
+                Fate::Delivered(delay, copy) => {
+                    for (i, delay) in std::iter::once(delay).chain(copy).enumerate() {
+                        if held.len() >= MAX_HELD {
+                            counts.overflow += 1;
+                            continue;
+                        }
+                        counts.duplicated += u64::from(i > 0);
+                        order += 1;
+                        held.push(Reverse((now + delay, order, to_upstream, data.to_vec())));
+                    }
+                }
+            }
+        }
+        let now = Instant::now();
+        while held.peek().is_some_and(|Reverse((due, ..))| *due <= now) {
+            let Some(Reverse((_, _, to_upstream, data))) = held.pop() else {
+                break;
+            };
+            let dest = if to_upstream { Some(upstream) } else { client };
+            if let Some(dest) = dest {
+                let _ = socket.send_to(&data, dest);
+                let mut r = report.lock().expect("report");
+                let counts = if to_upstream {
+                    &mut r.to_upstream
+                } else {
+                    &mut r.to_client
+                };
+                counts.delivered += 1;
+            }
+        }
+    }
+}
+
+/// An RTP packet (version 2) of one of the watched payload types.
+fn is_media(data: &[u8], media_types: &[u8]) -> bool {
+    data.len() >= 12 && data[0] & 0xC0 == 0x80 && media_types.contains(&(data[1] & 0x7F))
+}
