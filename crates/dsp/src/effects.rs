@@ -3,3 +3,6 @@
 //! next to its `process`, so the parameter model and the DSP cannot drift apart.
 
 pub mod dynamics;
+
+#[cfg(test)]
+pub(crate) mod conformance;
