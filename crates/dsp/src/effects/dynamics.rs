@@ -1,3 +1,4 @@
 //! Dynamics processors: effects whose gain follows the signal's level.
 
 pub mod compressor;
+pub mod limiter;

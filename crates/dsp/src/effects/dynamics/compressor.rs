@@ -15,6 +15,7 @@
 //! Timing convention (dsp.md §1 "define time constants once"): attack and release are τ, the
 //! time the gain takes to cover 63 % of a step's change in dB.
 
+use super::super::clamp_param;
 use crate::blocks::envelope::time_constant_coef;
 use crate::blocks::peak_hold::SlidingMax;
 use crate::blocks::smoother::OnePole;
@@ -85,13 +86,7 @@ impl Params {
     /// The parameters with every value inside its range (NaN becomes the default).
     pub fn clamped(&self) -> Self {
         let defaults = Self::default();
-        let clamp = |value: f32, range: RangeInclusive<f32>, default: f32| {
-            if value.is_nan() {
-                default
-            } else {
-                value.clamp(*range.start(), *range.end())
-            }
-        };
+        let clamp = clamp_param;
         Self {
             enabled: self.enabled,
             threshold: clamp(self.threshold, THRESHOLD_RANGE, defaults.threshold),

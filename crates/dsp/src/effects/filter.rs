@@ -1,0 +1,1 @@
+//! Filter effects: the parametric EQ.
