@@ -2,3 +2,4 @@
 
 pub mod compressor;
 pub mod limiter;
+pub mod noise_gate;
