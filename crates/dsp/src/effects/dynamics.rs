@@ -2,4 +2,5 @@
 
 pub mod compressor;
 pub mod limiter;
+pub mod multiband_compressor;
 pub mod noise_gate;
