@@ -5,3 +5,4 @@ pub mod de_esser;
 pub mod limiter;
 pub mod multiband_compressor;
 pub mod noise_gate;
+pub mod transient_shaper;
