@@ -8,7 +8,7 @@
 //! `g_high·AP(S) + (g_low − g_high)·LP4(S)`. The mid goes through the same all-pass so mid and
 //! side stay phase-aligned (the whole image is phase-shifted coherently, magnitude flat). A
 //! stage whose two gains agree is disengaged (plain gain, no all-pass), crossfading over
-//! [`GLIDE_SECONDS`] between the two paths, so neutral settings are bit exact and engaging a
+//! 20 ms between the two paths, so neutral settings are bit exact and engaging a
 //! stage cannot click. Every factor glides.
 
 use super::super::{clamp_param, db_to_gain};
