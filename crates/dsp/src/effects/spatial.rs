@@ -1,0 +1,3 @@
+//! Spatial effects: stereo width and placement.
+
+pub mod stereo_imager;
