@@ -305,7 +305,7 @@ fn engine_keeps_playing_through_an_impaired_link_and_counts_what_was_lost() {
     assert!(concealed < 0.01, "{:.2} % concealed", concealed * 100.0);
 
     // What the receiver counts lost is what the proxy dropped (A → B media, resends included).
-    // Measured: 13 % more than dropped at 5 ms σ jitter. An original delayed past both its NACK
+    // Measured: 13 % more than dropped at 5 ms σ jitter on an idle machine. An original delayed past both its NACK
     // and its repair by more than the floor RTT cannot be told from a resend by timing, so it
     // stays counted as a loss (exact at 1 ms σ on netsim; see docs/protocol.md §4.4).
     let dropped = truth.to_client.media_lost;
