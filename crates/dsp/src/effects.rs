@@ -2,4 +2,6 @@
 //! names are the reference JSON keys of osp.md §10, defaults and declared ranges beside them)
 //! next to its `process`, so the parameter model and the DSP cannot drift apart.
 
+pub mod drive;
 pub mod dynamics;
+pub mod param;
