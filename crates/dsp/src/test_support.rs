@@ -72,7 +72,8 @@ pub(crate) fn harmonic_db(signal: &[f32], f0: f64, harmonic: u32, sample_rate: f
     10.0 * (power(f0 * f64::from(harmonic)) / power(f0)).log10()
 }
 
-/// The strongest alias of a distorted `f0` tone relative to its fundamental, in dB: harmonics
+/// The strongest alias of a distorted `f0` tone relative to its fundamental (or its 2nd
+/// harmonic if that is stronger, as after a rectifier), in dB: harmonics
 /// 2…199 are folded into 0…fs/2, and those that land neither on a harmonic nor above 20 kHz (the
 /// band the oversampling filters keep clean) are measured. Use a whole second of signal at an
 /// integer `f0`: every component is then a whole number of periods and no bin leaks into
@@ -83,7 +84,7 @@ pub(crate) fn worst_alias_db(signal: &[f32], f0: u32, sample_rate: u32) -> f64 {
         let (re, im) = dtft(signal, f64::from(f), f64::from(sample_rate));
         (re * re + im * im).sqrt()
     };
-    let fundamental = level(f0);
+    let fundamental = level(f0).max(level(2 * f0));
     (2..200u32)
         .map(|h| {
             let folded = (h * f0) % sample_rate;

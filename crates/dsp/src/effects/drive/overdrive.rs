@@ -135,7 +135,9 @@ impl Effect for Overdrive {
 
     fn process(&mut self, block: &mut Block<'_>) {
         if self.params.enabled {
-            self.path.process(block, shape);
+            self.path.process(block, |_, inner| {
+                inner.iter_mut().for_each(|x| *x = shape(*x));
+            });
         }
     }
 

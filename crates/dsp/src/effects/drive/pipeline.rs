@@ -122,10 +122,15 @@ impl Pipeline {
         self.level.reset_to(self.level_target);
     }
 
-    /// Runs the path over `block` with `shape` as the waveshaper.
+    /// Runs the path over `block`; `shape(channel, samples)` is the waveshaper, called once per
+    /// channel (0 left, 1 right) with that channel's block at 4× the rate.
     ///
     /// Audio thread: must not allocate, lock or block.
-    pub(crate) fn process(&mut self, block: &mut Block<'_>, shape: impl Fn(f32) -> f32 + Copy) {
+    pub(crate) fn process(
+        &mut self,
+        block: &mut Block<'_>,
+        mut shape: impl FnMut(usize, &mut [f32]),
+    ) {
         let bypassed = self.filters_bypassed;
         let (left, right) = block.channels_mut();
         // Per frame, so both channels see the same gain at the same sample.
@@ -139,9 +144,8 @@ impl Pipeline {
             *r *= drive;
         }
         let [left_os, right_os] = &mut self.oversamplers;
-        let shape_all = |inner: &mut [f32]| inner.iter_mut().for_each(|x| *x = shape(*x));
-        left_os.process(left, shape_all);
-        right_os.process(right, shape_all);
+        left_os.process(left, |inner| shape(0, inner));
+        right_os.process(right, |inner| shape(1, inner));
         for (l, r) in left.iter_mut().zip(right.iter_mut()) {
             let level = self.level.next_value();
             if !bypassed {

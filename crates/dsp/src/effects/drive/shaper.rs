@@ -70,12 +70,15 @@ pub fn fuzz(x: f32) -> f32 {
     }
 }
 
-/// A smoothed full-wave rectifier into a soft clip: `tanh(x·tanh(x))`. `x·tanh(x)` is |x| away
-/// from zero and x² near it, so the curve is analytic (a bare |x| has a corner whose harmonics
-/// fall off as 1/n² and alias); the output is even in x, so a tone comes out an octave up.
+/// A smoothed full-wave rectifier into a soft clip: `tanh(x·tanh(x/s))`, s = `softness` ≥ 1.
+/// `x·tanh(x/s)` is |x| away from zero and x²/s near it, so the curve is analytic (a bare |x|
+/// has a corner whose harmonics fall off as 1/n² and alias); the output is even in x, so a
+/// tone comes out an octave up. Driven hard, the output is a train of notches at the zero
+/// crossings whose width shrinks with the drive; a softness that grows with the drive keeps
+/// them wide enough for 4× oversampling.
 #[inline]
-pub fn rectifier(x: f32) -> f32 {
-    tanh(x * tanh(x))
+pub fn rectifier(x: f32, softness: f32) -> f32 {
+    tanh(x * tanh(x / softness.max(1.0)))
 }
 
 #[cfg(test)]
@@ -105,7 +108,7 @@ mod tests {
             ("asymmetric", |x| asymmetric_tanh(x, 0.7)),
             ("hard", hard_clip),
             ("fuzz", fuzz),
-            ("rectifier", rectifier),
+            ("rectifier", |x| rectifier(x, 1.0)),
         ];
         for (name, curve) in curves {
             assert_eq!(curve(0.0), 0.0, "{name}");
