@@ -4,4 +4,5 @@
 
 pub mod drive;
 pub mod dynamics;
+pub mod lofi;
 pub mod param;
