@@ -5,4 +5,5 @@
 pub mod drive;
 pub mod dynamics;
 pub mod lofi;
+pub mod modulation;
 pub mod param;
