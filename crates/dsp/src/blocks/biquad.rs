@@ -311,6 +311,12 @@ impl Biquad {
     pub fn coefs(&self) -> &Coefs {
         &self.coefs
     }
+
+    /// The larger magnitude of the two state variables: how much of past input the filter
+    /// still holds (0 after a reset).
+    pub fn state_magnitude(&self) -> f64 {
+        self.s1.abs().max(self.s2.abs())
+    }
 }
 
 /// Samples between two designs while a parameter moves. Coefficients are interpolated per sample
@@ -459,6 +465,16 @@ impl Smoothed {
     /// The coefficients in use at this sample.
     pub fn coefs(&self) -> &Coefs {
         self.filter.coefs()
+    }
+
+    /// Whether no glide is in progress (the coefficients are the target design's).
+    pub fn is_settled(&self) -> bool {
+        self.ramp_left == 0 && self.interval_left == 0
+    }
+
+    /// See [`Biquad::state_magnitude`].
+    pub fn state_magnitude(&self) -> f64 {
+        self.filter.state_magnitude()
     }
 
     fn start_interval(&mut self) {

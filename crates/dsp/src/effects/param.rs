@@ -1,18 +1,8 @@
-//! Parameter plumbing shared by the effects' `Params`: clamping into a declared range (NaN
-//! becomes the default) and tempo-synced note values as the reference JSON writes them.
+//! Parameter types shared by several effects' `Params`: tempo-synced note values as the
+//! reference JSON writes them.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
-use std::ops::RangeInclusive;
-
-/// `value` inside `range`; NaN (a parameter that arrived broken) becomes `default`.
-pub(crate) fn clamp(value: f32, range: RangeInclusive<f32>, default: f32) -> f32 {
-    if value.is_nan() {
-        default
-    } else {
-        value.clamp(*range.start(), *range.end())
-    }
-}
 
 /// Dotted or triplet modifier of a [`Subdivision`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -130,12 +120,5 @@ mod tests {
         }
         let bad: Subdivision = serde_json::from_str("\"sometimes\"").unwrap();
         assert_eq!(bad, Subdivision::QUARTER);
-    }
-
-    #[test]
-    fn clamp_maps_nan_to_the_default() {
-        assert_eq!(clamp(f32::NAN, 0.0..=1.0, 0.5), 0.5);
-        assert_eq!(clamp(7.0, 0.0..=1.0, 0.5), 1.0);
-        assert_eq!(clamp(f32::NEG_INFINITY, 0.0..=1.0, 0.5), 0.0);
     }
 }

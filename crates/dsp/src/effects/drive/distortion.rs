@@ -8,7 +8,7 @@
 use super::pipeline::Pipeline;
 use super::shaper;
 use crate::effect::{Block, Effect, ProcessSpec};
-use crate::effects::param::clamp;
+use crate::effects::clamp_param;
 use serde::{Deserialize, Serialize};
 use std::ops::RangeInclusive;
 
@@ -117,9 +117,9 @@ impl Params {
         Self {
             enabled: self.enabled,
             distortion_type: self.distortion_type,
-            amount: clamp(self.amount, UNIT_RANGE, defaults.amount),
-            tone: clamp(self.tone, UNIT_RANGE, defaults.tone),
-            level: clamp(self.level, UNIT_RANGE, defaults.level),
+            amount: clamp_param(self.amount, UNIT_RANGE, defaults.amount),
+            tone: clamp_param(self.tone, UNIT_RANGE, defaults.tone),
+            level: clamp_param(self.level, UNIT_RANGE, defaults.level),
         }
     }
 

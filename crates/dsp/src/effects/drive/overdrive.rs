@@ -8,7 +8,7 @@
 use super::pipeline::Pipeline;
 use super::shaper::asymmetric_tanh;
 use crate::effect::{Block, Effect, ProcessSpec};
-use crate::effects::param::clamp;
+use crate::effects::clamp_param;
 use serde::{Deserialize, Serialize};
 use std::ops::RangeInclusive;
 
@@ -59,9 +59,9 @@ impl Params {
         let defaults = Self::default();
         Self {
             enabled: self.enabled,
-            drive: clamp(self.drive, UNIT_RANGE, defaults.drive),
-            tone: clamp(self.tone, UNIT_RANGE, defaults.tone),
-            level: clamp(self.level, UNIT_RANGE, defaults.level),
+            drive: clamp_param(self.drive, UNIT_RANGE, defaults.drive),
+            tone: clamp_param(self.tone, UNIT_RANGE, defaults.tone),
+            level: clamp_param(self.level, UNIT_RANGE, defaults.level),
         }
     }
 

@@ -15,6 +15,7 @@
 //! Timing convention (dsp.md §1 "define time constants once"): attack and release are τ, the
 //! time the gain takes to cover 63 % of a step's change in dB.
 
+use super::super::clamp_param;
 use crate::blocks::envelope::time_constant_coef;
 use crate::blocks::peak_hold::SlidingMax;
 use crate::blocks::smoother::OnePole;
@@ -85,13 +86,7 @@ impl Params {
     /// The parameters with every value inside its range (NaN becomes the default).
     pub fn clamped(&self) -> Self {
         let defaults = Self::default();
-        let clamp = |value: f32, range: RangeInclusive<f32>, default: f32| {
-            if value.is_nan() {
-                default
-            } else {
-                value.clamp(*range.start(), *range.end())
-            }
-        };
+        let clamp = clamp_param;
         Self {
             enabled: self.enabled,
             threshold: clamp(self.threshold, THRESHOLD_RANGE, defaults.threshold),
@@ -230,7 +225,25 @@ impl Effect for Compressor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::effects::conformance::{Subject, conformance_tests};
     use crate::test_support::{FS, sine};
+
+    impl Subject for Compressor {
+        type Params = Params;
+        /// +24 dB of make-up on a full-scale attack, before the gain has come down: 15.8.
+        const OUTPUT_BOUND: f32 = 10.0 * 15.9;
+        fn make(params: &Params) -> Self {
+            Self::new(params)
+        }
+        fn set(&mut self, params: &Params) {
+            self.set_params(params);
+        }
+        fn clamp(params: &Params) -> Params {
+            params.clamped()
+        }
+    }
+
+    conformance_tests!(Compressor);
 
     fn prepared(params: Params) -> Compressor {
         let mut compressor = Compressor::new(&params);

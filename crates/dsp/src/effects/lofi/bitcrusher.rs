@@ -9,7 +9,7 @@
 
 use crate::blocks::smoother::OnePole;
 use crate::effect::{Block, Effect, ProcessSpec};
-use crate::effects::param::clamp;
+use crate::effects::clamp_param;
 use serde::{Deserialize, Serialize};
 use std::ops::RangeInclusive;
 
@@ -63,10 +63,10 @@ impl Params {
         let defaults = Self::default();
         Self {
             enabled: self.enabled,
-            bit_depth: clamp(self.bit_depth, BIT_DEPTH_RANGE, defaults.bit_depth).round(),
-            sample_rate: clamp(self.sample_rate, SAMPLE_RATE_RANGE, defaults.sample_rate),
+            bit_depth: clamp_param(self.bit_depth, BIT_DEPTH_RANGE, defaults.bit_depth).round(),
+            sample_rate: clamp_param(self.sample_rate, SAMPLE_RATE_RANGE, defaults.sample_rate),
             dither: self.dither,
-            mix: clamp(self.mix, MIX_RANGE, defaults.mix),
+            mix: clamp_param(self.mix, MIX_RANGE, defaults.mix),
         }
     }
 }

@@ -11,7 +11,7 @@
 use crate::blocks::lfo::{Lfo, Waveform};
 use crate::blocks::smoother::OnePole;
 use crate::effect::{Block, Effect, ProcessSpec};
-use crate::effects::param::clamp;
+use crate::effects::clamp_param;
 use serde::{Deserialize, Serialize};
 use std::f64::consts::TAU;
 use std::ops::RangeInclusive;
@@ -81,11 +81,11 @@ impl Params {
         let defaults = Self::default();
         Self {
             enabled: self.enabled,
-            frequency: clamp(self.frequency, FREQUENCY_RANGE, defaults.frequency),
+            frequency: clamp_param(self.frequency, FREQUENCY_RANGE, defaults.frequency),
             waveform: self.waveform,
-            lfo_rate: clamp(self.lfo_rate, LFO_RATE_RANGE, defaults.lfo_rate),
-            lfo_depth: clamp(self.lfo_depth, PERCENT_RANGE, defaults.lfo_depth),
-            mix: clamp(self.mix, PERCENT_RANGE, defaults.mix),
+            lfo_rate: clamp_param(self.lfo_rate, LFO_RATE_RANGE, defaults.lfo_rate),
+            lfo_depth: clamp_param(self.lfo_depth, PERCENT_RANGE, defaults.lfo_depth),
+            mix: clamp_param(self.mix, PERCENT_RANGE, defaults.mix),
         }
     }
 }

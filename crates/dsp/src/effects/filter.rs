@@ -1,0 +1,3 @@
+//! Filter effects: the parametric EQ.
+
+pub mod eq;

@@ -1,0 +1,1 @@
+//! Spatial effects: stereo width and placement.
