@@ -118,37 +118,3 @@ pub(crate) fn render_mono(
 ) -> Vec<f32> {
     render_stereo(effect, input, input, block).0
 }
-
-/// Block-size invariance (dsp.md §1 test 24: bit-identical for per-sample processing) and
-/// reset = fresh instance (test 27), on seeded noise with a level ramp, for an effect built
-/// and prepared by `make`.
-pub(crate) fn assert_block_invariant_and_reset_fresh<E: crate::effect::Effect>(
-    make: impl Fn() -> E,
-) {
-    let mut noise = Noise::new(11);
-    let len = 12_000;
-    let left: Vec<f32> = (0..len)
-        .map(|n| noise.next_f64() as f32 * (n % 5_000) as f32 / 5_000.0)
-        .collect();
-    let right: Vec<f32> = (0..len).map(|_| noise.next_f64() as f32 * 0.3).collect();
-    let bits = |(l, r): (Vec<f32>, Vec<f32>)| {
-        l.iter()
-            .chain(&r)
-            .map(|x| x.to_bits())
-            .collect::<Vec<u32>>()
-    };
-    let reference = bits(render_stereo(&mut make(), &left, &right, 1024));
-    for block in [1, 32, 64, 333] {
-        assert!(
-            bits(render_stereo(&mut make(), &left, &right, block)) == reference,
-            "block {block} changed the output"
-        );
-    }
-    let mut reused = make();
-    render_stereo(&mut reused, &right, &left, 64);
-    reused.reset();
-    assert!(
-        bits(render_stereo(&mut reused, &left, &right, 1024)) == reference,
-        "reset is not a fresh start"
-    );
-}

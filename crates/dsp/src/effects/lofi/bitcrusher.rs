@@ -204,7 +204,23 @@ impl Effect for Bitcrusher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::{FS, assert_block_invariant_and_reset_fresh, render_mono, sine};
+    use crate::effects::conformance::{Subject, conformance_tests};
+    use crate::test_support::{FS, render_mono, sine};
+
+    impl Subject for Bitcrusher {
+        type Params = Params;
+        fn make(params: &Params) -> Self {
+            Self::new(params)
+        }
+        fn set(&mut self, params: &Params) {
+            self.set_params(params);
+        }
+        fn clamp(params: &Params) -> Params {
+            params.clamped()
+        }
+    }
+
+    conformance_tests!(Bitcrusher);
 
     fn enabled(bit_depth: f32, sample_rate: f32) -> Params {
         Params {
@@ -306,17 +322,6 @@ mod tests {
         }
         let mut disabled = prepared(&Params::default());
         assert_eq!(render_mono(&mut disabled, &input, 64), input);
-    }
-
-    #[test]
-    fn block_size_and_reset_do_not_change_the_output() {
-        assert_block_invariant_and_reset_fresh(|| {
-            prepared(&Params {
-                dither: true,
-                mix: 70.0,
-                ..enabled(6.0, 11_025.0)
-            })
-        });
     }
 
     #[test]

@@ -250,9 +250,25 @@ impl Effect for RingModulator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::{
-        FS, assert_block_invariant_and_reset_fresh, dtft, render_mono, render_stereo, sine,
-    };
+    use crate::effects::conformance::{Subject, conformance_tests};
+    use crate::test_support::{FS, dtft, render_mono, render_stereo, sine};
+
+    impl Subject for RingModulator {
+        type Params = Params;
+        const CHOICES: &'static [(&'static str, &'static [&'static str])] =
+            &[("/waveform", &["sine", "triangle", "square", "sawtooth"])];
+        fn make(params: &Params) -> Self {
+            Self::new(params)
+        }
+        fn set(&mut self, params: &Params) {
+            self.set_params(params);
+        }
+        fn clamp(params: &Params) -> Params {
+            params.clamped()
+        }
+    }
+
+    conformance_tests!(RingModulator);
 
     fn enabled(frequency: f32, waveform: CarrierWaveform) -> Params {
         Params {
@@ -394,20 +410,6 @@ mod tests {
         let mut ring = prepared(&enabled(300.0, CarrierWaveform::Triangle));
         let (left, right) = render_stereo(&mut ring, &input, &input, 64);
         assert_eq!(left, right);
-    }
-
-    #[test]
-    fn block_size_and_reset_do_not_change_the_output() {
-        for waveform in [CarrierWaveform::Sine, CarrierWaveform::Sawtooth] {
-            assert_block_invariant_and_reset_fresh(|| {
-                prepared(&Params {
-                    lfo_rate: 3.0,
-                    lfo_depth: 40.0,
-                    mix: 80.0,
-                    ..enabled(700.0, waveform)
-                })
-            });
-        }
     }
 
     #[test]
