@@ -1,3 +1,4 @@
-//! Filter effects: the parametric EQ.
+//! Filter effects: the parametric EQ, the wah and the multi-mode filter.
 
 pub mod eq;
+pub mod wah;
