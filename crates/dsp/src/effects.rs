@@ -2,6 +2,7 @@
 //! names are the reference JSON keys of osp.md §10, defaults and declared ranges beside them)
 //! next to its `process`, so the parameter model and the DSP cannot drift apart.
 //!
+//! - [`amplifier`]: amp simulator and cabinet.
 //! - [`drive`]: overdrive, distortion, exciter (waveshapers at 4× the rate).
 //! - [`dynamics`]: compressor, limiter, noise gate, de-esser, transient shaper, multiband.
 //! - [`filter`]: the parametric EQ.
@@ -10,6 +11,7 @@
 //! - [`param`]: parameter types shared by several effects (note values).
 //! - [`spatial`]: the stereo imager.
 
+pub mod amplifier;
 pub mod drive;
 pub mod dynamics;
 pub mod filter;

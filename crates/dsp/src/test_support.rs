@@ -118,3 +118,13 @@ pub(crate) fn render_mono(
 ) -> Vec<f32> {
     render_stereo(effect, input, input, block).0
 }
+
+/// |H| in dB at `frequency` of the DC blocker with its corner at `corner` Hz,
+/// (1 − z⁻¹)/(1 − R·z⁻¹).
+pub(crate) fn dc_blocker_db(corner: f64, frequency: f64) -> f64 {
+    let pole = crate::blocks::dc::Blocker::pole_for(corner, FS);
+    let w = TAU * frequency / FS;
+    let numerator = 2.0 - 2.0 * w.cos();
+    let denominator = 1.0 + pole * pole - 2.0 * pole * w.cos();
+    10.0 * (numerator / denominator).log10()
+}
