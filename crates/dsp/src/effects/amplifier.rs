@@ -2,3 +2,4 @@
 //! IIR model of a speaker cabinet and its microphone.
 
 pub mod amp;
+pub mod cabinet;
