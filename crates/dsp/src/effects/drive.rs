@@ -2,6 +2,7 @@
 //! exciter, which adds shaped harmonics of the treble to the dry signal.
 
 pub mod distortion;
+pub mod exciter;
 pub mod overdrive;
 pub(crate) mod pipeline;
 pub mod shaper;
