@@ -8,10 +8,12 @@
 //!   denormal guard.
 //! - [`blocks`]: filters, crossovers, delay lines, LFOs, envelopes, smoothers, oversampling.
 //! - [`effects`]: the effects, each with its parameter model (the reference JSON keys).
+//! - [`chain`]: the effects in chain order and the preset model that configures them.
 
 #![forbid(unsafe_code)]
 
 pub mod blocks;
+pub mod chain;
 pub mod effect;
 pub mod effects;
 

@@ -143,6 +143,11 @@ impl OnePole {
         self.current as f32
     }
 
+    /// The value being glided to.
+    pub fn target(&self) -> f32 {
+        self.target as f32
+    }
+
     /// The current value.
     pub fn value(&self) -> f32 {
         self.current as f32

@@ -1,1 +1,3 @@
 //! Spatial effects: stereo width and placement.
+
+pub mod stereo_imager;

@@ -4,7 +4,7 @@
 //! Why a band can change shape without a click: every shape here is the identity at 0 dB, so a
 //! band whose type changes first glides to 0 dB in its old shape, switches shape there (where
 //! both shapes are the same filter), then glides to its new gain. A band that is settled at
-//! 0 dB and whose state has died away below `QUIET_STATE` is skipped (it would compute
+//! 0 dB and whose state has died away below −200 dBFS is skipped (it would compute
 //! `y = x`), so unused and flat bands cost nothing; with all gains at 0 dB the EQ is bit exact.
 
 use super::super::clamp_param;
