@@ -9,7 +9,7 @@
 //! Per-effect crossfaded enable (issue 7) slots in as a wrapper inside [`Unit::process`].
 
 use crate::effect::{Block, Effect, ProcessSpec};
-use crate::effects::{dynamics, filter, spatial};
+use crate::effects::{amplifier, drive, dynamics, filter, lofi, modulation, spatial};
 use serde_json::Value;
 
 /// The 35 effect keys of osp.md §10 in chain order, with the aliases the reference accepts.
@@ -140,12 +140,21 @@ macro_rules! units {
 }
 
 units! {
+    Wah => filter::wah::Wah,
+    Overdrive => drive::overdrive::Overdrive,
+    Distortion => drive::distortion::Distortion,
+    Amp => amplifier::amp::Amp,
+    Cabinet => amplifier::cabinet::Cabinet,
     NoiseGate => dynamics::noise_gate::NoiseGate,
     DeEsser => dynamics::de_esser::DeEsser,
     TransientShaper => dynamics::transient_shaper::TransientShaper,
     Eq => filter::eq::Equalizer,
+    Exciter => drive::exciter::Exciter,
+    MultiFilter => filter::multi_filter::MultiFilter,
     Compressor => dynamics::compressor::Compressor,
     MultibandCompressor => dynamics::multiband_compressor::MultibandCompressor,
+    Bitcrusher => lofi::bitcrusher::Bitcrusher,
+    RingModulator => modulation::ring_modulator::RingModulator,
     StereoImager => spatial::stereo_imager::StereoImager,
     Limiter => dynamics::limiter::Limiter,
 }
@@ -344,6 +353,17 @@ impl Chain {
         }
     }
 
+    /// Sets the tempo that tempo-synced effects follow (BPM; the room's or the host's).
+    ///
+    /// Audio thread: must not allocate, lock or block.
+    pub fn set_tempo(&mut self, bpm: f64) {
+        for unit in &mut self.units {
+            if let Unit::MultiFilter(filter) = unit {
+                filter.set_tempo(bpm);
+            }
+        }
+    }
+
     /// The effects, in chain order.
     pub fn units(&self) -> &[Unit] {
         &self.units
@@ -391,34 +411,44 @@ mod tests {
                 "reverb": {"enabled": true}, "ampSimulator": {}, "sparkles": {}}"#,
         )
         .unwrap();
-        assert_eq!(preset.not_implemented, ["amp", "reverb"], "in chain order");
+        assert_eq!(preset.not_implemented, ["reverb"], "in chain order");
         assert_eq!(preset.unknown, ["sparkles"]);
         let keys: Vec<&str> = preset.units.iter().map(UnitParams::key).collect();
         assert_eq!(
             keys,
             [
+                "wah",
+                "overdrive",
+                "distortion",
+                "amp",
+                "cabinet",
                 "noiseGate",
                 "deEsser",
                 "transientShaper",
                 "eq",
+                "exciter",
+                "multiFilter",
                 "compressor",
                 "multibandCompressor",
+                "bitcrusher",
+                "ringModulator",
                 "stereoImager",
                 "limiter"
             ]
         );
-        let UnitParams::Compressor(compressor) = &preset.units[4] else {
+        let UnitParams::Compressor(compressor) = &preset.units[11] else {
             panic!("order")
         };
         assert_eq!(
             (compressor.enabled, compressor.threshold, compressor.ratio),
             (true, -20.0, 4.0)
         );
-        let UnitParams::NoiseGate(gate) = &preset.units[0] else {
+        let UnitParams::NoiseGate(gate) = &preset.units[5] else {
             panic!("order")
         };
         assert_eq!(gate.hold, 20.0);
-        assert!(preset.units[7].enabled(), "the limiter defaults on");
+        assert!(preset.units[16].enabled(), "the limiter defaults on");
+        assert!(matches!(&preset.units[3], UnitParams::Amp(amp) if !amp.enabled));
         assert!(matches!(
             Preset::from_json(r#"{"limiter": {"ceiling": "loud"}}"#),
             Err(PresetError::BadParams { .. })
@@ -446,13 +476,23 @@ mod tests {
         assert_eq!(&left[latency..], &input[..input.len() - latency]);
 
         let everything = Preset::from_json(
-            r#"{"noiseGate": {"enabled": true}, "deEsser": {"enabled": true},
+            r#"{"wah": {"enabled": true, "mode": "auto"}, "overdrive": {"enabled": true},
+                "distortion": {"enabled": true, "type": "fuzz"}, "amp": {"enabled": true},
+                "cabinet": {"enabled": true, "micPosition": "room"},
+                "exciter": {"enabled": true}, "bitcrusher": {"enabled": true, "bits": 12},
+                "multiFilter": {"enabled": true, "tempoSync": true, "lfoDepth": 50},
+                "ringModulator": {"enabled": true, "mix": 30},
+                "noiseGate": {"enabled": true}, "deEsser": {"enabled": true},
                 "transientShaper": {"enabled": true, "attack": 50}, "eq": {"enabled": true},
                 "compressor": {"enabled": true}, "multibandCompressor": {"enabled": true},
                 "stereoImager": {"enabled": true, "width": 150}, "limiter": {"enabled": true}}"#,
         )
         .unwrap();
         rt::guard::no_alloc(|| chain.set_preset(&everything));
+        rt::guard::no_alloc(|| chain.set_tempo(90.0));
+        // Switched on, the oversampled effects add theirs: 46 each at 4x (overdrive,
+        // distortion, amp), 39 at 2x (exciter).
+        assert_eq!(chain.latency(), 96 + 3 * 46 + 39);
         let (mut left, mut right) = (input.clone(), input.clone());
         render(&mut chain, &mut left, &mut right, || 300);
         assert!(

@@ -2,12 +2,22 @@
 //! names are the reference JSON keys of osp.md §10, defaults and declared ranges beside them)
 //! next to its `process`, so the parameter model and the DSP cannot drift apart.
 //!
+//! - [`amplifier`]: amp simulator and cabinet.
+//! - [`drive`]: overdrive, distortion, exciter (waveshapers at 4× the rate).
 //! - [`dynamics`]: compressor, limiter, noise gate, de-esser, transient shaper, multiband.
 //! - [`filter`]: the parametric EQ.
+//! - [`lofi`]: the bitcrusher.
+//! - [`modulation`]: the ring modulator.
+//! - [`param`]: parameter types shared by several effects (note values).
 //! - [`spatial`]: the stereo imager.
 
+pub mod amplifier;
+pub mod drive;
 pub mod dynamics;
 pub mod filter;
+pub mod lofi;
+pub mod modulation;
+pub mod param;
 pub mod spatial;
 
 #[cfg(test)]

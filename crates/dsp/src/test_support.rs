@@ -62,3 +62,69 @@ impl Noise {
         bits as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
     }
 }
+
+/// Level in dB of the `harmonic`-th harmonic of `f0` relative to the fundamental.
+pub(crate) fn harmonic_db(signal: &[f32], f0: f64, harmonic: u32, sample_rate: f64) -> f64 {
+    let power = |f: f64| {
+        let (re, im) = dtft(signal, f, sample_rate);
+        re * re + im * im
+    };
+    10.0 * (power(f0 * f64::from(harmonic)) / power(f0)).log10()
+}
+
+/// The strongest alias of a distorted `f0` tone relative to its fundamental (or its 2nd
+/// harmonic if that is stronger, as after a rectifier), in dB: harmonics
+/// 2…199 are folded into 0…fs/2, and those that land neither on a harmonic nor above 20 kHz (the
+/// band the oversampling filters keep clean) are measured. Use a whole second of signal at an
+/// integer `f0`: every component is then a whole number of periods and no bin leaks into
+/// another.
+pub(crate) fn worst_alias_db(signal: &[f32], f0: u32, sample_rate: u32) -> f64 {
+    const AUDIO_BAND: u32 = 20_000;
+    let level = |f: u32| {
+        let (re, im) = dtft(signal, f64::from(f), f64::from(sample_rate));
+        (re * re + im * im).sqrt()
+    };
+    let fundamental = level(f0).max(level(2 * f0));
+    (2..200u32)
+        .map(|h| {
+            let folded = (h * f0) % sample_rate;
+            folded.min(sample_rate - folded)
+        })
+        .filter(|&f| f != 0 && f % f0 != 0 && f <= AUDIO_BAND)
+        .map(|f| 20.0 * (level(f) / fundamental).log10())
+        .fold(f64::MIN, f64::max)
+}
+
+/// Runs `effect` over `left`/`right` in blocks of `block` frames, each block under the
+/// allocation guard, and returns the output.
+pub(crate) fn render_stereo(
+    effect: &mut impl crate::effect::Effect,
+    left: &[f32],
+    right: &[f32],
+    block: usize,
+) -> (Vec<f32>, Vec<f32>) {
+    let (mut out_left, mut out_right) = (left.to_vec(), right.to_vec());
+    for (l, r) in out_left.chunks_mut(block).zip(out_right.chunks_mut(block)) {
+        rt::guard::no_alloc(|| effect.process(&mut crate::effect::Block::new(l, r)));
+    }
+    (out_left, out_right)
+}
+
+/// [`render_stereo`] with the same signal on both channels; returns the left output.
+pub(crate) fn render_mono(
+    effect: &mut impl crate::effect::Effect,
+    input: &[f32],
+    block: usize,
+) -> Vec<f32> {
+    render_stereo(effect, input, input, block).0
+}
+
+/// |H| in dB at `frequency` of the DC blocker with its corner at `corner` Hz,
+/// (1 − z⁻¹)/(1 − R·z⁻¹).
+pub(crate) fn dc_blocker_db(corner: f64, frequency: f64) -> f64 {
+    let pole = crate::blocks::dc::Blocker::pole_for(corner, FS);
+    let w = TAU * frequency / FS;
+    let numerator = 2.0 - 2.0 * w.cos();
+    let denominator = 1.0 + pole * pole - 2.0 * pole * w.cos();
+    10.0 * (numerator / denominator).log10()
+}

@@ -1,0 +1,3 @@
+//! Lo-fi effects: deliberate degradation of the signal's resolution in time and amplitude.
+
+pub mod bitcrusher;
