@@ -1,0 +1,242 @@
+//! `cargo bench -p dsp --bench effects`: ns per stereo frame of every effect the chain
+//! implements (dsp.md §5, per effect, in process, no I/O), at 64- and 1024-frame blocks, stereo
+//! 48 kHz, on a 2-second seeded pluck arpeggio, next to its dsp.md §4 target.
+//!
+//! The effect list comes from `chain::Preset`, so an effect added to the chain's table is
+//! benchmarked without touching this file. Each effect runs as a whole chain with only it
+//! switched on (`Preset::single`), which is how the plugin runs it; the all-off chain is timed
+//! too, and the table subtracts it so "net" is the effect's own cost (the disabled units' early
+//! returns and the disabled limiter's constant delay are the chain's, not the effect's).
+//!
+//! Wall time is read here on purpose: this is a benchmark harness on a normal thread, never the
+//! audio thread the crate's clock ban protects.
+#![allow(clippy::disallowed_methods)]
+
+use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
+use dsp::chain::{Chain, Preset};
+use dsp::effect::{Block, Effect, ProcessSpec, process_guarded};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+const FS: f64 = 48_000.0;
+const SECONDS: f64 = 2.0;
+const BLOCKS: [usize; 2] = [64, 1024];
+/// The row name of the all-off chain, the baseline "net" subtracts.
+const BYPASS: &str = "(bypass chain)";
+/// The baseline's second run (criterion wants unique names; the table pools it with the first).
+const BYPASS_AGAIN: &str = "(bypass chain again)";
+
+/// Effects whose defaults do no work, again with settings that do (dsp.md §5 "heavy"): the EQ's
+/// default bands are all 0 dB, which it skips entirely.
+const HEAVY: &[(&str, &str)] = &[(
+    "eq 5 bands +6 dB",
+    r#"{"limiter": {"enabled": false}, "eq": {"enabled": true, "bands": [
+        {"frequency": 80, "gain": 6, "q": 0.7, "type": "lowshelf"},
+        {"frequency": 240, "gain": 6, "q": 1, "type": "peak"},
+        {"frequency": 750, "gain": 6, "q": 1, "type": "peak"},
+        {"frequency": 2200, "gain": 6, "q": 1, "type": "peak"},
+        {"frequency": 6000, "gain": 6, "q": 0.7, "type": "highshelf"}]}}"#,
+)];
+
+/// dsp.md §4 targets, net ns per stereo frame, by effect key ("–" where §4 names none).
+const TARGETS: &[(&str, f64)] = &[
+    ("pitchCorrection", 300.0),
+    ("harmonizer", 200.0),
+    ("overdrive", 15.0),
+    ("distortion", 15.0),
+    ("amp", 300.0),
+    ("cabinet", 130.0),
+    ("noiseGate", 25.0),
+    ("deEsser", 40.0),
+    ("transientShaper", 25.0),
+    ("eq", 35.0),
+    ("eq 5 bands +6 dB", 35.0),
+    ("exciter", 50.0),
+    ("compressor", 30.0),
+    ("multibandCompressor", 150.0),
+    ("bitcrusher", 15.0),
+    ("ringModulator", 15.0),
+    ("frequencyShifter", 100.0),
+    ("rotarySpeaker", 80.0),
+    ("chorus", 30.0),
+    ("flanger", 30.0),
+    ("phaser", 40.0),
+    ("vibrato", 30.0),
+    ("tremolo", 15.0),
+    ("autoPan", 15.0),
+    ("vocalDoubler", 30.0),
+    ("delay", 20.0),
+    ("stereoDelay", 20.0),
+    ("granularDelay", 50.0),
+    ("roomSimulator", 60.0),
+    ("reverb", 55.0),
+    ("stereoImager", 10.0),
+    ("limiter", 20.0),
+];
+
+/// A pluck-like stereo stimulus: the dsp.md §5 arpeggio (E2 B2 E3 G3 B3 E4 B3 G3) at 4 notes a
+/// second, each note eight harmonics whose upper partials die faster (as a string's do), the
+/// right channel 11 ms late, a little seeded noise, −3 dBFS peak. Realistic levels matter:
+/// gates, compressors and limiters take different paths above and below threshold.
+fn stimulus() -> (Vec<f32>, Vec<f32>) {
+    const NOTES_HZ: [f64; 8] = [82.41, 123.47, 164.81, 196.0, 246.94, 329.63, 246.94, 196.0];
+    let frames = (FS * SECONDS) as usize;
+    let note_len = frames / NOTES_HZ.len();
+    let mut mono = vec![0.0f64; frames];
+    for (i, hz) in NOTES_HZ.iter().enumerate() {
+        // Each note rings on under the next ones until the buffer ends.
+        for (n, out) in mono.iter_mut().enumerate().skip(i * note_len) {
+            let t = (n - i * note_len) as f64 / FS;
+            for k in 1..=8 {
+                let k = f64::from(k);
+                let decay = (-t * (2.0 + 1.5 * k)).exp();
+                *out += decay / k * (std::f64::consts::TAU * hz * k * t).sin();
+            }
+        }
+    }
+    // xorshift64: deterministic, and good enough for a −50 dB hiss.
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut noise = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+    };
+    let delay = (0.011 * FS) as usize;
+    let mut left = Vec::with_capacity(frames);
+    let mut right = Vec::with_capacity(frames);
+    for n in 0..frames {
+        left.push(mono[n] + 0.006 * noise());
+        right.push(n.checked_sub(delay).map_or(0.0, |m| mono[m]) + 0.006 * noise());
+    }
+    let peak = left
+        .iter()
+        .chain(&right)
+        .fold(0.0f64, |p, s| p.max(s.abs()));
+    let gain = 10f64.powf(-3.0 / 20.0) / peak;
+    let scale = |v: Vec<f64>| v.into_iter().map(|s| (s * gain) as f32).collect();
+    (scale(left), scale(right))
+}
+
+/// Processes the whole stimulus `passes` times at `block`, timing only the `process` calls
+/// (the copy-in and reset between passes are outside the clock).
+fn time_passes(
+    chain: &mut Chain,
+    input: &(Vec<f32>, Vec<f32>),
+    work: &mut (Vec<f32>, Vec<f32>),
+    block: usize,
+    passes: u64,
+) -> Duration {
+    let mut total = Duration::ZERO;
+    for _ in 0..passes {
+        work.0.copy_from_slice(&input.0);
+        work.1.copy_from_slice(&input.1);
+        chain.reset();
+        let start = Instant::now();
+        for (l, r) in work.0.chunks_mut(block).zip(work.1.chunks_mut(block)) {
+            process_guarded(chain, &mut Block::new(l, r));
+        }
+        total += start.elapsed();
+        std::hint::black_box(&work);
+    }
+    total
+}
+
+fn main() {
+    let mut criterion = Criterion::default()
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(200))
+        .measurement_time(Duration::from_millis(500))
+        // The bootstrap's default 100,000 resamples take longer than the measurement itself.
+        .nresamples(5_000)
+        .configure_from_args();
+    let input = stimulus();
+    let frames = input.0.len();
+    let mut work = input.clone();
+
+    let mut rows: Vec<(String, Preset)> = vec![(BYPASS.into(), Preset::bypass())];
+    rows.extend(Preset::default().units.iter().map(|unit| {
+        let key = unit.key();
+        (key.to_string(), Preset::single(key).expect("implemented"))
+    }));
+    for &(name, json) in HEAVY {
+        match Preset::from_json(json) {
+            Ok(preset) if preset.not_implemented.is_empty() => rows.push((name.into(), preset)),
+            _ => eprintln!("skipping \"{name}\": its preset no longer parses"),
+        }
+    }
+    // The baseline is timed again last and both runs pooled, so slow drift of a shared machine
+    // (turbo, other jobs) over the run does not land on the effects measured first or last.
+    rows.push((BYPASS_AGAIN.into(), Preset::bypass()));
+
+    // (row, block) → ns per stereo frame of every sample criterion took.
+    let samples: RefCell<BTreeMap<(String, usize), Vec<f64>>> = RefCell::default();
+    for (name, preset) in &rows {
+        let mut group = criterion.benchmark_group(format!("effects/{name}"));
+        group
+            .throughput(Throughput::Elements(frames as u64))
+            .sampling_mode(SamplingMode::Flat);
+        for block in BLOCKS {
+            let mut chain = Chain::new(preset);
+            chain.prepare(&ProcessSpec::stereo(FS, block));
+            group.bench_function(BenchmarkId::from_parameter(block), |b| {
+                b.iter_custom(|passes| {
+                    let elapsed = time_passes(&mut chain, &input, &mut work, block, passes);
+                    let ns = elapsed.as_nanos() as f64 / (passes as f64 * frames as f64);
+                    let row = if name == BYPASS_AGAIN { BYPASS } else { name };
+                    samples
+                        .borrow_mut()
+                        .entry((row.to_string(), block))
+                        .or_default()
+                        .push(ns);
+                    elapsed
+                });
+            });
+        }
+        group.finish();
+    }
+    criterion.final_summary();
+    print_table(&rows, &samples.into_inner());
+}
+
+/// The fastest of `values`. On a shared machine other jobs only ever add time, so the best
+/// sample is the stablest estimate of the effect's own cost (criterion's own report beside it
+/// shows the spread).
+fn best(values: &[f64]) -> f64 {
+    values.iter().copied().fold(f64::NAN, f64::min)
+}
+
+fn print_table(rows: &[(String, Preset)], samples: &BTreeMap<(String, usize), Vec<f64>>) {
+    let ns = |name: &str, block: usize| {
+        samples
+            .get(&(name.to_string(), block))
+            .map_or(f64::NAN, |v| best(v))
+    };
+    println!();
+    println!(
+        "ns per stereo frame, best sample; net = minus the all-off chain (limiter: gross); 48 kHz \
+         stereo, {SECONDS} s pluck stimulus; real-time budget 20,833"
+    );
+    println!(
+        "{:<22} {:>10} {:>10} {:>10} {:>10} {:>8}",
+        "effect", "net @64", "net @1024", "gross @64", "gross@1024", "target"
+    );
+    for (name, _) in rows.iter().filter(|(name, _)| name != BYPASS_AGAIN) {
+        let (gross64, gross1024) = (ns(name, 64), ns(name, 1024));
+        // The all-off chain is mostly the disabled limiter's constant delay, so subtracting it
+        // from the limiter would remove part of the limiter itself: its row stays gross.
+        let (net64, net1024) = if name == BYPASS || name == "limiter" {
+            (gross64, gross1024)
+        } else {
+            (gross64 - ns(BYPASS, 64), gross1024 - ns(BYPASS, 1024))
+        };
+        let target = TARGETS
+            .iter()
+            .find(|(key, _)| key == name)
+            .map_or_else(|| "–".to_string(), |(_, t)| format!("≤ {t}"));
+        println!(
+            "{name:<22} {net64:>10.1} {net1024:>10.1} {gross64:>10.1} {gross1024:>10.1} {target:>8}"
+        );
+    }
+}
