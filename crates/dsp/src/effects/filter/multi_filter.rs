@@ -569,11 +569,16 @@ impl Effect for MultiFilter {
         let formant = self.params.filter_type == FilterType::Formant;
         let fading_formant = self.fading_type == FilterType::Formant;
         let sample_rate = self.sample_rate;
+        // The pitch follower costs a biquad per sample; it only runs while its result is used
+        // (the key-tracking control glides to and from 0, so it runs until that has settled).
+        let tracking_keys = self.params.key_track != 0.0 || self.controls[4].value() != 0.0;
         let (left, right) = block.channels_mut();
         for (l, r) in left.iter_mut().zip(right.iter_mut()) {
             let mono = 0.5 * (*l + *r);
             self.envelope.process_sample(mono);
-            self.pitch.push(mono, sample_rate);
+            if tracking_keys {
+                self.pitch.push(mono, sample_rate);
+            }
             if self.until_control == 0 {
                 let designs = self.control_step();
                 for bank in &mut self.banks {
@@ -585,7 +590,14 @@ impl Effect for MultiFilter {
 
             let drive = self.drive.next_value();
             let gain = 1.0 + 15.0 * drive;
-            let driven = |x: f32| (1.0 - drive) * x + drive * shaper::tanh(gain * x);
+            // At drive 0 (the default) the blend is the identity: skip the two tanh.
+            let driven = |x: f32| {
+                if drive == 0.0 {
+                    x
+                } else {
+                    (1.0 - drive) * x + drive * shaper::tanh(gain * x)
+                }
+            };
             let (in_l, in_r) = (driven(*l), driven(*r));
             let mut wet_l = self.banks[0].process(in_l, formant);
             let mut wet_r = self.banks[1].process(in_r, formant);
