@@ -34,33 +34,36 @@ pub(crate) fn read(path: &Path) -> Result<Audio> {
             path.display()
         );
     }
-    let interleaved: Vec<f32> = match (spec.sample_format, spec.bits_per_sample) {
-        (hound::SampleFormat::Float, 32) => reader
-            .samples::<f32>()
-            .collect::<Result<_, _>>()
-            .with_context(|| format!("{}: damaged sample data", path.display()))?,
+    // Straight into planar buffers sized from the header: no interleaved copy of the file
+    // (at 60 s stereo that copy is 23 MB of page faults, more than the I/O itself).
+    let frames = reader.duration() as usize;
+    let mut planar = vec![Vec::with_capacity(frames); channels];
+    let mut deinterleave = |n: usize, sample: f32| planar[n % channels].push(sample);
+    let damaged = || format!("{}: damaged sample data", path.display());
+    match (spec.sample_format, spec.bits_per_sample) {
+        (hound::SampleFormat::Float, 32) => {
+            for (n, sample) in reader.samples::<f32>().enumerate() {
+                deinterleave(n, sample.with_context(damaged)?);
+            }
+        }
         (hound::SampleFormat::Int, bits @ (8 | 16 | 24 | 32)) => {
             // Full scale is 2^(bits-1); dividing by a power of two is exact in f32 for 8-24 bit
             // (32-bit integers keep their top 24 bits, which is all an f32 can hold).
             let scale = 1.0 / f64::from(1u32 << (bits - 1));
-            reader
-                .samples::<i32>()
-                .map(|s| s.map(|s| (f64::from(s) * scale) as f32))
-                .collect::<Result<_, _>>()
-                .with_context(|| format!("{}: damaged sample data", path.display()))?
+            for (n, sample) in reader.samples::<i32>().enumerate() {
+                deinterleave(n, (f64::from(sample.with_context(damaged)?) * scale) as f32);
+            }
         }
         (format, bits) => bail!(
             "{}: unsupported sample format {format:?} {bits}-bit \
              (16/24/32-bit integer or 32-bit float)",
             path.display()
         ),
-    };
-    let frames = interleaved.len() / channels;
-    let mut planar = vec![Vec::with_capacity(frames); channels];
-    for frame in interleaved.chunks_exact(channels) {
-        for (channel, &sample) in planar.iter_mut().zip(frame) {
-            channel.push(sample);
-        }
+    }
+    // A truncated last frame (a damaged file) is dropped so the channels stay equal.
+    let frames = planar.iter().map(Vec::len).min().unwrap_or(0);
+    for channel in &mut planar {
+        channel.truncate(frames);
     }
     Ok(Audio {
         channels: planar,
