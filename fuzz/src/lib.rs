@@ -370,22 +370,10 @@ fn osp_seeds() -> Vec<Vec<u8>> {
             announce: StreamAnnounce {
                 user_id: 1,
                 version: 1,
-                streams: vec![StreamInfo {
-                    ssrc: 0x1001,
-                    stream_id: 1,
-                    track_id: 0,
-                    payload_type: 111,
-                    encoding: StreamEncoding::Opus,
-                    channels: 2,
-                    clock_rate: 48_000,
-                    frame_samples: 120,
-                    crc: CrcForm::Padding,
-                    parity: Some(ParityStream {
-                        ssrc: 0x2001,
-                        payload_type: 127,
-                        group_size: 5,
-                    }),
-                }],
+                streams: vec![
+                    StreamInfo::stereo(0x1001, 1, StreamEncoding::Opus, 111, 120)
+                        .with_parity(0x2001, 127, 5),
+                ],
             },
             tag: [3; 32],
         }),

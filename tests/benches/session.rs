@@ -11,28 +11,19 @@ use std::time::{Duration, Instant as Clock};
 
 use netsim::{Loss, Mesh, Netem};
 use proto::endpoint::{Command, Config, Endpoint, Event, Input};
-use proto::osp::message::{CrcForm, ParityStream, StreamEncoding, StreamInfo};
+use proto::osp::message::{StreamEncoding, StreamInfo};
 use proto::path::Path;
 use proto::time::{Instant, MediaTime};
 
 fn config(user: u32) -> Config {
     let mut config = Config::new(user, "bench", b"secret", u64::from(user));
-    config.streams = vec![StreamInfo {
-        ssrc: 0x1000 + user,
-        stream_id: 1,
-        track_id: 0,
-        payload_type: 111,
-        encoding: StreamEncoding::Opus,
-        channels: 2,
-        clock_rate: 48_000,
-        frame_samples: 120,
-        crc: CrcForm::Padding,
-        parity: Some(ParityStream {
-            ssrc: 0x2000 + user,
-            payload_type: 127,
-            group_size: 5,
-        }),
-    }];
+    config.streams = vec![
+        StreamInfo::stereo(0x1000 + user, 1, StreamEncoding::Opus, 111, 120).with_parity(
+            0x2000 + user,
+            127,
+            5,
+        ),
+    ];
     config
 }
 

@@ -35,7 +35,7 @@ pub use config::{Codec, Config, ConfigError, JitterMode};
 pub use controller::{Controller, Report};
 pub use processor::Processor;
 
-use proto::osp::message::{CrcForm, ParityStream, StreamEncoding, StreamInfo};
+use proto::osp::message::{StreamEncoding, StreamInfo};
 
 /// Why a session could not start.
 #[derive(Debug, thiserror::Error)]
@@ -107,22 +107,14 @@ pub fn track_stream(user_id: u32, stream_id: u16, codec: Codec) -> StreamInfo {
         Codec::PcmL24 { .. } => (StreamEncoding::L24, PT_L24),
         Codec::Opus { .. } => (StreamEncoding::Opus, PT_OPUS),
     };
-    StreamInfo {
+    StreamInfo::stereo(
         ssrc,
         stream_id,
-        track_id: (stream_id - 1) as u8,
-        payload_type,
         encoding,
-        channels: 2,
-        clock_rate: 48_000,
-        frame_samples: codec.frame_samples(),
-        crc: CrcForm::Padding,
-        parity: Some(ParityStream {
-            ssrc: ssrc ^ 1,
-            payload_type: PT_PARITY,
-            group_size: 5,
-        }),
-    }
+        payload_type,
+        codec.frame_samples(),
+    )
+    .with_parity(ssrc ^ 1, PT_PARITY, 5)
 }
 
 /// The jitter buffer every remote stream gets.

@@ -9,7 +9,7 @@ use netsim::{Loss, Mesh, Netem};
 
 use super::*;
 use crate::osp::Frame;
-use crate::osp::message::{CrcForm, ParityStream, StreamEncoding};
+use crate::osp::message::StreamEncoding;
 use crate::ostp::packet::{self, Accept};
 use crate::path::RelayTrack;
 
@@ -296,21 +296,11 @@ fn addr(i: usize) -> SocketAddr {
 }
 
 fn stream(user: u32, frame_samples: u32, parity: bool) -> StreamInfo {
-    StreamInfo {
-        ssrc: 0x1000 + user,
-        stream_id: 1,
-        track_id: 0,
-        payload_type: 111,
-        encoding: StreamEncoding::Opus,
-        channels: 2,
-        clock_rate: 48_000,
-        frame_samples,
-        crc: CrcForm::Padding,
-        parity: parity.then_some(ParityStream {
-            ssrc: 0x2000 + user,
-            payload_type: 127,
-            group_size: 5,
-        }),
+    let stream = StreamInfo::stereo(0x1000 + user, 1, StreamEncoding::Opus, 111, frame_samples);
+    if parity {
+        stream.with_parity(0x2000 + user, 127, 5)
+    } else {
+        stream
     }
 }
 

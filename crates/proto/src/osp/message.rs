@@ -623,6 +623,43 @@ pub struct StreamInfo {
     pub parity: Option<ParityStream>,
 }
 
+impl StreamInfo {
+    /// A stereo 48 kHz stream of ours: CRC-32 in RTP padding, no parity, track
+    /// `stream_id − 1` (stream 1 carries track 0).
+    pub fn stereo(
+        ssrc: u32,
+        stream_id: u16,
+        encoding: StreamEncoding,
+        payload_type: u8,
+        frame_samples: u32,
+    ) -> Self {
+        Self {
+            ssrc,
+            stream_id,
+            track_id: u8::try_from(stream_id.saturating_sub(1)).unwrap_or(u8::MAX),
+            payload_type,
+            encoding,
+            channels: 2,
+            clock_rate: 48_000,
+            frame_samples,
+            crc: CrcForm::Padding,
+            parity: None,
+        }
+    }
+
+    /// The same stream protected by XOR parity on its own SSRC.
+    pub fn with_parity(self, ssrc: u32, payload_type: u8, group_size: u8) -> Self {
+        Self {
+            parity: Some(ParityStream {
+                ssrc,
+                payload_type,
+                group_size,
+            }),
+            ..self
+        }
+    }
+}
+
 /// 0x020D (ours): the streams a peer sends, with payload types. Replaces the sender's previous
 /// announcement as a whole; receivers decode only announced (SSRC, payload type) pairs.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
