@@ -72,11 +72,6 @@ impl OspJam {
         self.session = None;
     }
 
-    /// The running session, if the plugin is in a room.
-    pub fn session(&self) -> Option<&session::Session> {
-        self.session.as_ref()
-    }
-
     /// The slot this instance publishes its host transport into, once per block.
     pub fn transport(&self) -> Arc<transport::Shared> {
         Arc::clone(&self.transport)

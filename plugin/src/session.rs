@@ -8,7 +8,7 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use engine::transport;
@@ -178,7 +178,6 @@ pub fn standalone() -> Option<&'static Settings> {
 pub struct Session {
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
-    controller: Arc<Mutex<Controller>>,
 }
 
 impl Session {
@@ -197,29 +196,22 @@ impl Session {
             .engine_config(sample_rate, max_block)
             .map_err(|e| e.to_string())?;
         let (controller, processor) = engine::new(config).map_err(|e| e.to_string())?;
-        let controller = Arc::new(Mutex::new(controller));
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
-            let (controller, stop) = (Arc::clone(&controller), Arc::clone(&stop));
+            let stop = Arc::clone(&stop);
             let print_stats = settings.stats;
             std::thread::Builder::new()
                 .name("osp-jam-session".into())
-                .spawn(move || control_loop(&controller, &stop, &host_transport, print_stats))
+                .spawn(move || control_loop(controller, &stop, &host_transport, print_stats))
                 .map_err(|e| e.to_string())?
         };
         Ok((
             Self {
                 stop,
                 thread: Some(thread),
-                controller,
             },
             processor,
         ))
-    }
-
-    /// The engine's controller (for per-player gains, reports).
-    pub fn controller(&self) -> &Arc<Mutex<Controller>> {
-        &self.controller
     }
 }
 
@@ -229,7 +221,7 @@ impl Drop for Session {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
-        // The last reference to the controller goes with us: dropping it leaves the room.
+        // The control thread owned the controller: its end dropped it, which left the room.
     }
 }
 
@@ -242,7 +234,7 @@ struct Published {
 }
 
 fn control_loop(
-    controller: &Mutex<Controller>,
+    mut controller: Controller,
     stop: &AtomicBool,
     host_transport: &transport::Shared,
     print_stats: bool,
@@ -252,9 +244,6 @@ fn control_loop(
     let mut next_stats = Instant::now() + Duration::from_secs(1);
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(TICK);
-        let Ok(mut controller) = controller.lock() else {
-            return;
-        };
         if let Some(snapshot) = host_transport.read::<transport::Snapshot>()
             && let Some(bpm) = snapshot.tempo_bpm
         {

@@ -81,11 +81,6 @@ impl Controller {
         self.shared.set_mute(index, mute);
     }
 
-    /// The player remote slot `index` plays.
-    pub fn slot_user(&self, index: usize) -> Option<u32> {
-        self.shared.slot_user(index)
-    }
-
     /// The network side's latest status.
     pub fn network(&self) -> net::Status {
         self.handle.status()

@@ -5,7 +5,6 @@
 //! makes a syscall.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use net::link::{AudioLink, Inbound};
 
@@ -58,7 +57,6 @@ pub struct Processor {
     send: Send,
     remotes: Box<[Remote]>,
     kernel: Kernel,
-    sample_rate: f64,
     /// 48 kHz ticks per host sample.
     rate_factor: f64,
     sample_clock: u64,
@@ -95,7 +93,6 @@ impl Processor {
             send,
             remotes,
             kernel: Kernel::new(cutoff),
-            sample_rate,
             rate_factor,
             sample_clock: 0,
             mix_left: vec![0.0; max_block].into_boxed_slice(),
@@ -111,11 +108,6 @@ impl Processor {
     /// The largest block [`Processor::process`] takes.
     pub fn max_block(&self) -> usize {
         self.mix_left.len()
-    }
-
-    /// The host rate the processor was built for.
-    pub fn sample_rate(&self) -> f64 {
-        self.sample_rate
     }
 
     /// One host block: sends `left`/`right` (our track, scaled by `gain` per sample when given)
@@ -247,10 +239,7 @@ impl Processor {
                         .slot_of(user_id, stream_id)
                         .or_else(|| self.remotes.iter().position(|r| r.key().is_none()));
                     match slot {
-                        Some(index) => {
-                            self.remotes[index].assign(user_id, stream_id, shape);
-                            self.shared.set_slot_user(index, Some(user_id));
-                        }
+                        Some(index) => self.remotes[index].assign(user_id, stream_id, shape),
                         None => self.counters.no_free_slot += 1,
                     }
                 }
@@ -259,7 +248,6 @@ impl Processor {
                         if remote.key().is_some_and(|(user, _)| user == user_id) {
                             remote.release();
                             self.link.playout.clear(index);
-                            self.shared.set_slot_user(index, None);
                         }
                     }
                 }
@@ -292,6 +280,5 @@ impl Processor {
             }
         }
         self.stats.write(stats);
-        self.shared.blocks.fetch_add(1, Ordering::Relaxed);
     }
 }

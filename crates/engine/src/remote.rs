@@ -186,7 +186,7 @@ impl Remote {
         if !self.playing && !self.start(now) {
             self.left[..frames].fill(0.0);
             self.right[..frames].fill(0.0);
-            self.glide_gain(gain);
+            self.gain = gain;
             return;
         }
         let step = self.ratio * rate_factor;
@@ -361,10 +361,6 @@ impl Remote {
         }
         self.gain = gain;
         self.stats.peak = peak;
-    }
-
-    fn glide_gain(&mut self, gain: f32) {
-        self.gain = gain;
     }
 
     /// The slot's rendered output of the last block.

@@ -1,23 +1,17 @@
 //! State the control thread and the audio thread share through atomics: per-slot gains and
-//! mutes (set by the host or the UI, read every block) and which player each slot plays.
+//! mutes, set by the host or the UI and read every block.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rt::atomic::AtomicF32;
 
 use crate::processor::MAX_REMOTES;
 
-/// No player in a slot.
-const NO_USER: u64 = u64::MAX;
-
-/// Shared parameters and slot assignments.
+/// Shared per-slot parameters.
 #[derive(Debug)]
 pub struct Shared {
     gains: [AtomicF32; MAX_REMOTES],
     mutes: [AtomicBool; MAX_REMOTES],
-    users: [AtomicU64; MAX_REMOTES],
-    /// Publications of the processor's stats so far.
-    pub blocks: AtomicU32,
 }
 
 impl Default for Shared {
@@ -25,8 +19,6 @@ impl Default for Shared {
         Self {
             gains: std::array::from_fn(|_| AtomicF32::new(1.0)),
             mutes: std::array::from_fn(|_| AtomicBool::new(false)),
-            users: std::array::from_fn(|_| AtomicU64::new(NO_USER)),
-            blocks: AtomicU32::new(0),
         }
     }
 }
@@ -61,20 +53,5 @@ impl Shared {
             }
             _ => 0.0,
         }
-    }
-
-    /// Records which player slot `index` plays.
-    ///
-    /// Audio thread: must not allocate, lock or block.
-    pub fn set_slot_user(&self, index: usize, user_id: Option<u32>) {
-        if let Some(slot) = self.users.get(index) {
-            slot.store(user_id.map_or(NO_USER, u64::from), Ordering::Relaxed);
-        }
-    }
-
-    /// The player slot `index` plays, if any.
-    pub fn slot_user(&self, index: usize) -> Option<u32> {
-        let user = self.users.get(index)?.load(Ordering::Relaxed);
-        (user != NO_USER).then_some(user as u32)
     }
 }

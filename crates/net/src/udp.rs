@@ -5,7 +5,7 @@
 //! one serve all.
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -87,9 +87,6 @@ pub fn outbound(dest: SocketAddr, local: SocketAddr) -> SocketAddr {
         _ => dest,
     }
 }
-
-/// The unspecified IPv4 address on port 0: "any local address, any port".
-pub const ANY_V4: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
 
 #[cfg(test)]
 mod tests {
