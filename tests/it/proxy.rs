@@ -7,7 +7,7 @@
 //! payload type it dropped: the ground truth a receiver's loss counters are checked against.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashSet};
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -29,9 +29,10 @@ pub(crate) struct Counts {
     pub(crate) delivered: u64,
     /// Extra copies delivered.
     pub(crate) duplicated: u64,
-    /// RTP media packets (the watched payload types) that came in, and those lost.
+    /// RTP media packets (the watched payload types) seen for the first time: originals.
+    /// Later copies of the same (SSRC, sequence number) are resends, byte-identical by design.
     pub(crate) media: u64,
-    /// RTP media packets lost.
+    /// Originals lost: the ground truth of what a receiver must count as lost.
     pub(crate) media_lost: u64,
     /// Dropped because too many were held.
     pub(crate) overflow: u64,
@@ -114,6 +115,7 @@ fn relay(
     let mut client: Option<SocketAddr> = None;
     let mut held: BinaryHeap<Held> = BinaryHeap::new();
     let mut order = 0u64;
+    let mut seen: HashSet<(u32, u16)> = HashSet::new();
     let mut buf = [0u8; 2048];
     while !stop.load(Ordering::Relaxed) {
         if let Ok((len, from)) = socket.recv_from(&mut buf) {
@@ -129,7 +131,8 @@ fn relay(
                 &mut r.to_client
             };
             counts.received += 1;
-            let media = is_media(data, media_types);
+            // Only an original counts: the first time its (SSRC, sequence number) passes.
+            let media = media_id(data, media_types).is_some_and(|id| seen.insert(id));
             counts.media += u64::from(media);
             let now = Instant::now();
             match links[usize::from(!to_upstream)].transmit(now - start, len) {
@@ -170,7 +173,12 @@ fn relay(
     }
 }
 
-/// An RTP packet (version 2) of one of the watched payload types.
-fn is_media(data: &[u8], media_types: &[u8]) -> bool {
-    data.len() >= 12 && data[0] & 0xC0 == 0x80 && media_types.contains(&(data[1] & 0x7F))
+/// (SSRC, sequence number) of an RTP packet (version 2) of one of the watched payload types.
+fn media_id(data: &[u8], media_types: &[u8]) -> Option<(u32, u16)> {
+    let rtp = data.len() >= 12 && data[0] & 0xC0 == 0x80;
+    (rtp && media_types.contains(&(data[1] & 0x7F))).then(|| {
+        let seq = u16::from_be_bytes([data[2], data[3]]);
+        let ssrc = u32::from_be_bytes([data[8], data[9], data[10], data[11]]);
+        (ssrc, seq)
+    })
 }

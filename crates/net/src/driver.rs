@@ -43,15 +43,18 @@ pub struct PeerStatus {
     pub rtt: Option<Duration>,
     /// RFC 3550 interarrival jitter of its audio.
     pub jitter: Duration,
-    /// Fraction of its packets lost since the first (before recovery), 0..=1.
+    /// Fraction of its packets lost since the first (before recovery), 0..=1: `lost / expected`.
     pub loss: f64,
     /// Packets expected from it.
     pub expected: u64,
-    /// Losses repaired by parity or resend.
+    /// Packets lost on the way, summed over its streams (the recovery's count: an original
+    /// that only came late, after its parity or before any resend could have, is not lost).
+    pub lost: u64,
+    /// Losses repaired by parity or resend in time.
     pub recovered: u64,
     /// Losses the network side gave up on (concealed by the audio thread).
     pub missing: u64,
-    /// Packets that arrived after their deadline.
+    /// Originals that arrived after their deadline.
     pub late: u64,
     /// Its clock minus ours, µs (the session master's clock defines the beat grid).
     pub clock_offset_us: Option<f64>,
@@ -168,6 +171,7 @@ struct Driver {
     endpoint: Endpoint,
     socket: tokio::net::UdpSocket,
     local: SocketAddr,
+    dscp: bool,
     epoch: std::time::Instant,
     tokio_epoch: tokio::time::Instant,
     link: DriverLink,
@@ -176,6 +180,8 @@ struct Driver {
     /// The playout delay last told to the endpoint, per peer.
     reported: HashMap<u32, Duration>,
     reconnecting: HashMap<u32, u32>,
+    /// Each connected peer's announced stream ids (for per-stream recovery counters).
+    streams: HashMap<u32, Vec<u16>>,
     transmit: Vec<u8>,
 }
 
@@ -201,6 +207,7 @@ impl Driver {
             endpoint: Endpoint::new(config.endpoint.clone()),
             socket,
             local: setup.local,
+            dscp: setup.dscp,
             epoch,
             tokio_epoch: tokio::time::Instant::from_std(epoch),
             link,
@@ -208,6 +215,7 @@ impl Driver {
             counters: Counters::default(),
             reported: HashMap::new(),
             reconnecting: HashMap::new(),
+            streams: HashMap::new(),
             transmit: vec![0; RECV_BUFFER],
         }
     }
@@ -371,6 +379,8 @@ impl Driver {
             }
             Event::PeerUp { user_id, streams } => {
                 self.reconnecting.remove(&user_id);
+                self.streams
+                    .insert(user_id, streams.iter().map(|s| s.stream_id).collect());
                 for stream in streams {
                     inbound.send(
                         Inbound::StreamUp {
@@ -386,6 +396,7 @@ impl Driver {
             }
             Event::PeerGone { user_id, .. } => {
                 self.reported.remove(&user_id);
+                self.streams.remove(&user_id);
                 inbound.send(Inbound::PeerGone { user_id }, &[]);
             }
             Event::Reconnecting { user_id, failures } => {
@@ -427,15 +438,26 @@ impl Driver {
             .connected()
             .map(|user_id| {
                 let health = endpoint.health(user_id).unwrap_or_default();
+                let mut recovery = proto::recovery::Stats::default();
+                for &stream_id in self.streams.get(&user_id).map_or(&[][..], Vec::as_slice) {
+                    if let Some(s) = endpoint.recovery_stats(user_id, stream_id) {
+                        recovery.lost += s.lost;
+                        recovery.repaired_parity += s.repaired_parity;
+                        recovery.repaired_resend += s.repaired_resend;
+                        recovery.missing += s.missing;
+                        recovery.late += s.late;
+                    }
+                }
                 PeerStatus {
                     user_id,
                     rtt: health.rtt,
                     jitter: health.jitter,
-                    loss: health.loss_cumulative,
+                    loss: recovery.lost as f64 / health.expected.max(1) as f64,
                     expected: health.expected,
-                    recovered: health.recovered,
-                    missing: health.concealed,
-                    late: health.late,
+                    lost: recovery.lost,
+                    recovered: recovery.repaired_parity + recovery.repaired_resend,
+                    missing: recovery.missing,
+                    late: recovery.late,
                     clock_offset_us: endpoint
                         .clock_estimate(user_id)
                         .map(|e| e.offset_at(now.as_micros() as i64)),
@@ -447,7 +469,7 @@ impl Driver {
         reconnecting.sort_unstable();
         let fresh = Status {
             local: Some(self.local),
-            dscp: self.status.lock().map(|s| s.dscp).unwrap_or_default(),
+            dscp: self.dscp,
             user_id: endpoint.user_id(),
             master: endpoint.master(),
             peers,
