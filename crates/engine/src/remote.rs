@@ -245,7 +245,6 @@ impl Remote {
         }
         self.apply_gain(frames, gain);
         self.stats.ratio = self.ratio;
-        self.stats.buffer = self.buffer.stats();
     }
 
     /// Starts playing once the first packet is due; false while nothing is.
@@ -371,12 +370,16 @@ impl Remote {
 
     /// Counters and schedule.
     pub fn stats(&self) -> Stats {
-        self.stats
+        // The buffer's counters are copied when asked for (every few blocks), not per block.
+        Stats {
+            buffer: self.buffer.stats(),
+            ..self.stats
+        }
     }
 
     /// Counters and schedule; resets the peak meter.
     pub fn take_stats(&mut self) -> Stats {
-        let stats = self.stats;
+        let stats = self.stats();
         self.stats.peak = 0.0;
         stats
     }
