@@ -1138,32 +1138,14 @@ impl Endpoint {
                 peer.health
                     .record_arrival(now, MediaTime(arrival.timestamp), arrival.seq);
             }
-            match outcome {
+            let via = match outcome {
                 Received::Accepted(via) => {
                     if via != Via::Original {
                         peer.health.record_recovered();
                     }
-                    let audio = Audio {
-                        user_id,
-                        stream_id,
-                        seq: arrival.seq,
-                        timestamp: arrival.timestamp,
-                        via,
-                        payload: arrival.payload.to_vec(),
-                    };
-                    self.push_event(Event::Audio(audio));
+                    via
                 }
-                Received::Resynced => {
-                    let audio = Audio {
-                        user_id,
-                        stream_id,
-                        seq: arrival.seq,
-                        timestamp: arrival.timestamp,
-                        via: Via::Original,
-                        payload: arrival.payload.to_vec(),
-                    };
-                    self.push_event(Event::Audio(audio));
-                }
+                Received::Resynced => Via::Original,
                 Received::Late => {
                     // Too late by the network side's estimate of the playout deadline, which
                     // it learns from the engine only every few blocks; the jitter buffer on
@@ -1172,18 +1154,18 @@ impl Endpoint {
                     // how the delay learns to cover such arrivals.
                     peer.health.record_late();
                     self.stats.late += 1;
-                    let audio = Audio {
-                        user_id,
-                        stream_id,
-                        seq: arrival.seq,
-                        timestamp: arrival.timestamp,
-                        via: Via::Original,
-                        payload: arrival.payload.to_vec(),
-                    };
-                    self.push_event(Event::Audio(audio));
+                    Via::Original
                 }
-                Received::Duplicate => {}
-            }
+                Received::Duplicate => return self.drain_recovery(now, index, s),
+            };
+            self.push_event(Event::Audio(Audio {
+                user_id,
+                stream_id,
+                seq: arrival.seq,
+                timestamp: arrival.timestamp,
+                via,
+                payload: arrival.payload.to_vec(),
+            }));
         } else {
             let parity_pt = stream
                 .info
