@@ -13,7 +13,7 @@
 use crate::blocks::biquad::{Design, Kind, Smoothed};
 use crate::effect::{Block, Effect, ProcessSpec};
 use crate::effects::clamp_param;
-use crate::effects::drive::pipeline::Pipeline;
+use crate::effects::drive::pipeline::{CurveFade, Pipeline};
 use crate::effects::drive::shaper;
 use serde::{Deserialize, Serialize};
 use std::f64::consts::FRAC_1_SQRT_2;
@@ -45,8 +45,6 @@ const PRESENCE_HZ: f64 = 4_000.0;
 const PRESENCE_SPAN_DB: f64 = 12.0;
 /// Tone controls glide over this time.
 const TONE_GLIDE_S: f64 = 0.02;
-/// Length of the curve crossfade when the type changes.
-const TYPE_FADE_S: f64 = 0.01;
 
 /// The amp model.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,14 +90,11 @@ impl AmpType {
 
     /// Shapes `samples` in place (one dispatch per block).
     fn shape_all(self, samples: &mut [f32]) {
-        fn run(samples: &mut [f32], curve: impl Fn(f32) -> f32) {
-            samples.iter_mut().for_each(|x| *x = curve(*x));
-        }
         match self {
-            Self::Clean | Self::Highgain | Self::American => run(samples, shaper::tanh),
-            Self::Crunch => run(samples, |x| shaper::asymmetric_tanh(x, 0.8)),
-            Self::British => run(samples, |x| shaper::asymmetric_tanh(x, 0.7)),
-            Self::Modern => run(samples, shaper::hard_clip),
+            Self::Clean | Self::Highgain | Self::American => shaper::apply(samples, shaper::tanh),
+            Self::Crunch => shaper::apply(samples, |x| shaper::asymmetric_tanh(x, 0.8)),
+            Self::British => shaper::apply(samples, |x| shaper::asymmetric_tanh(x, 0.7)),
+            Self::Modern => shaper::apply(samples, shaper::hard_clip),
         }
     }
 }
@@ -192,9 +187,8 @@ pub struct Amp {
     path: Pipeline,
     /// Per channel: bass, mid, treble, presence.
     tone: [[Smoothed; 4]; 2],
-    previous_type: AmpType,
-    fade_left: [usize; 2],
-    fade_len: usize,
+    /// The type's curve, faded from the previous one after a type change.
+    curve: CurveFade<AmpType>,
 }
 
 impl Amp {
@@ -209,9 +203,7 @@ impl Amp {
                 params.master,
             ),
             tone: Self::tone_filters(&params, 48_000.0),
-            previous_type: params.amp_type,
-            fade_left: [0; 2],
-            fade_len: 1,
+            curve: CurveFade::new(params.amp_type),
             params,
         };
         amp.reset();
@@ -243,9 +235,8 @@ impl Amp {
         }
         if self.params.enabled && !previous.enabled {
             self.reset();
-        } else if self.params.amp_type != previous.amp_type {
-            self.previous_type = previous.amp_type;
-            self.fade_left = [self.fade_len; 2];
+        } else {
+            self.curve.select(self.params.amp_type);
         }
     }
 
@@ -259,7 +250,7 @@ impl Effect for Amp {
     fn prepare(&mut self, spec: &ProcessSpec) {
         self.path.prepare(spec);
         self.tone = Self::tone_filters(&self.params, spec.sample_rate);
-        self.fade_len = ((TYPE_FADE_S * spec.sample_rate).round() as usize).max(1) * 4;
+        self.curve.prepare(spec);
         self.reset();
     }
 
@@ -272,29 +263,16 @@ impl Effect for Amp {
                 filter.reset();
             }
         }
-        self.previous_type = self.params.amp_type;
-        self.fade_left = [0; 2];
+        self.curve.jump_to(self.params.amp_type);
     }
 
     fn process(&mut self, block: &mut Block<'_>) {
         if !self.params.enabled {
             return;
         }
-        let current = self.params.amp_type;
-        let previous = self.previous_type;
-        let fade_left = &mut self.fade_left;
-        let fade_len = self.fade_len as f32;
+        let curve = &mut self.curve;
         self.path.process(block, |channel, inner| {
-            if fade_left[channel] == 0 {
-                current.shape_all(inner);
-                return;
-            }
-            for x in inner {
-                let old_weight = fade_left[channel] as f32 / fade_len;
-                let (new, old) = (current.shape(*x), previous.shape(*x));
-                *x = new + old_weight * (old - new);
-                fade_left[channel] = fade_left[channel].saturating_sub(1);
-            }
+            curve.process(channel, inner, AmpType::shape, AmpType::shape_all);
         });
         let (left, right) = block.channels_mut();
         for (samples, filters) in [left, right].into_iter().zip(&mut self.tone) {

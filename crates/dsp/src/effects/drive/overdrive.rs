@@ -6,7 +6,7 @@
 //! a tube or diode stage; its DC offset is removed before the tone filter.
 
 use super::pipeline::Pipeline;
-use super::shaper::asymmetric_tanh;
+use super::shaper::{self, asymmetric_tanh};
 use crate::effect::{Block, Effect, ProcessSpec};
 use crate::effects::clamp_param;
 use serde::{Deserialize, Serialize};
@@ -135,9 +135,8 @@ impl Effect for Overdrive {
 
     fn process(&mut self, block: &mut Block<'_>) {
         if self.params.enabled {
-            self.path.process(block, |_, inner| {
-                inner.iter_mut().for_each(|x| *x = shape(*x));
-            });
+            self.path
+                .process(block, |_, inner| shaper::apply(inner, shape));
         }
     }
 
