@@ -305,26 +305,14 @@ mod tests {
         worst_alias_db,
     };
 
-    impl Subject for Amp {
-        type Params = Params;
+    conformance_tests!(Amp {
         const CHOICES: &'static [(&'static str, &'static [&'static str])] = &[(
             "/ampType",
             &[
                 "clean", "crunch", "highgain", "british", "american", "modern",
             ],
         )];
-        fn make(params: &Params) -> Self {
-            Self::new(params)
-        }
-        fn set(&mut self, params: &Params) {
-            self.set_params(params);
-        }
-        fn clamp(params: &Params) -> Params {
-            params.clamped()
-        }
-    }
-
-    conformance_tests!(Amp);
+    });
 
     const TYPES: [AmpType; 6] = [
         AmpType::Clean,
@@ -345,12 +333,6 @@ mod tests {
         }
     }
 
-    fn prepared(params: &Params) -> Amp {
-        let mut amp = Amp::new(params);
-        amp.prepare(&ProcessSpec::stereo(FS, 1024));
-        amp
-    }
-
     /// dsp.md §1 test 19, static curve: with the tone stack flat and the fixed filters
     /// bypassed, a slow ramp comes out as master·shape(preamp·x) within 1e-4 for every type.
     #[test]
@@ -365,7 +347,7 @@ mod tests {
                     master: 0.6,
                     ..enabled(amp_type, gain)
                 };
-                let mut amp = prepared(&params);
+                let mut amp = Amp::prepared(&params);
                 amp.path.bypass_filters();
                 let output = render_mono(&mut amp, &ramp, 1024);
                 let latency = amp.latency();
@@ -412,7 +394,7 @@ mod tests {
                 })
                 .unwrap();
             for gain in [moderate, 1.0] {
-                let mut amp = prepared(&enabled(amp_type, gain));
+                let mut amp = Amp::prepared(&enabled(amp_type, gain));
                 amp.path.bypass_filters();
                 let output = window(&render_mono(&mut amp, &input, 1024));
                 let aliases = worst_alias_db(&output, 3_001, 48_000);
@@ -447,7 +429,7 @@ mod tests {
                 presence,
                 ..enabled(AmpType::Clean, 0.0)
             };
-            let mut amp = prepared(&params);
+            let mut amp = Amp::prepared(&params);
             let amplitude = 1e-5;
             let input: Vec<f32> = impulse(1 << 15).iter().map(|x| x * amplitude).collect();
             let ir: Vec<f32> = render_mono(&mut amp, &input, 1024)
@@ -486,9 +468,10 @@ mod tests {
             ..enabled(AmpType::British, 0.7)
         };
         let input = sine(220.0, 0.5, 9_600, FS);
-        let (left, right) = render_stereo(&mut prepared(&params), &input, &vec![0.0; 9_600], 64);
+        let (left, right) =
+            render_stereo(&mut Amp::prepared(&params), &input, &vec![0.0; 9_600], 64);
         assert!(right.iter().all(|&y| y == 0.0));
-        assert_eq!(left, render_mono(&mut prepared(&params), &input, 64));
+        assert_eq!(left, render_mono(&mut Amp::prepared(&params), &input, 64));
     }
 
     #[test]

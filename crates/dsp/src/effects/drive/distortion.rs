@@ -221,24 +221,12 @@ mod tests {
     use crate::effects::conformance::{Subject, conformance_tests};
     use crate::test_support::{FS, harmonic_db, render_mono, sine, worst_alias_db};
 
-    impl Subject for Distortion {
-        type Params = Params;
+    conformance_tests!(Distortion {
         const CHOICES: &'static [(&'static str, &'static [&'static str])] = &[(
             "/distortionType",
             &["classic", "hard", "fuzz", "asymmetric", "rectifier"],
         )];
-        fn make(params: &Params) -> Self {
-            Self::new(params)
-        }
-        fn set(&mut self, params: &Params) {
-            self.set_params(params);
-        }
-        fn clamp(params: &Params) -> Params {
-            params.clamped()
-        }
-    }
-
-    conformance_tests!(Distortion);
+    });
 
     const TYPES: [DistortionType; 5] = [
         DistortionType::Classic,
@@ -258,12 +246,6 @@ mod tests {
         }
     }
 
-    fn prepared(params: &Params) -> Distortion {
-        let mut distortion = Distortion::new(params);
-        distortion.prepare(&ProcessSpec::stereo(FS, 1024));
-        distortion
-    }
-
     /// dsp.md §1 test 19, static curve: a 2 s ramp from −1 to 1, filters bypassed, comes out
     /// as level·shape(gain·x) delayed by the latency, within 1e-4, for every type.
     #[test]
@@ -274,7 +256,7 @@ mod tests {
                     level: 0.7,
                     ..enabled(distortion_type, amount)
                 };
-                let mut distortion = prepared(&params);
+                let mut distortion = Distortion::prepared(&params);
                 distortion.path.bypass_filters();
                 let len = 2 * FS as usize;
                 let ramp: Vec<f32> = (0..len)
@@ -334,7 +316,7 @@ mod tests {
                 })
                 .unwrap();
             for amount in [moderate, 0.5, 1.0] {
-                let mut distortion = prepared(&enabled(distortion_type, amount));
+                let mut distortion = Distortion::prepared(&enabled(distortion_type, amount));
                 distortion.path.bypass_filters();
                 let output = window(&render_mono(&mut distortion, &input, 1024));
                 let aliases = worst_alias_db(&output, 3_001, 48_000);
@@ -356,7 +338,7 @@ mod tests {
     #[test]
     fn a_type_change_does_not_step_the_output() {
         let input = sine(220.0, 0.5, 9_600, FS);
-        let mut distortion = prepared(&enabled(DistortionType::Classic, 0.1));
+        let mut distortion = Distortion::prepared(&enabled(DistortionType::Classic, 0.1));
         let mut output = render_mono(&mut distortion, &input[..4_800], 64);
         distortion.set_params(&enabled(DistortionType::Rectifier, 0.1));
         output.extend(render_mono(&mut distortion, &input[4_800..], 64));

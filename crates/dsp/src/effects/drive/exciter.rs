@@ -349,22 +349,10 @@ mod tests {
     use crate::effects::conformance::{Subject, conformance_tests};
     use crate::test_support::{FS, harmonic_db, render_mono, sine};
 
-    impl Subject for Exciter {
-        type Params = Params;
+    conformance_tests!(Exciter {
         const CHOICES: &'static [(&'static str, &'static [&'static str])] =
             &[("/harmonics", &["odd", "even", "both"])];
-        fn make(params: &Params) -> Self {
-            Self::new(params)
-        }
-        fn set(&mut self, params: &Params) {
-            self.set_params(params);
-        }
-        fn clamp(params: &Params) -> Params {
-            params.clamped()
-        }
-    }
-
-    conformance_tests!(Exciter);
+    });
 
     fn enabled(harmonics: Harmonics) -> Params {
         Params {
@@ -375,15 +363,9 @@ mod tests {
         }
     }
 
-    fn prepared(params: &Params) -> Exciter {
-        let mut exciter = Exciter::new(params);
-        exciter.prepare(&ProcessSpec::stereo(FS, 1024));
-        exciter
-    }
-
     /// The added signal (output minus the delayed dry) of a 1 s, 4 kHz sine at `amplitude`.
     fn added(params: &Params, amplitude: f64) -> Vec<f32> {
-        let mut exciter = prepared(params);
+        let mut exciter = Exciter::prepared(params);
         let input = sine(4_000.0, amplitude, 2 * FS as usize, FS);
         let output = render_mono(&mut exciter, &input, 1024);
         let latency = exciter.latency();
@@ -416,7 +398,7 @@ mod tests {
     #[test]
     fn lows_pass_untouched() {
         let params = enabled(Harmonics::Both);
-        let mut exciter = prepared(&params);
+        let mut exciter = Exciter::prepared(&params);
         let input = sine(100.0, 0.5, 2 * FS as usize, FS);
         let output = render_mono(&mut exciter, &input, 1024);
         let latency = exciter.latency();
@@ -482,10 +464,10 @@ mod tests {
     fn mix_zero_is_the_delayed_dry_and_disabled_is_bit_exact() {
         let input = sine(5_000.0, 0.8, 4_800, FS);
         assert_eq!(
-            render_mono(&mut prepared(&Params::default()), &input, 64),
+            render_mono(&mut Exciter::prepared(&Params::default()), &input, 64),
             input
         );
-        let mut dry = prepared(&Params {
+        let mut dry = Exciter::prepared(&Params {
             mix: 0.0,
             ..enabled(Harmonics::Both)
         });

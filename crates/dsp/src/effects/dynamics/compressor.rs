@@ -225,25 +225,13 @@ impl Effect for Compressor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::effects::conformance::{Subject, conformance_tests};
+    use crate::effects::conformance::conformance_tests;
     use crate::test_support::{FS, sine};
 
-    impl Subject for Compressor {
-        type Params = Params;
+    conformance_tests!(Compressor {
         /// +24 dB of make-up on a full-scale attack, before the gain has come down: 15.8.
         const OUTPUT_BOUND: f32 = 10.0 * 15.9;
-        fn make(params: &Params) -> Self {
-            Self::new(params)
-        }
-        fn set(&mut self, params: &Params) {
-            self.set_params(params);
-        }
-        fn clamp(params: &Params) -> Params {
-            params.clamped()
-        }
-    }
-
-    conformance_tests!(Compressor);
+    });
 
     fn prepared(params: Params) -> Compressor {
         let mut compressor = Compressor::new(&params);

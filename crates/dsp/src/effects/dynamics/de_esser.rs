@@ -261,25 +261,13 @@ impl Effect for DeEsser {
 mod tests {
     use super::*;
     use crate::blocks::biquad::Coefs;
-    use crate::effects::conformance::{Subject, conformance_tests, render};
+    use crate::effects::conformance::{conformance_tests, render};
     use crate::test_support::{FS, sine};
 
-    impl Subject for DeEsser {
-        type Params = Params;
+    conformance_tests!(DeEsser {
         const CHOICES: &'static [(&'static str, &'static [&'static str])] =
             &[("/mode", &["split", "wideband"])];
-        fn make(params: &Params) -> Self {
-            Self::new(params)
-        }
-        fn set(&mut self, params: &Params) {
-            self.set_params(params);
-        }
-        fn clamp(params: &Params) -> Params {
-            params.clamped()
-        }
-    }
-
-    conformance_tests!(DeEsser);
+    });
 
     fn level_db(params: &Params, frequency: f64, amplitude: f64) -> f64 {
         let mut effect = DeEsser::new(params);

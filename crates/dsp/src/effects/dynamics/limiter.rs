@@ -242,21 +242,8 @@ impl Effect for Limiter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::effects::conformance::{Subject, conformance_tests, render};
+    use crate::effects::conformance::{conformance_tests, render};
     use crate::test_support::{FS, Noise, sine};
-
-    impl Subject for Limiter {
-        type Params = Params;
-        fn make(params: &Params) -> Self {
-            Self::new(params)
-        }
-        fn set(&mut self, params: &Params) {
-            self.set_params(params);
-        }
-        fn clamp(params: &Params) -> Params {
-            params.clamped()
-        }
-    }
 
     conformance_tests!(Limiter);
 
