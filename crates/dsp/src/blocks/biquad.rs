@@ -426,6 +426,26 @@ impl Smoothed {
         self.filter.reset();
     }
 
+    /// Glides each filter of a bank to the design at the same position.
+    ///
+    /// Audio thread: must not allocate, lock or block.
+    pub fn set_targets(bank: &mut [Self], designs: &[Design]) {
+        for (filter, design) in bank.iter_mut().zip(designs) {
+            filter.set_target(design);
+        }
+    }
+
+    /// Jumps each filter of a bank to the design at the same position and clears its state
+    /// (what an effect's `reset` does to its filters).
+    ///
+    /// Audio thread: must not allocate, lock or block.
+    pub fn reset_to(bank: &mut [Self], designs: &[Design]) {
+        for (filter, design) in bank.iter_mut().zip(designs) {
+            filter.jump_to(design);
+            filter.reset();
+        }
+    }
+
     /// Filters one sample, advancing any glide by one sample.
     ///
     /// Audio thread: must not allocate, lock or block.

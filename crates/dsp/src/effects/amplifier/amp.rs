@@ -229,9 +229,7 @@ impl Amp {
         );
         let designs = self.params.tone_designs();
         for channel in &mut self.tone {
-            for (filter, design) in channel.iter_mut().zip(&designs) {
-                filter.set_target(design);
-            }
+            Smoothed::set_targets(channel, &designs);
         }
         if self.params.enabled && !previous.enabled {
             self.reset();
@@ -258,10 +256,7 @@ impl Effect for Amp {
         self.path.reset();
         let designs = self.params.tone_designs();
         for channel in &mut self.tone {
-            for (filter, design) in channel.iter_mut().zip(&designs) {
-                filter.jump_to(design);
-                filter.reset();
-            }
+            Smoothed::reset_to(channel, &designs);
         }
         self.curve.jump_to(self.params.amp_type);
     }

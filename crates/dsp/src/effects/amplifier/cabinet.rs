@@ -250,9 +250,7 @@ impl Cabinet {
         self.params = params.clamped();
         let designs = self.params.designs();
         for channel in &mut self.channels {
-            for (filter, design) in channel.filters.iter_mut().zip(&designs) {
-                filter.set_target(design);
-            }
+            Smoothed::set_targets(&mut channel.filters, &designs);
         }
         for (level, target) in self.levels.iter_mut().zip(self.params.levels()) {
             level.set_target(target);
@@ -284,10 +282,7 @@ impl Effect for Cabinet {
     fn reset(&mut self) {
         let designs = self.params.designs();
         for channel in &mut self.channels {
-            for (filter, design) in channel.filters.iter_mut().zip(&designs) {
-                filter.jump_to(design);
-                filter.reset();
-            }
+            Smoothed::reset_to(&mut channel.filters, &designs);
             channel.reflections.reset();
         }
         for (level, target) in self.levels.iter_mut().zip(self.params.levels()) {

@@ -222,9 +222,7 @@ impl Exciter {
         self.params = params.clamped();
         let designs = self.params.designs();
         for channel in &mut self.channels {
-            for (filter, design) in channel.filters.iter_mut().zip(&designs) {
-                filter.set_target(design);
-            }
+            Smoothed::set_targets(&mut channel.filters, &designs);
         }
         self.amount.set_target(self.params.drive());
         self.mix.set_target(self.params.mix / 100.0);
@@ -270,10 +268,7 @@ impl Effect for Exciter {
     fn reset(&mut self) {
         let designs = self.params.designs();
         for channel in &mut self.channels {
-            for (filter, design) in channel.filters.iter_mut().zip(&designs) {
-                filter.jump_to(design);
-                filter.reset();
-            }
+            Smoothed::reset_to(&mut channel.filters, &designs);
             channel.oversampler.reset();
             channel.dry.reset();
         }
