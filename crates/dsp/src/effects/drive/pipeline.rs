@@ -102,11 +102,9 @@ impl Pipeline {
     ///
     /// Audio thread: must not allocate, lock or block.
     pub(crate) fn set_targets(&mut self, tone_hz: f64, drive: f32, level: f32) {
-        if tone_hz != self.tone_hz {
-            self.tone_hz = tone_hz;
-            for tone in &mut self.tone {
-                tone.set_target(&Self::tone_design(tone_hz));
-            }
+        self.tone_hz = tone_hz;
+        for tone in &mut self.tone {
+            tone.set_target(&Self::tone_design(tone_hz));
         }
         self.drive_target = drive;
         self.level_target = level;
