@@ -15,7 +15,7 @@
 //! Timing convention (dsp.md §1 "define time constants once"): attack and release are τ, the
 //! time the gain takes to cover 63 % of a step's change in dB.
 
-use super::super::clamp_param;
+use super::super::{clamp_param, gain_to_db};
 use crate::blocks::envelope::time_constant_coef;
 use crate::blocks::peak_hold::SlidingMax;
 use crate::blocks::smoother::OnePole;
@@ -207,7 +207,7 @@ impl Effect for Compressor {
         let (left, right) = block.channels_mut();
         for (l, r) in left.iter_mut().zip(right.iter_mut()) {
             let peak = self.detector.push(l.abs().max(r.abs()));
-            let level_db = 20.0 * f64::from(peak.max(LEVEL_FLOOR)).log10();
+            let level_db = gain_to_db(f64::from(peak.max(LEVEL_FLOOR)));
             let target_db = gain_computer(level_db, threshold, ratio, knee) - level_db;
             let coef = if target_db < self.gain_db {
                 self.attack_coef

@@ -11,7 +11,7 @@
 //! Solo, mute and bypass crossfade over [`SWITCH_SECONDS`]; gains glide; crossover frequencies
 //! glide (the crossover's own 20 ms), so no parameter clicks.
 
-use super::super::{clamp_param, db_to_gain};
+use super::super::{clamp_param, db_to_gain, gain_to_db};
 use super::compressor::gain_computer;
 use crate::blocks::crossover::ThreeBand;
 use crate::blocks::envelope::time_constant_coef;
@@ -296,7 +296,7 @@ impl BandDynamics {
     #[inline]
     fn gain(&mut self, left: f32, right: f32, band: &Band) -> f32 {
         let peak = self.detector.push(left.abs().max(right.abs()));
-        let level_db = 20.0 * f64::from(peak.max(LEVEL_FLOOR)).log10();
+        let level_db = gain_to_db(f64::from(peak.max(LEVEL_FLOOR)));
         let target_db = gain_computer(
             level_db,
             f64::from(band.threshold),
