@@ -39,3 +39,8 @@ pub(crate) fn clamp_param(value: f32, range: RangeInclusive<f32>, default: f32) 
 pub(crate) fn db_to_gain(db: f64) -> f64 {
     10f64.powf(db / 20.0)
 }
+
+/// A linear gain factor (or level) in decibels.
+pub(crate) fn gain_to_db(gain: f64) -> f64 {
+    20.0 * gain.log10()
+}

@@ -388,7 +388,10 @@ impl Smoothed {
         }
     }
 
-    /// Starts a glide to `design` (or jumps there if its [`Kind`] differs).
+    /// Starts a glide to `design` (or jumps there if its [`Kind`] differs). The design already
+    /// targeted changes nothing: effects pass every parameter on each update (a preset sets all
+    /// of them), and restarting the glide would redesign the filter for another ramp time and
+    /// stretch a glide in progress.
     ///
     /// Audio thread: must not allocate, lock or block.
     pub fn set_target(&mut self, design: &Design) {
@@ -396,7 +399,11 @@ impl Smoothed {
             self.jump_to(design);
             return;
         }
-        self.target = Self::parameters(design);
+        let target = Self::parameters(design);
+        if target == self.target {
+            return;
+        }
+        self.target = target;
         self.target_coefs = Coefs::new(design, self.sample_rate);
         let steps = self.ramp_samples as f64;
         for ((slope, now), target) in self.slope.iter_mut().zip(self.now).zip(self.target) {
@@ -424,6 +431,26 @@ impl Smoothed {
     /// Audio thread: must not allocate, lock or block.
     pub fn reset(&mut self) {
         self.filter.reset();
+    }
+
+    /// Glides each filter of a bank to the design at the same position.
+    ///
+    /// Audio thread: must not allocate, lock or block.
+    pub fn set_targets(bank: &mut [Self], designs: &[Design]) {
+        for (filter, design) in bank.iter_mut().zip(designs) {
+            filter.set_target(design);
+        }
+    }
+
+    /// Jumps each filter of a bank to the design at the same position and clears its state
+    /// (what an effect's `reset` does to its filters).
+    ///
+    /// Audio thread: must not allocate, lock or block.
+    pub fn reset_to(bank: &mut [Self], designs: &[Design]) {
+        for (filter, design) in bank.iter_mut().zip(designs) {
+            filter.jump_to(design);
+            filter.reset();
+        }
     }
 
     /// Filters one sample, advancing any glide by one sample.
@@ -724,6 +751,26 @@ mod tests {
         println!("energy above 8 kHz: smoothed {smoothed_db:.1} dB, jumping {jumping_db:.1} dB");
         assert!(smoothed_db < -60.0, "{smoothed_db}");
         assert!(jumping_db > -40.0, "{jumping_db}");
+    }
+
+    /// Setting the design already targeted neither disturbs a settled filter nor stretches a
+    /// glide in progress.
+    #[test]
+    fn the_same_target_again_changes_nothing() {
+        let start = Design::with_gain(Kind::Peak, 200.0, 1.0, -6.0);
+        let end = Design::with_gain(Kind::Peak, 5_000.0, 3.0, 9.0);
+        let mut settled = Smoothed::new(&start, FS, 0.01);
+        settled.set_target(&start);
+        assert!(settled.is_settled());
+        assert_eq!(*settled.coefs(), Coefs::new(&start, FS));
+
+        let mut filter = Smoothed::new(&start, FS, 0.01);
+        filter.set_target(&end);
+        filter.process(&mut [0.0; 240]);
+        filter.set_target(&end);
+        filter.process(&mut [0.0; 240]);
+        assert_eq!(*filter.coefs(), Coefs::new(&end, FS));
+        assert!(filter.is_settled());
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! The conformance harness (tests only): the properties every effect must have, checked the same
 //! way for all of them, so an effect's own tests can concentrate on what it does.
 //!
-//! An effect opts in by implementing [`Subject`] in its test module and invoking
-//! `conformance_tests!`, which generates one `#[test]` per property:
+//! An effect opts in by invoking `conformance_tests!` in its test module, which implements
+//! [`Subject`] for it and generates one `#[test]` per property:
 //!
 //! - **silence**: a fresh instance turns silence into exact silence, and after a burst the tail
 //!   falls below 1e-20 within [`Subject::TAIL_LIMIT_SECONDS`] and stays there, with flush-to-zero
@@ -72,11 +72,37 @@ pub(crate) trait Subject: Effect + Sized {
     fn set(&mut self, params: &Self::Params);
     /// The effect's `Params::clamped`.
     fn clamp(params: &Self::Params) -> Self::Params;
+
+    /// A prepared instance (48 kHz, blocks up to [`MAX_BLOCK`]).
+    fn prepared(params: &Self::Params) -> Self {
+        let mut effect = Self::make(params);
+        effect.prepare(&ProcessSpec::stereo(FS, MAX_BLOCK));
+        effect
+    }
 }
 
-/// Generates one `#[test]` per conformance property for a [`Subject`] type.
+/// Implements [`Subject`] for an effect with the shape every effect here has (`new(&Params)`,
+/// `set_params(&Params)`, `Params::clamped()`, `Params` in scope), with the associated
+/// constants given in braces, and generates one `#[test]` per conformance property for it.
 macro_rules! conformance_tests {
     ($subject:ty) => {
+        $crate::effects::conformance::conformance_tests!($subject {});
+    };
+    ($subject:ty { $($constants:tt)* }) => {
+        impl $crate::effects::conformance::Subject for $subject {
+            type Params = Params;
+            $($constants)*
+            fn make(params: &Params) -> Self {
+                Self::new(params)
+            }
+            fn set(&mut self, params: &Params) {
+                self.set_params(params);
+            }
+            fn clamp(params: &Params) -> Params {
+                params.clamped()
+            }
+        }
+
         mod conformance_checks {
             use super::*;
             use $crate::effects::conformance as harness;
@@ -312,13 +338,6 @@ impl<E: Effect> Effect for FtzProbe<'_, E> {
     }
 }
 
-/// A prepared instance (48 kHz, blocks up to [`MAX_BLOCK`]).
-pub(crate) fn prepared<E: Subject>(params: &E::Params) -> E {
-    let mut effect = E::make(params);
-    effect.prepare(&ProcessSpec::stereo(FS, MAX_BLOCK));
-    effect
-}
-
 /// Applies `params` under the allocation guard.
 pub(crate) fn set_guarded<E: Subject>(effect: &mut E, params: &E::Params) {
     rt::guard::no_alloc(|| effect.set(params));
@@ -388,7 +407,7 @@ pub(crate) fn silence_and_tails<E: Subject>() {
     let limit = (E::TAIL_LIMIT_SECONDS * FS) as usize;
     let mut longest_tail = 0usize;
     for (index, params) in sets.iter().enumerate() {
-        let mut effect = prepared::<E>(params);
+        let mut effect = E::prepared(params);
         let (mut left, mut right) = (vec![0.0; 9_600], vec![0.0; 9_600]);
         render(
             &mut effect,
@@ -485,7 +504,7 @@ pub(crate) fn hostile_input<E: Subject>() {
 
     let mut worst = 0.0f32;
     for (index, params) in sets.iter().enumerate() {
-        let mut effect = prepared::<E>(params);
+        let mut effect = E::prepared(params);
         let (mut left, mut right) = (stimulus_left.clone(), stimulus_right.clone());
         render(
             &mut effect,
@@ -498,7 +517,7 @@ pub(crate) fn hostile_input<E: Subject>() {
     }
 
     // Parameters jumping between extremes and random sets while full-scale audio plays.
-    let mut effect = prepared::<E>(&sets[0]);
+    let mut effect = E::prepared(&sets[0]);
     let mut blocks = random_blocks(5);
     for (index, params) in sets.iter().enumerate() {
         set_guarded(&mut effect, params);
@@ -529,11 +548,11 @@ pub(crate) fn reset_is_fresh<E: Subject>() {
     let (input_left, input_right) = programme(24_000, 3);
     for pair in sets.windows(2) {
         let (before, after) = (&pair[0], &pair[1]);
-        let mut fresh = prepared::<E>(after);
+        let mut fresh = E::prepared(after);
         let (mut expected_left, mut expected_right) = (input_left.clone(), input_right.clone());
         render(&mut fresh, &mut expected_left, &mut expected_right, || 512);
 
-        let mut reused = prepared::<E>(before);
+        let mut reused = E::prepared(before);
         let (mut left, mut right) = (input_left.clone(), input_right.clone());
         render(&mut reused, &mut left, &mut right, random_blocks(8));
         set_guarded(&mut reused, after);
@@ -563,7 +582,7 @@ pub(crate) fn block_size_invariance<E: Subject>() {
     for pair in sets.windows(2) {
         let (first, second) = (&pair[0], &pair[1]);
         let run = |pattern: &mut dyn FnMut() -> usize| {
-            let mut effect = prepared::<E>(first);
+            let mut effect = E::prepared(first);
             let (mut left, mut right) = (input_left.clone(), input_right.clone());
             let (left_a, left_b) = left.split_at_mut(change_at);
             let (right_a, right_b) = right.split_at_mut(change_at);

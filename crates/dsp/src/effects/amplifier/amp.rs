@@ -13,7 +13,7 @@
 use crate::blocks::biquad::{Design, Kind, Smoothed};
 use crate::effect::{Block, Effect, ProcessSpec};
 use crate::effects::clamp_param;
-use crate::effects::drive::pipeline::Pipeline;
+use crate::effects::drive::pipeline::{CurveFade, Pipeline};
 use crate::effects::drive::shaper;
 use serde::{Deserialize, Serialize};
 use std::f64::consts::FRAC_1_SQRT_2;
@@ -45,8 +45,6 @@ const PRESENCE_HZ: f64 = 4_000.0;
 const PRESENCE_SPAN_DB: f64 = 12.0;
 /// Tone controls glide over this time.
 const TONE_GLIDE_S: f64 = 0.02;
-/// Length of the curve crossfade when the type changes.
-const TYPE_FADE_S: f64 = 0.01;
 
 /// The amp model.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,14 +90,11 @@ impl AmpType {
 
     /// Shapes `samples` in place (one dispatch per block).
     fn shape_all(self, samples: &mut [f32]) {
-        fn run(samples: &mut [f32], curve: impl Fn(f32) -> f32) {
-            samples.iter_mut().for_each(|x| *x = curve(*x));
-        }
         match self {
-            Self::Clean | Self::Highgain | Self::American => run(samples, shaper::tanh),
-            Self::Crunch => run(samples, |x| shaper::asymmetric_tanh(x, 0.8)),
-            Self::British => run(samples, |x| shaper::asymmetric_tanh(x, 0.7)),
-            Self::Modern => run(samples, shaper::hard_clip),
+            Self::Clean | Self::Highgain | Self::American => shaper::apply(samples, shaper::tanh),
+            Self::Crunch => shaper::apply(samples, |x| shaper::asymmetric_tanh(x, 0.8)),
+            Self::British => shaper::apply(samples, |x| shaper::asymmetric_tanh(x, 0.7)),
+            Self::Modern => shaper::apply(samples, shaper::hard_clip),
         }
     }
 }
@@ -192,9 +187,8 @@ pub struct Amp {
     path: Pipeline,
     /// Per channel: bass, mid, treble, presence.
     tone: [[Smoothed; 4]; 2],
-    previous_type: AmpType,
-    fade_left: [usize; 2],
-    fade_len: usize,
+    /// The type's curve, faded from the previous one after a type change.
+    curve: CurveFade<AmpType>,
 }
 
 impl Amp {
@@ -209,9 +203,7 @@ impl Amp {
                 params.master,
             ),
             tone: Self::tone_filters(&params, 48_000.0),
-            previous_type: params.amp_type,
-            fade_left: [0; 2],
-            fade_len: 1,
+            curve: CurveFade::new(params.amp_type),
             params,
         };
         amp.reset();
@@ -237,15 +229,12 @@ impl Amp {
         );
         let designs = self.params.tone_designs();
         for channel in &mut self.tone {
-            for (filter, design) in channel.iter_mut().zip(&designs) {
-                filter.set_target(design);
-            }
+            Smoothed::set_targets(channel, &designs);
         }
         if self.params.enabled && !previous.enabled {
             self.reset();
-        } else if self.params.amp_type != previous.amp_type {
-            self.previous_type = previous.amp_type;
-            self.fade_left = [self.fade_len; 2];
+        } else {
+            self.curve.select(self.params.amp_type);
         }
     }
 
@@ -259,7 +248,7 @@ impl Effect for Amp {
     fn prepare(&mut self, spec: &ProcessSpec) {
         self.path.prepare(spec);
         self.tone = Self::tone_filters(&self.params, spec.sample_rate);
-        self.fade_len = ((TYPE_FADE_S * spec.sample_rate).round() as usize).max(1) * 4;
+        self.curve.prepare(spec);
         self.reset();
     }
 
@@ -267,34 +256,18 @@ impl Effect for Amp {
         self.path.reset();
         let designs = self.params.tone_designs();
         for channel in &mut self.tone {
-            for (filter, design) in channel.iter_mut().zip(&designs) {
-                filter.jump_to(design);
-                filter.reset();
-            }
+            Smoothed::reset_to(channel, &designs);
         }
-        self.previous_type = self.params.amp_type;
-        self.fade_left = [0; 2];
+        self.curve.jump_to(self.params.amp_type);
     }
 
     fn process(&mut self, block: &mut Block<'_>) {
         if !self.params.enabled {
             return;
         }
-        let current = self.params.amp_type;
-        let previous = self.previous_type;
-        let fade_left = &mut self.fade_left;
-        let fade_len = self.fade_len as f32;
+        let curve = &mut self.curve;
         self.path.process(block, |channel, inner| {
-            if fade_left[channel] == 0 {
-                current.shape_all(inner);
-                return;
-            }
-            for x in inner {
-                let old_weight = fade_left[channel] as f32 / fade_len;
-                let (new, old) = (current.shape(*x), previous.shape(*x));
-                *x = new + old_weight * (old - new);
-                fade_left[channel] = fade_left[channel].saturating_sub(1);
-            }
+            curve.process(channel, inner, AmpType::shape, AmpType::shape_all);
         });
         let (left, right) = block.channels_mut();
         for (samples, filters) in [left, right].into_iter().zip(&mut self.tone) {
@@ -327,26 +300,14 @@ mod tests {
         worst_alias_db,
     };
 
-    impl Subject for Amp {
-        type Params = Params;
+    conformance_tests!(Amp {
         const CHOICES: &'static [(&'static str, &'static [&'static str])] = &[(
             "/ampType",
             &[
                 "clean", "crunch", "highgain", "british", "american", "modern",
             ],
         )];
-        fn make(params: &Params) -> Self {
-            Self::new(params)
-        }
-        fn set(&mut self, params: &Params) {
-            self.set_params(params);
-        }
-        fn clamp(params: &Params) -> Params {
-            params.clamped()
-        }
-    }
-
-    conformance_tests!(Amp);
+    });
 
     const TYPES: [AmpType; 6] = [
         AmpType::Clean,
@@ -367,12 +328,6 @@ mod tests {
         }
     }
 
-    fn prepared(params: &Params) -> Amp {
-        let mut amp = Amp::new(params);
-        amp.prepare(&ProcessSpec::stereo(FS, 1024));
-        amp
-    }
-
     /// dsp.md §1 test 19, static curve: with the tone stack flat and the fixed filters
     /// bypassed, a slow ramp comes out as master·shape(preamp·x) within 1e-4 for every type.
     #[test]
@@ -387,7 +342,7 @@ mod tests {
                     master: 0.6,
                     ..enabled(amp_type, gain)
                 };
-                let mut amp = prepared(&params);
+                let mut amp = Amp::prepared(&params);
                 amp.path.bypass_filters();
                 let output = render_mono(&mut amp, &ramp, 1024);
                 let latency = amp.latency();
@@ -434,7 +389,7 @@ mod tests {
                 })
                 .unwrap();
             for gain in [moderate, 1.0] {
-                let mut amp = prepared(&enabled(amp_type, gain));
+                let mut amp = Amp::prepared(&enabled(amp_type, gain));
                 amp.path.bypass_filters();
                 let output = window(&render_mono(&mut amp, &input, 1024));
                 let aliases = worst_alias_db(&output, 3_001, 48_000);
@@ -469,7 +424,7 @@ mod tests {
                 presence,
                 ..enabled(AmpType::Clean, 0.0)
             };
-            let mut amp = prepared(&params);
+            let mut amp = Amp::prepared(&params);
             let amplitude = 1e-5;
             let input: Vec<f32> = impulse(1 << 15).iter().map(|x| x * amplitude).collect();
             let ir: Vec<f32> = render_mono(&mut amp, &input, 1024)
@@ -508,9 +463,10 @@ mod tests {
             ..enabled(AmpType::British, 0.7)
         };
         let input = sine(220.0, 0.5, 9_600, FS);
-        let (left, right) = render_stereo(&mut prepared(&params), &input, &vec![0.0; 9_600], 64);
+        let (left, right) =
+            render_stereo(&mut Amp::prepared(&params), &input, &vec![0.0; 9_600], 64);
         assert!(right.iter().all(|&y| y == 0.0));
-        assert_eq!(left, render_mono(&mut prepared(&params), &input, 64));
+        assert_eq!(left, render_mono(&mut Amp::prepared(&params), &input, 64));
     }
 
     #[test]

@@ -250,9 +250,7 @@ impl Cabinet {
         self.params = params.clamped();
         let designs = self.params.designs();
         for channel in &mut self.channels {
-            for (filter, design) in channel.filters.iter_mut().zip(&designs) {
-                filter.set_target(design);
-            }
+            Smoothed::set_targets(&mut channel.filters, &designs);
         }
         for (level, target) in self.levels.iter_mut().zip(self.params.levels()) {
             level.set_target(target);
@@ -284,10 +282,7 @@ impl Effect for Cabinet {
     fn reset(&mut self) {
         let designs = self.params.designs();
         for channel in &mut self.channels {
-            for (filter, design) in channel.filters.iter_mut().zip(&designs) {
-                filter.jump_to(design);
-                filter.reset();
-            }
+            Smoothed::reset_to(&mut channel.filters, &designs);
             channel.reflections.reset();
         }
         for (level, target) in self.levels.iter_mut().zip(self.params.levels()) {
@@ -329,8 +324,7 @@ mod tests {
     use crate::effects::conformance::{Subject, conformance_tests};
     use crate::test_support::{FS, impulse, render_mono, render_stereo, response_db, sine};
 
-    impl Subject for Cabinet {
-        type Params = Params;
+    conformance_tests!(Cabinet {
         const CHOICES: &'static [(&'static str, &'static [&'static str])] = &[
             (
                 "/cabinetType",
@@ -338,18 +332,7 @@ mod tests {
             ),
             ("/micPosition", &["center", "edge", "room", "blend"]),
         ];
-        fn make(params: &Params) -> Self {
-            Self::new(params)
-        }
-        fn set(&mut self, params: &Params) {
-            self.set_params(params);
-        }
-        fn clamp(params: &Params) -> Params {
-            params.clamped()
-        }
-    }
-
-    conformance_tests!(Cabinet);
+    });
 
     const TYPES: [CabinetType; 6] = [
         CabinetType::OneByTwelve,
@@ -369,14 +352,8 @@ mod tests {
         }
     }
 
-    fn prepared(params: &Params) -> Cabinet {
-        let mut cabinet = Cabinet::new(params);
-        cabinet.prepare(&ProcessSpec::stereo(FS, 1024));
-        cabinet
-    }
-
     fn impulse_response(params: &Params) -> Vec<f32> {
-        render_mono(&mut prepared(params), &impulse(1 << 16), 1024)
+        render_mono(&mut Cabinet::prepared(params), &impulse(1 << 16), 1024)
     }
 
     /// The analytic |H| in dB of the speaker stages plus the mics weighted as `mic` weighs
@@ -485,7 +462,7 @@ mod tests {
     #[test]
     fn a_type_change_glides() {
         let input = sine(200.0, 0.5, 19_200, FS);
-        let mut cabinet = prepared(&enabled(CabinetType::OneByFifteen, MicPosition::Edge));
+        let mut cabinet = Cabinet::prepared(&enabled(CabinetType::OneByFifteen, MicPosition::Edge));
         let mut output = render_mono(&mut cabinet, &input[..9_600], 64);
         cabinet.set_params(&enabled(CabinetType::TwoByTen, MicPosition::Center));
         output.extend(render_mono(&mut cabinet, &input[9_600..], 64));
@@ -502,13 +479,21 @@ mod tests {
     fn channels_have_separate_state_and_disabled_is_bit_exact() {
         let input = sine(440.0, 0.8, 4_800, FS);
         assert_eq!(
-            render_mono(&mut prepared(&Params::default()), &input, 64),
+            render_mono(&mut Cabinet::prepared(&Params::default()), &input, 64),
             input
         );
         let params = enabled(CabinetType::FourByTwelve, MicPosition::Blend);
-        let (left, right) = render_stereo(&mut prepared(&params), &input, &vec![0.0; 4_800], 64);
+        let (left, right) = render_stereo(
+            &mut Cabinet::prepared(&params),
+            &input,
+            &vec![0.0; 4_800],
+            64,
+        );
         assert!(right.iter().all(|&y| y == 0.0));
-        assert_eq!(left, render_mono(&mut prepared(&params), &input, 64));
+        assert_eq!(
+            left,
+            render_mono(&mut Cabinet::prepared(&params), &input, 64)
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! Changing the type crossfades the two shapers over 10 ms (a switch between curves would
 //! otherwise step the output); amount, tone and level glide.
 
-use super::pipeline::Pipeline;
+use super::pipeline::{CurveFade, Pipeline};
 use super::shaper;
 use crate::effect::{Block, Effect, ProcessSpec};
 use crate::effects::clamp_param;
@@ -28,8 +28,6 @@ const TONE_BASE_HZ: f64 = 1_000.0;
 const ASYMMETRIC_NEGATIVE_CEILING: f32 = 0.5;
 /// The rectifier's softness per unit of drive gain (see [`shaper::rectifier`]).
 const RECTIFIER_SOFTNESS_PER_GAIN: f32 = 0.25;
-/// Length of the crossfade between shapers when the type changes.
-const TYPE_FADE_S: f64 = 0.01;
 
 /// The waveshaper.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,19 +61,16 @@ impl DistortionType {
 
     /// Shapes `samples` in place (one dispatch per block, not per sample).
     fn shape_all(self, samples: &mut [f32], drive_gain: f32) {
-        fn run(samples: &mut [f32], curve: impl Fn(f32) -> f32) {
-            samples.iter_mut().for_each(|x| *x = curve(*x));
-        }
         match self {
-            Self::Classic => run(samples, shaper::tanh),
-            Self::Hard => run(samples, shaper::hard_clip),
-            Self::Fuzz => run(samples, shaper::fuzz),
-            Self::Asymmetric => run(samples, |x| {
+            Self::Classic => shaper::apply(samples, shaper::tanh),
+            Self::Hard => shaper::apply(samples, shaper::hard_clip),
+            Self::Fuzz => shaper::apply(samples, shaper::fuzz),
+            Self::Asymmetric => shaper::apply(samples, |x| {
                 shaper::asymmetric_tanh(x, ASYMMETRIC_NEGATIVE_CEILING)
             }),
             Self::Rectifier => {
                 let softness = RECTIFIER_SOFTNESS_PER_GAIN * drive_gain;
-                run(samples, |x| shaper::rectifier(x, softness));
+                shaper::apply(samples, |x| shaper::rectifier(x, softness));
             }
         }
     }
@@ -139,11 +134,8 @@ impl Params {
 pub struct Distortion {
     params: Params,
     path: Pipeline,
-    /// The shaper being faded out after a type change.
-    previous_type: DistortionType,
-    /// Oversampled samples left in each channel's crossfade, and the fade's length.
-    fade_left: [usize; 2],
-    fade_len: usize,
+    /// The shaper in use, faded from the previous one after a type change.
+    curve: CurveFade<DistortionType>,
 }
 
 impl Distortion {
@@ -157,9 +149,7 @@ impl Distortion {
                 params.drive_gain(),
                 params.level,
             ),
-            previous_type: params.distortion_type,
-            fade_left: [0; 2],
-            fade_len: 1,
+            curve: CurveFade::new(params.distortion_type),
             params,
         }
     }
@@ -177,9 +167,8 @@ impl Distortion {
         );
         if self.params.enabled && !previous.enabled {
             self.reset();
-        } else if self.params.distortion_type != previous.distortion_type {
-            self.previous_type = previous.distortion_type;
-            self.fade_left = [self.fade_len; 2];
+        } else {
+            self.curve.select(self.params.distortion_type);
         }
     }
 
@@ -192,36 +181,28 @@ impl Distortion {
 impl Effect for Distortion {
     fn prepare(&mut self, spec: &ProcessSpec) {
         self.path.prepare(spec);
-        self.fade_len = ((TYPE_FADE_S * spec.sample_rate).round() as usize).max(1) * 4;
+        self.curve.prepare(spec);
         self.reset();
     }
 
     fn reset(&mut self) {
         self.path.reset();
-        self.previous_type = self.params.distortion_type;
-        self.fade_left = [0; 2];
+        self.curve.jump_to(self.params.distortion_type);
     }
 
     fn process(&mut self, block: &mut Block<'_>) {
         if !self.params.enabled {
             return;
         }
-        let current = self.params.distortion_type;
-        let previous = self.previous_type;
-        let fade_left = &mut self.fade_left;
-        let fade_len = self.fade_len as f32;
+        let curve = &mut self.curve;
         let gain = self.params.drive_gain();
         self.path.process(block, |channel, inner| {
-            if fade_left[channel] == 0 {
-                current.shape_all(inner, gain);
-                return;
-            }
-            for x in inner {
-                let old_weight = fade_left[channel] as f32 / fade_len;
-                let (new, old) = (current.shape(*x, gain), previous.shape(*x, gain));
-                *x = new + old_weight * (old - new);
-                fade_left[channel] = fade_left[channel].saturating_sub(1);
-            }
+            curve.process(
+                channel,
+                inner,
+                |kind, x| kind.shape(x, gain),
+                |kind, samples| kind.shape_all(samples, gain),
+            );
         });
     }
 
@@ -240,24 +221,12 @@ mod tests {
     use crate::effects::conformance::{Subject, conformance_tests};
     use crate::test_support::{FS, harmonic_db, render_mono, sine, worst_alias_db};
 
-    impl Subject for Distortion {
-        type Params = Params;
+    conformance_tests!(Distortion {
         const CHOICES: &'static [(&'static str, &'static [&'static str])] = &[(
             "/distortionType",
             &["classic", "hard", "fuzz", "asymmetric", "rectifier"],
         )];
-        fn make(params: &Params) -> Self {
-            Self::new(params)
-        }
-        fn set(&mut self, params: &Params) {
-            self.set_params(params);
-        }
-        fn clamp(params: &Params) -> Params {
-            params.clamped()
-        }
-    }
-
-    conformance_tests!(Distortion);
+    });
 
     const TYPES: [DistortionType; 5] = [
         DistortionType::Classic,
@@ -277,12 +246,6 @@ mod tests {
         }
     }
 
-    fn prepared(params: &Params) -> Distortion {
-        let mut distortion = Distortion::new(params);
-        distortion.prepare(&ProcessSpec::stereo(FS, 1024));
-        distortion
-    }
-
     /// dsp.md §1 test 19, static curve: a 2 s ramp from −1 to 1, filters bypassed, comes out
     /// as level·shape(gain·x) delayed by the latency, within 1e-4, for every type.
     #[test]
@@ -293,7 +256,7 @@ mod tests {
                     level: 0.7,
                     ..enabled(distortion_type, amount)
                 };
-                let mut distortion = prepared(&params);
+                let mut distortion = Distortion::prepared(&params);
                 distortion.path.bypass_filters();
                 let len = 2 * FS as usize;
                 let ramp: Vec<f32> = (0..len)
@@ -353,7 +316,7 @@ mod tests {
                 })
                 .unwrap();
             for amount in [moderate, 0.5, 1.0] {
-                let mut distortion = prepared(&enabled(distortion_type, amount));
+                let mut distortion = Distortion::prepared(&enabled(distortion_type, amount));
                 distortion.path.bypass_filters();
                 let output = window(&render_mono(&mut distortion, &input, 1024));
                 let aliases = worst_alias_db(&output, 3_001, 48_000);
@@ -375,7 +338,7 @@ mod tests {
     #[test]
     fn a_type_change_does_not_step_the_output() {
         let input = sine(220.0, 0.5, 9_600, FS);
-        let mut distortion = prepared(&enabled(DistortionType::Classic, 0.1));
+        let mut distortion = Distortion::prepared(&enabled(DistortionType::Classic, 0.1));
         let mut output = render_mono(&mut distortion, &input[..4_800], 64);
         distortion.set_params(&enabled(DistortionType::Rectifier, 0.1));
         output.extend(render_mono(&mut distortion, &input[4_800..], 64));

@@ -222,9 +222,7 @@ impl Exciter {
         self.params = params.clamped();
         let designs = self.params.designs();
         for channel in &mut self.channels {
-            for (filter, design) in channel.filters.iter_mut().zip(&designs) {
-                filter.set_target(design);
-            }
+            Smoothed::set_targets(&mut channel.filters, &designs);
         }
         self.amount.set_target(self.params.drive());
         self.mix.set_target(self.params.mix / 100.0);
@@ -270,10 +268,7 @@ impl Effect for Exciter {
     fn reset(&mut self) {
         let designs = self.params.designs();
         for channel in &mut self.channels {
-            for (filter, design) in channel.filters.iter_mut().zip(&designs) {
-                filter.jump_to(design);
-                filter.reset();
-            }
+            Smoothed::reset_to(&mut channel.filters, &designs);
             channel.oversampler.reset();
             channel.dry.reset();
         }
@@ -349,22 +344,10 @@ mod tests {
     use crate::effects::conformance::{Subject, conformance_tests};
     use crate::test_support::{FS, harmonic_db, render_mono, sine};
 
-    impl Subject for Exciter {
-        type Params = Params;
+    conformance_tests!(Exciter {
         const CHOICES: &'static [(&'static str, &'static [&'static str])] =
             &[("/harmonics", &["odd", "even", "both"])];
-        fn make(params: &Params) -> Self {
-            Self::new(params)
-        }
-        fn set(&mut self, params: &Params) {
-            self.set_params(params);
-        }
-        fn clamp(params: &Params) -> Params {
-            params.clamped()
-        }
-    }
-
-    conformance_tests!(Exciter);
+    });
 
     fn enabled(harmonics: Harmonics) -> Params {
         Params {
@@ -375,15 +358,9 @@ mod tests {
         }
     }
 
-    fn prepared(params: &Params) -> Exciter {
-        let mut exciter = Exciter::new(params);
-        exciter.prepare(&ProcessSpec::stereo(FS, 1024));
-        exciter
-    }
-
     /// The added signal (output minus the delayed dry) of a 1 s, 4 kHz sine at `amplitude`.
     fn added(params: &Params, amplitude: f64) -> Vec<f32> {
-        let mut exciter = prepared(params);
+        let mut exciter = Exciter::prepared(params);
         let input = sine(4_000.0, amplitude, 2 * FS as usize, FS);
         let output = render_mono(&mut exciter, &input, 1024);
         let latency = exciter.latency();
@@ -416,7 +393,7 @@ mod tests {
     #[test]
     fn lows_pass_untouched() {
         let params = enabled(Harmonics::Both);
-        let mut exciter = prepared(&params);
+        let mut exciter = Exciter::prepared(&params);
         let input = sine(100.0, 0.5, 2 * FS as usize, FS);
         let output = render_mono(&mut exciter, &input, 1024);
         let latency = exciter.latency();
@@ -482,10 +459,10 @@ mod tests {
     fn mix_zero_is_the_delayed_dry_and_disabled_is_bit_exact() {
         let input = sine(5_000.0, 0.8, 4_800, FS);
         assert_eq!(
-            render_mono(&mut prepared(&Params::default()), &input, 64),
+            render_mono(&mut Exciter::prepared(&Params::default()), &input, 64),
             input
         );
-        let mut dry = prepared(&Params {
+        let mut dry = Exciter::prepared(&Params {
             mix: 0.0,
             ..enabled(Harmonics::Both)
         });

@@ -6,7 +6,7 @@
 //! a tube or diode stage; its DC offset is removed before the tone filter.
 
 use super::pipeline::Pipeline;
-use super::shaper::asymmetric_tanh;
+use super::shaper::{self, asymmetric_tanh};
 use crate::effect::{Block, Effect, ProcessSpec};
 use crate::effects::clamp_param;
 use serde::{Deserialize, Serialize};
@@ -135,9 +135,8 @@ impl Effect for Overdrive {
 
     fn process(&mut self, block: &mut Block<'_>) {
         if self.params.enabled {
-            self.path.process(block, |_, inner| {
-                inner.iter_mut().for_each(|x| *x = shape(*x));
-            });
+            self.path
+                .process(block, |_, inner| shaper::apply(inner, shape));
         }
     }
 
@@ -160,19 +159,6 @@ mod tests {
     };
     use std::f64::consts::FRAC_1_SQRT_2;
 
-    impl Subject for Overdrive {
-        type Params = Params;
-        fn make(params: &Params) -> Self {
-            Self::new(params)
-        }
-        fn set(&mut self, params: &Params) {
-            self.set_params(params);
-        }
-        fn clamp(params: &Params) -> Params {
-            params.clamped()
-        }
-    }
-
     conformance_tests!(Overdrive);
 
     fn enabled(drive: f32, tone: f32, level: f32) -> Params {
@@ -184,19 +170,13 @@ mod tests {
         }
     }
 
-    fn prepared(params: &Params) -> Overdrive {
-        let mut overdrive = Overdrive::new(params);
-        overdrive.prepare(&ProcessSpec::stereo(FS, 1024));
-        overdrive
-    }
-
     /// dsp.md §1 test 19, static curve: a ramp from −1 to 1 over 2 s, filters bypassed, comes
     /// out as level·shape(gain·x), delayed by the reported latency, within 1e-4.
     #[test]
     fn static_curve_is_the_shaper() {
         for drive in [0.0, 0.5, 1.0] {
             let params = enabled(drive, 0.5, 0.8);
-            let mut overdrive = prepared(&params);
+            let mut overdrive = Overdrive::prepared(&params);
             overdrive.path.bypass_filters();
             let len = 2 * FS as usize;
             let ramp: Vec<f32> = (0..len)
@@ -238,7 +218,7 @@ mod tests {
         cases.insert(0, closest);
         for drive in cases {
             let plain = plain_for(drive);
-            let mut overdrive = prepared(&enabled(drive, 0.5, 1.0));
+            let mut overdrive = Overdrive::prepared(&enabled(drive, 0.5, 1.0));
             overdrive.path.bypass_filters();
             let output = window(&render_mono(&mut overdrive, &input, 1024));
             let (h2, h3) = (
@@ -261,7 +241,7 @@ mod tests {
     fn small_signal_response_is_the_filter_design() {
         for tone in [0.0, 0.5, 1.0] {
             let params = enabled(0.3, tone, 0.5);
-            let mut overdrive = prepared(&params);
+            let mut overdrive = Overdrive::prepared(&params);
             let amplitude = 1e-4;
             let input: Vec<f32> = impulse(1 << 15).iter().map(|x| x * amplitude).collect();
             let output = render_mono(&mut overdrive, &input, 1024);
@@ -288,10 +268,10 @@ mod tests {
     #[test]
     fn reports_its_latency_and_bypasses_bit_exactly_when_disabled() {
         let input = sine(440.0, 0.9, 4_800, FS);
-        let mut overdrive = prepared(&Params::default());
+        let mut overdrive = Overdrive::prepared(&Params::default());
         assert_eq!(overdrive.latency(), 0);
         assert_eq!(render_mono(&mut overdrive, &input, 256), input);
-        let mut overdrive = prepared(&enabled(0.0, 1.0, 1.0));
+        let mut overdrive = Overdrive::prepared(&enabled(0.0, 1.0, 1.0));
         overdrive.path.bypass_filters();
         assert_eq!(overdrive.latency(), 46);
         let mut pulse = vec![0.0f32; 512];

@@ -1,6 +1,7 @@
 //! The signal path the drive effects share: a fixed high-pass, a smoothed drive gain, a
 //! waveshaper at 4× the sample rate, a DC blocker, a gliding tone low-pass and a smoothed
-//! output level, with separate filter state for the left and right channels.
+//! output level, with separate filter state for the left and right channels; and the
+//! crossfade between two curves that the effects with a choice of shaper run after a change.
 
 use crate::blocks::biquad::{Biquad, Design, Kind, Smoothed};
 use crate::blocks::dc::Blocker;
@@ -15,6 +16,10 @@ const GAIN_SMOOTHING_S: f64 = 0.01;
 const TONE_GLIDE_S: f64 = 0.02;
 /// Corner of the DC blocker that removes the offset of asymmetric shapers.
 const DC_CORNER_HZ: f64 = 5.0;
+/// The rate the shaper runs at, relative to the host's.
+const OVERSAMPLING: Factor = Factor::X4;
+/// Length of the crossfade between two curves (a switch would step the output).
+const CURVE_FADE_S: f64 = 0.01;
 
 /// Drive gain → shaper → tone → level, stereo.
 #[derive(Clone, Debug)]
@@ -51,7 +56,10 @@ impl Pipeline {
                 Blocker::new(DC_CORNER_HZ, sample_rate),
                 Blocker::new(DC_CORNER_HZ, sample_rate),
             ],
-            oversamplers: [Oversampler::new(Factor::X4), Oversampler::new(Factor::X4)],
+            oversamplers: [
+                Oversampler::new(OVERSAMPLING),
+                Oversampler::new(OVERSAMPLING),
+            ],
             drive: OnePole::new(drive, GAIN_SMOOTHING_S, sample_rate),
             level: OnePole::new(level, GAIN_SMOOTHING_S, sample_rate),
             drive_target: drive,
@@ -94,11 +102,9 @@ impl Pipeline {
     ///
     /// Audio thread: must not allocate, lock or block.
     pub(crate) fn set_targets(&mut self, tone_hz: f64, drive: f32, level: f32) {
-        if tone_hz != self.tone_hz {
-            self.tone_hz = tone_hz;
-            for tone in &mut self.tone {
-                tone.set_target(&Self::tone_design(tone_hz));
-            }
+        self.tone_hz = tone_hz;
+        for tone in &mut self.tone {
+            tone.set_target(&Self::tone_design(tone_hz));
         }
         self.drive_target = drive;
         self.level_target = level;
@@ -166,5 +172,79 @@ impl Pipeline {
     #[cfg(test)]
     pub(crate) fn bypass_filters(&mut self) {
         self.filters_bypassed = true;
+    }
+}
+
+/// The shaper choice of an effect (`T`, a type enum) and the crossfade from the previous
+/// choice after a change, counted per channel in oversampled samples.
+#[derive(Clone, Debug)]
+pub(crate) struct CurveFade<T> {
+    current: T,
+    previous: T,
+    /// Oversampled samples left in each channel's crossfade, and the fade's length.
+    left: [usize; 2],
+    len: usize,
+}
+
+impl<T: Copy + PartialEq> CurveFade<T> {
+    /// `current` in use, no fade running.
+    pub(crate) fn new(current: T) -> Self {
+        Self {
+            current,
+            previous: current,
+            left: [0; 2],
+            len: 1,
+        }
+    }
+
+    /// Sizes the fade for `spec`'s rate (at the shaper's oversampled rate).
+    pub(crate) fn prepare(&mut self, spec: &ProcessSpec) {
+        self.len =
+            ((CURVE_FADE_S * spec.sample_rate).round() as usize).max(1) * OVERSAMPLING.ratio();
+    }
+
+    /// Switches to `next`, fading from the curve in use if it differs.
+    ///
+    /// Audio thread: must not allocate, lock or block.
+    pub(crate) fn select(&mut self, next: T) {
+        if next != self.current {
+            self.previous = self.current;
+            self.current = next;
+            self.left = [self.len; 2];
+        }
+    }
+
+    /// Switches to `current` at once, ending any fade (a fresh instance).
+    ///
+    /// Audio thread: must not allocate, lock or block.
+    pub(crate) fn jump_to(&mut self, current: T) {
+        self.current = current;
+        self.previous = current;
+        self.left = [0; 2];
+    }
+
+    /// Shapes one channel's oversampled block: `shape_all(current, samples)` outside a fade,
+    /// else `shape(curve, x)` of both curves, mixed sample by sample.
+    ///
+    /// Audio thread: must not allocate, lock or block.
+    pub(crate) fn process(
+        &mut self,
+        channel: usize,
+        samples: &mut [f32],
+        shape: impl Fn(T, f32) -> f32,
+        shape_all: impl FnOnce(T, &mut [f32]),
+    ) {
+        let left = &mut self.left[channel];
+        if *left == 0 {
+            shape_all(self.current, samples);
+            return;
+        }
+        let len = self.len as f32;
+        for x in samples {
+            let old_weight = *left as f32 / len;
+            let (new, old) = (shape(self.current, *x), shape(self.previous, *x));
+            *x = new + old_weight * (old - new);
+            *left = left.saturating_sub(1);
+        }
     }
 }

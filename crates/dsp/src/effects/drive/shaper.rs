@@ -81,6 +81,13 @@ pub fn rectifier(x: f32, softness: f32) -> f32 {
     tanh(x * tanh(x / softness.max(1.0)))
 }
 
+/// Applies `curve` to every sample of `samples` in place (the caller picks the curve once per
+/// block, so the loop has no dispatch in it).
+#[inline]
+pub fn apply(samples: &mut [f32], curve: impl Fn(f32) -> f32) {
+    samples.iter_mut().for_each(|x| *x = curve(*x));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

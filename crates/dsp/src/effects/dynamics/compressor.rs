@@ -15,7 +15,7 @@
 //! Timing convention (dsp.md §1 "define time constants once"): attack and release are τ, the
 //! time the gain takes to cover 63 % of a step's change in dB.
 
-use super::super::clamp_param;
+use super::super::{clamp_param, gain_to_db};
 use crate::blocks::envelope::time_constant_coef;
 use crate::blocks::peak_hold::SlidingMax;
 use crate::blocks::smoother::OnePole;
@@ -207,7 +207,7 @@ impl Effect for Compressor {
         let (left, right) = block.channels_mut();
         for (l, r) in left.iter_mut().zip(right.iter_mut()) {
             let peak = self.detector.push(l.abs().max(r.abs()));
-            let level_db = 20.0 * f64::from(peak.max(LEVEL_FLOOR)).log10();
+            let level_db = gain_to_db(f64::from(peak.max(LEVEL_FLOOR)));
             let target_db = gain_computer(level_db, threshold, ratio, knee) - level_db;
             let coef = if target_db < self.gain_db {
                 self.attack_coef
@@ -225,25 +225,13 @@ impl Effect for Compressor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::effects::conformance::{Subject, conformance_tests};
+    use crate::effects::conformance::conformance_tests;
     use crate::test_support::{FS, sine};
 
-    impl Subject for Compressor {
-        type Params = Params;
+    conformance_tests!(Compressor {
         /// +24 dB of make-up on a full-scale attack, before the gain has come down: 15.8.
         const OUTPUT_BOUND: f32 = 10.0 * 15.9;
-        fn make(params: &Params) -> Self {
-            Self::new(params)
-        }
-        fn set(&mut self, params: &Params) {
-            self.set_params(params);
-        }
-        fn clamp(params: &Params) -> Params {
-            params.clamped()
-        }
-    }
-
-    conformance_tests!(Compressor);
+    });
 
     fn prepared(params: Params) -> Compressor {
         let mut compressor = Compressor::new(&params);

@@ -11,7 +11,7 @@
 //! `y = x + (g − 1)·BP(x)`, which is exactly `x` at unity gain because the band-pass and its
 //! notch sum to one. Listen mode outputs the sidechain. Mode and listen changes crossfade.
 
-use super::super::{clamp_param, db_to_gain};
+use super::super::{clamp_param, db_to_gain, gain_to_db};
 use crate::blocks::biquad::{Design, Kind, Smoothed};
 use crate::blocks::envelope::{Detector, Follower};
 use crate::blocks::smoother::OnePole;
@@ -243,7 +243,7 @@ impl Effect for DeEsser {
                 self.band[1].process_sample(*r),
             ];
             let level = f64::from(self.follower.process_sample(hp[0].abs().max(hp[1].abs())));
-            let over = 20.0 * level.max(LEVEL_FLOOR).log10() - threshold;
+            let over = gain_to_db(level.max(LEVEL_FLOOR)) - threshold;
             self.reduction_db = reduction_db(over, reduction, range);
             let gain_minus_one = (db_to_gain(-self.reduction_db) - 1.0) as f32;
             let wide = self.wideband.next_value();
@@ -261,25 +261,13 @@ impl Effect for DeEsser {
 mod tests {
     use super::*;
     use crate::blocks::biquad::Coefs;
-    use crate::effects::conformance::{Subject, conformance_tests, render};
+    use crate::effects::conformance::{conformance_tests, render};
     use crate::test_support::{FS, sine};
 
-    impl Subject for DeEsser {
-        type Params = Params;
+    conformance_tests!(DeEsser {
         const CHOICES: &'static [(&'static str, &'static [&'static str])] =
             &[("/mode", &["split", "wideband"])];
-        fn make(params: &Params) -> Self {
-            Self::new(params)
-        }
-        fn set(&mut self, params: &Params) {
-            self.set_params(params);
-        }
-        fn clamp(params: &Params) -> Params {
-            params.clamped()
-        }
-    }
-
-    conformance_tests!(DeEsser);
+    });
 
     fn level_db(params: &Params, frequency: f64, amplitude: f64) -> f64 {
         let mut effect = DeEsser::new(params);

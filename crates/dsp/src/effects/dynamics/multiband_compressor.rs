@@ -11,7 +11,7 @@
 //! Solo, mute and bypass crossfade over [`SWITCH_SECONDS`]; gains glide; crossover frequencies
 //! glide (the crossover's own 20 ms), so no parameter clicks.
 
-use super::super::{clamp_param, db_to_gain};
+use super::super::{clamp_param, db_to_gain, gain_to_db};
 use super::compressor::gain_computer;
 use crate::blocks::crossover::ThreeBand;
 use crate::blocks::envelope::time_constant_coef;
@@ -296,7 +296,7 @@ impl BandDynamics {
     #[inline]
     fn gain(&mut self, left: f32, right: f32, band: &Band) -> f32 {
         let peak = self.detector.push(left.abs().max(right.abs()));
-        let level_db = 20.0 * f64::from(peak.max(LEVEL_FLOOR)).log10();
+        let level_db = gain_to_db(f64::from(peak.max(LEVEL_FLOOR)));
         let target_db = gain_computer(
             level_db,
             f64::from(band.threshold),
@@ -443,28 +443,10 @@ mod tests {
     use crate::test_support::{FS, Noise, sine};
     use std::f64::consts::FRAC_1_SQRT_2;
 
-    impl Subject for MultibandCompressor {
-        type Params = Params;
+    conformance_tests!(MultibandCompressor {
         /// +24 dB band gain and +24 dB output gain on a full-scale attack: 251.
         const OUTPUT_BOUND: f32 = 10.0 * 251.0;
-        fn make(params: &Params) -> Self {
-            Self::new(params)
-        }
-        fn set(&mut self, params: &Params) {
-            self.set_params(params);
-        }
-        fn clamp(params: &Params) -> Params {
-            params.clamped()
-        }
-    }
-
-    conformance_tests!(MultibandCompressor);
-
-    fn prepared(params: &Params) -> MultibandCompressor {
-        let mut effect = MultibandCompressor::new(params);
-        effect.prepare(&ProcessSpec::stereo(FS, 1024));
-        effect
-    }
+    });
 
     fn neutral() -> Band {
         Band {
@@ -492,7 +474,7 @@ mod tests {
                 high: Some(neutral()),
                 ..Params::default()
             };
-            let mut effect = prepared(&params);
+            let mut effect = MultibandCompressor::prepared(&params);
             let mut rng = Noise::new(4);
             let input: Vec<f32> = (0..FS as usize)
                 .map(|_| rng.next_f64() as f32 * 0.5)
@@ -545,7 +527,7 @@ mod tests {
                 high: Some(bands[2]),
                 ..Params::default()
             };
-            let mut effect = prepared(&params);
+            let mut effect = MultibandCompressor::prepared(&params);
             let input = sine(frequency, 0.5, FS as usize, FS);
             let (mut left, mut right) = (input.clone(), input.clone());
             render(&mut effect, &mut left, &mut right, || 256);
@@ -572,7 +554,7 @@ mod tests {
             high: Some(neutral()),
             ..Params::default()
         };
-        let mut effect = prepared(&params);
+        let mut effect = MultibandCompressor::prepared(&params);
         let input = sine(50.0, 0.5, 24_000, FS);
         let (mut left, mut right) = (input.clone(), input.clone());
         render(&mut effect, &mut left, &mut right, || 256);
@@ -626,7 +608,7 @@ mod tests {
     #[test]
     fn disabled_is_bit_exact_bypass() {
         let input = sine(440.0, 0.9, 4_800, FS);
-        let mut effect = prepared(&Params::default());
+        let mut effect = MultibandCompressor::prepared(&Params::default());
         let (mut left, mut right) = (input.clone(), input.clone());
         render(&mut effect, &mut left, &mut right, || 256);
         assert_eq!(left, input);

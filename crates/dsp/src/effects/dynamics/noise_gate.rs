@@ -270,26 +270,7 @@ mod tests {
     use crate::effects::conformance::{Subject, conformance_tests};
     use crate::test_support::{FS, Noise, sine};
 
-    impl Subject for NoiseGate {
-        type Params = Params;
-        fn make(params: &Params) -> Self {
-            Self::new(params)
-        }
-        fn set(&mut self, params: &Params) {
-            self.set_params(params);
-        }
-        fn clamp(params: &Params) -> Params {
-            params.clamped()
-        }
-    }
-
     conformance_tests!(NoiseGate);
-
-    fn prepared(params: &Params) -> NoiseGate {
-        let mut gate = NoiseGate::new(params);
-        gate.prepare(&ProcessSpec::stereo(FS, 1024));
-        gate
-    }
 
     /// Runs sample by sample, recording the state and gain after each.
     fn trace(gate: &mut NoiseGate, input: &[f32]) -> Vec<(State, f64)> {
@@ -330,7 +311,7 @@ mod tests {
                 release,
                 ..Params::default()
             };
-            let mut gate = prepared(&params);
+            let mut gate = NoiseGate::prepared(&params);
             let (input, onset, end) = noise_tone_noise();
             let states = trace(&mut gate, &input);
             let ms = |n: usize| n as f64 / FS * 1e3;
@@ -371,7 +352,7 @@ mod tests {
     #[test]
     fn a_tone_wobbling_at_the_threshold_does_not_chatter() {
         for threshold in [-40.0f32, -20.0, -60.0] {
-            let mut gate = prepared(&Params {
+            let mut gate = NoiseGate::prepared(&Params {
                 enabled: true,
                 threshold,
                 ..Params::default()
@@ -477,7 +458,7 @@ mod tests {
                 (rng.next_f64() * level) as f32
             })
             .collect();
-        let mut gate = prepared(&first);
+        let mut gate = NoiseGate::prepared(&first);
         let mut model = Model {
             history: Vec::new(),
             window: (DETECTOR_WINDOW_MS * 1e-3 * FS).round() as usize,
@@ -504,7 +485,7 @@ mod tests {
     #[test]
     fn disabled_is_bit_exact_bypass_and_params_use_the_reference_keys() {
         let input = sine(440.0, 0.001, 4_800, FS);
-        let mut gate = prepared(&Params::default());
+        let mut gate = NoiseGate::prepared(&Params::default());
         let (mut l, mut r) = (input.clone(), input.clone());
         gate.process(&mut Block::new(&mut l, &mut r));
         assert_eq!(l, input);

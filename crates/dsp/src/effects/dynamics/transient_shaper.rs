@@ -188,25 +188,13 @@ impl Effect for TransientShaper {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::effects::conformance::{Subject, conformance_tests, render};
+    use crate::effects::conformance::{conformance_tests, render};
     use crate::test_support::{FS, Noise};
 
-    impl Subject for TransientShaper {
-        type Params = Params;
+    conformance_tests!(TransientShaper {
         /// +24 dB of shaping and +24 dB of output gain on full scale: 251.
         const OUTPUT_BOUND: f32 = 10.0 * 251.0;
-        fn make(params: &Params) -> Self {
-            Self::new(params)
-        }
-        fn set(&mut self, params: &Params) {
-            self.set_params(params);
-        }
-        fn clamp(params: &Params) -> Params {
-            params.clamped()
-        }
-    }
-
-    conformance_tests!(TransientShaper);
+    });
 
     /// Decaying noise plucks every 250 ms.
     fn plucks() -> Vec<f32> {

@@ -353,8 +353,7 @@ mod tests {
     use crate::effects::conformance::{Subject, conformance_tests, render};
     use crate::test_support::{FS, Noise, impulse, response_db, sine};
 
-    impl Subject for Equalizer {
-        type Params = Params;
+    conformance_tests!(Equalizer {
         const CHOICES: &'static [(&'static str, &'static [&'static str])] = &[
             ("/bands/0/bandType", &["lowshelf", "peak", "highshelf"]),
             ("/bands/2/bandType", &["lowshelf", "peak", "highshelf"]),
@@ -365,24 +364,7 @@ mod tests {
         const OUTPUT_BOUND: f32 = 1e4;
         /// A +24 dB, Q 10 bell at 20 Hz rings with τ ≈ 0.63 s: 46 τ to fall below 1e-20.
         const TAIL_LIMIT_SECONDS: f64 = 40.0;
-        fn make(params: &Params) -> Self {
-            Self::new(params)
-        }
-        fn set(&mut self, params: &Params) {
-            self.set_params(params);
-        }
-        fn clamp(params: &Params) -> Params {
-            params.clamped()
-        }
-    }
-
-    conformance_tests!(Equalizer);
-
-    fn prepared(params: &Params) -> Equalizer {
-        let mut eq = Equalizer::new(params);
-        eq.prepare(&ProcessSpec::stereo(FS, 1024));
-        eq
-    }
+    });
 
     fn enabled(bands: Vec<Band>) -> Params {
         Params {
@@ -397,7 +379,7 @@ mod tests {
     fn flat_eq_is_bit_exact() {
         let mut rng = Noise::new(12);
         let input: Vec<f32> = (0..48_000).map(|_| rng.next_f64() as f32).collect();
-        let mut eq = prepared(&enabled(Params::default().bands));
+        let mut eq = Equalizer::prepared(&enabled(Params::default().bands));
         let (mut left, mut right) = (input.clone(), input.clone());
         render(&mut eq, &mut left, &mut right, || 256);
         assert_eq!(left, input);
@@ -457,7 +439,7 @@ mod tests {
             },
         ];
         let ir = |bands: &[Band]| {
-            let mut eq = prepared(&enabled(bands.to_vec()));
+            let mut eq = Equalizer::prepared(&enabled(bands.to_vec()));
             let mut left = impulse(1 << 17);
             let mut right = left.clone();
             render(&mut eq, &mut left, &mut right, || 1024);
@@ -496,7 +478,7 @@ mod tests {
     fn changing_a_band_type_does_not_click() {
         let mut bands = Params::default().bands;
         bands[0].gain = 12.0;
-        let mut eq = prepared(&enabled(bands.clone()));
+        let mut eq = Equalizer::prepared(&enabled(bands.clone()));
         let input = sine(200.0, 0.25, 24_000, FS);
         let (mut left, mut right) = (input.clone(), input.clone());
         render(&mut eq, &mut left, &mut right, || 64);

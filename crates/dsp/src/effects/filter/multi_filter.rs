@@ -623,8 +623,7 @@ mod tests {
     use crate::effects::conformance::{Subject, conformance_tests};
     use crate::test_support::{FS, impulse, render_mono, response_db, sine};
 
-    impl Subject for MultiFilter {
-        type Params = Params;
+    conformance_tests!(MultiFilter {
         /// Resonance 100 is Q 10: low- and high-pass are +20 dB at the cutoff, so a full-scale
         /// tone there comes out at 10, and a sweep rings a little above that.
         const OUTPUT_BOUND: f32 = 4.0 * 10.0;
@@ -638,18 +637,7 @@ mod tests {
             ("/lfoWaveform", &["sine", "triangle", "square", "sawtooth"]),
             ("/subdivision", &["1/4", "1/16", "1/8T", "1/2D", "4/1"]),
         ];
-        fn make(params: &Params) -> Self {
-            Self::new(params)
-        }
-        fn set(&mut self, params: &Params) {
-            self.set_params(params);
-        }
-        fn clamp(params: &Params) -> Params {
-            params.clamped()
-        }
-    }
-
-    conformance_tests!(MultiFilter);
+    });
 
     fn enabled(filter_type: FilterType, frequency: f32, resonance: f32) -> Params {
         Params {
@@ -659,12 +647,6 @@ mod tests {
             resonance,
             ..Params::default()
         }
-    }
-
-    fn prepared(params: &Params) -> MultiFilter {
-        let mut filter = MultiFilter::new(params);
-        filter.prepare(&ProcessSpec::stereo(FS, 1024));
-        filter
     }
 
     /// With no modulation the impulse response is the RBJ design at Q = 0.5 + 9.5·res/100,
@@ -681,7 +663,7 @@ mod tests {
         ] {
             for (frequency, resonance) in [(1_000.0, 50.0), (200.0, 0.0), (8_000.0, 100.0)] {
                 let params = enabled(filter_type, frequency, resonance);
-                let mut filter = prepared(&params);
+                let mut filter = MultiFilter::prepared(&params);
                 let ir = render_mono(&mut filter, &impulse(1 << 16), 1024);
                 let design = Design::new(filter_type.kind(), f64::from(frequency), params.q());
                 let coefs = Coefs::new(&design, FS);
@@ -703,7 +685,7 @@ mod tests {
     #[test]
     fn formant_type_has_three_peaks_at_the_vowel_ratios() {
         let params = enabled(FilterType::Formant, 730.0, 50.0);
-        let mut filter = prepared(&params);
+        let mut filter = MultiFilter::prepared(&params);
         let ir = render_mono(&mut filter, &impulse(1 << 15), 1024);
         for formant in [730.0, 1_090.0, 2_440.0] {
             let at = |f: f64| response_db(&ir, f, FS);
@@ -721,7 +703,7 @@ mod tests {
             ("1/8T", 120.0, 6.0),
             ("1/4", 90.0, 1.5),
         ] {
-            let mut filter = prepared(&Params {
+            let mut filter = MultiFilter::prepared(&Params {
                 tempo_sync: true,
                 subdivision: Subdivision::parse(subdivision).unwrap(),
                 lfo_rate: 5.0,
@@ -733,7 +715,7 @@ mod tests {
                 "{subdivision} at {bpm}"
             );
         }
-        let free = prepared(&Params {
+        let free = MultiFilter::prepared(&Params {
             lfo_rate: 5.0,
             ..enabled(FilterType::Lowpass, 1_000.0, 10.0)
         });
@@ -754,7 +736,7 @@ mod tests {
     /// The LFO moves the cutoff ±2·depth/100 octaves.
     #[test]
     fn the_lfo_moves_the_cutoff_by_its_depth_in_octaves() {
-        let mut filter = prepared(&Params {
+        let mut filter = MultiFilter::prepared(&Params {
             lfo_rate: 2.0,
             lfo_depth: 50.0,
             ..enabled(FilterType::Bandpass, 1_000.0, 20.0)
@@ -769,7 +751,7 @@ mod tests {
     #[test]
     fn the_envelope_moves_the_cutoff_by_its_amount() {
         for (amount, expected) in [(50.0, 4_000.0), (-25.0, 500.0)] {
-            let mut filter = prepared(&Params {
+            let mut filter = MultiFilter::prepared(&Params {
                 envelope_amount: amount,
                 ..enabled(FilterType::Lowpass, 1_000.0, 20.0)
             });
@@ -791,7 +773,7 @@ mod tests {
             (50.0, 1_046.5, 2_000.0),
             (0.0, 523.25, 1_000.0),
         ] {
-            let mut filter = prepared(&Params {
+            let mut filter = MultiFilter::prepared(&Params {
                 key_track,
                 ..enabled(FilterType::Lowpass, 1_000.0, 20.0)
             });
@@ -810,7 +792,7 @@ mod tests {
     #[test]
     fn a_type_change_does_not_step_the_output() {
         let input = sine(1_000.0, 0.5, 9_600, FS);
-        let mut filter = prepared(&enabled(FilterType::Lowpass, 1_000.0, 10.0));
+        let mut filter = MultiFilter::prepared(&enabled(FilterType::Lowpass, 1_000.0, 10.0));
         let mut output = render_mono(&mut filter, &input[..4_800], 64);
         filter.set_params(&enabled(FilterType::Notch, 1_000.0, 10.0));
         output.extend(render_mono(&mut filter, &input[4_800..], 64));
@@ -827,9 +809,9 @@ mod tests {
     #[test]
     fn mix_zero_and_disabled_are_bit_exact() {
         let input = sine(440.0, 0.8, 4_800, FS);
-        let mut disabled = prepared(&Params::default());
+        let mut disabled = MultiFilter::prepared(&Params::default());
         assert_eq!(render_mono(&mut disabled, &input, 64), input);
-        let mut dry = prepared(&Params {
+        let mut dry = MultiFilter::prepared(&Params {
             mix: 0.0,
             ..enabled(FilterType::Highpass, 3_000.0, 60.0)
         });

@@ -362,28 +362,10 @@ mod tests {
     use crate::effects::conformance::{Subject, conformance_tests};
     use crate::test_support::{FS, impulse, render_mono, response_db, sine};
 
-    impl Subject for Wah {
-        type Params = Params;
+    conformance_tests!(Wah {
         const CHOICES: &'static [(&'static str, &'static [&'static str])] =
             &[("/mode", &["manual", "auto", "envelope"])];
-        fn make(params: &Params) -> Self {
-            Self::new(params)
-        }
-        fn set(&mut self, params: &Params) {
-            self.set_params(params);
-        }
-        fn clamp(params: &Params) -> Params {
-            params.clamped()
-        }
-    }
-
-    conformance_tests!(Wah);
-
-    fn prepared(params: &Params) -> Wah {
-        let mut wah = Wah::new(params);
-        wah.prepare(&ProcessSpec::stereo(FS, 1024));
-        wah
-    }
+    });
 
     /// The frequency of the largest |H| of `ir`: a log scan, then golden-section refinement.
     pub(crate) fn peak_frequency(ir: &[f32], low: f64, high: f64) -> f64 {
@@ -423,7 +405,7 @@ mod tests {
                         resonance,
                         ..Params::default()
                     };
-                    let mut wah = prepared(&params);
+                    let mut wah = Wah::prepared(&params);
                     let ir = render_mono(&mut wah, &impulse(1 << 15), 1024);
                     let expected = params.centre_at(f64::from(frequency));
                     let peak = peak_frequency(&ir, 100.0, 5_000.0);
@@ -452,7 +434,7 @@ mod tests {
             rate: 2.0,
             ..Params::default()
         };
-        let mut wah = prepared(&params);
+        let mut wah = Wah::prepared(&params);
         let input = sine(700.0, 0.3, 64, FS);
         let (mut low, mut high) = (f64::MAX, 0.0f64);
         for _ in 0..(FS as usize / 64) {
@@ -477,7 +459,7 @@ mod tests {
             depth: 0.8,
             ..Params::default()
         };
-        let mut wah = prepared(&params);
+        let mut wah = Wah::prepared(&params);
         render_mono(&mut wah, &[0.0; 4_800], 256);
         assert!((wah.centre_hz() / params.centre_at(0.1) - 1.0).abs() < 1e-6);
         render_mono(&mut wah, &sine(300.0, 0.5, 9_600, FS), 256);
@@ -495,9 +477,9 @@ mod tests {
     #[test]
     fn mix_blends_and_disabled_or_dry_is_bit_exact() {
         let input = sine(440.0, 0.8, 4_800, FS);
-        let mut disabled = prepared(&Params::default());
+        let mut disabled = Wah::prepared(&Params::default());
         assert_eq!(render_mono(&mut disabled, &input, 64), input);
-        let mut dry = prepared(&Params {
+        let mut dry = Wah::prepared(&Params {
             enabled: true,
             mix: 0.0,
             ..Params::default()
@@ -510,7 +492,7 @@ mod tests {
             ..Params::default()
         };
         let centre = params.centre_at(0.5);
-        let mut half = prepared(&params);
+        let mut half = Wah::prepared(&params);
         let output = render_mono(&mut half, &sine(centre, 0.5, 48_000, FS), 256);
         let peak = output[24_000..].iter().fold(0.0f32, |m, y| m.max(y.abs()));
         assert!((peak - 0.5).abs() < 0.005, "{peak}");

@@ -207,19 +207,6 @@ mod tests {
     use crate::effects::conformance::{Subject, conformance_tests};
     use crate::test_support::{FS, render_mono, sine};
 
-    impl Subject for Bitcrusher {
-        type Params = Params;
-        fn make(params: &Params) -> Self {
-            Self::new(params)
-        }
-        fn set(&mut self, params: &Params) {
-            self.set_params(params);
-        }
-        fn clamp(params: &Params) -> Params {
-            params.clamped()
-        }
-    }
-
     conformance_tests!(Bitcrusher);
 
     fn enabled(bit_depth: f32, sample_rate: f32) -> Params {
@@ -231,12 +218,6 @@ mod tests {
         }
     }
 
-    fn prepared(params: &Params) -> Bitcrusher {
-        let mut bitcrusher = Bitcrusher::new(params);
-        bitcrusher.prepare(&ProcessSpec::stereo(FS, 1024));
-        bitcrusher
-    }
-
     /// dsp.md §1 test 20: a full-scale ramp comes out on exactly 2^bits distinct levels, each
     /// a multiple of 2^−(bits−1).
     #[test]
@@ -246,7 +227,7 @@ mod tests {
             .map(|n| -1.0 + 2.0 * n as f32 / (len - 1) as f32)
             .collect();
         for bits in [1u32, 2, 3, 4, 8, 12, 16] {
-            let mut bitcrusher = prepared(&enabled(bits as f32, 48_000.0));
+            let mut bitcrusher = Bitcrusher::prepared(&enabled(bits as f32, 48_000.0));
             let output = render_mono(&mut bitcrusher, &ramp, 1024);
             let mut levels: Vec<u32> = output.iter().map(|y| y.to_bits()).collect();
             levels.sort_unstable();
@@ -264,14 +245,14 @@ mod tests {
     fn the_hold_is_exactly_the_rate_ratio() {
         let ramp: Vec<f32> = (0..48_000).map(|n| -1.0 + n as f32 / 24_000.0).collect();
         for (rate, hold) in [(8_000.0, 6), (12_000.0, 4), (16_000.0, 3), (500.0, 96)] {
-            let mut bitcrusher = prepared(&enabled(16.0, rate));
+            let mut bitcrusher = Bitcrusher::prepared(&enabled(16.0, rate));
             let output = render_mono(&mut bitcrusher, &ramp, 333);
             for (n, y) in output.iter().enumerate() {
                 let start = n - n % hold;
                 assert_eq!(*y, quantize(ramp[start], 32_768.0), "{rate} Hz, sample {n}");
             }
         }
-        let mut bitcrusher = prepared(&enabled(16.0, 44_100.0));
+        let mut bitcrusher = Bitcrusher::prepared(&enabled(16.0, 44_100.0));
         let output = render_mono(&mut bitcrusher, &ramp, 333);
         let captures = 1 + output.windows(2).filter(|w| w[0] != w[1]).count();
         assert_eq!(captures, 44_100);
@@ -284,7 +265,7 @@ mod tests {
         let step = 1.0 / 128.0;
         let input = vec![0.3 * step; 48_000];
         for dither in [false, true] {
-            let mut bitcrusher = prepared(&Params {
+            let mut bitcrusher = Bitcrusher::prepared(&Params {
                 dither,
                 ..enabled(8.0, 48_000.0)
             });
@@ -307,12 +288,12 @@ mod tests {
     #[test]
     fn mix_blends_dry_and_crushed() {
         let input = sine(440.0, 0.8, 4_800, FS);
-        let mut dry = prepared(&Params {
+        let mut dry = Bitcrusher::prepared(&Params {
             mix: 0.0,
             ..enabled(4.0, 8_000.0)
         });
         assert_eq!(render_mono(&mut dry, &input, 64), input);
-        let mut half = prepared(&Params {
+        let mut half = Bitcrusher::prepared(&Params {
             mix: 50.0,
             ..enabled(4.0, 48_000.0)
         });
@@ -320,7 +301,7 @@ mod tests {
         for (y, x) in output.iter().zip(&input) {
             assert!((y - 0.5 * (x + quantize(*x, 8.0))).abs() < 1e-6);
         }
-        let mut disabled = prepared(&Params::default());
+        let mut disabled = Bitcrusher::prepared(&Params::default());
         assert_eq!(render_mono(&mut disabled, &input, 64), input);
     }
 

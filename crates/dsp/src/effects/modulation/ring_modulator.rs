@@ -253,22 +253,10 @@ mod tests {
     use crate::effects::conformance::{Subject, conformance_tests};
     use crate::test_support::{FS, dtft, render_mono, render_stereo, sine};
 
-    impl Subject for RingModulator {
-        type Params = Params;
+    conformance_tests!(RingModulator {
         const CHOICES: &'static [(&'static str, &'static [&'static str])] =
             &[("/waveform", &["sine", "triangle", "square", "sawtooth"])];
-        fn make(params: &Params) -> Self {
-            Self::new(params)
-        }
-        fn set(&mut self, params: &Params) {
-            self.set_params(params);
-        }
-        fn clamp(params: &Params) -> Params {
-            params.clamped()
-        }
-    }
-
-    conformance_tests!(RingModulator);
+    });
 
     fn enabled(frequency: f32, waveform: CarrierWaveform) -> Params {
         Params {
@@ -277,12 +265,6 @@ mod tests {
             waveform,
             ..Params::default()
         }
-    }
-
-    fn prepared(params: &Params) -> RingModulator {
-        let mut ring = RingModulator::new(params);
-        ring.prepare(&ProcessSpec::stereo(FS, 1024));
-        ring
     }
 
     #[test]
@@ -316,7 +298,8 @@ mod tests {
     #[test]
     fn a_sine_carrier_leaves_only_the_sum_and_difference() {
         for (input_hz, carrier_hz) in [(1_000.0, 300.0), (5_000.0, 2_000.0), (440.0, 440.0)] {
-            let mut ring = prepared(&enabled(carrier_hz as f32, CarrierWaveform::Sine));
+            let mut ring =
+                RingModulator::prepared(&enabled(carrier_hz as f32, CarrierWaveform::Sine));
             let input = sine(input_hz, 0.5, 2 * FS as usize, FS);
             let output = render_mono(&mut ring, &input, 1024);
             let settled = &output[FS as usize..];
@@ -345,7 +328,7 @@ mod tests {
     #[test]
     fn square_and_saw_carriers_are_band_limited() {
         for waveform in [CarrierWaveform::Square, CarrierWaveform::Sawtooth] {
-            let mut ring = prepared(&enabled(1_913.0, waveform));
+            let mut ring = RingModulator::prepared(&enabled(1_913.0, waveform));
             let output = render_mono(&mut ring, &vec![1.0; FS as usize], 1024);
             let harmonics: Vec<f64> = (1..=12).map(|h| 1_913.0 * f64::from(h)).collect();
             let residual = residual_db(&output, &harmonics);
@@ -381,7 +364,7 @@ mod tests {
             lfo_depth: 50.0,
             ..enabled(1_000.0, CarrierWaveform::Sine)
         };
-        let mut ring = prepared(&params);
+        let mut ring = RingModulator::prepared(&params);
         let output = render_mono(&mut ring, &vec![1.0; FS as usize], 1024);
         let local_frequency = |centre: usize| {
             let crossings: Vec<f64> = (centre - 480..centre + 480)
@@ -400,14 +383,14 @@ mod tests {
     #[test]
     fn mix_zero_and_disabled_are_bit_exact_and_channels_share_the_carrier() {
         let input = sine(440.0, 0.8, 4_800, FS);
-        let mut dry = prepared(&Params {
+        let mut dry = RingModulator::prepared(&Params {
             mix: 0.0,
             ..enabled(300.0, CarrierWaveform::Square)
         });
         assert_eq!(render_mono(&mut dry, &input, 64), input);
-        let mut disabled = prepared(&Params::default());
+        let mut disabled = RingModulator::prepared(&Params::default());
         assert_eq!(render_mono(&mut disabled, &input, 64), input);
-        let mut ring = prepared(&enabled(300.0, CarrierWaveform::Triangle));
+        let mut ring = RingModulator::prepared(&enabled(300.0, CarrierWaveform::Triangle));
         let (left, right) = render_stereo(&mut ring, &input, &input, 64);
         assert_eq!(left, right);
     }

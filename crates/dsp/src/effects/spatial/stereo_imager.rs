@@ -351,28 +351,10 @@ mod tests {
     use crate::effects::conformance::{Subject, conformance_tests, render, residual_db};
     use crate::test_support::{FS, Noise, sine};
 
-    impl Subject for StereoImager {
-        type Params = Params;
+    conformance_tests!(StereoImager {
         /// Full-scale side × +12 dB × width 200 × high width 200, plus the mid: about 20.
         const OUTPUT_BOUND: f32 = 40.0;
-        fn make(params: &Params) -> Self {
-            Self::new(params)
-        }
-        fn set(&mut self, params: &Params) {
-            self.set_params(params);
-        }
-        fn clamp(params: &Params) -> Params {
-            params.clamped()
-        }
-    }
-
-    conformance_tests!(StereoImager);
-
-    fn prepared(params: &Params) -> StereoImager {
-        let mut imager = StereoImager::new(params);
-        imager.prepare(&ProcessSpec::stereo(FS, 1024));
-        imager
-    }
+    });
 
     fn stereo_noise(seed: u64) -> (Vec<f32>, Vec<f32>) {
         let mut rng = Noise::new(seed);
@@ -390,7 +372,7 @@ mod tests {
     #[test]
     fn width_zero_is_mono_and_width_100_is_the_identity() {
         let (input_left, input_right) = stereo_noise(34);
-        let mut imager = prepared(&Params {
+        let mut imager = StereoImager::prepared(&Params {
             enabled: true,
             width: 0.0,
             ..Params::default()
@@ -399,7 +381,7 @@ mod tests {
         render(&mut imager, &mut left, &mut right, || 256);
         assert_eq!(left, right, "width 0: L == R");
 
-        let mut imager = prepared(&Params {
+        let mut imager = StereoImager::prepared(&Params {
             enabled: true,
             ..Params::default()
         });
@@ -424,7 +406,7 @@ mod tests {
             .collect();
         let mut worst = f64::MIN;
         for (width, side_level) in [(0.0f32, 0.0f32), (200.0, 12.0), (150.0, -6.0), (50.0, 3.0)] {
-            let mut imager = prepared(&Params {
+            let mut imager = StereoImager::prepared(&Params {
                 enabled: true,
                 width,
                 side_level,
@@ -442,7 +424,7 @@ mod tests {
     #[test]
     fn bass_mono_removes_the_side_below_its_corner_only() {
         let side_at = |frequency: f64| {
-            let mut imager = prepared(&Params {
+            let mut imager = StereoImager::prepared(&Params {
                 enabled: true,
                 bass_mono_amount: 100.0,
                 bass_mono_freq: 150.0,
