@@ -12,7 +12,7 @@
 //!   jumping while audio plays, give finite output below [`Subject::OUTPUT_BOUND`] (test 27);
 //! - **reset**: `set_params` + `reset()` + process equals a fresh instance, bit for bit (test 27);
 //! - **block size**: blocks of 1, 32, 64, 1024 and random 1–1024 give the same output, bit for
-//!   bit or within [`Invariance::Within`] (test 24).
+//!   bit (test 24: every effect here smooths and modulates per sample).
 //!
 //! Every `process`, `reset` and `set_params` call runs under [`rt::guard::no_alloc`], which aborts
 //! the test binary on any heap use (test 28; the crate's test allocator is installed in `lib.rs`).
@@ -38,19 +38,6 @@ const RANDOM_SETS: usize = 200;
 /// Output below this magnitude counts as a finished tail (dsp.md §1 test 26).
 const TAIL_FLOOR: f32 = 1e-20;
 
-/// How closely different block sizes must agree.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Invariance {
-    /// Bit-identical output (per-sample smoothing and modulation).
-    BitExact,
-    /// Residual energy at most `db` below the signal's (per-block parameter updates).
-    #[allow(dead_code)] // for effects that update per block; none of the current ones do
-    Within {
-        /// The residual-to-signal ratio bound in dB (dsp.md: −100).
-        db: f64,
-    },
-}
-
 /// An effect under test: how to build it from its parameters, and what it promises.
 pub(crate) trait Subject: Effect + Sized {
     /// The effect's serde parameter model.
@@ -63,8 +50,6 @@ pub(crate) trait Subject: Effect + Sized {
     const OUTPUT_BOUND: f32 = 10.0;
     /// Longest time a tail may take to fall below 1e-20 after a burst, at any parameter set.
     const TAIL_LIMIT_SECONDS: f64 = 10.0;
-    /// How block sizes may change the output.
-    const BLOCK_INVARIANCE: Invariance = Invariance::BitExact;
 
     /// A new, unprepared instance.
     fn make(params: &Self::Params) -> Self;
@@ -600,20 +585,10 @@ pub(crate) fn block_size_invariance<E: Subject>() {
         ];
         for (name, pattern) in &mut patterns {
             let output = run(pattern.as_mut());
-            match E::BLOCK_INVARIANCE {
-                Invariance::BitExact => assert!(
-                    bits(&output.0) == bits(&reference.0) && bits(&output.1) == bits(&reference.1),
-                    "blocks of {name} change the output: {first:?} → {second:?}"
-                ),
-                Invariance::Within { db } => {
-                    let residual = residual_db(&output.0, &reference.0)
-                        .max(residual_db(&output.1, &reference.1));
-                    assert!(
-                        residual <= db,
-                        "blocks of {name}: residual {residual:.1} dB"
-                    );
-                }
-            }
+            assert!(
+                bits(&output.0) == bits(&reference.0) && bits(&output.1) == bits(&reference.1),
+                "blocks of {name} change the output: {first:?} → {second:?}"
+            );
         }
     }
 }
