@@ -8,6 +8,7 @@
 //! limiter keeps its constant latency, see its notes), so the chain simply runs every unit.
 //! Per-effect crossfaded enable (issue 7) slots in as a wrapper inside [`Unit::process`].
 
+use crate::context::RoomContext;
 use crate::effect::{Block, Effect, ProcessSpec};
 use crate::effects::{amplifier, drive, dynamics, filter, lofi, modulation, spatial};
 use serde_json::Value;
@@ -353,14 +354,12 @@ impl Chain {
         }
     }
 
-    /// Sets the tempo that tempo-synced effects follow (BPM; the room's or the host's).
+    /// Hands every effect the room's tempo, beat position, key and scale (before each block).
     ///
     /// Audio thread: must not allocate, lock or block.
-    pub fn set_tempo(&mut self, bpm: f64) {
+    pub fn set_context(&mut self, context: &RoomContext) {
         for unit in &mut self.units {
-            if let Unit::MultiFilter(filter) = unit {
-                filter.set_tempo(bpm);
-            }
+            unit.effect().set_context(context);
         }
     }
 
@@ -390,6 +389,10 @@ impl Effect for Chain {
         for unit in &mut self.units {
             unit.process(block);
         }
+    }
+
+    fn set_context(&mut self, context: &RoomContext) {
+        Self::set_context(self, context);
     }
 
     fn latency(&self) -> usize {
@@ -489,7 +492,13 @@ mod tests {
         )
         .unwrap();
         rt::guard::no_alloc(|| chain.set_preset(&everything));
-        rt::guard::no_alloc(|| chain.set_tempo(90.0));
+        rt::guard::no_alloc(|| {
+            chain.set_context(&RoomContext {
+                tempo_bpm: 90.0,
+                beat_position: Some(3.25),
+                ..RoomContext::default()
+            });
+        });
         // Switched on, the oversampled effects add theirs: 46 each at 4x (overdrive,
         // distortion, amp), 39 at 2x (exciter).
         assert_eq!(chain.latency(), 96 + 3 * 46 + 39);

@@ -6,6 +6,8 @@
 //! set by `rt::ftz::ScopedFtz`, the one place in the workspace that touches MXCSR/FPCR (with its
 //! `// SAFETY:` comments), so this crate stays `#![forbid(unsafe_code)]`.
 
+use crate::context::RoomContext;
+
 /// What an effect is prepared for. Fixed between `prepare` calls.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ProcessSpec {
@@ -98,6 +100,14 @@ pub trait Effect: Send {
     ///
     /// Audio thread: must not allocate, lock or block.
     fn process(&mut self, block: &mut Block<'_>);
+
+    /// Follows the room's tempo, beat grid position, key and scale. Called before every
+    /// block; effects that follow none of it keep the default, which ignores it.
+    ///
+    /// Audio thread: must not allocate, lock or block (copy the numbers; derive lazily).
+    fn set_context(&mut self, context: &RoomContext) {
+        let _ = context;
+    }
 
     /// Latency the effect adds, in samples at the prepared rate (reported to the host).
     fn latency(&self) -> usize {

@@ -9,11 +9,13 @@
 //! - [`blocks`]: filters, crossovers, delay lines, LFOs, envelopes, smoothers, oversampling.
 //! - [`effects`]: the effects, each with its parameter model (the reference JSON keys).
 //! - [`chain`]: the effects in chain order and the preset model that configures them.
+//! - [`context`]: the room's tempo, beat grid position, key and scale, which effects follow.
 
 #![forbid(unsafe_code)]
 
 pub mod blocks;
 pub mod chain;
+pub mod context;
 pub mod effect;
 pub mod effects;
 

@@ -1,5 +1,5 @@
 //! Low-frequency oscillators: sine, triangle, square and saw with a phase offset, free-running
-//! in Hz or synced to the host tempo, and the note-value strings of the effect parameters.
+//! in Hz or synced to the host tempo.
 //!
 //! The phase is an `f64` count of cycles (dsp.md §2.10): an `f32` phase accumulator drifts
 //! audibly over a long session (its increment for 0.1 Hz at 48 kHz has only 17 significant
@@ -158,22 +158,6 @@ pub fn tempo_hz(beats: f64, bpm: f64) -> f64 {
     }
 }
 
-/// The length in quarter notes of a note value as the effect parameters write it: `"1/4"`,
-/// `"1/8"`, `"1/1"`, with `D` for dotted (×1.5) or `T` for triplet (×2/3), e.g. `"1/4D"`.
-/// `None` for anything else.
-pub fn subdivision_beats(text: &str) -> Option<f64> {
-    let text = text.trim();
-    let (body, factor) = match text.as_bytes().last()? {
-        b'D' | b'd' => (&text[..text.len() - 1], 1.5),
-        b'T' | b't' => (&text[..text.len() - 1], 2.0 / 3.0),
-        _ => (text, 1.0),
-    };
-    let (numerator, denominator) = body.split_once('/')?;
-    let numerator: f64 = numerator.trim().parse().ok()?;
-    let denominator: f64 = denominator.trim().parse().ok()?;
-    (numerator > 0.0 && denominator > 0.0).then(|| 4.0 * numerator / denominator * factor)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,21 +243,11 @@ mod tests {
     }
 
     #[test]
-    fn tempo_sync_converts_note_values() {
-        assert_eq!(subdivision_beats("1/4"), Some(1.0));
-        assert_eq!(subdivision_beats("1/8"), Some(0.5));
-        assert_eq!(subdivision_beats("1/1"), Some(4.0));
-        assert_eq!(subdivision_beats("1/4D"), Some(1.5));
-        assert_eq!(subdivision_beats("1/16"), Some(0.25));
-        assert!((subdivision_beats("1/8T").unwrap() - 1.0 / 3.0).abs() < 1e-12);
-        assert_eq!(subdivision_beats("quarter"), None);
-        assert_eq!(subdivision_beats("0/4"), None);
-        assert_eq!(subdivision_beats(""), None);
-
+    fn tempo_sync_converts_beats_to_hz() {
         assert_eq!(tempo_hz(1.0, 120.0), 2.0);
         assert_eq!(tempo_hz(0.75, 90.0), 2.0);
         let mut lfo = Lfo::new(FS);
-        lfo.set_tempo_sync(subdivision_beats("1/4T").unwrap(), 120.0);
+        lfo.set_tempo_sync(2.0 / 3.0, 120.0); // a quarter-note triplet
         assert!((lfo.rate_hz() - 3.0).abs() < 1e-12);
         lfo.set_tempo_sync(1.0, 0.0);
         assert_eq!(lfo.rate_hz(), 0.0, "no tempo freezes the LFO");

@@ -11,8 +11,9 @@
 //! per-sample coefficient steps; the octave sum passes a 1 ms smoother so a square LFO sweeps
 //! instead of stepping. A change of filter type crossfades the old and new filters over 10 ms.
 //!
-//! Tempo sync follows [`MultiFilter::set_tempo`] (default 120 BPM), which the room's tempo can
-//! drive; `"1/16"` is a sixteenth note (a quarter beat; the reference makes it 4 beats).
+//! Tempo sync follows the room context (default 120 BPM) and, while a transport runs, locks the
+//! LFO's phase to the beat grid; `"1/16"` is a sixteenth note (a quarter beat; the reference
+//! makes it 4 beats).
 //!
 //! The drive (x → (1 − d)·x + d·tanh((1 + 15d)·x)) runs at the base rate: a filter colour, not
 //! a distortion, so it is not oversampled.
@@ -21,6 +22,7 @@ use crate::blocks::biquad::{Biquad, Design, Kind, Smoothed};
 use crate::blocks::envelope::{Detector, Follower};
 use crate::blocks::lfo::{Lfo, Waveform, tempo_hz};
 use crate::blocks::smoother::OnePole;
+use crate::context::RoomContext;
 use crate::effect::{Block, Effect, ProcessSpec};
 use crate::effects::clamp_param;
 use crate::effects::drive::shaper;
@@ -44,8 +46,6 @@ pub const LFO_RATE_RANGE: RangeInclusive<f32> = 0.0..=10.0;
 pub const ATTACK_RANGE: RangeInclusive<f32> = 0.1..=2_000.0;
 /// Range of [`Params::envelope_release`] (ms; undeclared).
 pub const RELEASE_RANGE: RangeInclusive<f32> = 1.0..=5_000.0;
-/// Tempo accepted by [`MultiFilter::set_tempo`] (BPM).
-pub const TEMPO_RANGE: RangeInclusive<f64> = 20.0..=999.0;
 
 /// Samples between two computations of the cutoff.
 pub const CONTROL_INTERVAL: usize = 16;
@@ -443,16 +443,6 @@ impl MultiFilter {
         }
     }
 
-    /// Sets the tempo that synced LFO rates follow (BPM, clamped to 20…999; NaN is ignored).
-    ///
-    /// Audio thread: must not allocate, lock or block.
-    pub fn set_tempo(&mut self, bpm: f64) {
-        if !bpm.is_nan() {
-            self.tempo_bpm = bpm.clamp(*TEMPO_RANGE.start(), *TEMPO_RANGE.end());
-            self.update();
-        }
-    }
-
     /// The parameters in use (clamped).
     pub fn params(&self) -> &Params {
         &self.params
@@ -519,6 +509,19 @@ impl MultiFilter {
 }
 
 impl Effect for MultiFilter {
+    fn set_context(&mut self, context: &RoomContext) {
+        let tempo = context.tempo();
+        if tempo != self.tempo_bpm {
+            self.tempo_bpm = tempo;
+            self.update();
+        }
+        if self.params.tempo_sync
+            && let Some(phase) = context.synced_phase(self.params.subdivision.beats())
+        {
+            self.lfo.set_phase(phase);
+        }
+    }
+
     fn prepare(&mut self, spec: &ProcessSpec) {
         self.sample_rate = spec.sample_rate;
         let control_rate = spec.sample_rate / CONTROL_INTERVAL as f64;
@@ -709,7 +712,10 @@ mod tests {
                 lfo_rate: 5.0,
                 ..enabled(FilterType::Lowpass, 1_000.0, 10.0)
             });
-            filter.set_tempo(bpm);
+            filter.set_context(&RoomContext {
+                tempo_bpm: bpm,
+                ..RoomContext::default()
+            });
             assert!(
                 (filter.lfo_rate_hz() - hz).abs() < 1e-9,
                 "{subdivision} at {bpm}"
