@@ -4,6 +4,7 @@
 //! allocate, `reset` and `process` never do (the tests prove it under
 //! [`rt::guard::no_alloc`]). Samples are `f32`; filter state that needs the precision is `f64`.
 //!
+//! - [`automation`]: what a host can automate: each effect's parameters by index, alloc-free.
 //! - [`effect`]: the [`effect::Effect`] trait, its process spec and stereo block, and the
 //!   denormal guard.
 //! - [`blocks`]: filters, crossovers, delay lines, LFOs, envelopes, smoothers, oversampling.
@@ -13,6 +14,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod automation;
 pub mod blocks;
 pub mod chain;
 pub mod context;

@@ -16,6 +16,7 @@
 //! time the gain takes to cover 63 % of a step's change in dB.
 
 use super::super::{clamp_param, gain_to_db};
+use crate::automation::Kind;
 use crate::blocks::envelope::time_constant_coef;
 use crate::blocks::peak_hold::SlidingMax;
 use crate::blocks::smoother::OnePole;
@@ -67,6 +68,15 @@ pub struct Params {
     /// Make-up gain in dB, −12…+24 (default 0).
     pub makeup_gain: f32,
 }
+
+crate::automatable!(Params {
+    [threshold] "threshold", "Threshold", Kind::linear(THRESHOLD_RANGE, "dB");
+    [ratio] "ratio", "Ratio", Kind::logarithmic(RATIO_RANGE, ":1");
+    [attack] "attack", "Attack", Kind::logarithmic(ATTACK_RANGE, "ms");
+    [release] "release", "Release", Kind::logarithmic(RELEASE_RANGE, "ms");
+    [knee] "knee", "Knee", Kind::linear(KNEE_RANGE, "dB");
+    [makeup_gain] "makeupGain", "Makeup Gain", Kind::linear(MAKEUP_RANGE, "dB");
+});
 
 impl Default for Params {
     fn default() -> Self {
@@ -225,6 +235,11 @@ impl Effect for Compressor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_parameters_reach_their_json_fields() {
+        crate::automation::check::specs_are_consistent::<Params>();
+    }
     use crate::effects::conformance::conformance_tests;
     use crate::test_support::{FS, sine};
 
