@@ -4,9 +4,16 @@
 //!
 //! Registration is one place: the `units!` table below. Adding an effect = one line there
 //! (variant, key, type, module); the chain order comes from [`EFFECT_ORDER`], the full list of
-//! the 35 reference keys. A disabled effect's `process` returns at once (exact bypass; the
-//! limiter keeps its constant latency, see its notes), so the chain simply runs every unit.
-//! Per-effect crossfaded enable (issue 7) slots in as a wrapper inside [`Unit::process`].
+//! the 35 reference keys.
+//!
+//! Switching: the chain, not the effect, owns each effect's `enabled`. An effect inside the
+//! chain always runs as enabled; its [`Slot`] decides whether to call it and crossfades between
+//! the input and the effect's output over [`SWITCH_FADE_S`] when it is switched, so a toggle
+//! never clicks, whatever the effect does to the signal. Switching on from fully off resets the
+//! effect first (an old reverb tail must not come back). A fully-off effect costs nothing and
+//! adds no latency: the chain's latency is the sum of the switched-on effects' (a jam wants the
+//! fewest samples in the path; the plugin reports a change to the host). The fade is between two
+//! timelines when a latent effect switches, a 10 ms blend rather than a jump.
 
 use crate::context::RoomContext;
 use crate::effect::{Block, Effect, ProcessSpec};
@@ -105,6 +112,13 @@ macro_rules! units {
                     $(Self::$variant(p) => p.enabled,)*
                 }
             }
+
+            /// Switches the effect on or off.
+            pub fn set_enabled(&mut self, on: bool) {
+                match self {
+                    $(Self::$variant(p) => p.enabled = on,)*
+                }
+            }
         }
 
         impl Unit {
@@ -160,12 +174,141 @@ units! {
     Limiter => dynamics::limiter::Limiter,
 }
 
-impl Unit {
-    /// Processes `block` (a disabled effect returns at once).
+/// Length of the crossfade when an effect is switched on or off (seconds).
+pub const SWITCH_FADE_S: f64 = 0.01;
+
+/// One effect in the chain with its on/off switch and crossfade.
+#[derive(Debug)]
+pub struct Slot {
+    unit: Unit,
+    /// The parameters the effect runs with (`enabled` forced on; the slot owns the switch).
+    params: UnitParams,
+    /// Whether the effect is switched on (the fade's destination).
+    on: bool,
+    /// Samples into the fade, 0 (input only) ..= `fade_len` (effect only).
+    position: usize,
+    fade_len: usize,
+    /// The block's input, kept while fading.
+    dry: [Vec<f32>; 2],
+}
+
+impl Slot {
+    fn new(params: &UnitParams) -> Self {
+        let mut slot = Self {
+            unit: Unit::new(params),
+            params: params.clone(),
+            on: params.enabled(),
+            position: 0,
+            fade_len: 1,
+            dry: [Vec::new(), Vec::new()],
+        };
+        slot.position = if slot.on { slot.fade_len } else { 0 };
+        slot.params.set_enabled(true);
+        slot.unit.set_params(&slot.params);
+        slot
+    }
+
+    fn prepare(&mut self, spec: &ProcessSpec) {
+        self.unit.effect().prepare(spec);
+        self.fade_len = ((SWITCH_FADE_S * spec.sample_rate).round() as usize).max(1);
+        self.position = if self.on { self.fade_len } else { 0 };
+        self.dry = [vec![0.0; spec.max_block], vec![0.0; spec.max_block]];
+    }
+
+    /// The effect.
+    pub fn unit(&self) -> &Unit {
+        &self.unit
+    }
+
+    /// Its parameters (`enabled` is the switch).
+    pub fn params(&self) -> UnitParams {
+        let mut params = self.params.clone();
+        params.set_enabled(self.on);
+        params
+    }
+
+    /// Whether the effect is switched on (it may still be fading in).
+    pub fn is_on(&self) -> bool {
+        self.on
+    }
+
+    /// Whether the effect runs at all (on, or fading out).
+    pub fn is_running(&self) -> bool {
+        self.on || self.position > 0
+    }
+
+    /// Applies `params`: the effect's settings at once (it glides where it can), `enabled` by
+    /// crossfading.
+    ///
+    /// Audio thread: must not allocate, lock or block.
+    pub fn set_params(&mut self, params: &UnitParams) {
+        if params.key() != self.params.key() {
+            return;
+        }
+        self.params.clone_from(params);
+        self.params.set_enabled(true);
+        self.unit.set_params(&self.params);
+        self.switch(params.enabled());
+    }
+
+    /// Switches the effect on or off with a crossfade.
+    ///
+    /// Audio thread: must not allocate, lock or block.
+    pub fn switch(&mut self, on: bool) {
+        if on && !self.is_running() {
+            self.unit.effect().reset();
+        }
+        self.on = on;
+    }
+
+    /// Latency the effect adds while it runs (samples).
+    pub fn latency(&self) -> usize {
+        if self.is_running() {
+            self.unit.effect_ref().latency()
+        } else {
+            0
+        }
+    }
+
+    /// Processes `block`: not at all when off, the effect alone when on, a crossfade between.
     ///
     /// Audio thread: must not allocate, lock or block.
     pub fn process(&mut self, block: &mut Block<'_>) {
-        self.effect().process(block);
+        let target = if self.on { self.fade_len } else { 0 };
+        if self.position == target {
+            if self.on {
+                self.unit.effect().process(block);
+            }
+            return;
+        }
+        let frames = block.len();
+        let [dry_left, dry_right] = &mut self.dry;
+        let (dry_left, dry_right) = (&mut dry_left[..frames], &mut dry_right[..frames]);
+        dry_left.copy_from_slice(block.left());
+        dry_right.copy_from_slice(block.right());
+        self.unit.effect().process(block);
+        let step = 1.0 / self.fade_len as f32;
+        let (left, right) = block.channels_mut();
+        for (((l, r), &dl), &dr) in left
+            .iter_mut()
+            .zip(right.iter_mut())
+            .zip(&*dry_left)
+            .zip(&*dry_right)
+        {
+            if self.position < target {
+                self.position += 1;
+            } else if self.position > target {
+                self.position -= 1;
+            }
+            let gain = self.position as f32 * step;
+            *l = dl + gain * (*l - dl);
+            *r = dr + gain * (*r - dr);
+        }
+    }
+
+    fn reset(&mut self) {
+        self.unit.effect().reset();
+        self.position = if self.on { self.fade_len } else { 0 };
     }
 }
 
@@ -324,33 +467,34 @@ fn camel_case_keys(value: Value) -> Value {
     }
 }
 
-/// The chain: every implemented effect, in osp.md §10 order.
+/// The chain: every implemented effect, in osp.md §10 order, each in its switching [`Slot`].
 #[derive(Debug)]
 pub struct Chain {
-    units: Vec<Unit>,
+    slots: Vec<Slot>,
 }
 
 impl Chain {
     /// A chain configured by `preset`; call [`Chain::prepare`] before processing.
     pub fn new(preset: &Preset) -> Self {
         Self {
-            units: preset.units.iter().map(Unit::new).collect(),
+            slots: preset.units.iter().map(Slot::new).collect(),
         }
     }
 
-    /// Prepares every effect (may allocate).
+    /// Prepares every effect and its crossfade for `spec` (may allocate; off the audio thread).
     pub fn prepare(&mut self, spec: &ProcessSpec) {
-        for unit in &mut self.units {
-            unit.effect().prepare(spec);
+        for slot in &mut self.slots {
+            slot.prepare(spec);
         }
     }
 
-    /// Applies a preset's parameters to the prepared effects (no rebuild).
+    /// Applies a preset's parameters to the prepared effects (no rebuild); effects switched on
+    /// or off crossfade.
     ///
     /// Audio thread: must not allocate, lock or block.
     pub fn set_preset(&mut self, preset: &Preset) {
-        for (unit, params) in self.units.iter_mut().zip(&preset.units) {
-            unit.set_params(params);
+        for (slot, params) in self.slots.iter_mut().zip(&preset.units) {
+            slot.set_params(params);
         }
     }
 
@@ -358,19 +502,33 @@ impl Chain {
     ///
     /// Audio thread: must not allocate, lock or block.
     pub fn set_context(&mut self, context: &RoomContext) {
-        for unit in &mut self.units {
-            unit.effect().set_context(context);
+        for slot in &mut self.slots {
+            slot.unit.effect().set_context(context);
         }
     }
 
     /// The effects, in chain order.
-    pub fn units(&self) -> &[Unit] {
-        &self.units
+    pub fn slots(&self) -> &[Slot] {
+        &self.slots
     }
 
-    /// Total latency, in samples (the sum of every effect's).
+    /// The effects, in chain order, to switch or set one of them.
+    pub fn slots_mut(&mut self) -> &mut [Slot] {
+        &mut self.slots
+    }
+
+    /// The chain's current settings as a preset.
+    pub fn preset(&self) -> Preset {
+        Preset {
+            units: self.slots.iter().map(Slot::params).collect(),
+            not_implemented: Vec::new(),
+            unknown: Vec::new(),
+        }
+    }
+
+    /// Total latency of the running effects, in samples.
     pub fn latency(&self) -> usize {
-        self.units.iter().map(|u| u.effect_ref().latency()).sum()
+        self.slots.iter().map(Slot::latency).sum()
     }
 }
 
@@ -380,14 +538,14 @@ impl Effect for Chain {
     }
 
     fn reset(&mut self) {
-        for unit in &mut self.units {
-            unit.effect().reset();
+        for slot in &mut self.slots {
+            slot.reset();
         }
     }
 
     fn process(&mut self, block: &mut Block<'_>) {
-        for unit in &mut self.units {
-            unit.process(block);
+        for slot in &mut self.slots {
+            slot.process(block);
         }
     }
 
@@ -464,19 +622,18 @@ mod tests {
         assert!(Preset::single("chorus").is_none());
     }
 
-    /// Everything off: the output is the input delayed by the chain's latency, bit for bit;
-    /// a preset change on the audio thread does not allocate.
+    /// Everything off: the output is the input, bit for bit, with no latency; a preset change on
+    /// the audio thread does not allocate.
     #[test]
     fn bypass_is_exact_and_preset_changes_do_not_allocate() {
         let mut chain = Chain::new(&Preset::bypass());
         chain.prepare(&ProcessSpec::stereo(FS, 1024));
-        let latency = chain.latency();
-        assert_eq!(latency, 96);
+        assert_eq!(chain.latency(), 0);
         let mut rng = Noise::new(3);
         let input: Vec<f32> = (0..20_000).map(|_| rng.next_f64() as f32).collect();
         let (mut left, mut right) = (input.clone(), input.clone());
         render(&mut chain, &mut left, &mut right, || 300);
-        assert_eq!(&left[latency..], &input[..input.len() - latency]);
+        assert_eq!(left, input);
 
         let everything = Preset::from_json(
             r#"{"wah": {"enabled": true, "mode": "auto"}, "overdrive": {"enabled": true},
@@ -499,8 +656,8 @@ mod tests {
                 ..RoomContext::default()
             });
         });
-        // Switched on, the oversampled effects add theirs: 46 each at 4x (overdrive,
-        // distortion, amp), 39 at 2x (exciter).
+        // Switched on: the limiter's lookahead (96), 46 each for the 4x effects (overdrive,
+        // distortion, amp), 39 for the 2x exciter.
         assert_eq!(chain.latency(), 96 + 3 * 46 + 39);
         let (mut left, mut right) = (input.clone(), input.clone());
         render(&mut chain, &mut left, &mut right, || 300);
@@ -509,5 +666,71 @@ mod tests {
                 .chain(&right)
                 .all(|y| y.is_finite() && y.abs() <= 1.0)
         );
+    }
+
+    /// Switching crossfades over exactly 10 ms between the input and the effect's output: on,
+    /// from a freshly reset effect; off, from the effect still running. Between fades the
+    /// output is the input or the effect alone, bit for bit.
+    #[test]
+    fn switching_crossfades_between_input_and_effect() {
+        let on = Preset::from_json(
+            r#"{"limiter": {"enabled": false},
+                "ringModulator": {"enabled": true, "frequency": 300, "mix": 100}}"#,
+        )
+        .unwrap();
+        let mut off = on.clone();
+        for params in &mut off.units {
+            params.set_enabled(false);
+        }
+        let (switch_on, switch_off, len) = (1_000, 5_000, 8_000);
+        let mut rng = Noise::new(9);
+        let input: Vec<f32> = (0..len).map(|_| 0.5 * rng.next_f64() as f32).collect();
+
+        let mut chain = Chain::new(&off);
+        chain.prepare(&ProcessSpec::stereo(FS, 1024));
+        let (mut left, mut right) = (input.clone(), input.clone());
+        for (start, end, preset) in [
+            (0, switch_on, &off),
+            (switch_on, switch_off, &on),
+            (switch_off, len, &off),
+        ] {
+            rt::guard::no_alloc(|| chain.set_preset(preset));
+            let (l, r) = (&mut left[start..end], &mut right[start..end]);
+            render(&mut chain, l, r, || 256);
+        }
+
+        // The effect alone, fresh at the switch-on.
+        let mut alone = Chain::new(&on);
+        alone.prepare(&ProcessSpec::stereo(FS, 1024));
+        let (mut wet, mut wet_right) = (input[switch_on..].to_vec(), input[switch_on..].to_vec());
+        render(&mut alone, &mut wet, &mut wet_right, || 256);
+
+        let fade = (SWITCH_FADE_S * FS) as usize;
+        assert_eq!(fade, 480);
+        for n in 0..len {
+            let gain = if n < switch_on {
+                0.0
+            } else if n < switch_off {
+                ((n - switch_on + 1).min(fade)) as f32 / fade as f32
+            } else {
+                fade.saturating_sub(n - switch_off + 1) as f32 / fade as f32
+            };
+            let effect = if n < switch_on {
+                0.0
+            } else {
+                wet[n - switch_on]
+            };
+            let expected = input[n] + gain * (effect - input[n]);
+            assert!(
+                (left[n] - expected).abs() <= 1e-6,
+                "sample {n}: {} vs {expected}",
+                left[n]
+            );
+            if gain == 0.0 || gain == 1.0 {
+                assert_eq!(left[n], expected, "sample {n} exact outside fades");
+            }
+        }
+        assert_eq!(chain.latency(), 0);
+        assert!(!chain.slots().iter().any(Slot::is_running));
     }
 }
