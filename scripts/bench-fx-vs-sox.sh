@@ -83,6 +83,13 @@ rows=(
   "multibandCompressor|--effect multibandCompressor|mcompand 0.01,0.1\\ -20,-20,0,-13.33 200 0.01,0.1\\ -20,-20,0,-13.33 4000 0.01,0.1\\ -20,-20,0,-13.33"
   "overdrive|--effect overdrive|overdrive 20 20"
   "bitcrusher|--effect bitcrusher|"
+  "reverb|--effect reverb|reverb 50 50 100 100 20 0"
+  "chorus (3 voices)|--effect chorus|chorus 0.7 0.9 55 0.4 0.25 2 -t 60 0.32 0.4 2.3 -t 40 0.3 0.3 1.3 -s"
+  "flanger|--effect flanger|flanger 2 2 0 71 0.5 sine 25 lin"
+  "phaser|--effect phaser|phaser 0.6 0.66 3 0.6 0.5 -s"
+  "tremolo|--effect tremolo|tremolo 5 50"
+  "delay (echo)|--effect delay|echo 0.8 0.9 250 0.3"
+  "harmonizer (vs pitch +4 st)|--effect harmonizer|pitch 400"
 )
 
 printf '%-22s %14s %14s %8s %14s  %s\n' effect "osp-fx net" "sox net" ratio "osp in-proc" "SoX effect"

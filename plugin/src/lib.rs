@@ -1,18 +1,26 @@
 //! OSP Jam as a CLAP and VST3 plugin: the host adapter around the `engine` crate.
 //!
 //! This crate holds no DSP and no network code. It declares the plugin to the host (ids, ports,
-//! parameters), turns the host's parameters into per-sample control curves and the host's
-//! transport into an `engine::transport::Snapshot`, and hands the audio to the engine.
+//! parameters), turns the host's parameters into per-sample control curves, effect settings and
+//! the host's transport into an `engine::transport::Snapshot`, and hands the audio to the effect
+//! chain (`dsp`) and the engine.
+//!
+//! Signal path per chunk: input × input gain → effect chain → sent to the room and monitored
+//! (`engine::strip` mixes it with the room; bypass fades to the dry input).
 //! `process` runs under flush-to-zero and, in debug builds, under nice-plug's allocation
 //! assertion.
 
 pub mod diag;
+pub mod effects;
 pub mod params;
 pub mod session;
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
+use dsp::chain::{Chain, Preset};
+use dsp::context::RoomContext;
+use dsp::effect::{Block, ProcessSpec};
 use engine::strip::{Controls, Strip};
 use engine::transport;
 use nice_plug::prelude::*;
@@ -37,6 +45,14 @@ pub struct OspJam {
     session: Option<session::Session>,
     /// Its audio thread side.
     processor: Option<engine::Processor>,
+    /// The effect chain on the player's own signal.
+    chain: Chain,
+    /// The chain's settings as last read from the host parameters (audio thread copy).
+    chain_settings: Preset,
+    /// The latency last reported to the host (samples).
+    reported_latency: u32,
+    /// The player's signal through input gain and the chain, one chunk.
+    local: [[f32; CHUNK]; 2],
 }
 
 /// Preallocated per-sample parameter curves for one chunk.
@@ -61,6 +77,10 @@ impl Default for OspJam {
             },
             session: None,
             processor: None,
+            chain: Chain::new(&Preset::default()),
+            chain_settings: Preset::default(),
+            reported_latency: 0,
+            local: [[0.0; CHUNK]; 2],
         }
     }
 }
@@ -80,6 +100,33 @@ impl OspJam {
     /// The instance's parameters.
     pub fn jam_params(&self) -> &Arc<JamParams> {
         &self.params
+    }
+
+    /// Reads the effect parameters into the chain; returns its latency.
+    ///
+    /// Audio thread: must not allocate, lock or block.
+    fn update_chain(&mut self) -> u32 {
+        let chain = &mut self.chain;
+        self.params
+            .effects
+            .read_into(&mut self.chain_settings, |index, unit| {
+                chain.slots_mut()[index].set_params(unit);
+            });
+        u32::try_from(self.chain.latency()).unwrap_or(u32::MAX)
+    }
+
+    /// The room context at `offset` samples into the block: the host's tempo and beat position.
+    fn room_context(snapshot: &transport::Snapshot, offset: usize) -> RoomContext {
+        let tempo = snapshot.tempo_bpm.unwrap_or(120.0);
+        let beat_position = snapshot
+            .pos_beats
+            .filter(|_| snapshot.playing)
+            .map(|beats| beats + offset as f64 / snapshot.sample_rate * tempo / 60.0);
+        RoomContext {
+            tempo_bpm: tempo,
+            beat_position,
+            ..RoomContext::default()
+        }
     }
 }
 
@@ -136,10 +183,18 @@ impl Plugin for OspJam {
         &mut self,
         _layout: &AudioIOLayout,
         buffer_config: &BufferConfig,
-        _context: &mut impl ActivateContext<Self>,
+        context: &mut impl ActivateContext<Self>,
     ) -> bool {
         self.sample_rate = f64::from(buffer_config.sample_rate);
         self.strip = Strip::new(self.sample_rate, self.params.bypass.value());
+        // Built and prepared here, off the audio thread: every effect's buffers for this rate
+        // and the chunk size (process never hands the chain more than a chunk).
+        self.chain_settings = self.params.effects.preset();
+        self.chain = Chain::new(&self.chain_settings);
+        self.chain
+            .prepare(&ProcessSpec::stereo(self.sample_rate, CHUNK));
+        self.reported_latency = u32::try_from(self.chain.latency()).unwrap_or(u32::MAX);
+        context.set_latency_samples(self.reported_latency);
         self.sample_clock = 0;
         self.stop_session();
         let settings = match session::standalone() {
@@ -175,6 +230,7 @@ impl Plugin for OspJam {
 
     fn reset(&mut self) {
         self.strip.reset(self.params.bypass.value());
+        dsp::effect::Effect::reset(&mut self.chain);
     }
 
     fn process(
@@ -190,6 +246,11 @@ impl Plugin for OspJam {
 
         let samples = buffer.samples();
         let bypass = self.params.bypass.value();
+        let latency = self.update_chain();
+        if latency != self.reported_latency {
+            self.reported_latency = latency;
+            context.set_latency_samples(latency);
+        }
         if let Some(processor) = &self.processor {
             for (index, player) in self.params.players.iter().enumerate() {
                 processor.set_gain(index, player.gain.value(), player.mute.value());
@@ -219,18 +280,37 @@ impl Plugin for OspJam {
                 bypass,
             };
             let range = start..start + len;
+            let right = channels.len().min(2) - 1;
+            let [local_left, local_right] = &mut self.local;
+            let (local_left, local_right) = (&mut local_left[..len], &mut local_right[..len]);
+            for (i, (l, r)) in local_left.iter_mut().zip(local_right.iter_mut()).enumerate() {
+                *l = channels[0][start + i] * c.input_gain[i];
+                *r = channels[right][start + i] * c.input_gain[i];
+            }
+            self.chain
+                .set_context(&Self::room_context(&snapshot, start));
+            self.chain
+                .process(&mut Block::new(local_left, local_right));
+            if channels.len() == 1 {
+                // A mono track hears (and sends) the middle of the stereo chain.
+                for (l, r) in local_left.iter_mut().zip(local_right.iter()) {
+                    *l = 0.5 * (*l + *r);
+                }
+                local_right.copy_from_slice(local_left);
+            }
+            let own: [&[f32]; 2] = [local_left, local_right];
             match &mut self.processor {
                 Some(processor) => {
-                    let right = channels.len().min(2) - 1;
-                    processor.process(
-                        &channels[0][range.clone()],
-                        &channels[right][range.clone()],
-                        Some(&c.input_gain[..len]),
-                    );
+                    processor.process(own[0], own[1], None);
                     let (room_left, room_right) = processor.room();
                     let room: [&[f32]; 2] = [room_left, room_right];
-                    self.strip
-                        .process(channels, Some(&room), range.clone(), controls);
+                    self.strip.process(
+                        channels,
+                        Some(&own),
+                        Some(&room),
+                        range.clone(),
+                        controls,
+                    );
                     for (index, out) in aux.outputs.iter_mut().enumerate() {
                         let out = out.as_slice();
                         match processor.remote(index) {
@@ -249,7 +329,8 @@ impl Plugin for OspJam {
                     }
                 }
                 None => {
-                    self.strip.process(channels, None, range.clone(), controls);
+                    self.strip
+                        .process(channels, Some(&own), None, range.clone(), controls);
                     for out in aux.outputs.iter_mut() {
                         for channel in out.as_slice().iter_mut() {
                             channel[range.clone()].fill(0.0);

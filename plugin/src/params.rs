@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use nice_plug::prelude::*;
 
+use crate::effects::EffectParams;
 use crate::session;
 
 /// Remote players with their own gain, mute and auxiliary output.
@@ -43,6 +44,9 @@ pub struct JamParams {
     /// Per remote player (in the order they joined): gain and mute in the room mix.
     #[nested(array, group = "Player")]
     pub players: [PlayerParams; PLAYERS],
+    /// The effect chain: every effect's switch and parameters, grouped per effect.
+    #[nested(group = "Effects")]
+    pub effects: EffectParams,
     /// The network session's settings (room, secret, addresses, codec, jitter buffer).
     #[persist = "session"]
     pub session: Mutex<session::Settings>,
@@ -94,6 +98,7 @@ impl Default for JamParams {
             .with_value_to_string(formatters::v2s_f32_percentage(0))
             .with_string_to_value(formatters::s2v_f32_percentage()),
             players: std::array::from_fn(|i| PlayerParams::new(i + 1)),
+            effects: EffectParams::default(),
             session: Mutex::new(session::Settings::default()),
         }
     }

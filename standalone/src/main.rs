@@ -29,6 +29,7 @@ Session flags (OSP Jam):
   --bitrate BPS        Opus bitrate [default: 128000]
   --jitter auto|MS     jitter buffer: adaptive, or a fixed delay in ms [default: auto]
   --stats              print one stats line per second
+  --preset FILE        start with this effect chain (reference JSON preset)
 ";
 
 /// Splits the session flags from the audio shell's, filling `settings`.
@@ -98,6 +99,29 @@ fn parse(args: Vec<String>) -> Result<(Settings, Vec<String>), String> {
     Ok((settings, rest))
 }
 
+/// Takes `--preset FILE` out of `args` and reads the preset (a bad file is an error at start).
+fn take_preset(args: &mut Vec<String>) -> Result<Option<dsp::chain::Preset>, String> {
+    let Some(at) = args
+        .iter()
+        .position(|a| a == "--preset" || a.starts_with("--preset="))
+    else {
+        return Ok(None);
+    };
+    let flag = args.remove(at);
+    let path = match flag.split_once('=') {
+        Some((_, path)) => path.to_owned(),
+        None if at < args.len() => args.remove(at),
+        None => return Err("--preset needs a value".into()),
+    };
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("--preset {path:?}: {e}"))?;
+    let preset =
+        dsp::chain::Preset::from_json(&text).map_err(|e| format!("--preset {path:?}: {e}"))?;
+    for key in &preset.unknown {
+        eprintln!("osp-jam: --preset {path:?}: {key:?} is not an OSP Jam effect; ignored");
+    }
+    Ok(Some(preset))
+}
+
 fn number<T: std::str::FromStr>(value: &str, flag: &str) -> Result<T, String> {
     value
         .parse()
@@ -105,7 +129,18 @@ fn number<T: std::str::FromStr>(value: &str, flag: &str) -> Result<T, String> {
 }
 
 fn main() -> ExitCode {
-    let (settings, rest) = match parse(std::env::args().collect()) {
+    let mut args: Vec<String> = std::env::args().collect();
+    match take_preset(&mut args) {
+        Ok(Some(preset)) => {
+            plugin::effects::set_standalone_preset(preset);
+        }
+        Ok(None) => {}
+        Err(err) => {
+            eprintln!("osp-jam: {err}");
+            return ExitCode::from(2);
+        }
+    }
+    let (settings, rest) = match parse(args) {
         Ok(parsed) => parsed,
         Err(err) => {
             eprintln!("osp-jam: {err}\n\n{SESSION_HELP}");
@@ -182,5 +217,28 @@ mod tests {
             let err = parse(args(bad)).unwrap_err();
             assert!(err.contains(says), "{bad:?}: {err}");
         }
+    }
+
+    #[test]
+    fn a_preset_file_is_taken_out_and_read_and_a_bad_one_refused() {
+        let dir = std::env::temp_dir().join(format!("osp-jam-preset-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = dir.join("good.json");
+        std::fs::write(&good, r#"{"compressor": {"enabled": true, "ratio": 6}}"#).unwrap();
+        let bad = dir.join("bad.json");
+        std::fs::write(&bad, r#"{"compressor": {"ratio": "lots"}}"#).unwrap();
+
+        let mut list = args(&["--backend", "dummy", "--preset", good.to_str().unwrap()]);
+        let preset = take_preset(&mut list).unwrap().unwrap();
+        assert_eq!(list, args(&["--backend", "dummy"]));
+        assert!(preset.units.iter().any(|u| u.key() == "compressor" && u.enabled()));
+
+        let mut list = args(&[&format!("--preset={}", bad.display())]);
+        let err = take_preset(&mut list).unwrap_err();
+        assert!(err.contains("compressor"), "{err}");
+        assert!(take_preset(&mut args(&["--preset"])).is_err());
+        assert!(take_preset(&mut args(&["--preset", "/nonexistent/x.json"])).is_err());
+        assert_eq!(take_preset(&mut args(&["--room", "r"])).unwrap(), None);
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -3,7 +3,7 @@
 //! Per sample, for each channel:
 //!
 //! ```text
-//! local = input_gain · x
+//! local = input_gain · x      (or the player's signal after the effect chain, when given)
 //! wet   = output_gain · (own(m) · local + room(m) · room_x)
 //! y     = x + bypass_fade · (wet − x)        bypass_fade: 1 active … 0 bypassed
 //! ```
@@ -38,7 +38,8 @@ pub fn room_level(m: f32) -> f32 {
 /// Per-sample control curves for one range of a block, indexed from 0.
 #[derive(Clone, Copy, Debug)]
 pub struct Controls<'a> {
-    /// Linear input gain per sample.
+    /// Linear input gain per sample (unused when the strip is given the player's processed
+    /// signal, which already carries it).
     pub input_gain: &'a [f32],
     /// Linear output gain per sample.
     pub output_gain: &'a [f32],
@@ -72,9 +73,10 @@ impl Strip {
         self.fade = if bypassed { 0.0 } else { 1.0 };
     }
 
-    /// Processes `range` of every channel in place. `room`, when present, holds the room mix
-    /// with the same channel layout (a mono room feeds every channel); it and the control curves
-    /// are indexed from the start of `range`.
+    /// Processes `range` of every channel in place. `own`, when present, is the player's signal
+    /// after the effect chain (input gain applied) and replaces `input_gain · x`; `room`, when
+    /// present, holds the room mix. Both have the channel layout of `channels` (a mono one feeds
+    /// every channel) and, like the control curves, are indexed from the start of `range`.
     ///
     /// Audio thread: must not allocate, lock or block.
     ///
@@ -84,6 +86,7 @@ impl Strip {
     pub fn process(
         &mut self,
         channels: &mut [&mut [f32]],
+        own: Option<&[&[f32]]>,
         room: Option<&[&[f32]]>,
         range: Range<usize>,
         controls: Controls<'_>,
@@ -98,6 +101,9 @@ impl Strip {
         // ramp's end reached in closed form when there are no channels) is the new state.
         let mut end_fade = advance(start_fade, target, self.fade_step, len);
         for (ch, channel) in channels.iter_mut().enumerate() {
+            let own_channel = own
+                .filter(|o| !o.is_empty())
+                .map(|o| &o[ch.min(o.len() - 1)][..len]);
             let room_channel = room
                 .filter(|r| !r.is_empty())
                 .map(|r| &r[ch.min(r.len() - 1)][..len]);
@@ -106,7 +112,11 @@ impl Strip {
                 fade = step_towards(fade, target, self.fade_step);
                 let x = *sample;
                 let m = monitor[i];
-                let mut mix = own_level(m) * input_gain[i] * x;
+                let local = match own_channel {
+                    Some(own_x) => own_x[i],
+                    None => input_gain[i] * x,
+                };
+                let mut mix = own_level(m) * local;
                 if let Some(room_x) = room_channel {
                     mix += room_level(m) * room_x[i];
                 }
@@ -180,6 +190,7 @@ mod tests {
         let monitor = [0.75f32; 8];
         strip.process(
             &mut [&mut l, &mut r],
+            None,
             Some(&[&room_l]),
             0..8,
             controls(&gain_in, &gain_out, &monitor),
@@ -207,7 +218,7 @@ mod tests {
             bypass: true,
             ..controls(&ones, &zeros, &monitor)
         };
-        strip.process(&mut [&mut buf], None, 0..n, c);
+        strip.process(&mut [&mut buf], None, None, 0..n, c);
         for (i, y) in buf.iter().enumerate() {
             let expected = ((i + 1) as f32 / fade_len as f32).min(1.0);
             assert!((y - expected).abs() < 1e-4, "sample {i}: {y} vs {expected}");
@@ -234,7 +245,7 @@ mod tests {
             ..controls(&gain, &gain, &monitor)
         };
         let mut a = sig.clone();
-        whole.process(&mut [&mut a], None, 0..n, c);
+        whole.process(&mut [&mut a], None, None, 0..n, c);
         let mut b = sig.clone();
         for chunk in [0..1, 1..64, 64..200, 200..300] {
             let c = Controls {
@@ -243,9 +254,29 @@ mod tests {
                 monitor: &monitor[chunk.clone()],
                 bypass: true,
             };
-            split.process(&mut [&mut b], None, chunk, c);
+            split.process(&mut [&mut b], None, None, chunk, c);
         }
         assert_eq!(a, b);
         assert_eq!(whole.fade(), split.fade());
+    }
+
+    /// The player's processed signal replaces `input_gain · x` in the mix; the dry input is
+    /// still what bypass fades to.
+    #[test]
+    fn processed_own_signal_replaces_the_gained_input() {
+        let mut strip = Strip::new(SR, false);
+        let mut l = [0.5f32; 8];
+        let own = [0.25f32; 8];
+        let gain_in = [4.0f32; 8];
+        let gain_out = [2.0f32; 8];
+        let monitor = [0.5f32; 8];
+        strip.process(
+            &mut [&mut l],
+            Some(&[&own]),
+            None,
+            0..8,
+            controls(&gain_in, &gain_out, &monitor),
+        );
+        assert_eq!(l, [0.5f32; 8], "2 · 0.25, the input gain not applied again");
     }
 }
