@@ -13,6 +13,9 @@
 //! - **reset**: `set_params` + `reset()` + process equals a fresh instance, bit for bit (test 27);
 //! - **block size**: blocks of 1, 32, 64, 1024 and random 1–1024 give the same output, bit for
 //!   bit (test 24: every effect here smooths and modulates per sample).
+//! - **host parameters**: the effect's `Params` describe themselves to a host
+//!   ([`crate::automation::Automatable`]) consistently: every key names a JSON leaf, each value
+//!   set by index reaches that leaf and no other parameter (`check::specs_are_consistent`).
 //!
 //! Every `process`, `reset` and `set_params` call runs under [`rt::guard::no_alloc`], which aborts
 //! the test binary on any heap use (test 28; the crate's test allocator is installed in `lib.rs`).
@@ -110,6 +113,11 @@ macro_rules! conformance_tests {
             #[test]
             fn output_does_not_depend_on_block_size() {
                 harness::block_size_invariance::<$subject>();
+            }
+
+            #[test]
+            fn host_parameters_reach_their_json_fields() {
+                $crate::automation::check::specs_are_consistent::<Params>();
             }
         }
     };

@@ -10,6 +10,7 @@
 //! at 0.8) and british (0.7); the knee-smoothed hard clip for modern. A type change crossfades
 //! the curves over 10 ms while the preamp gain glides; every tone control glides.
 
+use crate::automation::Kind as HostKind;
 use crate::blocks::biquad::{Design, Kind, Smoothed};
 use crate::effect::{Block, Effect, ProcessSpec};
 use crate::effects::clamp_param;
@@ -121,6 +122,25 @@ pub struct Params {
     /// Master 0…1 (default 0.5), a linear gain.
     pub master: f32,
 }
+
+crate::host_choice!(AmpType {
+    Clean => "Clean",
+    Crunch => "Crunch",
+    Highgain => "High Gain",
+    British => "British",
+    American => "American",
+    Modern => "Modern",
+});
+
+crate::automatable!(Params {
+    [amp_type] "ampType", "Amp Type", HostKind::choice::<AmpType>();
+    [gain] "gain", "Gain", HostKind::linear(UNIT_RANGE, "");
+    [bass] "bass", "Bass", HostKind::linear(UNIT_RANGE, "");
+    [mid] "mid", "Mid", HostKind::linear(UNIT_RANGE, "");
+    [treble] "treble", "Treble", HostKind::linear(UNIT_RANGE, "");
+    [presence] "presence", "Presence", HostKind::linear(UNIT_RANGE, "");
+    [master] "master", "Master", HostKind::linear(UNIT_RANGE, "");
+});
 
 impl Default for Params {
     fn default() -> Self {

@@ -8,6 +8,7 @@
 //! log, gains in dB) and the mic mix and room level glide too: nothing clicks. Reflections are
 //! different taps on each side, which widens the room.
 
+use crate::automation::Kind as HostKind;
 use crate::blocks::biquad::{Design, Kind, Smoothed};
 use crate::blocks::delay::DelayLine;
 use crate::blocks::smoother::OnePole;
@@ -136,6 +137,28 @@ pub struct Params {
     /// Level of the room reflections 0…1 (default 0.3), heard with the room mic.
     pub room_level: f32,
 }
+
+crate::host_choice!(CabinetType {
+    OneByTwelve => "1x12",
+    TwoByTwelve => "2x12",
+    FourByTwelve => "4x12",
+    OneByFifteen => "1x15",
+    TwoByTen => "2x10",
+    Direct => "Direct",
+});
+
+crate::host_choice!(MicPosition {
+    Center => "Center",
+    Edge => "Edge",
+    Room => "Room",
+    Blend => "Blend",
+});
+
+crate::automatable!(Params {
+    [cabinet_type] "cabinetType", "Cabinet", HostKind::choice::<CabinetType>();
+    [mic_position] "micPosition", "Mic Position", HostKind::choice::<MicPosition>();
+    [room_level] "roomLevel", "Room Level", HostKind::linear(UNIT_RANGE, "");
+});
 
 impl Default for Params {
     fn default() -> Self {

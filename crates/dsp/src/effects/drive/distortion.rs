@@ -7,6 +7,7 @@
 
 use super::pipeline::{CurveFade, Pipeline};
 use super::shaper;
+use crate::automation::Kind;
 use crate::effect::{Block, Effect, ProcessSpec};
 use crate::effects::clamp_param;
 use serde::{Deserialize, Serialize};
@@ -92,6 +93,21 @@ pub struct Params {
     /// Output level 0…1 (default 0.5), a linear gain.
     pub level: f32,
 }
+
+crate::host_choice!(DistortionType {
+    Classic => "Classic",
+    Hard => "Hard",
+    Fuzz => "Fuzz",
+    Asymmetric => "Asymmetric",
+    Rectifier => "Rectifier",
+});
+
+crate::automatable!(Params {
+    [distortion_type] "distortionType", "Type", Kind::choice::<DistortionType>();
+    [amount] "amount", "Amount", Kind::linear(UNIT_RANGE, "");
+    [tone] "tone", "Tone", Kind::linear(UNIT_RANGE, "");
+    [level] "level", "Level", Kind::linear(UNIT_RANGE, "");
+});
 
 impl Default for Params {
     fn default() -> Self {

@@ -18,6 +18,7 @@
 //! - 2× oversampling: the generator is near-polynomial over the band's usual range, and its
 //!   low harmonics of a band at up to 20 kHz stay below the decimator's stopband at 28 kHz.
 
+use crate::automation::Kind as HostKind;
 use crate::blocks::biquad::{Design, Kind, Smoothed};
 use crate::blocks::delay::DelayLine;
 use crate::blocks::envelope::{Detector, Follower};
@@ -99,6 +100,21 @@ pub struct Params {
     /// Level of the added harmonics in %, 0…100 (default 50).
     pub mix: f32,
 }
+
+crate::host_choice!(Harmonics {
+    Odd => "Odd",
+    Even => "Even",
+    Both => "Both",
+});
+
+// `dynamics` is a legacy field (osp.md §10): presets set it, hosts do not automate it.
+crate::automatable!(Params {
+    [frequency] "frequency", "Frequency", HostKind::logarithmic(FREQUENCY_RANGE, "Hz");
+    [amount] "amount", "Amount", HostKind::linear(PERCENT_RANGE, "%");
+    [harmonics] "harmonics", "Harmonics", HostKind::choice::<Harmonics>();
+    [color] "color", "Color", HostKind::linear(PERCENT_RANGE, "%");
+    [mix] "mix", "Mix", HostKind::linear(PERCENT_RANGE, "%");
+});
 
 impl Default for Params {
     fn default() -> Self {

@@ -7,6 +7,7 @@
 
 use super::pipeline::Pipeline;
 use super::shaper::{self, asymmetric_tanh};
+use crate::automation::Kind;
 use crate::effect::{Block, Effect, ProcessSpec};
 use crate::effects::clamp_param;
 use serde::{Deserialize, Serialize};
@@ -41,6 +42,12 @@ pub struct Params {
     /// Output level 0…1 (default 0.5), a linear gain.
     pub level: f32,
 }
+
+crate::automatable!(Params {
+    [drive] "drive", "Drive", Kind::linear(UNIT_RANGE, "");
+    [tone] "tone", "Tone", Kind::linear(UNIT_RANGE, "");
+    [level] "level", "Level", Kind::linear(UNIT_RANGE, "");
+});
 
 impl Default for Params {
     fn default() -> Self {

@@ -236,10 +236,6 @@ impl Effect for Compressor {
 mod tests {
     use super::*;
 
-    #[test]
-    fn host_parameters_reach_their_json_fields() {
-        crate::automation::check::specs_are_consistent::<Params>();
-    }
     use crate::effects::conformance::conformance_tests;
     use crate::test_support::{FS, sine};
 

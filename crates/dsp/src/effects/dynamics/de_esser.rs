@@ -12,6 +12,7 @@
 //! notch sum to one. Listen mode outputs the sidechain. Mode and listen changes crossfade.
 
 use super::super::{clamp_param, db_to_gain, gain_to_db};
+use crate::automation::Kind as HostKind;
 use crate::blocks::biquad::{Design, Kind, Smoothed};
 use crate::blocks::envelope::{Detector, Follower};
 use crate::blocks::smoother::OnePole;
@@ -75,6 +76,22 @@ pub struct Params {
     /// Output the sidechain instead (default false).
     pub listen_mode: bool,
 }
+
+crate::host_choice!(Mode {
+    Split => "Split",
+    Wideband => "Wideband",
+});
+
+crate::automatable!(Params {
+    [frequency] "frequency", "Frequency", HostKind::logarithmic(FREQUENCY_RANGE, "Hz");
+    [threshold] "threshold", "Threshold", HostKind::linear(THRESHOLD_RANGE, "dB");
+    [reduction] "reduction", "Reduction", HostKind::linear(REDUCTION_RANGE, "dB");
+    [range] "range", "Range", HostKind::linear(REDUCTION_RANGE, "dB");
+    [attack] "attack", "Attack", HostKind::logarithmic(ATTACK_RANGE, "ms");
+    [release] "release", "Release", HostKind::logarithmic(RELEASE_RANGE, "ms");
+    [mode] "mode", "Mode", HostKind::choice::<Mode>();
+    [listen_mode] "listenMode", "Listen", HostKind::Toggle;
+});
 
 impl Default for Params {
     fn default() -> Self {

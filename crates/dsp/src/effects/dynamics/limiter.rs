@@ -21,6 +21,7 @@
 //! cannot let through a peak it has not seen.
 
 use super::super::{clamp_param, db_to_gain, gain_to_db};
+use crate::automation::Kind;
 use crate::blocks::delay::DelayLine;
 use crate::blocks::envelope::time_constant_coef;
 use crate::blocks::peak_hold::SlidingMax;
@@ -55,6 +56,12 @@ pub struct Params {
     /// Absolute output bound, dBFS, −3…0 (default −0.3).
     pub ceiling: f32,
 }
+
+crate::automatable!(Params {
+    [threshold] "threshold", "Threshold", Kind::linear(THRESHOLD_RANGE, "dB");
+    [release] "release", "Release", Kind::logarithmic(RELEASE_RANGE, "ms");
+    [ceiling] "ceiling", "Ceiling", Kind::linear(CEILING_RANGE, "dB");
+});
 
 impl Default for Params {
     fn default() -> Self {

@@ -5,14 +5,18 @@
 //!
 //! Parameters: the `low`/`mid`/`high` objects win; the reference's legacy
 //! `lowBand`/`midBand`/`highBand` objects are read only when the new one is absent (their
-//! `enabled: false` is a bypass, `makeup` the gain, `mute` silences the band). [`Params::clamped`]
-//! resolves that, so the DSP sees one model.
+//! `enabled: false` is a bypass, `makeup` the gain, `mute` silences the band). Deserialisation
+//! resolves that, so [`Params`] holds three concrete bands: the DSP sees one model, a host
+//! automates `low.threshold` … by index with nothing optional in the way, and writing produces
+//! the `low`/`mid`/`high` form (which the reading rule takes first, so a written preset reads
+//! back the same).
 //!
 //! Solo, mute and bypass crossfade over [`SWITCH_SECONDS`]; gains glide; crossover frequencies
 //! glide (the crossover's own 20 ms), so no parameter clicks.
 
 use super::super::{clamp_param, db_to_gain, gain_to_db};
 use super::compressor::gain_computer;
+use crate::automation::Kind;
 use crate::blocks::crossover::ThreeBand;
 use crate::blocks::envelope::time_constant_coef;
 use crate::blocks::peak_hold::SlidingMax;
@@ -154,10 +158,10 @@ impl From<LegacyBand> for Band {
 }
 
 /// The multiband compressor's parameters. A partial update fills missing fields from
-/// [`Params::default`]; a missing `low`/`mid`/`high` falls back to the legacy object, then to
-/// the band defaults.
+/// [`Params::default`]; a missing `low`/`mid`/`high` is read from the legacy object, then
+/// from the band defaults (see the module notes).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
+#[serde(from = "ParamsJson", rename_all = "camelCase")]
 pub struct Params {
     /// On or off (default off).
     pub enabled: bool,
@@ -166,25 +170,91 @@ pub struct Params {
     /// Mid/high crossover, Hz (default 4000).
     pub high_crossover: f32,
     /// The low band.
-    pub low: Option<Band>,
+    pub low: Band,
     /// The mid band.
-    pub mid: Option<Band>,
+    pub mid: Band,
     /// The high band.
-    pub high: Option<Band>,
+    pub high: Band,
     /// Output gain, dB (default 0).
     pub output_gain: f32,
-    /// Legacy low band (read only if `low` is absent).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub low_band: Option<LegacyBand>,
-    /// Legacy mid band (read only if `mid` is absent).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub mid_band: Option<LegacyBand>,
-    /// Legacy high band (read only if `high` is absent).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub high_band: Option<LegacyBand>,
 }
 
+// `mute` comes from the legacy model (its JSON field is written only when set), so hosts get
+// the reference's band switches: solo and bypass.
+crate::automatable!(Params {
+    [low_crossover] "lowCrossover", "Low Crossover", Kind::logarithmic(LOW_CROSSOVER_RANGE, "Hz");
+    [high_crossover] "highCrossover", "High Crossover", Kind::logarithmic(HIGH_CROSSOVER_RANGE, "Hz");
+    [low.threshold] "low.threshold", "Low Threshold", Kind::linear(THRESHOLD_RANGE, "dB");
+    [low.ratio] "low.ratio", "Low Ratio", Kind::logarithmic(RATIO_RANGE, ":1");
+    [low.attack] "low.attack", "Low Attack", Kind::logarithmic(ATTACK_RANGE, "ms");
+    [low.release] "low.release", "Low Release", Kind::logarithmic(RELEASE_RANGE, "ms");
+    [low.gain] "low.gain", "Low Gain", Kind::linear(GAIN_RANGE, "dB");
+    [low.solo] "low.solo", "Low Solo", Kind::Toggle;
+    [low.bypass] "low.bypass", "Low Bypass", Kind::Toggle;
+    [mid.threshold] "mid.threshold", "Mid Threshold", Kind::linear(THRESHOLD_RANGE, "dB");
+    [mid.ratio] "mid.ratio", "Mid Ratio", Kind::logarithmic(RATIO_RANGE, ":1");
+    [mid.attack] "mid.attack", "Mid Attack", Kind::logarithmic(ATTACK_RANGE, "ms");
+    [mid.release] "mid.release", "Mid Release", Kind::logarithmic(RELEASE_RANGE, "ms");
+    [mid.gain] "mid.gain", "Mid Gain", Kind::linear(GAIN_RANGE, "dB");
+    [mid.solo] "mid.solo", "Mid Solo", Kind::Toggle;
+    [mid.bypass] "mid.bypass", "Mid Bypass", Kind::Toggle;
+    [high.threshold] "high.threshold", "High Threshold", Kind::linear(THRESHOLD_RANGE, "dB");
+    [high.ratio] "high.ratio", "High Ratio", Kind::logarithmic(RATIO_RANGE, ":1");
+    [high.attack] "high.attack", "High Attack", Kind::logarithmic(ATTACK_RANGE, "ms");
+    [high.release] "high.release", "High Release", Kind::logarithmic(RELEASE_RANGE, "ms");
+    [high.gain] "high.gain", "High Gain", Kind::linear(GAIN_RANGE, "dB");
+    [high.solo] "high.solo", "High Solo", Kind::Toggle;
+    [high.bypass] "high.bypass", "High Bypass", Kind::Toggle;
+    [output_gain] "outputGain", "Output Gain", Kind::linear(GAIN_RANGE, "dB");
+});
+
 impl Default for Params {
+    fn default() -> Self {
+        ParamsJson::default().into()
+    }
+}
+
+impl Params {
+    /// The parameters with every value inside its range (NaN becomes the default).
+    pub fn clamped(&self) -> Self {
+        let d = Self::default();
+        let low_crossover = clamp_param(self.low_crossover, LOW_CROSSOVER_RANGE, d.low_crossover);
+        let high_crossover =
+            clamp_param(self.high_crossover, HIGH_CROSSOVER_RANGE, d.high_crossover)
+                .max(low_crossover);
+        Self {
+            enabled: self.enabled,
+            low_crossover,
+            high_crossover,
+            low: self.low.clamped(),
+            mid: self.mid.clamped(),
+            high: self.high.clamped(),
+            output_gain: clamp_param(self.output_gain, GAIN_RANGE, d.output_gain),
+        }
+    }
+
+    fn bands(&self) -> [Band; 3] {
+        [self.low, self.mid, self.high]
+    }
+}
+
+/// The JSON as written, legacy objects included; [`Params`] is read through it.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct ParamsJson {
+    enabled: bool,
+    low_crossover: f32,
+    high_crossover: f32,
+    low: Option<Band>,
+    mid: Option<Band>,
+    high: Option<Band>,
+    output_gain: f32,
+    low_band: Option<LegacyBand>,
+    mid_band: Option<LegacyBand>,
+    high_band: Option<LegacyBand>,
+}
+
+impl Default for ParamsJson {
     fn default() -> Self {
         Self {
             enabled: false,
@@ -201,38 +271,22 @@ impl Default for Params {
     }
 }
 
-impl Params {
-    /// The parameters with the legacy bands resolved into `low`/`mid`/`high` and every value
-    /// inside its range (NaN becomes the default).
-    pub fn clamped(&self) -> Self {
-        let d = Self::default();
+impl From<ParamsJson> for Params {
+    /// The reading rule: `low`/`mid`/`high` win; the legacy object only when the new one is
+    /// absent; then the band defaults.
+    fn from(json: ParamsJson) -> Self {
         let resolve = |band: Option<Band>, legacy: Option<LegacyBand>| {
-            Some(
-                band.or(legacy.map(Band::from))
-                    .unwrap_or_default()
-                    .clamped(),
-            )
+            band.or(legacy.map(Band::from)).unwrap_or_default()
         };
-        let low_crossover = clamp_param(self.low_crossover, LOW_CROSSOVER_RANGE, d.low_crossover);
-        let high_crossover =
-            clamp_param(self.high_crossover, HIGH_CROSSOVER_RANGE, d.high_crossover)
-                .max(low_crossover);
         Self {
-            enabled: self.enabled,
-            low_crossover,
-            high_crossover,
-            low: resolve(self.low, self.low_band),
-            mid: resolve(self.mid, self.mid_band),
-            high: resolve(self.high, self.high_band),
-            output_gain: clamp_param(self.output_gain, GAIN_RANGE, d.output_gain),
-            low_band: None,
-            mid_band: None,
-            high_band: None,
+            enabled: json.enabled,
+            low_crossover: json.low_crossover,
+            high_crossover: json.high_crossover,
+            low: resolve(json.low, json.low_band),
+            mid: resolve(json.mid, json.mid_band),
+            high: resolve(json.high, json.high_band),
+            output_gain: json.output_gain,
         }
-    }
-
-    fn bands(&self) -> [Band; 3] {
-        [self.low, self.mid, self.high].map(Option::unwrap_or_default)
     }
 }
 
@@ -469,9 +523,9 @@ mod tests {
                 enabled: true,
                 low_crossover: low,
                 high_crossover: high,
-                low: Some(neutral()),
-                mid: Some(neutral()),
-                high: Some(neutral()),
+                low: neutral(),
+                mid: neutral(),
+                high: neutral(),
                 ..Params::default()
             };
             let mut effect = MultibandCompressor::prepared(&params);
@@ -522,9 +576,9 @@ mod tests {
                 enabled: true,
                 low_crossover: crossovers.0,
                 high_crossover: crossovers.1,
-                low: Some(bands[0]),
-                mid: Some(bands[1]),
-                high: Some(bands[2]),
+                low: bands[0],
+                mid: bands[1],
+                high: bands[2],
                 ..Params::default()
             };
             let mut effect = MultibandCompressor::prepared(&params);
@@ -546,12 +600,12 @@ mod tests {
     fn solo_and_mute_isolate_bands() {
         let params = Params {
             enabled: true,
-            mid: Some(Band {
+            mid: Band {
                 solo: true,
                 ..neutral()
-            }),
-            low: Some(neutral()),
-            high: Some(neutral()),
+            },
+            low: neutral(),
+            high: neutral(),
             ..Params::default()
         };
         let mut effect = MultibandCompressor::prepared(&params);
@@ -570,14 +624,21 @@ mod tests {
         )
         .unwrap();
         let resolved = params.clamped();
-        let low = resolved.low.unwrap();
+        let low = resolved.low;
         assert_eq!(
             (low.threshold, low.gain, low.bypass, low.ratio),
             (-30.0, 2.0, true, 4.0)
         );
-        assert_eq!(resolved.mid.unwrap().ratio, 6.0);
-        assert!(resolved.high.unwrap().mute);
+        assert_eq!(resolved.mid.ratio, 6.0);
+        assert!(resolved.high.mute);
         assert_eq!(resolved.clamped(), resolved, "clamping is idempotent");
+        let written = serde_json::to_value(&resolved).unwrap();
+        assert!(written.get("lowBand").is_none());
+        assert_eq!(
+            serde_json::from_value::<Params>(written).unwrap(),
+            resolved,
+            "what is written reads back the same"
+        );
         let json = serde_json::to_value(Params::default().clamped()).unwrap();
         let mut keys: Vec<&str> = json
             .as_object()

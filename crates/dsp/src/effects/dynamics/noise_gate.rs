@@ -16,6 +16,7 @@
 //! to a changed `range` along the same paths, so no parameter change clicks.
 
 use super::super::{clamp_param, db_to_gain};
+use crate::automation::Kind;
 use crate::blocks::peak_hold::SlidingMax;
 use crate::effect::{Block, Effect, ProcessSpec};
 use serde::{Deserialize, Serialize};
@@ -58,6 +59,15 @@ pub struct Params {
     /// Gain when closed, dB (default −80).
     pub range: f32,
 }
+
+// Hold starts at 0 ms, so its control is linear.
+crate::automatable!(Params {
+    [threshold] "threshold", "Threshold", Kind::linear(THRESHOLD_RANGE, "dB");
+    [attack] "attack", "Attack", Kind::logarithmic(ATTACK_RANGE, "ms");
+    [hold] "hold", "Hold", Kind::linear(HOLD_RANGE, "ms");
+    [release] "release", "Release", Kind::logarithmic(RELEASE_RANGE, "ms");
+    [range] "range", "Range", Kind::linear(RANGE_RANGE, "dB");
+});
 
 impl Default for Params {
     fn default() -> Self {

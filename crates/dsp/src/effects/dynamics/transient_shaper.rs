@@ -9,6 +9,7 @@
 //! click-free; with all three neutral the shaper is bit exact.
 
 use super::super::{clamp_param, db_to_gain};
+use crate::automation::Kind;
 use crate::blocks::envelope::{Detector, Follower};
 use crate::blocks::smoother::OnePole;
 use crate::effect::{Block, Effect, ProcessSpec};
@@ -51,6 +52,14 @@ pub struct Params {
     #[serde(alias = "output")]
     pub output_gain: f32,
 }
+
+crate::automatable!(Params {
+    [attack] "attack", "Attack", Kind::linear(AMOUNT_RANGE, "%");
+    [sustain] "sustain", "Sustain", Kind::linear(AMOUNT_RANGE, "%");
+    [attack_time] "attackTime", "Attack Time", Kind::logarithmic(ATTACK_TIME_RANGE, "ms");
+    [release_time] "releaseTime", "Release Time", Kind::logarithmic(RELEASE_TIME_RANGE, "ms");
+    [output_gain] "outputGain", "Output Gain", Kind::linear(OUTPUT_RANGE, "dB");
+});
 
 impl Default for Params {
     fn default() -> Self {

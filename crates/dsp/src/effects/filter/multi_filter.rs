@@ -18,6 +18,7 @@
 //! The drive (x → (1 − d)·x + d·tanh((1 + 15d)·x)) runs at the base rate: a filter colour, not
 //! a distortion, so it is not oversampled.
 
+use crate::automation::Kind as HostKind;
 use crate::blocks::biquad::{Biquad, Design, Kind, Smoothed};
 use crate::blocks::envelope::{Detector, Follower};
 use crate::blocks::lfo::{Lfo, Waveform, tempo_hz};
@@ -176,6 +177,41 @@ pub struct Params {
     /// Wet share in %, 0…100 (default 100).
     pub mix: f32,
 }
+
+crate::host_choice!(FilterType {
+    Lowpass => "Low-pass",
+    Highpass => "High-pass",
+    Bandpass => "Band-pass",
+    Notch => "Notch",
+    Allpass => "All-pass",
+    Formant => "Formant",
+});
+
+crate::host_choice!(LfoWaveform {
+    Sine => "Sine",
+    Triangle => "Triangle",
+    Square => "Square",
+    Sawtooth => "Sawtooth",
+});
+
+// The LFO rate starts at 0 (no LFO), so its control is linear.
+crate::automatable!(Params {
+    [filter_type] "filterType", "Filter Type", HostKind::choice::<FilterType>();
+    [frequency] "frequency", "Frequency", HostKind::logarithmic(FREQUENCY_RANGE, "Hz");
+    [resonance] "resonance", "Resonance", HostKind::linear(PERCENT_RANGE, "%");
+    [drive] "drive", "Drive", HostKind::linear(PERCENT_RANGE, "%");
+    [lfo_rate] "lfoRate", "LFO Rate", HostKind::linear(LFO_RATE_RANGE, "Hz");
+    [lfo_depth] "lfoDepth", "LFO Depth", HostKind::linear(PERCENT_RANGE, "%");
+    [lfo_waveform] "lfoWaveform", "LFO Waveform", HostKind::choice::<LfoWaveform>();
+    [envelope_amount] "envelopeAmount", "Envelope Amount", HostKind::linear(BIPOLAR_RANGE, "%");
+    [envelope_sensitivity] "envelopeSensitivity", "Envelope Sensitivity", HostKind::linear(PERCENT_RANGE, "%");
+    [envelope_attack] "envelopeAttack", "Envelope Attack", HostKind::logarithmic(ATTACK_RANGE, "ms");
+    [envelope_release] "envelopeRelease", "Envelope Release", HostKind::logarithmic(RELEASE_RANGE, "ms");
+    [key_track] "keyTrack", "Key Track", HostKind::linear(BIPOLAR_RANGE, "%");
+    [tempo_sync] "tempoSync", "Tempo Sync", HostKind::Toggle;
+    [subdivision] "subdivision", "Note Value", HostKind::NOTE;
+    [mix] "mix", "Mix", HostKind::linear(PERCENT_RANGE, "%");
+});
 
 impl Default for Params {
     fn default() -> Self {

@@ -16,6 +16,7 @@
 //! Parameters (frequency, depth, range, Q, sensitivity) glide at the control rate, and the mix
 //! at the audio rate, so no change clicks.
 
+use crate::automation::Kind as HostKind;
 use crate::blocks::biquad::{Design, Kind, Smoothed};
 use crate::blocks::envelope::{Detector, Follower};
 use crate::blocks::lfo::Lfo;
@@ -92,6 +93,26 @@ pub struct Params {
     /// Wet share 0…1 (default 1).
     pub mix: f32,
 }
+
+crate::host_choice!(Mode {
+    Manual => "Manual",
+    Auto => "Auto",
+    Envelope => "Envelope",
+});
+
+crate::automatable!(Params {
+    [mode] "mode", "Mode", HostKind::choice::<Mode>();
+    [frequency] "frequency", "Pedal", HostKind::linear(UNIT_RANGE, "");
+    [rate] "rate", "Rate", HostKind::logarithmic(RATE_RANGE, "Hz");
+    [depth] "depth", "Depth", HostKind::linear(UNIT_RANGE, "");
+    [base_frequency] "baseFrequency", "Base Frequency", HostKind::logarithmic(SWEEP_RANGE, "Hz");
+    [max_frequency] "maxFrequency", "Max Frequency", HostKind::logarithmic(SWEEP_RANGE, "Hz");
+    [resonance] "resonance", "Resonance", HostKind::logarithmic(RESONANCE_RANGE, "");
+    [sensitivity] "sensitivity", "Sensitivity", HostKind::linear(UNIT_RANGE, "");
+    [attack] "attack", "Attack", HostKind::logarithmic(ATTACK_RANGE, "s");
+    [release] "release", "Release", HostKind::logarithmic(RELEASE_RANGE, "s");
+    [mix] "mix", "Mix", HostKind::linear(UNIT_RANGE, "");
+});
 
 impl Default for Params {
     fn default() -> Self {

@@ -7,6 +7,7 @@
 //! capture when the sum reaches the host rate), so a ratio such as 48000/8000 holds exactly 6
 //! samples every time; a phase accumulator in floating point would now and then hold 5 or 7.
 
+use crate::automation::Kind;
 use crate::blocks::smoother::OnePole;
 use crate::effect::{Block, Effect, ProcessSpec};
 use crate::effects::clamp_param;
@@ -44,6 +45,13 @@ pub struct Params {
     /// Wet share in %, 0…100 (default 100).
     pub mix: f32,
 }
+
+crate::automatable!(Params {
+    [bit_depth] "bitDepth", "Bit Depth", Kind::int(1, 16);
+    [sample_rate] "sampleRate", "Sample Rate", Kind::logarithmic(SAMPLE_RATE_RANGE, "Hz");
+    [dither] "dither", "Dither", Kind::Toggle;
+    [mix] "mix", "Mix", Kind::linear(MIX_RANGE, "%");
+});
 
 impl Default for Params {
     fn default() -> Self {

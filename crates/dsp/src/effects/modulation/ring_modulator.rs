@@ -8,6 +8,7 @@
 //! PolyBLEP corrections at their jumps (a naive square at 2 kHz aliases at −30 dB); the
 //! triangle has no jump and its harmonics fall off as 1/n², so it is left as it is.
 
+use crate::automation::Kind;
 use crate::blocks::lfo::{Lfo, Waveform};
 use crate::blocks::smoother::OnePole;
 use crate::effect::{Block, Effect, ProcessSpec};
@@ -61,6 +62,22 @@ pub struct Params {
     /// Wet share in %, 0…100 (default 100).
     pub mix: f32,
 }
+
+crate::host_choice!(CarrierWaveform {
+    Sine => "Sine",
+    Triangle => "Triangle",
+    Square => "Square",
+    Sawtooth => "Sawtooth",
+});
+
+// The LFO rate starts at 0 (no LFO), so its control is linear.
+crate::automatable!(Params {
+    [frequency] "frequency", "Frequency", Kind::logarithmic(FREQUENCY_RANGE, "Hz");
+    [waveform] "waveform", "Waveform", Kind::choice::<CarrierWaveform>();
+    [lfo_rate] "lfoRate", "LFO Rate", Kind::linear(LFO_RATE_RANGE, "Hz");
+    [lfo_depth] "lfoDepth", "LFO Depth", Kind::linear(PERCENT_RANGE, "%");
+    [mix] "mix", "Mix", Kind::linear(PERCENT_RANGE, "%");
+});
 
 impl Default for Params {
     fn default() -> Self {

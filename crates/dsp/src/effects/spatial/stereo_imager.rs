@@ -12,6 +12,7 @@
 //! stage cannot click. Every factor glides.
 
 use super::super::{clamp_param, db_to_gain};
+use crate::automation::Kind as HostKind;
 use crate::blocks::biquad::{Design, Kind, Smoothed};
 use crate::blocks::smoother::OnePole;
 use crate::effect::{Block, Effect, ProcessSpec};
@@ -69,6 +70,17 @@ pub struct Params {
     /// Legacy: bass-mono corner for `monoBass`, Hz (default 100).
     pub mono_bass_freq: f32,
 }
+
+// The legacy fields (centre, low/high width, crossover, monoBass) are preset compatibility and
+// are not offered to hosts (osp.md §10).
+crate::automatable!(Params {
+    [width] "width", "Width", HostKind::linear(WIDTH_RANGE, "%");
+    [mid_level] "midLevel", "Mid Level", HostKind::linear(LEVEL_RANGE, "dB");
+    [side_level] "sideLevel", "Side Level", HostKind::linear(LEVEL_RANGE, "dB");
+    [bass_mono_freq] "bassMonoFreq", "Bass Mono Frequency", HostKind::logarithmic(BASS_MONO_FREQ_RANGE, "Hz");
+    [bass_mono_amount] "bassMonoAmount", "Bass Mono Amount", HostKind::linear(AMOUNT_RANGE, "%");
+    [balance] "balance", "Balance", HostKind::linear(BIPOLAR_RANGE, "");
+});
 
 impl Default for Params {
     fn default() -> Self {
