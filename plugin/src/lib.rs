@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use dsp::chain::{Chain, Preset};
 use dsp::context::RoomContext;
-use dsp::effect::{Block, ProcessSpec};
+use dsp::effect::{Block, Effect, ProcessSpec};
 use engine::strip::{Controls, Strip};
 use engine::transport;
 use nice_plug::prelude::*;
@@ -230,7 +230,7 @@ impl Plugin for OspJam {
 
     fn reset(&mut self) {
         self.strip.reset(self.params.bypass.value());
-        dsp::effect::Effect::reset(&mut self.chain);
+        self.chain.reset();
     }
 
     fn process(
@@ -283,14 +283,17 @@ impl Plugin for OspJam {
             let right = channels.len().min(2) - 1;
             let [local_left, local_right] = &mut self.local;
             let (local_left, local_right) = (&mut local_left[..len], &mut local_right[..len]);
-            for (i, (l, r)) in local_left.iter_mut().zip(local_right.iter_mut()).enumerate() {
+            for (i, (l, r)) in local_left
+                .iter_mut()
+                .zip(local_right.iter_mut())
+                .enumerate()
+            {
                 *l = channels[0][start + i] * c.input_gain[i];
                 *r = channels[right][start + i] * c.input_gain[i];
             }
             self.chain
                 .set_context(&Self::room_context(&snapshot, start));
-            self.chain
-                .process(&mut Block::new(local_left, local_right));
+            self.chain.process(&mut Block::new(local_left, local_right));
             if channels.len() == 1 {
                 // A mono track hears (and sends) the middle of the stereo chain.
                 for (l, r) in local_left.iter_mut().zip(local_right.iter()) {
@@ -304,13 +307,8 @@ impl Plugin for OspJam {
                     processor.process(own[0], own[1], None);
                     let (room_left, room_right) = processor.room();
                     let room: [&[f32]; 2] = [room_left, room_right];
-                    self.strip.process(
-                        channels,
-                        Some(&own),
-                        Some(&room),
-                        range.clone(),
-                        controls,
-                    );
+                    self.strip
+                        .process(channels, Some(&own), Some(&room), range.clone(), controls);
                     for (index, out) in aux.outputs.iter_mut().enumerate() {
                         let out = out.as_slice();
                         match processor.remote(index) {

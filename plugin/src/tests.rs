@@ -33,9 +33,35 @@ impl ProcessContext<OspJam> for TestContext {
     fn set_current_voice_capacity(&self, _capacity: u32) {}
 }
 
-/// A plugin initialised for 48 kHz stereo, with every smoother snapped to its value.
+/// A plugin initialised for 48 kHz stereo, with every smoother snapped to its value and the
+/// effect chain off (the limiter too), so these tests see the strip's gains alone.
 fn plugin() -> OspJam {
-    let mut plugin = OspJam::default();
+    let plugin = OspJam::default();
+    set_by_id(&plugin, "limiter.on", 0.0);
+    activated(plugin)
+}
+
+/// A plugin with the default effect chain (the limiter on), initialised like [`plugin`].
+fn plugin_with_default_chain() -> OspJam {
+    activated(OspJam::default())
+}
+
+/// Sets the parameter with host id `id` to the normalised `value`, as a host would.
+fn set_by_id(plugin: &OspJam, id: &str, normalized: f32) {
+    let (_, ptr, _) = plugin
+        .params()
+        .param_map()
+        .into_iter()
+        .find(|(param_id, _, _)| param_id == id)
+        .unwrap_or_else(|| panic!("no parameter {id}"));
+    // SAFETY: the parameter lives as long as `plugin`, and no other thread touches it.
+    unsafe {
+        ptr._internal_set_normalized_value(normalized);
+        ptr._internal_update_smoother(SR, true);
+    }
+}
+
+fn activated(mut plugin: OspJam) -> OspJam {
     struct Init;
     impl ActivateContext<OspJam> for Init {
         fn plugin_api(&self) -> PluginApi {
@@ -114,6 +140,44 @@ fn unity_by_default_own_signal_passes_unchanged() {
     run(&mut plugin, &mut ctx, &mut io);
     assert!(io[0].iter().all(|&y| (y - 0.5).abs() < 1e-6));
     assert!(io[1].iter().all(|&y| (y + 0.25).abs() < 1e-6));
+}
+
+/// The default chain is the reference's master chain: every effect off but the limiter, whose
+/// 2 ms lookahead is reported as the plugin's latency and which holds a +6 dBFS input under
+/// its ceiling (−0.3 dBFS), settling at its threshold (−1 dBFS).
+#[test]
+fn the_default_chain_limits_at_the_ceiling_with_its_latency() {
+    let mut plugin = plugin_with_default_chain();
+    assert_eq!(plugin.reported_latency, 96);
+    let mut ctx = context();
+    let mut io = vec![vec![2.0f32; 4096], vec![-2.0f32; 4096]];
+    run(&mut plugin, &mut ctx, &mut io);
+    let ceiling = 10f32.powf(-0.3 / 20.0);
+    assert!(io[0][..96].iter().all(|&y| y == 0.0), "the lookahead delays");
+    assert!(io.iter().flatten().all(|&y| y.abs() <= ceiling * (1.0 + 1e-6)));
+    let threshold = 10f32.powf(-1.0 / 20.0);
+    assert!((io[0][4095] - threshold).abs() < 1e-3, "{}", io[0][4095]);
+}
+
+/// Effect parameters reach the chain: switching the stereo imager on at width 0 makes the
+/// output mono (after its 10 ms crossfade), and switching it off again restores the stereo
+/// input bit for bit, allocation-free throughout.
+#[test]
+fn host_effect_parameters_reach_the_chain() {
+    let mut plugin = plugin();
+    let mut ctx = context();
+    set_by_id(&plugin, "stereoImager.width", 0.0);
+    set_by_id(&plugin, "stereoImager.on", 1.0);
+    let mut io = vec![vec![0.5f32; 2048], vec![-0.25f32; 2048]];
+    run(&mut plugin, &mut ctx, &mut io);
+    for n in 1024..2048 {
+        assert!((io[0][n] - 0.125).abs() < 1e-6 && (io[1][n] - 0.125).abs() < 1e-6, "{n}");
+    }
+    set_by_id(&plugin, "stereoImager.on", 0.0);
+    let mut io = vec![vec![0.5f32; 2048], vec![-0.25f32; 2048]];
+    run(&mut plugin, &mut ctx, &mut io);
+    assert!(io[0][1024..].iter().all(|&y| y == 0.5));
+    assert!(io[1][1024..].iter().all(|&y| y == -0.25));
 }
 
 #[test]

@@ -231,7 +231,12 @@ mod tests {
         let mut list = args(&["--backend", "dummy", "--preset", good.to_str().unwrap()]);
         let preset = take_preset(&mut list).unwrap().unwrap();
         assert_eq!(list, args(&["--backend", "dummy"]));
-        assert!(preset.units.iter().any(|u| u.key() == "compressor" && u.enabled()));
+        assert!(
+            preset
+                .units
+                .iter()
+                .any(|u| u.key() == "compressor" && u.enabled())
+        );
 
         let mut list = args(&[&format!("--preset={}", bad.display())]);
         let err = take_preset(&mut list).unwrap_err();

@@ -125,10 +125,15 @@ fn main() {
         "full chain, {} effects on, 48 kHz stereo, {SECONDS} s stimulus, latency {latency} samples",
         default.units.len()
     );
-    println!("targets (dsp.md §5): default mean <= 15 %, p99.9 <= 40 %, max < 100 %; heavy mean <= 30 %");
+    println!(
+        "targets (dsp.md §5): default mean <= 15 %, p99.9 <= 40 %, max < 100 %; heavy mean <= 30 %"
+    );
     report("default", &block_times(&default, &input, 64), 64);
     report("heavy", &block_times(&heavy, &input, 64), 64);
     let small = report("default", &block_times(&default, &input, 32), 32);
     let large = report("default", &block_times(&default, &input, 1024), 1024);
-    println!("CPU(block 32) / CPU(block 1024) = {:.2} (target <= 1.3)", small / large);
+    println!(
+        "CPU(block 32) / CPU(block 1024) = {:.2} (target <= 1.3)",
+        small / large
+    );
 }

@@ -4,7 +4,7 @@
 /// second, each note eight harmonics whose upper partials die faster (as a string's do), the
 /// right channel 11 ms late, a little seeded noise, −3 dBFS peak. Realistic levels matter:
 /// gates, compressors and limiters take different paths above and below threshold.
-pub fn stimulus(sample_rate: f64, seconds: f64) -> (Vec<f32>, Vec<f32>) {
+pub(crate) fn stimulus(sample_rate: f64, seconds: f64) -> (Vec<f32>, Vec<f32>) {
     const NOTES_HZ: [f64; 8] = [82.41, 123.47, 164.81, 196.0, 246.94, 329.63, 246.94, 196.0];
     let frames = (sample_rate * seconds) as usize;
     let note_len = frames / NOTES_HZ.len();
@@ -43,4 +43,3 @@ pub fn stimulus(sample_rate: f64, seconds: f64) -> (Vec<f32>, Vec<f32>) {
     let scale = |v: Vec<f64>| v.into_iter().map(|s| (s * gain) as f32).collect();
     (scale(left), scale(right))
 }
-
