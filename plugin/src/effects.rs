@@ -184,11 +184,13 @@ impl EffectParams {
                         .iter()
                         .enumerate()
                         .map(|(index, spec)| {
-                            HostParam::new(
-                                format!("{name} {}", spec.name),
-                                spec.kind,
-                                unit.get(index),
-                            )
+                            // "Amp Type", not "Amp Amp Type".
+                            let full = if spec.name.starts_with(name) {
+                                spec.name.to_owned()
+                            } else {
+                                format!("{name} {}", spec.name)
+                            };
+                            HostParam::new(full, spec.kind, unit.get(index))
                         })
                         .collect(),
                 }

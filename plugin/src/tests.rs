@@ -153,8 +153,15 @@ fn the_default_chain_limits_at_the_ceiling_with_its_latency() {
     let mut io = vec![vec![2.0f32; 4096], vec![-2.0f32; 4096]];
     run(&mut plugin, &mut ctx, &mut io);
     let ceiling = 10f32.powf(-0.3 / 20.0);
-    assert!(io[0][..96].iter().all(|&y| y == 0.0), "the lookahead delays");
-    assert!(io.iter().flatten().all(|&y| y.abs() <= ceiling * (1.0 + 1e-6)));
+    assert!(
+        io[0][..96].iter().all(|&y| y == 0.0),
+        "the lookahead delays"
+    );
+    assert!(
+        io.iter()
+            .flatten()
+            .all(|&y| y.abs() <= ceiling * (1.0 + 1e-6))
+    );
     let threshold = 10f32.powf(-1.0 / 20.0);
     assert!((io[0][4095] - threshold).abs() < 1e-3, "{}", io[0][4095]);
 }
@@ -171,7 +178,10 @@ fn host_effect_parameters_reach_the_chain() {
     let mut io = vec![vec![0.5f32; 2048], vec![-0.25f32; 2048]];
     run(&mut plugin, &mut ctx, &mut io);
     for n in 1024..2048 {
-        assert!((io[0][n] - 0.125).abs() < 1e-6 && (io[1][n] - 0.125).abs() < 1e-6, "{n}");
+        assert!(
+            (io[0][n] - 0.125).abs() < 1e-6 && (io[1][n] - 0.125).abs() < 1e-6,
+            "{n}"
+        );
     }
     set_by_id(&plugin, "stereoImager.on", 0.0);
     let mut io = vec![vec![0.5f32; 2048], vec![-0.25f32; 2048]];

@@ -1,6 +1,7 @@
 //! The built `OSP Jam.clap` in a small CLAP host (clack-host): descriptor, parameters,
 //! processing with a playing 120 BPM transport, the transport the plugin saw, and state.
 
+use clack_extensions::latency::PluginLatency;
 use clack_extensions::params::{ParamInfoBuffer, ParamInfoFlags, PluginParams};
 use clack_extensions::state::PluginState;
 use clack_host::events::event_types::{ParamValueEvent, TransportEvent, TransportFlags};
@@ -161,7 +162,19 @@ fn clap_bundle_processes_with_a_playing_120_bpm_transport() {
         expected.push(format!("Player {player} Gain"));
         expected.push(format!("Player {player} Mute"));
     }
-    assert_eq!(names, expected);
+    // The strip's parameters first, then every effect of the chain as a group: its switch and
+    // its parameters (the reference chain's defaults: all off but the limiter).
+    assert_eq!(names[..expected.len()], expected);
+    for name in [
+        "Compressor On",
+        "Compressor Threshold",
+        "EQ Band 3 Gain",
+        "Limiter On",
+        "Limiter Ceiling",
+    ] {
+        assert!(names.contains(&name), "{name} missing from {names:?}");
+    }
+    assert!(names.len() > 150, "{} parameters", names.len());
     for (name, _, flags) in &params {
         assert!(
             flags.contains(ParamInfoFlags::IS_AUTOMATABLE),
@@ -178,6 +191,16 @@ fn clap_bundle_processes_with_a_playing_120_bpm_transport() {
         max_frames_count: 256,
     };
     let processor = instance.activate(|_, _| (), config).expect("activate");
+    // The default chain's limiter looks 2 ms ahead; the host is told, and the audio is
+    // delayed by exactly that (dsp.md §1 test 30).
+    let latency = {
+        let handle = instance.plugin_handle();
+        let ext = handle
+            .get_extension::<PluginLatency>()
+            .expect("latency extension");
+        ext.get(&handle) as usize
+    };
+    assert_eq!(latency, 96);
     let mut processor = processor.start_processing().expect("start processing");
 
     let blocks = 80; // 0.43 s: well past the 20 ms gain smoothing
@@ -234,10 +257,11 @@ fn clap_bundle_processes_with_a_playing_120_bpm_transport() {
         frame[BLOCK..].copy_from_slice(&out_r);
     }
 
-    // Audio: after the smoother settles, out = in · (−6 dB), sample for sample, on both channels.
+    // Audio: after the smoother settles, out = in · (−6 dB) delayed by the reported latency,
+    // sample for sample, on both channels.
     let gain = 10f64.powf(-6.0 / 20.0);
     for b in 8..blocks {
-        let x = &input[b * BLOCK..(b + 1) * BLOCK];
+        let x = &input[b * BLOCK - latency..(b + 1) * BLOCK - latency];
         for ch in 0..2 {
             let y = &output[b * 2 * BLOCK + ch * BLOCK..b * 2 * BLOCK + (ch + 1) * BLOCK];
             for (yi, xi) in y.iter().zip(x) {
