@@ -177,10 +177,10 @@ fn host_effect_parameters_reach_the_chain() {
     set_by_id(&plugin, "stereoImager.on", 1.0);
     let mut io = vec![vec![0.5f32; 2048], vec![-0.25f32; 2048]];
     run(&mut plugin, &mut ctx, &mut io);
-    for n in 1024..2048 {
+    for (l, r) in io[0][1024..].iter().zip(&io[1][1024..]) {
         assert!(
-            (io[0][n] - 0.125).abs() < 1e-6 && (io[1][n] - 0.125).abs() < 1e-6,
-            "{n}"
+            (l - 0.125).abs() < 1e-6 && (r - 0.125).abs() < 1e-6,
+            "{l} {r}"
         );
     }
     set_by_id(&plugin, "stereoImager.on", 0.0);
