@@ -4,8 +4,8 @@
 //! A waveshaper makes harmonics above Nyquist that fold back as inharmonic aliases; running it
 //! at 2× or 4× the rate and filtering before decimation removes them (dsp.md §1 test 19). FIR
 //! rather than IIR half-bands: linear phase keeps transients' shape and makes the latency an
-//! exact sample count (dsp.md §1 test 30), and in a half-band every other tap is zero, so each
-//! input sample costs one multiply per non-zero tap pair.
+//! exact sample count (dsp.md §1 test 30), and a half-band's taps are half zeros and half
+//! mirror images, so each output costs one multiply per distinct tap (see [`folded_fir`]).
 //!
 //! Designs are Kaiser-windowed sincs (β from the attenuation, length from the transition,
 //! Kaiser's formulas). Stage 1 (base rate ↔ 2×) keeps 0–20 kHz at 48 kHz and stops from 28 kHz
@@ -92,132 +92,141 @@ fn bessel_i0(x: f64) -> f64 {
     sum
 }
 
-/// A newest-first window over the last `len` samples, stored twice so any window is one
-/// contiguous slice (no wrap inside the dot products).
-#[derive(Clone, Debug, Default)]
-struct History {
-    samples: Vec<f32>,
-    len: usize,
-    newest: usize,
+/// Outputs computed together by [`folded_fir`]: a whole number of SIMD registers (two of SSE2's
+/// four lanes, one of AVX's eight), few enough that the accumulators stay in registers.
+const LANES: usize = 8;
+
+/// `len` rounded up to whole chunks of [`LANES`].
+const fn padded(len: usize) -> usize {
+    len.div_ceil(LANES) * LANES
 }
 
-impl History {
-    fn new(len: usize) -> Self {
-        Self {
-            samples: vec![0.0; 2 * len],
-            len,
-            newest: 0,
-        }
-    }
-
-    #[inline]
-    fn push(&mut self, x: f32) {
-        self.newest = if self.newest == 0 {
-            self.len - 1
-        } else {
-            self.newest - 1
-        };
-        self.samples[self.newest] = x;
-        self.samples[self.newest + self.len] = x;
-    }
-
-    /// The last `len` samples, newest first.
-    #[inline]
-    fn window(&self) -> &[f32] {
-        &self.samples[self.newest..self.newest + self.len]
-    }
-
-    fn clear(&mut self) {
-        self.samples.fill(0.0);
-    }
-}
-
-/// Independent partial sums in [`dot`].
-const DOT_LANES: usize = 8;
-
-/// Σ taps·window. One running sum is a chain of dependent adds that the compiler may not
-/// reorder (f32 addition is not associative), so it can neither overlap the adds nor use SIMD
-/// lanes; eight partial sums over whole chunks of eight let it do both (0.6× the instructions
-/// of the running sum, counted with cachegrind). The dot products are most of the
-/// oversampler's cost.
+/// The even-phase half-band FIR over a block, `out[n] = Σ_{j<K} taps[j]·(x[n + j] +
+/// x[n + 2K − 1 − j])`, where `x` holds the 2K − 1 samples before the block and then the block
+/// (oldest first). Three structural savings over a plain dot product per output:
+///
+/// - only the non-zero taps (the even ones) appear: the half-band's odd taps are zero;
+/// - the taps are symmetric (`h[2j] = h[4K − 2 − 2j]`), so each pair of samples is added first
+///   and multiplied once (half the multiplies);
+/// - [`LANES`] consecutive outputs are accumulated side by side, tap by tap, so the arithmetic
+///   is element-wise over fixed-size arrays, which the compiler turns into SIMD without a
+///   horizontal sum at the end. Each output still sums its taps in order `j = 0, 1, …`, so the
+///   result of a sample does not depend on where a block boundary falls.
+///
+/// `out.len()` must be a multiple of [`LANES`] (callers compute the padding outputs past their
+/// block and ignore them) and `x` must hold `out.len() + 2K − 1` samples.
 #[inline]
-fn dot(taps: &[f32], window: &[f32]) -> f32 {
-    let whole = taps.len() / DOT_LANES * DOT_LANES;
-    let mut lanes = [0.0f32; DOT_LANES];
-    for (t, x) in taps[..whole]
-        .chunks_exact(DOT_LANES)
-        .zip(window[..whole].chunks_exact(DOT_LANES))
-    {
-        for lane in 0..DOT_LANES {
-            lanes[lane] += t[lane] * x[lane];
+fn folded_fir<const K: usize>(taps: &[f32; K], x: &[f32], out: &mut [f32]) {
+    let span = 2 * K - 1;
+    for (start, chunk) in (0..).step_by(LANES).zip(out.chunks_exact_mut(LANES)) {
+        let window = &x[start..start + span + LANES];
+        let mut acc = [0.0f32; LANES];
+        for (j, &tap) in taps.iter().enumerate() {
+            let near = &window[j..j + LANES];
+            let far = &window[span - j..span - j + LANES];
+            for lane in 0..LANES {
+                acc[lane] += tap * (near[lane] + far[lane]);
+            }
         }
+        chunk.copy_from_slice(&acc);
     }
-    let tail: f32 = taps[whole..]
-        .iter()
-        .zip(&window[whole..])
-        .map(|(t, x)| t * x)
-        .sum();
-    lanes.iter().sum::<f32>() + tail
 }
 
-/// One half-band stage: a 2× interpolator and the matching 2× decimator.
+/// One half-band stage with `K` distinct taps: a 2× interpolator and the matching 2×
+/// decimator, each working on whole blocks (the history of a filter sits in front of the
+/// block in one buffer, so every window is a contiguous slice).
 #[derive(Clone, Debug)]
-struct Stage {
-    /// Off-centre taps, `h[2j]`.
-    taps: Vec<f32>,
-    /// Interpolator input history (2K).
-    up: History,
-    /// Decimator: the even-phase inputs (2K) and the odd-phase inputs (K + 1).
-    down_even: History,
-    down_odd: History,
+struct Stage<const K: usize> {
+    /// The distinct off-centre taps `h[2j]`, `j < K` (the other K mirror them).
+    taps: [f32; K],
+    /// The same, doubled: the interpolator's gain of 2 (zero-stuffing halves the level).
+    up_taps: [f32; K],
+    /// Interpolator input: the last 2K − 1 samples, then the block (padded).
+    up: Vec<f32>,
+    /// Decimator even-phase input: the last 2K − 1 samples, then the block (padded).
+    even: Vec<f32>,
+    /// Decimator odd-phase input: the last K samples, then the block.
+    odd: Vec<f32>,
+    /// The FIR's outputs, padded to whole chunks.
+    filtered: Vec<f32>,
 }
 
-impl Stage {
-    fn new(half_taps: usize) -> Self {
-        let taps = halfband_taps(half_taps, ATTENUATION_DB)
-            .into_iter()
-            .map(|t| t as f32)
-            .collect();
+impl<const K: usize> Stage<K> {
+    const SPAN: usize = 2 * K - 1;
+
+    fn new() -> Self {
+        let design = halfband_taps(K, ATTENUATION_DB);
+        let taps: [f32; K] = std::array::from_fn(|j| design[j] as f32);
         Self {
             taps,
-            up: History::new(2 * half_taps),
-            down_even: History::new(2 * half_taps),
-            down_odd: History::new(half_taps + 1),
+            up_taps: taps.map(|t| 2.0 * t),
+            up: Vec::new(),
+            even: Vec::new(),
+            odd: Vec::new(),
+            filtered: Vec::new(),
         }
     }
 
-    fn half_taps(&self) -> usize {
-        self.taps.len() / 2
+    /// Allocates for blocks of up to `max_len` samples at the stage's lower rate.
+    fn prepare(&mut self, max_len: usize) {
+        self.up = vec![0.0; Self::SPAN + padded(max_len)];
+        self.even = vec![0.0; Self::SPAN + padded(max_len)];
+        self.odd = vec![0.0; K + max_len];
+        self.filtered = vec![0.0; padded(max_len)];
     }
 
     /// Latency of interpolator + decimator in samples at the lower rate: the filter's centre,
     /// 2K − 1.
-    fn latency(&self) -> usize {
-        2 * self.half_taps() - 1
+    const fn latency() -> usize {
+        Self::SPAN
     }
 
     fn reset(&mut self) {
-        self.up.clear();
-        self.down_even.clear();
-        self.down_odd.clear();
+        self.up.fill(0.0);
+        self.even.fill(0.0);
+        self.odd.fill(0.0);
     }
 
-    /// One input sample in, two out. Zero-stuffing then filtering with 2h means the even
-    /// outputs see only the even taps and the odd outputs only the centre tap (a pure delay).
+    /// `input` at the lower rate to `output` (twice as long). Zero-stuffing then filtering with
+    /// 2h means the even outputs see only the even taps and the odd outputs only the centre
+    /// tap (a pure delay of K − 1 input samples).
     #[inline]
-    fn interpolate(&mut self, x: f32) -> [f32; 2] {
-        self.up.push(x);
-        let window = self.up.window();
-        [2.0 * dot(&self.taps, window), window[self.half_taps() - 1]]
+    fn interpolate(&mut self, input: &[f32], output: &mut [f32]) {
+        let len = input.len();
+        self.up[Self::SPAN..Self::SPAN + len].copy_from_slice(input);
+        let filtered = &mut self.filtered[..padded(len)];
+        folded_fir(&self.up_taps, &self.up, filtered);
+        for ((pair, &even), &odd) in output
+            .chunks_exact_mut(2)
+            .zip(filtered.iter())
+            .zip(&self.up[K..K + len])
+        {
+            pair[0] = even;
+            pair[1] = odd;
+        }
+        self.up.copy_within(len..len + Self::SPAN, 0);
     }
 
-    /// Two input samples in, one out: `z[m] = Σ h[2j]·v[2m − 2j] + ½·v[2m − 2K + 1]`.
+    /// `input` at the higher rate to `output` (half as long):
+    /// `z[m] = Σ h[2j]·v[2m − 2j] + ½·v[2m − 2K + 1]`.
     #[inline]
-    fn decimate(&mut self, even: f32, odd: f32) -> f32 {
-        self.down_even.push(even);
-        self.down_odd.push(odd);
-        let delayed_odd = self.down_odd.window()[self.half_taps()];
-        dot(&self.taps, self.down_even.window()) + 0.5 * delayed_odd
+    fn decimate(&mut self, input: &[f32], output: &mut [f32]) {
+        let len = output.len();
+        for ((pair, even), odd) in input
+            .chunks_exact(2)
+            .zip(&mut self.even[Self::SPAN..Self::SPAN + len])
+            .zip(&mut self.odd[K..K + len])
+        {
+            *even = pair[0];
+            *odd = pair[1];
+        }
+        let filtered = &mut self.filtered[..padded(len)];
+        folded_fir(&self.taps, &self.even, filtered);
+        for ((y, &sum), &odd) in output.iter_mut().zip(filtered.iter()).zip(&self.odd[..len]) {
+            *y = sum + 0.5 * odd;
+        }
+        self.even.copy_within(len..len + Self::SPAN, 0);
+        self.odd.copy_within(len..len + K, 0);
     }
 }
 
@@ -225,13 +234,13 @@ impl Stage {
 #[derive(Clone, Debug)]
 pub struct Oversampler {
     factor: Factor,
-    first: Stage,
-    second: Stage,
-    /// The block at 2× (4× mode) and at the inner rate.
+    first: Stage<STAGE1_HALF_TAPS>,
+    second: Stage<STAGE2_HALF_TAPS>,
+    /// 4× only: the block at 2×, behind one sample of delay carried from the previous block
+    /// (`doubled[0]`), so the total latency is a whole base-rate sample.
     doubled: Vec<f32>,
+    /// The block at the inner rate.
     inner: Vec<f32>,
-    /// 4× only: one sample of delay at 2× so the total latency is a whole base-rate sample.
-    carried: f32,
 }
 
 impl Oversampler {
@@ -239,17 +248,20 @@ impl Oversampler {
     pub fn new(factor: Factor) -> Self {
         Self {
             factor,
-            first: Stage::new(STAGE1_HALF_TAPS),
-            second: Stage::new(STAGE2_HALF_TAPS),
+            first: Stage::new(),
+            second: Stage::new(),
             doubled: Vec::new(),
             inner: Vec::new(),
-            carried: 0.0,
         }
     }
 
     /// Allocates the inner buffers for blocks of up to `max_block` samples and resets.
     pub fn prepare(&mut self, max_block: usize) {
-        self.doubled = vec![0.0; 2 * max_block];
+        self.first.prepare(max_block);
+        if self.factor == Factor::X4 {
+            self.second.prepare(2 * max_block);
+            self.doubled = vec![0.0; 2 * max_block + 1];
+        }
         self.inner = vec![0.0; self.factor.ratio() * max_block];
         self.reset();
     }
@@ -260,7 +272,7 @@ impl Oversampler {
     pub fn reset(&mut self) {
         self.first.reset();
         self.second.reset();
-        self.carried = 0.0;
+        self.doubled.fill(0.0);
     }
 
     /// The oversampling factor.
@@ -270,11 +282,12 @@ impl Oversampler {
 
     /// Latency of the round trip in base-rate samples (exact: linear phase).
     pub fn latency(&self) -> usize {
+        let first = Stage::<STAGE1_HALF_TAPS>::latency();
         match self.factor {
-            Factor::X2 => self.first.latency(),
+            Factor::X2 => first,
             // Stage 2's round trip is 2K₂ − 1 samples at 2×, plus the carried sample: K₂ at
             // the base rate.
-            Factor::X4 => self.first.latency() + self.second.half_taps(),
+            Factor::X4 => first + STAGE2_HALF_TAPS,
         }
     }
 
@@ -286,36 +299,24 @@ impl Oversampler {
     ///
     /// Audio thread: must not allocate, lock or block.
     pub fn process(&mut self, block: &mut [f32], mut stage: impl FnMut(&mut [f32])) {
-        let inner_len = block.len() * self.factor.ratio();
+        let len = block.len();
+        let inner_len = len * self.factor.ratio();
         assert!(inner_len <= self.inner.len(), "block longer than prepared");
+        let inner = &mut self.inner[..inner_len];
         match self.factor {
             Factor::X2 => {
-                let inner = &mut self.inner[..inner_len];
-                for (x, pair) in block.iter().zip(inner.chunks_exact_mut(2)) {
-                    pair.copy_from_slice(&self.first.interpolate(*x));
-                }
+                self.first.interpolate(block, inner);
                 stage(inner);
-                for (y, pair) in block.iter_mut().zip(inner.chunks_exact(2)) {
-                    *y = self.first.decimate(pair[0], pair[1]);
-                }
+                self.first.decimate(inner, block);
             }
             Factor::X4 => {
-                let doubled = &mut self.doubled[..2 * block.len()];
-                let inner = &mut self.inner[..inner_len];
-                for (x, pair) in block.iter().zip(doubled.chunks_exact_mut(2)) {
-                    pair.copy_from_slice(&self.first.interpolate(*x));
-                }
-                for (x, pair) in doubled.iter().zip(inner.chunks_exact_mut(2)) {
-                    pair.copy_from_slice(&self.second.interpolate(*x));
-                }
+                let doubled = &mut self.doubled[..2 * len + 1];
+                self.first.interpolate(block, &mut doubled[1..]);
+                self.second.interpolate(&doubled[1..], inner);
                 stage(inner);
-                for (y, pair) in doubled.iter_mut().zip(inner.chunks_exact(2)) {
-                    let decimated = self.second.decimate(pair[0], pair[1]);
-                    *y = std::mem::replace(&mut self.carried, decimated);
-                }
-                for (y, pair) in block.iter_mut().zip(doubled.chunks_exact(2)) {
-                    *y = self.first.decimate(pair[0], pair[1]);
-                }
+                self.second.decimate(inner, &mut doubled[1..]);
+                self.first.decimate(&doubled[..2 * len], block);
+                doubled[0] = doubled[2 * len];
             }
         }
     }
