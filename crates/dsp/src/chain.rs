@@ -156,6 +156,7 @@ units! {
     MultibandCompressor => dynamics::multiband_compressor::MultibandCompressor,
     Bitcrusher => lofi::bitcrusher::Bitcrusher,
     RingModulator => modulation::ring_modulator::RingModulator,
+    Tremolo => modulation::tremolo::Tremolo,
     StereoImager => spatial::stereo_imager::StereoImager,
     Limiter => dynamics::limiter::Limiter,
 }
@@ -435,6 +436,7 @@ mod tests {
                 "multibandCompressor",
                 "bitcrusher",
                 "ringModulator",
+                "tremolo",
                 "stereoImager",
                 "limiter"
             ]
@@ -450,7 +452,10 @@ mod tests {
             panic!("order")
         };
         assert_eq!(gate.hold, 20.0);
-        assert!(preset.units[16].enabled(), "the limiter defaults on");
+        assert!(
+            preset.units.last().unwrap().enabled(),
+            "the limiter defaults on"
+        );
         assert!(matches!(&preset.units[3], UnitParams::Amp(amp) if !amp.enabled));
         assert!(matches!(
             Preset::from_json(r#"{"limiter": {"ceiling": "loud"}}"#),
