@@ -157,6 +157,7 @@ units! {
     Bitcrusher => lofi::bitcrusher::Bitcrusher,
     RingModulator => modulation::ring_modulator::RingModulator,
     Tremolo => modulation::tremolo::Tremolo,
+    AutoPan => modulation::auto_pan::AutoPan,
     StereoImager => spatial::stereo_imager::StereoImager,
     Limiter => dynamics::limiter::Limiter,
 }
@@ -437,6 +438,7 @@ mod tests {
                 "bitcrusher",
                 "ringModulator",
                 "tremolo",
+                "autoPan",
                 "stereoImager",
                 "limiter"
             ]

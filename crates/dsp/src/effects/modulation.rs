@@ -6,6 +6,7 @@
 //! `sin` per sample and channel (≈ 10–20 ns) alone would spend the tremolo's whole dsp.md §4
 //! budget.
 
+pub mod auto_pan;
 pub mod ring_modulator;
 pub mod tremolo;
 
