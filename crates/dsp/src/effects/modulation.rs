@@ -9,6 +9,7 @@
 pub mod auto_pan;
 pub mod ring_modulator;
 pub mod tremolo;
+pub mod vibrato;
 
 use crate::blocks::lfo::Waveform;
 use serde::{Deserialize, Serialize};
