@@ -156,6 +156,7 @@ units! {
     MultibandCompressor => dynamics::multiband_compressor::MultibandCompressor,
     Bitcrusher => lofi::bitcrusher::Bitcrusher,
     RingModulator => modulation::ring_modulator::RingModulator,
+    Chorus => modulation::chorus::Chorus,
     Vibrato => modulation::vibrato::Vibrato,
     Tremolo => modulation::tremolo::Tremolo,
     AutoPan => modulation::auto_pan::AutoPan,
@@ -438,6 +439,7 @@ mod tests {
                 "multibandCompressor",
                 "bitcrusher",
                 "ringModulator",
+                "chorus",
                 "vibrato",
                 "tremolo",
                 "autoPan",
@@ -470,7 +472,7 @@ mod tests {
             Err(PresetError::NotAnObject(_))
         ));
         assert!(Preset::single("multiband_compressor").is_some());
-        assert!(Preset::single("chorus").is_none());
+        assert!(Preset::single("reverb").is_none());
     }
 
     /// Everything off: the output is the input delayed by the chain's latency, bit for bit;

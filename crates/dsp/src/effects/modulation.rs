@@ -7,6 +7,7 @@
 //! budget.
 
 pub mod auto_pan;
+pub mod chorus;
 pub mod ring_modulator;
 pub mod tremolo;
 pub mod vibrato;
@@ -235,6 +236,45 @@ pub(crate) mod measure {
             x[row] = (v[row] - known) / m[row][row];
         }
         (x[0], x[1].hypot(x[2]))
+    }
+
+    /// The frequency in `low..high` where the impulse response's magnitude is least (golden
+    /// section search: the window must hold one notch).
+    pub(crate) fn notch_between(ir: &[f32], low: f64, high: f64) -> f64 {
+        let level = |f: f64| crate::test_support::response_db(ir, f, crate::test_support::FS);
+        let ratio = (5f64.sqrt() - 1.0) / 2.0;
+        let (mut a, mut b) = (low, high);
+        let mut c = b - ratio * (b - a);
+        let mut d = a + ratio * (b - a);
+        let (mut level_c, mut level_d) = (level(c), level(d));
+        while b - a > 1e-4 * low {
+            if level_c < level_d {
+                b = d;
+                d = c;
+                level_d = level_c;
+                c = b - ratio * (b - a);
+                level_c = level(c);
+            } else {
+                a = c;
+                c = d;
+                level_c = level_d;
+                d = a + ratio * (b - a);
+                level_d = level(d);
+            }
+        }
+        0.5 * (a + b)
+    }
+
+    /// The worst relative error (%) of the first `count` notches of a comb with delay `tau`
+    /// seconds against (k + `offset`)/τ, each searched within ±4 %.
+    pub(crate) fn comb_notches(ir: &[f32], tau: f64, offset: f64, count: usize) -> f64 {
+        (0..count)
+            .map(|k| {
+                let expected = (k as f64 + offset) / tau;
+                let found = notch_between(ir, 0.96 * expected, 1.04 * expected);
+                100.0 * (found / expected - 1.0).abs()
+            })
+            .fold(0.0, f64::max)
     }
 
     /// The peak magnitude of each consecutive `frame`-sample stretch: an envelope sampled
