@@ -8,6 +8,7 @@
 
 pub mod auto_pan;
 pub mod chorus;
+pub mod flanger;
 pub mod ring_modulator;
 pub mod tremolo;
 pub mod vibrato;
