@@ -9,6 +9,7 @@
 pub mod auto_pan;
 pub mod chorus;
 pub mod flanger;
+pub mod phaser;
 pub mod ring_modulator;
 pub mod tremolo;
 pub mod vibrato;
