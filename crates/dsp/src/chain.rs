@@ -244,6 +244,12 @@ units! {
     MultibandCompressor => dynamics::multiband_compressor::MultibandCompressor,
     Bitcrusher => lofi::bitcrusher::Bitcrusher,
     RingModulator => modulation::ring_modulator::RingModulator,
+    Chorus => modulation::chorus::Chorus,
+    Flanger => modulation::flanger::Flanger,
+    Phaser => modulation::phaser::Phaser,
+    Vibrato => modulation::vibrato::Vibrato,
+    Tremolo => modulation::tremolo::Tremolo,
+    AutoPan => modulation::auto_pan::AutoPan,
     StereoImager => spatial::stereo_imager::StereoImager,
     Limiter => dynamics::limiter::Limiter,
 }
@@ -685,6 +691,12 @@ mod tests {
                 "multibandCompressor",
                 "bitcrusher",
                 "ringModulator",
+                "chorus",
+                "flanger",
+                "phaser",
+                "vibrato",
+                "tremolo",
+                "autoPan",
                 "stereoImager",
                 "limiter"
             ]
@@ -700,7 +712,10 @@ mod tests {
             panic!("order")
         };
         assert_eq!(gate.hold, 20.0);
-        assert!(preset.units[16].enabled(), "the limiter defaults on");
+        assert!(
+            preset.units.last().unwrap().enabled(),
+            "the limiter defaults on"
+        );
         assert!(matches!(&preset.units[3], UnitParams::Amp(amp) if !amp.enabled));
         assert!(matches!(
             Preset::from_json(r#"{"limiter": {"ceiling": "loud"}}"#),
@@ -711,7 +726,7 @@ mod tests {
             Err(PresetError::NotAnObject(_))
         ));
         assert!(Preset::single("multiband_compressor").is_some());
-        assert!(Preset::single("chorus").is_none());
+        assert!(Preset::single("reverb").is_none());
     }
 
     /// Everything off: the output is the input, bit for bit, with no latency; a preset change on

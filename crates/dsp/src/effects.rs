@@ -7,7 +7,8 @@
 //! - [`dynamics`]: compressor, limiter, noise gate, de-esser, transient shaper, multiband.
 //! - [`filter`]: the parametric EQ.
 //! - [`lofi`]: the bitcrusher.
-//! - [`modulation`]: the ring modulator.
+//! - [`modulation`]: ring modulator, tremolo, auto-pan, vibrato, chorus, flanger, phaser,
+//!   vocal doubler, rotary speaker.
 //! - [`param`]: parameter types shared by several effects (note values).
 //! - [`spatial`]: the stereo imager.
 
