@@ -10,7 +10,7 @@
 
 use crate::context::RoomContext;
 use crate::effect::{Block, Effect, ProcessSpec};
-use crate::effects::{amplifier, drive, dynamics, filter, lofi, modulation, spatial};
+use crate::effects::{amplifier, drive, dynamics, filter, lofi, modulation, reverb, spatial};
 use serde_json::Value;
 
 /// The 35 effect keys of osp.md §10 in chain order, with the aliases the reference accepts.
@@ -156,6 +156,7 @@ units! {
     MultibandCompressor => dynamics::multiband_compressor::MultibandCompressor,
     Bitcrusher => lofi::bitcrusher::Bitcrusher,
     RingModulator => modulation::ring_modulator::RingModulator,
+    Reverb => reverb::reverb::Reverb,
     StereoImager => spatial::stereo_imager::StereoImager,
     Limiter => dynamics::limiter::Limiter,
 }
@@ -411,10 +412,10 @@ mod tests {
         let preset = Preset::from_json(
             r#"{"compressor": {"enabled": true, "threshold": -20},
                 "noise_gate": {"enabled": true, "hold_ms": 1, "hold": 20},
-                "reverb": {"enabled": true}, "ampSimulator": {}, "sparkles": {}}"#,
+                "shimmerReverb": {"enabled": true}, "ampSimulator": {}, "sparkles": {}}"#,
         )
         .unwrap();
-        assert_eq!(preset.not_implemented, ["reverb"], "in chain order");
+        assert_eq!(preset.not_implemented, ["shimmerReverb"], "in chain order");
         assert_eq!(preset.unknown, ["sparkles"]);
         let keys: Vec<&str> = preset.units.iter().map(UnitParams::key).collect();
         assert_eq!(
@@ -435,6 +436,7 @@ mod tests {
                 "multibandCompressor",
                 "bitcrusher",
                 "ringModulator",
+                "reverb",
                 "stereoImager",
                 "limiter"
             ]
@@ -450,7 +452,10 @@ mod tests {
             panic!("order")
         };
         assert_eq!(gate.hold, 20.0);
-        assert!(preset.units[16].enabled(), "the limiter defaults on");
+        assert!(
+            preset.units.last().unwrap().enabled(),
+            "the limiter defaults on"
+        );
         assert!(matches!(&preset.units[3], UnitParams::Amp(amp) if !amp.enabled));
         assert!(matches!(
             Preset::from_json(r#"{"limiter": {"ceiling": "loud"}}"#),

@@ -9,6 +9,7 @@
 //! - [`lofi`]: the bitcrusher.
 //! - [`modulation`]: the ring modulator.
 //! - [`param`]: parameter types shared by several effects (note values).
+//! - [`reverb`]: the Freeverb reverb.
 //! - [`spatial`]: the stereo imager.
 
 pub mod amplifier;
@@ -18,6 +19,7 @@ pub mod filter;
 pub mod lofi;
 pub mod modulation;
 pub mod param;
+pub mod reverb;
 pub mod spatial;
 
 #[cfg(test)]
