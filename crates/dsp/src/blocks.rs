@@ -10,6 +10,7 @@
 //! - [`smoother`]: linear-ramp and one-pole parameter smoothers.
 //! - [`oversample`]: 2×/4× half-band FIR oversampling for nonlinear stages.
 //! - [`peak_hold`]: sliding-window maximum.
+//! - [`quadrature`]: cos/sin oscillator by recurrence (no per-sample transcendental call).
 
 pub mod biquad;
 pub mod crossover;
@@ -19,4 +20,5 @@ pub mod envelope;
 pub mod lfo;
 pub mod oversample;
 pub mod peak_hold;
+pub mod quadrature;
 pub mod smoother;

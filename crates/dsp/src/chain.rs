@@ -10,7 +10,9 @@
 
 use crate::context::RoomContext;
 use crate::effect::{Block, Effect, ProcessSpec};
-use crate::effects::{amplifier, drive, dynamics, filter, lofi, modulation, reverb, spatial};
+use crate::effects::{
+    amplifier, delay, drive, dynamics, filter, lofi, modulation, reverb, spatial,
+};
 use serde_json::Value;
 
 /// The 35 effect keys of osp.md §10 in chain order, with the aliases the reference accepts.
@@ -156,6 +158,7 @@ units! {
     MultibandCompressor => dynamics::multiband_compressor::MultibandCompressor,
     Bitcrusher => lofi::bitcrusher::Bitcrusher,
     RingModulator => modulation::ring_modulator::RingModulator,
+    Delay => delay::delay::Delay,
     Reverb => reverb::reverb::Reverb,
     StereoImager => spatial::stereo_imager::StereoImager,
     Limiter => dynamics::limiter::Limiter,
@@ -436,6 +439,7 @@ mod tests {
                 "multibandCompressor",
                 "bitcrusher",
                 "ringModulator",
+                "delay",
                 "reverb",
                 "stereoImager",
                 "limiter"

@@ -3,6 +3,7 @@
 //! next to its `process`, so the parameter model and the DSP cannot drift apart.
 //!
 //! - [`amplifier`]: amp simulator and cabinet.
+//! - [`delay`]: the delay.
 //! - [`drive`]: overdrive, distortion, exciter (waveshapers at 4× the rate).
 //! - [`dynamics`]: compressor, limiter, noise gate, de-esser, transient shaper, multiband.
 //! - [`filter`]: the parametric EQ.
@@ -13,6 +14,7 @@
 //! - [`spatial`]: the stereo imager.
 
 pub mod amplifier;
+pub mod delay;
 pub mod drive;
 pub mod dynamics;
 pub mod filter;
