@@ -159,6 +159,7 @@ units! {
     Bitcrusher => lofi::bitcrusher::Bitcrusher,
     RingModulator => modulation::ring_modulator::RingModulator,
     Delay => delay::delay::Delay,
+    StereoDelay => delay::stereo_delay::StereoDelay,
     Reverb => reverb::reverb::Reverb,
     StereoImager => spatial::stereo_imager::StereoImager,
     Limiter => dynamics::limiter::Limiter,
@@ -440,6 +441,7 @@ mod tests {
                 "bitcrusher",
                 "ringModulator",
                 "delay",
+                "stereoDelay",
                 "reverb",
                 "stereoImager",
                 "limiter"
