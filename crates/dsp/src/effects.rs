@@ -3,14 +3,14 @@
 //! next to its `process`, so the parameter model and the DSP cannot drift apart.
 //!
 //! - [`amplifier`]: amp simulator and cabinet.
-//! - [`delay`]: the delay.
+//! - [`delay`]: the delay and the stereo delay.
 //! - [`drive`]: overdrive, distortion, exciter (waveshapers at 4× the rate).
 //! - [`dynamics`]: compressor, limiter, noise gate, de-esser, transient shaper, multiband.
 //! - [`filter`]: the parametric EQ.
 //! - [`lofi`]: the bitcrusher.
-//! - [`modulation`]: the ring modulator.
+//! - [`modulation`]: the ring modulator and the frequency shifter.
 //! - [`param`]: parameter types shared by several effects (note values).
-//! - [`reverb`]: the Freeverb reverb.
+//! - [`reverb`]: the reverb (Freeverb).
 //! - [`spatial`]: the stereo imager.
 
 pub mod amplifier;
