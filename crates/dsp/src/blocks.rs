@@ -5,18 +5,22 @@
 //! - [`crossover`]: Linkwitz–Riley LR4, 2 and 3 bands (with the all-pass fix).
 //! - [`delay`]: fractional delay line (linear and cubic Hermite reads).
 //! - [`lfo`]: sine/triangle/square/saw oscillators, phase offset, tempo sync, note values.
+//! - [`hilbert`]: Niemitalo's 90° allpass pair (analytic signal for frequency shifting).
 //! - [`envelope`]: peak and RMS followers with attack and release.
 //! - [`dc`]: DC blocker with an exact −3 dB corner.
 //! - [`smoother`]: linear-ramp and one-pole parameter smoothers.
 //! - [`oversample`]: 2×/4× half-band FIR oversampling for nonlinear stages.
 //! - [`peak_hold`]: sliding-window maximum.
+//! - [`quadrature`]: cos/sin oscillator by recurrence (no per-sample transcendental call).
 
 pub mod biquad;
 pub mod crossover;
 pub mod dc;
 pub mod delay;
 pub mod envelope;
+pub mod hilbert;
 pub mod lfo;
 pub mod oversample;
 pub mod peak_hold;
+pub mod quadrature;
 pub mod smoother;

@@ -18,7 +18,9 @@
 use crate::automation::{Automatable, Spec};
 use crate::context::RoomContext;
 use crate::effect::{Block, Effect, ProcessSpec};
-use crate::effects::{amplifier, drive, dynamics, filter, lofi, modulation, spatial};
+use crate::effects::{
+    amplifier, delay, drive, dynamics, filter, lofi, modulation, reverb, spatial,
+};
 use serde_json::Value;
 
 /// The 35 effect keys of osp.md §10 in chain order, with the aliases the reference accepts.
@@ -250,6 +252,10 @@ units! {
     Vibrato => modulation::vibrato::Vibrato,
     Tremolo => modulation::tremolo::Tremolo,
     AutoPan => modulation::auto_pan::AutoPan,
+    FrequencyShifter => modulation::frequency_shifter::FrequencyShifter,
+    Delay => delay::delay::Delay,
+    StereoDelay => delay::stereo_delay::StereoDelay,
+    Reverb => reverb::reverb::Reverb,
     StereoImager => spatial::stereo_imager::StereoImager,
     Limiter => dynamics::limiter::Limiter,
 }
@@ -667,10 +673,10 @@ mod tests {
         let preset = Preset::from_json(
             r#"{"compressor": {"enabled": true, "threshold": -20},
                 "noise_gate": {"enabled": true, "hold_ms": 1, "hold": 20},
-                "reverb": {"enabled": true}, "ampSimulator": {}, "sparkles": {}}"#,
+                "shimmerReverb": {"enabled": true}, "ampSimulator": {}, "sparkles": {}}"#,
         )
         .unwrap();
-        assert_eq!(preset.not_implemented, ["reverb"], "in chain order");
+        assert_eq!(preset.not_implemented, ["shimmerReverb"], "in chain order");
         assert_eq!(preset.unknown, ["sparkles"]);
         let keys: Vec<&str> = preset.units.iter().map(UnitParams::key).collect();
         assert_eq!(
@@ -697,6 +703,10 @@ mod tests {
                 "vibrato",
                 "tremolo",
                 "autoPan",
+                "frequencyShifter",
+                "delay",
+                "stereoDelay",
+                "reverb",
                 "stereoImager",
                 "limiter"
             ]

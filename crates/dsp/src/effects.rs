@@ -3,22 +3,26 @@
 //! next to its `process`, so the parameter model and the DSP cannot drift apart.
 //!
 //! - [`amplifier`]: amp simulator and cabinet.
+//! - [`delay`]: the delay and the stereo delay.
 //! - [`drive`]: overdrive, distortion, exciter (waveshapers at 4× the rate).
 //! - [`dynamics`]: compressor, limiter, noise gate, de-esser, transient shaper, multiband.
 //! - [`filter`]: the parametric EQ.
 //! - [`lofi`]: the bitcrusher.
-//! - [`modulation`]: ring modulator, tremolo, auto-pan, vibrato, chorus, flanger, phaser,
-//!   vocal doubler, rotary speaker.
+//! - [`modulation`]: ring modulator, frequency shifter, tremolo, auto-pan, vibrato, chorus,
+//!   flanger, phaser, vocal doubler, rotary speaker.
 //! - [`param`]: parameter types shared by several effects (note values).
+//! - [`reverb`]: the reverb (Freeverb).
 //! - [`spatial`]: the stereo imager.
 
 pub mod amplifier;
+pub mod delay;
 pub mod drive;
 pub mod dynamics;
 pub mod filter;
 pub mod lofi;
 pub mod modulation;
 pub mod param;
+pub mod reverb;
 pub mod spatial;
 
 #[cfg(test)]

@@ -128,3 +128,96 @@ pub(crate) fn dc_blocker_db(corner: f64, frequency: f64) -> f64 {
     let denominator = 1.0 + pole * pole - 2.0 * pole * w.cos();
     10.0 * (numerator / denominator).log10()
 }
+
+/// Pearson correlation of two equally long signals.
+pub(crate) fn correlation(a: &[f32], b: &[f32]) -> f64 {
+    let n = a.len().min(b.len()) as f64;
+    let mean = |x: &[f32]| x.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
+    let (ma, mb) = (mean(a), mean(b));
+    let (mut ab, mut aa, mut bb) = (0.0, 0.0, 0.0);
+    for (&x, &y) in a.iter().zip(b) {
+        let (x, y) = (f64::from(x) - ma, f64::from(y) - mb);
+        ab += x * y;
+        aa += x * x;
+        bb += y * y;
+    }
+    ab / (aa * bb).sqrt().max(1e-300)
+}
+
+/// `signal` through an octave band-pass around `centre`: a 3rd-order Butterworth high-pass at
+/// centre/√2 then a 3rd-order Butterworth low-pass at centre·√2 (each a bilinear first-order
+/// section and a Q = 1 biquad, dsp.md §1 test 5), in `f64`.
+pub(crate) fn octave_band(signal: &[f32], centre: f64, sample_rate: f64) -> Vec<f64> {
+    use crate::blocks::biquad::{Biquad, Design, Kind};
+    let low = centre / std::f64::consts::SQRT_2;
+    let high = (centre * std::f64::consts::SQRT_2).min(0.45 * sample_rate);
+    let mut sections = [
+        Biquad::from_design(&Design::new(Kind::Highpass, low, 1.0), sample_rate),
+        Biquad::from_design(&Design::new(Kind::Lowpass, high, 1.0), sample_rate),
+    ];
+    // First-order bilinear sections at the same corners: (b0, b1, a1).
+    let first_order = |corner: f64, highpass: bool| {
+        let k = (std::f64::consts::PI * corner / sample_rate).tan();
+        let a1 = (k - 1.0) / (k + 1.0);
+        if highpass {
+            (1.0 / (1.0 + k), -1.0 / (1.0 + k), a1)
+        } else {
+            (k / (1.0 + k), k / (1.0 + k), a1)
+        }
+    };
+    let poles = [first_order(low, true), first_order(high, false)];
+    let mut state = [(0.0f64, 0.0f64); 2];
+    signal
+        .iter()
+        .map(|&x| {
+            let mut y = f64::from(x);
+            for ((b0, b1, a1), (x1, y1)) in poles.iter().zip(state.iter_mut()) {
+                let out = b0 * y + b1 * *x1 - a1 * *y1;
+                *x1 = y;
+                *y1 = out;
+                y = out;
+            }
+            for section in &mut sections {
+                y = section.process_f64(y);
+            }
+            y
+        })
+        .collect()
+}
+
+/// T30 in seconds from an energy envelope (squared signal, or a predicted energy decay): the
+/// Schroeder backward integral in dB, a least-squares line through its −5…−35 dB part,
+/// extrapolated to 60 dB.
+pub(crate) fn t30_of(energy: &[f64], sample_rate: f64) -> f64 {
+    let mut edc = vec![0.0; energy.len()];
+    let mut sum = 0.0;
+    for (e, &x) in edc.iter_mut().zip(energy).rev() {
+        sum += x;
+        *e = sum;
+    }
+    let total = edc[0];
+    let (mut n, mut sx, mut sy, mut sxx, mut sxy) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    for (i, &e) in edc.iter().enumerate() {
+        let db = 10.0 * (e / total).max(1e-300).log10();
+        if db <= -35.0 {
+            break;
+        }
+        if db <= -5.0 {
+            let t = i as f64 / sample_rate;
+            n += 1.0;
+            sx += t;
+            sy += db;
+            sxx += t * t;
+            sxy += t * db;
+        }
+    }
+    let slope = (n * sxy - sx * sy) / (n * sxx - sx * sx);
+    -60.0 / slope
+}
+
+/// The T30 of an impulse response in the octave band around `centre` (dsp.md §1 test 5).
+pub(crate) fn octave_band_t30(response: &[f32], centre: f64, sample_rate: f64) -> f64 {
+    let band = octave_band(response, centre, sample_rate);
+    let energy: Vec<f64> = band.iter().map(|y| y * y).collect();
+    t30_of(&energy, sample_rate)
+}

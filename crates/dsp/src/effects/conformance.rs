@@ -53,6 +53,13 @@ pub(crate) trait Subject: Effect + Sized {
     const OUTPUT_BOUND: f32 = 10.0;
     /// Longest time a tail may take to fall below 1e-20 after a burst, at any parameter set.
     const TAIL_LIMIT_SECONDS: f64 = 10.0;
+    /// How long the output must stay below the floor before the tail counts as over. Reverbs
+    /// need this: their slowest modes beat, so a decaying tail dips below the floor and rises
+    /// above it again until the whole envelope is down.
+    const TAIL_QUIET_SECONDS: f64 = 0.0;
+    /// Boolean parameters (JSON pointers) that hold sound forever by design (a freeze): held
+    /// off in the tail check, exercised by every other check.
+    const SUSTAINING: &'static [&'static str] = &[];
 
     /// A new, unprepared instance.
     fn make(params: &Self::Params) -> Self;
@@ -259,6 +266,18 @@ impl<E: Subject> Space<E> {
         self.build(value)
     }
 
+    /// `params` with the subject's [`Subject::SUSTAINING`] switches off.
+    pub(crate) fn without_sustain(&self, params: &E::Params) -> E::Params {
+        if E::SUSTAINING.is_empty() {
+            return params.clone();
+        }
+        let mut value = serde_json::to_value(params).expect("params serialise");
+        for pointer in E::SUSTAINING {
+            *value.pointer_mut(pointer).expect("sustaining switch") = Value::Bool(false);
+        }
+        self.build(value)
+    }
+
     /// What `clamp` makes of `value` at `pointer` (in the defaults), read back as a number.
     fn probe(&self, pointer: &str, value: Value) -> f64 {
         let mut probe = self.base.clone();
@@ -398,8 +417,10 @@ pub(crate) fn silence_and_tails<E: Subject>() {
     sets.extend((0..20).map(|_| space.random(&mut rng)));
     let chunk = MAX_BLOCK;
     let limit = (E::TAIL_LIMIT_SECONDS * FS) as usize;
+    let quiet_needed = (E::TAIL_QUIET_SECONDS * FS) as usize;
     let mut longest_tail = 0usize;
     for (index, params) in sets.iter().enumerate() {
+        let params = &space.without_sustain(params);
         let mut effect = E::prepared(params);
         let (mut left, mut right) = (vec![0.0; 9_600], vec![0.0; 9_600]);
         render(
@@ -422,13 +443,19 @@ pub(crate) fn silence_and_tails<E: Subject>() {
         );
         let (mut left, mut right) = (vec![0.0; chunk], vec![0.0; chunk]);
         let mut elapsed = 0;
+        let mut quiet = 0;
         loop {
             left.fill(0.0);
             right.fill(0.0);
             render(&mut effect, &mut left, &mut right, || chunk);
             elapsed += chunk;
             if peak(&left).max(peak(&right)) < TAIL_FLOOR {
-                break;
+                if quiet >= quiet_needed {
+                    break;
+                }
+                quiet += chunk;
+            } else {
+                quiet = 0;
             }
             assert!(
                 elapsed <= limit,

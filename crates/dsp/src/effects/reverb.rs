@@ -1,0 +1,5 @@
+//! Reverbs: the Freeverb-style algorithmic reverb and the room simulator.
+
+// The file is named after the effect's key, as every effect's is; the category shares the name.
+#[allow(clippy::module_inception)]
+pub mod reverb;
