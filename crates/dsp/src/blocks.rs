@@ -10,6 +10,7 @@
 //! - [`smoother`]: linear-ramp and one-pole parameter smoothers.
 //! - [`oversample`]: 2×/4× half-band FIR oversampling for nonlinear stages.
 //! - [`peak_hold`]: sliding-window maximum.
+//! - [`yin`]: the YIN pitch detector (FFT difference function, sample-count schedule).
 
 pub mod biquad;
 pub mod crossover;
@@ -20,3 +21,4 @@ pub mod lfo;
 pub mod oversample;
 pub mod peak_hold;
 pub mod smoother;
+pub mod yin;
