@@ -10,6 +10,7 @@
 //! - [`smoother`]: linear-ramp and one-pole parameter smoothers.
 //! - [`oversample`]: 2×/4× half-band FIR oversampling for nonlinear stages.
 //! - [`peak_hold`]: sliding-window maximum.
+//! - [`psola`]: TD-PSOLA pitch shifting (shared analysis, any number of voices).
 //! - [`yin`]: the YIN pitch detector (FFT difference function, sample-count schedule).
 
 pub mod biquad;
@@ -20,5 +21,6 @@ pub mod envelope;
 pub mod lfo;
 pub mod oversample;
 pub mod peak_hold;
+pub mod psola;
 pub mod smoother;
 pub mod yin;
