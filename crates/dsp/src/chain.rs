@@ -10,7 +10,7 @@
 
 use crate::context::RoomContext;
 use crate::effect::{Block, Effect, ProcessSpec};
-use crate::effects::{amplifier, drive, dynamics, filter, lofi, modulation, spatial};
+use crate::effects::{amplifier, drive, dynamics, filter, lofi, modulation, pitch, spatial};
 use serde_json::Value;
 
 /// The 35 effect keys of osp.md §10 in chain order, with the aliases the reference accepts.
@@ -141,6 +141,7 @@ macro_rules! units {
 }
 
 units! {
+    PitchCorrection => pitch::pitch_correction::PitchCorrection,
     Wah => filter::wah::Wah,
     Overdrive => drive::overdrive::Overdrive,
     Distortion => drive::distortion::Distortion,
@@ -420,6 +421,7 @@ mod tests {
         assert_eq!(
             keys,
             [
+                "pitchCorrection",
                 "wah",
                 "overdrive",
                 "distortion",
@@ -439,19 +441,20 @@ mod tests {
                 "limiter"
             ]
         );
-        let UnitParams::Compressor(compressor) = &preset.units[11] else {
+        let unit = |key: &str| preset.units.iter().find(|u| u.key() == key).unwrap();
+        let UnitParams::Compressor(compressor) = unit("compressor") else {
             panic!("order")
         };
         assert_eq!(
             (compressor.enabled, compressor.threshold, compressor.ratio),
             (true, -20.0, 4.0)
         );
-        let UnitParams::NoiseGate(gate) = &preset.units[5] else {
+        let UnitParams::NoiseGate(gate) = unit("noiseGate") else {
             panic!("order")
         };
         assert_eq!(gate.hold, 20.0);
-        assert!(preset.units[16].enabled(), "the limiter defaults on");
-        assert!(matches!(&preset.units[3], UnitParams::Amp(amp) if !amp.enabled));
+        assert!(unit("limiter").enabled(), "the limiter defaults on");
+        assert!(matches!(unit("amp"), UnitParams::Amp(amp) if !amp.enabled));
         assert!(matches!(
             Preset::from_json(r#"{"limiter": {"ceiling": "loud"}}"#),
             Err(PresetError::BadParams { .. })

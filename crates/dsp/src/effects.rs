@@ -8,6 +8,7 @@
 //! - [`filter`]: the parametric EQ.
 //! - [`lofi`]: the bitcrusher.
 //! - [`modulation`]: the ring modulator.
+//! - [`pitch`]: pitch correction, harmonizer, formant shifter (YIN + TD-PSOLA).
 //! - [`param`]: parameter types shared by several effects (note values).
 //! - [`spatial`]: the stereo imager.
 
@@ -18,6 +19,7 @@ pub mod filter;
 pub mod lofi;
 pub mod modulation;
 pub mod param;
+pub mod pitch;
 pub mod spatial;
 
 #[cfg(test)]

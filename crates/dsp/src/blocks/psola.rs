@@ -41,6 +41,8 @@ pub const MAX_RATIO: f64 = 4.0;
 const MARKS: usize = 128;
 /// Mark spacing of unvoiced input, seconds.
 const UNVOICED_PERIOD_S: f64 = 0.005;
+/// Grains widen by at most this factor to close gaps (see [`Voice::decide`]).
+const MAX_WIDENING: f64 = 1.25;
 /// The smallest delay a grain may read (the Hermite reader needs one newer sample).
 const MIN_READ_DELAY: f64 = 2.0;
 
@@ -283,7 +285,13 @@ impl Voice {
         let rate = shift.formant.clamp(1.0 / MAX_RATIO, MAX_RATIO);
         let mut age = analysis.mark_near(centre - analysis.latency as f64);
         let mut mark = analysis.mark(age).unwrap_or_default();
-        let half = mark.period / rate;
+        let spacing = mark.period / pitch;
+        // Grains span two input periods; where that leaves gaps between grains (small
+        // downward shifts with formants kept, small formant shifts up) they widen to the
+        // spacing, by at most a quarter, so the windows still sum to one (a pitch corrector's
+        // few cents down stay clean) without resolving harmonics (which a wide window would
+        // do: an octave down would then keep the input's pitch).
+        let half = (mark.period / rate).max(spacing.min(MAX_WIDENING * mark.period / rate));
         let slope = 1.0 - rate;
         // Step back to older marks while the grain would read input not yet arrived.
         while centre - mark.position - half * slope.abs() < MIN_READ_DELAY {
@@ -301,7 +309,7 @@ impl Voice {
             half,
             inverse_half: 1.0 / half,
             slope,
-            spacing: mark.period / pitch,
+            spacing,
         }
     }
 
