@@ -142,6 +142,7 @@ macro_rules! units {
 
 units! {
     PitchCorrection => pitch::pitch_correction::PitchCorrection,
+    Harmonizer => pitch::harmonizer::Harmonizer,
     Wah => filter::wah::Wah,
     Overdrive => drive::overdrive::Overdrive,
     Distortion => drive::distortion::Distortion,
@@ -422,6 +423,7 @@ mod tests {
             keys,
             [
                 "pitchCorrection",
+                "harmonizer",
                 "wah",
                 "overdrive",
                 "distortion",

@@ -4,6 +4,7 @@
 //! Helpers shared by them live here: note numbers from frequencies and a seeded, smooth random
 //! drift (the pitch corrector's humanize).
 
+pub mod harmonizer;
 pub mod pitch_correction;
 
 /// The MIDI note number (69 = A4 = 440 Hz) of `frequency` Hz, fractional.
