@@ -12,6 +12,8 @@
 //! - [`oversample`]: 2×/4× half-band FIR oversampling for nonlinear stages.
 //! - [`peak_hold`]: sliding-window maximum.
 //! - [`quadrature`]: cos/sin oscillator by recurrence (no per-sample transcendental call).
+//! - [`psola`]: TD-PSOLA pitch shifting (shared analysis, any number of voices).
+//! - [`yin`]: the YIN pitch detector (FFT difference function, sample-count schedule).
 
 pub mod biquad;
 pub mod crossover;
@@ -22,5 +24,7 @@ pub mod hilbert;
 pub mod lfo;
 pub mod oversample;
 pub mod peak_hold;
+pub mod psola;
 pub mod quadrature;
 pub mod smoother;
+pub mod yin;

@@ -10,6 +10,7 @@
 //! - [`lofi`]: the bitcrusher.
 //! - [`modulation`]: ring modulator, frequency shifter, tremolo, auto-pan, vibrato, chorus,
 //!   flanger, phaser, vocal doubler, rotary speaker.
+//! - [`pitch`]: pitch correction, harmonizer, formant shifter (YIN + TD-PSOLA).
 //! - [`param`]: parameter types shared by several effects (note values).
 //! - [`reverb`]: the reverb (Freeverb).
 //! - [`spatial`]: the stereo imager.
@@ -22,6 +23,7 @@ pub mod filter;
 pub mod lofi;
 pub mod modulation;
 pub mod param;
+pub mod pitch;
 pub mod reverb;
 pub mod spatial;
 

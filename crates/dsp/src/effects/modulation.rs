@@ -9,8 +9,8 @@
 pub mod auto_pan;
 pub mod chorus;
 pub mod flanger;
-pub mod phaser;
 pub mod frequency_shifter;
+pub mod phaser;
 pub mod ring_modulator;
 pub mod tremolo;
 pub mod vibrato;
