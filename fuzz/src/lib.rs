@@ -13,6 +13,17 @@ use proto::ostp::packet::{self, Accept, Extension, Header, SendForm, Ssrc, Strea
 use proto::ostp::{nack, parity, sync};
 use proto::rtcp;
 
+/// Effect-chain presets (reference JSON from files, the plugin state and the room): any text
+/// is a preset or a clear error, and a preset writes back to JSON that reads as itself.
+pub fn preset(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    if let Ok(parsed) = dsp::chain::Preset::from_json(&text) {
+        let again =
+            dsp::chain::Preset::from_json(&parsed.to_json()).expect("a preset's own JSON parses");
+        assert_eq!(again.units, parsed.units);
+    }
+}
+
 /// A fuzz body: takes arbitrary bytes, panics only on a bug.
 pub type Body = fn(&[u8]);
 
@@ -26,6 +37,7 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("inbound", inbound),
     ("pcm", pcm),
     ("opus", opus),
+    ("preset", preset),
 ];
 
 const ACCEPTS: [Accept; 3] = [
@@ -288,6 +300,15 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
             vec![seed]
         }
         "pcm" => vec![payload.clone()],
+        "preset" => vec![
+            br#"{"compressor": {"enabled": true, "threshold": -20, "ratio": 1e300},
+                "eq": {"bands": [{"frequency": 100, "gain": 6, "type": "lowshelf"}]},
+                "delay": {"tempoSync": true, "subdivision": "1/8D"},
+                "harmonizer": {"harmonyType": "custom", "customIntervals": [3, 7, -12, 24, 5]},
+                "multibandCompressor": {"lowBand": {"threshold": -30}},
+                "reverb": {"type": "plate"}, "limiter": {"enabled": false}}"#
+                .to_vec(),
+        ],
         "opus" => {
             let mut encoder = opus::Encoder::new(opus::Config {
                 channels: 2,

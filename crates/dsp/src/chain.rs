@@ -165,6 +165,14 @@ macro_rules! units {
                 }
             }
 
+            /// The parameters inside their declared ranges (NaN and infinities become
+            /// defaults or range ends): what the effect would run with.
+            pub fn clamped(&self) -> Self {
+                match self {
+                    $(Self::$variant(p) => Self::$variant(p.clamped()),)*
+                }
+            }
+
             /// The effect's host parameters (all but `enabled`).
             pub fn specs(&self) -> &'static [Spec] {
                 match self {
@@ -484,7 +492,9 @@ impl Preset {
             match UnitParams::from_json(key, camel_case_keys(params)) {
                 Some(Ok(parsed)) => {
                     if let Some(slot) = preset.units.iter_mut().find(|u| u.key() == key) {
-                        *slot = parsed;
+                        // Kept as the effect will run them: a number out of range (1e300,
+                        // −5 voices) reads as its range end, and writes back as such.
+                        *slot = parsed.clamped();
                     }
                 }
                 Some(Err(e)) => {
