@@ -1,6 +1,7 @@
 //! Building blocks the effects are made of. Each allocates only when built or prepared; every
 //! per-sample and per-block method is allocation-free and safe on the audio thread.
 //!
+//! - [`approx`]: branch-free e^y, log2 and decibel conversions for per-sample use.
 //! - [`biquad`]: RBJ cookbook filters (DF2T, `f64` state) and a click-free gliding variant.
 //! - [`crossover`]: Linkwitz–Riley LR4, 2 and 3 bands (with the all-pass fix).
 //! - [`delay`]: fractional delay line (linear and cubic Hermite reads).
@@ -15,6 +16,7 @@
 //! - [`psola`]: TD-PSOLA pitch shifting (shared analysis, any number of voices).
 //! - [`yin`]: the YIN pitch detector (FFT difference function, sample-count schedule).
 
+pub mod approx;
 pub mod biquad;
 pub mod crossover;
 pub mod dc;

@@ -67,6 +67,20 @@ impl DelayLine {
         self.buffer[self.newest.wrapping_sub(delay.min(self.max_delay)) & self.mask]
     }
 
+    /// Pushes every sample of `samples` and replaces it with the one `delay` samples before it
+    /// (clamped to the capacity): a whole block through a fixed delay.
+    ///
+    /// Audio thread: must not allocate, lock or block.
+    #[inline]
+    pub fn delay_block(&mut self, samples: &mut [f32], delay: usize) {
+        let delay = delay.min(self.max_delay);
+        for x in samples {
+            self.newest = (self.newest + 1) & self.mask;
+            self.buffer[self.newest] = *x;
+            *x = self.buffer[self.newest.wrapping_sub(delay) & self.mask];
+        }
+    }
+
     /// The signal `delay` samples back, linearly interpolated. `delay` is clamped to
     /// `0..=max_delay` (NaN reads as 0).
     ///

@@ -15,8 +15,9 @@
 //! Timing convention (dsp.md §1 "define time constants once"): attack and release are τ, the
 //! time the gain takes to cover 63 % of a step's change in dB.
 
-use super::super::{clamp_param, gain_to_db};
+use super::super::clamp_param;
 use crate::automation::Kind;
+use crate::blocks::approx;
 use crate::blocks::envelope::time_constant_coef;
 use crate::blocks::peak_hold::SlidingMax;
 use crate::blocks::smoother::OnePole;
@@ -217,7 +218,8 @@ impl Effect for Compressor {
         let (left, right) = block.channels_mut();
         for (l, r) in left.iter_mut().zip(right.iter_mut()) {
             let peak = self.detector.push(l.abs().max(r.abs()));
-            let level_db = gain_to_db(f64::from(peak.max(LEVEL_FLOOR)));
+            // Per sample, so the branch-free approximations (within 2e-7 dB), not libm.
+            let level_db = approx::gain_to_db(f64::from(peak.max(LEVEL_FLOOR)));
             let target_db = gain_computer(level_db, threshold, ratio, knee) - level_db;
             let coef = if target_db < self.gain_db {
                 self.attack_coef
@@ -225,7 +227,7 @@ impl Effect for Compressor {
                 self.release_coef
             };
             self.gain_db = target_db + coef * (self.gain_db - target_db);
-            let gain = db_to_gain(self.gain_db as f32) * self.makeup.next_value();
+            let gain = approx::db_to_gain(self.gain_db) as f32 * self.makeup.next_value();
             *l *= gain;
             *r *= gain;
         }

@@ -11,8 +11,9 @@
 //! `y = x + (g − 1)·BP(x)`, which is exactly `x` at unity gain because the band-pass and its
 //! notch sum to one. Listen mode outputs the sidechain. Mode and listen changes crossfade.
 
-use super::super::{clamp_param, db_to_gain, gain_to_db};
+use super::super::clamp_param;
 use crate::automation::Kind as HostKind;
+use crate::blocks::approx::{db_to_gain, gain_to_db};
 use crate::blocks::biquad::{Design, Kind, Smoothed};
 use crate::blocks::envelope::{Detector, Follower};
 use crate::blocks::smoother::OnePole;

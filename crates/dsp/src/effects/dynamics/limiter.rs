@@ -17,8 +17,12 @@
 //! for the moment a parameter drops while a peak is already in the delay line.
 //!
 //! Disabled, the limiter still delays by its latency (exact, delayed input) so that switching
-//! it never shifts the audio in time, and its detector keeps running so that switching it on
-//! cannot let through a peak it has not seen.
+//! it never shifts the audio in time, and does nothing else (it is the master chain's one
+//! always-present cost). Switching it on replays the samples still in the delay line through
+//! the detector and gain path from a fresh state, so every sample yet to leave has been seen:
+//! each box value averaged for its output was computed with it inside the detector window, as
+//! in steady operation, and the guarantee holds from the first enabled sample. (The release
+//! state from peaks that already left is not rebuilt: those samples are out.)
 
 use super::super::{clamp_param, db_to_gain, gain_to_db};
 use crate::automation::Kind;
@@ -138,8 +142,12 @@ impl Limiter {
     ///
     /// Audio thread: must not allocate, lock or block.
     pub fn set_params(&mut self, params: &Params) {
+        let was_enabled = self.params.enabled;
         self.params = params.clamped();
         self.update_coefficients();
+        if self.params.enabled && !was_enabled {
+            self.prime();
+        }
     }
 
     /// The parameters in use (clamped).
@@ -156,6 +164,47 @@ impl Limiter {
     /// reset (0 unless a parameter dropped with a peak in flight).
     pub fn safety_clamps(&self) -> u64 {
         self.safety_clamps
+    }
+
+    /// Rebuilds the gain path from the samples in the delay line (see the module notes).
+    fn prime(&mut self) {
+        self.clear_gain_path();
+        for age in (0..self.lookahead).rev() {
+            let [left, right] = self.delay.each_ref().map(|line| line.read(age));
+            self.follow(left.abs().max(right.abs()));
+        }
+    }
+
+    fn clear_gain_path(&mut self) {
+        self.detector.reset();
+        self.released = 1.0;
+        self.box_ring.fill(1.0);
+        self.box_sum = self.box_ring.len() as f64;
+        self.box_index = 0;
+        self.gain = 1.0;
+    }
+
+    /// One sample of the gain path: detector, release, box average (`box_sum`).
+    #[inline]
+    fn follow(&mut self, peak: f32) {
+        let loudest = self.detector.push(peak);
+        let required = if f64::from(loudest) > self.limit {
+            self.limit / f64::from(loudest)
+        } else {
+            1.0
+        };
+        self.released = if required < self.released {
+            required
+        } else {
+            required + self.release_coef * (self.released - required)
+        };
+        self.box_sum += self.released - self.box_ring[self.box_index];
+        self.box_ring[self.box_index] = self.released;
+        self.box_index += 1;
+        if self.box_index == self.box_ring.len() {
+            self.box_index = 0;
+            self.box_sum = self.box_ring.iter().sum();
+        }
     }
 
     fn update_coefficients(&mut self) {
@@ -185,48 +234,26 @@ impl Effect for Limiter {
         for line in &mut self.delay {
             line.reset();
         }
-        self.detector.reset();
-        self.released = 1.0;
-        self.box_ring.fill(1.0);
-        self.box_sum = self.box_ring.len() as f64;
-        self.box_index = 0;
-        self.gain = 1.0;
+        self.clear_gain_path();
         self.safety_clamps = 0;
     }
 
     fn process(&mut self, block: &mut Block<'_>) {
-        let window = self.box_ring.len();
         let lookahead = self.lookahead;
         let (left, right) = block.channels_mut();
-        let [delay_left, delay_right] = &mut self.delay;
+        if !self.params.enabled {
+            self.delay[0].delay_block(left, lookahead);
+            self.delay[1].delay_block(right, lookahead);
+            return;
+        }
+        let window = self.box_ring.len() as f64;
         for (l, r) in left.iter_mut().zip(right.iter_mut()) {
-            let loudest = self.detector.push(l.abs().max(r.abs()));
-            let required = if f64::from(loudest) > self.limit {
-                self.limit / f64::from(loudest)
-            } else {
-                1.0
-            };
-            self.released = if required < self.released {
-                required
-            } else {
-                required + self.release_coef * (self.released - required)
-            };
-            self.box_sum += self.released - self.box_ring[self.box_index];
-            self.box_ring[self.box_index] = self.released;
-            self.box_index += 1;
-            if self.box_index == window {
-                self.box_index = 0;
-                self.box_sum = self.box_ring.iter().sum();
-            }
+            self.follow(l.abs().max(r.abs()));
+            let [delay_left, delay_right] = &mut self.delay;
             delay_left.push(*l);
             delay_right.push(*r);
             let (dry_left, dry_right) = (delay_left.read(lookahead), delay_right.read(lookahead));
-            if !self.params.enabled {
-                *l = dry_left;
-                *r = dry_right;
-                continue;
-            }
-            self.gain = self.box_sum / window as f64;
+            self.gain = self.box_sum / window;
             let mut wet = [
                 (f64::from(dry_left) * self.gain) as f32,
                 (f64::from(dry_right) * self.gain) as f32,
@@ -348,6 +375,44 @@ mod tests {
                 assert_eq!(limiter.safety_clamps(), 0);
             }
         }
+    }
+
+    /// Switched on in the middle of a hostile programme (the delay line full of peaks the
+    /// disabled limiter did not follow): from the first enabled sample on, nothing exceeds the
+    /// limit and the safety clamp is never needed.
+    #[test]
+    fn switching_on_mid_programme_lets_no_peak_through() {
+        let on = Params {
+            threshold: -6.0,
+            ..Params::default()
+        };
+        let off = Params {
+            enabled: false,
+            ..on.clone()
+        };
+        let limit = db_to_gain(-6.0) * (1.0 + 1e-6);
+        let (input_left, input_right) = hostile_programme(11);
+        let mut worst = 0.0f64;
+        for switch_at in (1_000..input_left.len() - 2_000).step_by(1_733) {
+            let mut limiter = prepared(&off, FS);
+            let (mut left, mut right) = (input_left.clone(), input_right.clone());
+            let (left_off, left_on) = left.split_at_mut(switch_at);
+            let (right_off, right_on) = right.split_at_mut(switch_at);
+            render(&mut limiter, left_off, right_off, || 64);
+            rt::guard::no_alloc(|| limiter.set_params(&on));
+            render(&mut limiter, left_on, right_on, || 64);
+            let peak = left_on
+                .iter()
+                .chain(right_on.iter())
+                .fold(0.0f64, |m, y| m.max(f64::from(y.abs())));
+            worst = worst.max(peak / limit);
+            assert!(peak <= limit, "switched on at {switch_at}: peak {peak}");
+            assert_eq!(limiter.safety_clamps(), 0, "switched on at {switch_at}");
+        }
+        println!(
+            "switching on: worst peak {:.6} dB re limit",
+            20.0 * worst.log10()
+        );
     }
 
     /// dsp.md §1 tests 9 and 30: the lag of the cross-correlation between input and output (an

@@ -14,9 +14,10 @@
 //! Solo, mute and bypass crossfade over [`SWITCH_SECONDS`]; gains glide; crossover frequencies
 //! glide (the crossover's own 20 ms), so no parameter clicks.
 
-use super::super::{clamp_param, db_to_gain, gain_to_db};
+use super::super::{clamp_param, db_to_gain};
 use super::compressor::gain_computer;
 use crate::automation::Kind;
+use crate::blocks::approx;
 use crate::blocks::crossover::ThreeBand;
 use crate::blocks::envelope::time_constant_coef;
 use crate::blocks::peak_hold::SlidingMax;
@@ -350,7 +351,8 @@ impl BandDynamics {
     #[inline]
     fn gain(&mut self, left: f32, right: f32, band: &Band) -> f32 {
         let peak = self.detector.push(left.abs().max(right.abs()));
-        let level_db = gain_to_db(f64::from(peak.max(LEVEL_FLOOR)));
+        // Per sample, so the branch-free approximations (within 2e-7 dB), not libm.
+        let level_db = approx::gain_to_db(f64::from(peak.max(LEVEL_FLOOR)));
         let target_db = gain_computer(
             level_db,
             f64::from(band.threshold),
@@ -363,7 +365,7 @@ impl BandDynamics {
             self.release_coef
         };
         self.gain_db = target_db + coef * (self.gain_db - target_db);
-        let compressed = db_to_gain(self.gain_db) as f32 * self.makeup.next_value();
+        let compressed = approx::db_to_gain(self.gain_db) as f32 * self.makeup.next_value();
         let wet = self.wet.next_value();
         self.audible.next_value() * (1.0 + wet * (compressed - 1.0))
     }
