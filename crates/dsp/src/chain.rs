@@ -162,6 +162,7 @@ units! {
     Vibrato => modulation::vibrato::Vibrato,
     Tremolo => modulation::tremolo::Tremolo,
     AutoPan => modulation::auto_pan::AutoPan,
+    VocalDoubler => modulation::vocal_doubler::VocalDoubler,
     StereoImager => spatial::stereo_imager::StereoImager,
     Limiter => dynamics::limiter::Limiter,
 }
@@ -447,6 +448,7 @@ mod tests {
                 "vibrato",
                 "tremolo",
                 "autoPan",
+                "vocalDoubler",
                 "stereoImager",
                 "limiter"
             ]

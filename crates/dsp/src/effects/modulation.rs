@@ -13,6 +13,7 @@ pub mod phaser;
 pub mod ring_modulator;
 pub mod tremolo;
 pub mod vibrato;
+pub mod vocal_doubler;
 
 use crate::blocks::lfo::Waveform;
 use serde::{Deserialize, Serialize};
