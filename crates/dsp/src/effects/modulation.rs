@@ -11,6 +11,7 @@ pub mod chorus;
 pub mod flanger;
 pub mod phaser;
 pub mod ring_modulator;
+pub mod rotary_speaker;
 pub mod tremolo;
 pub mod vibrato;
 pub mod vocal_doubler;
@@ -164,7 +165,6 @@ impl Phasor {
 
 /// Measurements shared by the modulation effects' objective tests (dsp.md §1 #16–#18, #22).
 #[cfg(test)]
-#[allow(dead_code)] // TEMP: used by the effects still to come in this series
 pub(crate) mod measure {
     use std::f64::consts::TAU;
 
