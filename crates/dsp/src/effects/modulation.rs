@@ -1,7 +1,7 @@
 //! Modulation effects: the signal multiplied or moved by an oscillator.
 //!
 //! Shared here: the waveform choice of the effects that offer one ([`LfoWaveform`]) and a
-//! cheap LFO ([`Phasor`]) for the per-sample modulators. The shapes are those of
+//! cheap LFO (`Phasor`) for the per-sample modulators. The shapes are those of
 //! [`crate::blocks::lfo::Waveform`]; the sine is a polynomial (error < 2e-7) because a libm
 //! `sin` per sample and channel (≈ 10–20 ns) alone would spend the tremolo's whole dsp.md §4
 //! budget.
