@@ -83,8 +83,11 @@ pub(crate) fn sine(phase: f64) -> f32 {
     };
     let x = std::f32::consts::TAU * quarter;
     let x2 = x * x;
+    // Taylor coefficients as products, not divisions (a division costs several multiplies).
     x * (1.0
-        - x2 / 6.0 * (1.0 - x2 / 20.0 * (1.0 - x2 / 42.0 * (1.0 - x2 / 72.0 * (1.0 - x2 / 110.0)))))
+        + x2 * (-1.0 / 6.0
+            + x2 * (1.0 / 120.0
+                + x2 * (-1.0 / 5_040.0 + x2 * (1.0 / 362_880.0 + x2 * (-1.0 / 39_916_800.0))))))
 }
 
 /// `waveform` at `phase` (0…1), with the shapes of [`Waveform::at`] in `f32`.

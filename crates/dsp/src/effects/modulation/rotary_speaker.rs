@@ -217,9 +217,9 @@ impl Rotor {
         self.decel = 1.0 - time_constant_coef(decel_s, sample_rate);
     }
 
-    /// Advances the rate and angle one sample; returns cos θ at this sample.
+    /// Advances the rate and angle one sample (`period` = 1/fs); returns cos θ at this sample.
     #[inline]
-    fn turn(&mut self, sample_rate: f64) -> f32 {
+    fn turn(&mut self, period: f64) -> f32 {
         let cos = sine(wrap(self.phase + 0.25));
         let step = if self.target > self.rate {
             self.accel
@@ -227,7 +227,7 @@ impl Rotor {
             self.decel
         };
         self.rate += step * (self.target - self.rate);
-        self.phase += self.rate / sample_rate;
+        self.phase += self.rate * period;
         if self.phase >= 1.0 {
             self.phase -= 1.0;
         }
@@ -388,7 +388,7 @@ impl Effect for RotarySpeaker {
         if !self.params.enabled {
             return;
         }
-        let fs = self.sample_rate;
+        let period = 1.0 / self.sample_rate;
         let (am_horn, am_drum) = self.am_depths();
         let (left, right) = block.channels_mut();
         for (l, r) in left.iter_mut().zip(right.iter_mut()) {
@@ -400,8 +400,8 @@ impl Effect for RotarySpeaker {
             let [low, high] = self.crossover.process_sample(mono);
             self.horn.line.push(high);
             self.drum.line.push(low);
-            let cos_horn = self.horn.turn(fs);
-            let cos_drum = self.drum.turn(fs);
+            let cos_horn = self.horn.turn(period);
+            let cos_drum = self.drum.turn(period);
             let (horn_l, horn_r) = self.horn.hear(cos_horn);
             let (drum_l, drum_r) = self.drum.hear(cos_drum);
             let horn_level = self.horn_level.next_value();
