@@ -30,16 +30,27 @@ const BYPASS: &str = "(bypass chain)";
 const BYPASS_AGAIN: &str = "(bypass chain again)";
 
 /// Effects whose defaults do no work, again with settings that do (dsp.md §5 "heavy"): the EQ's
-/// default bands are all 0 dB, which it skips entirely.
-const HEAVY: &[(&str, &str)] = &[(
-    "eq 5 bands +6 dB",
-    r#"{"limiter": {"enabled": false}, "eq": {"enabled": true, "bands": [
+/// default bands are all 0 dB, which it skips entirely; the phaser and doubler at their most
+/// stages and voices.
+const HEAVY: &[(&str, &str)] = &[
+    (
+        "eq 5 bands +6 dB",
+        r#"{"limiter": {"enabled": false}, "eq": {"enabled": true, "bands": [
         {"frequency": 80, "gain": 6, "q": 0.7, "type": "lowshelf"},
         {"frequency": 240, "gain": 6, "q": 1, "type": "peak"},
         {"frequency": 750, "gain": 6, "q": 1, "type": "peak"},
         {"frequency": 2200, "gain": 6, "q": 1, "type": "peak"},
         {"frequency": 6000, "gain": 6, "q": 0.7, "type": "highshelf"}]}}"#,
-)];
+    ),
+    (
+        "phaser 12 stages",
+        r#"{"limiter": {"enabled": false}, "phaser": {"enabled": true, "stages": 12}}"#,
+    ),
+    (
+        "vocalDoubler 4 voices",
+        r#"{"limiter": {"enabled": false}, "vocalDoubler": {"enabled": true, "voices": 4}}"#,
+    ),
+];
 
 /// dsp.md §4 targets, net ns per stereo frame, by effect key ("–" where §4 names none).
 const TARGETS: &[(&str, f64)] = &[
@@ -64,10 +75,12 @@ const TARGETS: &[(&str, f64)] = &[
     ("chorus", 30.0),
     ("flanger", 30.0),
     ("phaser", 40.0),
+    ("phaser 12 stages", 40.0),
     ("vibrato", 30.0),
     ("tremolo", 15.0),
     ("autoPan", 15.0),
     ("vocalDoubler", 30.0),
+    ("vocalDoubler 4 voices", 30.0),
     ("delay", 20.0),
     ("stereoDelay", 20.0),
     ("granularDelay", 50.0),

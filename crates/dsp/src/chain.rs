@@ -256,6 +256,7 @@ units! {
     MultibandCompressor => dynamics::multiband_compressor::MultibandCompressor,
     Bitcrusher => lofi::bitcrusher::Bitcrusher,
     RingModulator => modulation::ring_modulator::RingModulator,
+    RotarySpeaker => modulation::rotary_speaker::RotarySpeaker,
     Chorus => modulation::chorus::Chorus,
     Flanger => modulation::flanger::Flanger,
     Phaser => modulation::phaser::Phaser,
@@ -266,6 +267,7 @@ units! {
     Delay => delay::delay::Delay,
     StereoDelay => delay::stereo_delay::StereoDelay,
     Reverb => reverb::reverb::Reverb,
+    VocalDoubler => modulation::vocal_doubler::VocalDoubler,
     StereoImager => spatial::stereo_imager::StereoImager,
     Limiter => dynamics::limiter::Limiter,
 }
@@ -699,6 +701,35 @@ mod tests {
             keys.windows(2)
                 .all(|pair| chain_position(pair[0]) < chain_position(pair[1])),
             "units in chain order: {keys:?}"
+        assert_eq!(
+            keys,
+            [
+                "wah",
+                "overdrive",
+                "distortion",
+                "amp",
+                "cabinet",
+                "noiseGate",
+                "deEsser",
+                "transientShaper",
+                "eq",
+                "exciter",
+                "multiFilter",
+                "compressor",
+                "multibandCompressor",
+                "bitcrusher",
+                "ringModulator",
+                "rotarySpeaker",
+                "chorus",
+                "flanger",
+                "phaser",
+                "vibrato",
+                "tremolo",
+                "autoPan",
+                "vocalDoubler",
+                "stereoImager",
+                "limiter"
+            ]
         );
         let unit = |key: &str| preset.units.iter().find(|u| u.key() == key).unwrap();
         let UnitParams::Compressor(compressor) = unit("compressor") else {

@@ -1,7 +1,7 @@
 //! Modulation effects: the signal multiplied or moved by an oscillator.
 //!
 //! Shared here: the waveform choice of the effects that offer one ([`LfoWaveform`]) and a
-//! cheap LFO ([`Phasor`]) for the per-sample modulators. The shapes are those of
+//! cheap LFO (`Phasor`) for the per-sample modulators. The shapes are those of
 //! [`crate::blocks::lfo::Waveform`]; the sine is a polynomial (error < 2e-7) because a libm
 //! `sin` per sample and channel (≈ 10–20 ns) alone would spend the tremolo's whole dsp.md §4
 //! budget.
@@ -12,8 +12,10 @@ pub mod flanger;
 pub mod frequency_shifter;
 pub mod phaser;
 pub mod ring_modulator;
+pub mod rotary_speaker;
 pub mod tremolo;
 pub mod vibrato;
+pub mod vocal_doubler;
 
 use crate::blocks::lfo::Waveform;
 use serde::{Deserialize, Serialize};
@@ -82,8 +84,11 @@ pub(crate) fn sine(phase: f64) -> f32 {
     };
     let x = std::f32::consts::TAU * quarter;
     let x2 = x * x;
+    // Taylor coefficients as products, not divisions (a division costs several multiplies).
     x * (1.0
-        - x2 / 6.0 * (1.0 - x2 / 20.0 * (1.0 - x2 / 42.0 * (1.0 - x2 / 72.0 * (1.0 - x2 / 110.0)))))
+        + x2 * (-1.0 / 6.0
+            + x2 * (1.0 / 120.0
+                + x2 * (-1.0 / 5_040.0 + x2 * (1.0 / 362_880.0 + x2 * (-1.0 / 39_916_800.0))))))
 }
 
 /// `waveform` at `phase` (0…1), with the shapes of [`Waveform::at`] in `f32`.
@@ -164,7 +169,6 @@ impl Phasor {
 
 /// Measurements shared by the modulation effects' objective tests (dsp.md §1 #16–#18, #22).
 #[cfg(test)]
-#[allow(dead_code)] // TEMP: used by the effects still to come in this series
 pub(crate) mod measure {
     use std::f64::consts::TAU;
 

@@ -2,7 +2,7 @@
 //! the gain swings between 1 (LFO crest) and 1 − depth (trough); the right channel's LFO runs
 //! `spread`·¼ cycle ahead (spread 1: a quarter-cycle stereo chase).
 //!
-//! Design: one [`Phasor`] (`f64` phase, advanced per sample) read at two offsets. Depth and
+//! Design: one `Phasor` (`f64` phase, advanced per sample) read at two offsets. Depth and
 //! spread glide over 20 ms. The gain itself is slew-limited to a full 0 ↔ 1 swing in 0.5 ms,
 //! which turns the square's and sawtooth's jumps (a 0 → 1 gain step is a click) and waveform or
 //! rate changes into short ramps. Unlike a smoothing filter it leaves every slower motion

@@ -132,7 +132,7 @@ crate::automatable!(Params {
 #[inline]
 fn integral(waveform: Waveform, phase: f64) -> f64 {
     match waveform {
-        Waveform::Sine => (1.0 - f64::from(sine(wrap(phase + 0.25)))) / TAU,
+        Waveform::Sine => (1.0 - f64::from(sine(wrap(phase + 0.25)))) * (1.0 / TAU),
         Waveform::Triangle => {
             if phase < 0.25 {
                 2.0 * phase * phase
