@@ -161,6 +161,7 @@ units! {
     FrequencyShifter => modulation::frequency_shifter::FrequencyShifter,
     Delay => delay::delay::Delay,
     StereoDelay => delay::stereo_delay::StereoDelay,
+    RoomSimulator => reverb::room_simulator::RoomSimulator,
     Reverb => reverb::reverb::Reverb,
     StereoImager => spatial::stereo_imager::StereoImager,
     Limiter => dynamics::limiter::Limiter,
@@ -444,6 +445,7 @@ mod tests {
                 "frequencyShifter",
                 "delay",
                 "stereoDelay",
+                "roomSimulator",
                 "reverb",
                 "stereoImager",
                 "limiter"

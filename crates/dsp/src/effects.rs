@@ -10,7 +10,7 @@
 //! - [`lofi`]: the bitcrusher.
 //! - [`modulation`]: the ring modulator and the frequency shifter.
 //! - [`param`]: parameter types shared by several effects (note values).
-//! - [`reverb`]: the reverb (Freeverb).
+//! - [`reverb`]: the reverb (Freeverb) and the room simulator.
 //! - [`spatial`]: the stereo imager.
 
 pub mod amplifier;
