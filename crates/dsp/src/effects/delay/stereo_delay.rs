@@ -16,7 +16,7 @@
 //! - Legacy fields (osp.md §10): `crossFeedback` stands in for `crossFeed` while that is 0;
 //!   `lowCut` and `highCut` shape the feedback together with `tone`.
 //! - Times are whole samples when settled (a synced repeat lands exactly on the grid) and a
-//!   new time glides with bounded read speed, as in the delay (shared [`TimeGlide`]).
+//!   new time glides with bounded read speed, as in the delay (the same glide).
 //! - Feedback, cross-feed, mix and the filters' coefficients glide per sample (10 ms).
 
 use super::delay::{MAX_FEEDBACK, TimeGlide};
