@@ -28,16 +28,29 @@ const BYPASS: &str = "(bypass chain)";
 const BYPASS_AGAIN: &str = "(bypass chain again)";
 
 /// Effects whose defaults do no work, again with settings that do (dsp.md §5 "heavy"): the EQ's
-/// default bands are all 0 dB, which it skips entirely.
-const HEAVY: &[(&str, &str)] = &[(
-    "eq 5 bands +6 dB",
-    r#"{"limiter": {"enabled": false}, "eq": {"enabled": true, "bands": [
+/// default bands are all 0 dB, which it skips entirely; the granular delay's default density
+/// sounds 4.5 grains of its 8; the delay's default skips the modulated read.
+const HEAVY: &[(&str, &str)] = &[
+    (
+        "eq 5 bands +6 dB",
+        r#"{"limiter": {"enabled": false}, "eq": {"enabled": true, "bands": [
         {"frequency": 80, "gain": 6, "q": 0.7, "type": "lowshelf"},
         {"frequency": 240, "gain": 6, "q": 1, "type": "peak"},
         {"frequency": 750, "gain": 6, "q": 1, "type": "peak"},
         {"frequency": 2200, "gain": 6, "q": 1, "type": "peak"},
         {"frequency": 6000, "gain": 6, "q": 0.7, "type": "highshelf"}]}}"#,
-)];
+    ),
+    (
+        "granularDelay 8 grains",
+        r#"{"limiter": {"enabled": false}, "granularDelay": {"enabled": true, "density": 100,
+        "pitchRandom": 30, "reverse": 30}}"#,
+    ),
+    (
+        "delay tape modulated",
+        r#"{"limiter": {"enabled": false}, "delay": {"enabled": true, "type": "tape",
+        "modulation": 0.5, "feedback": 0.6}}"#,
+    ),
+];
 
 /// dsp.md §4 targets, net ns per stereo frame, by effect key ("–" where §4 names none).
 const TARGETS: &[(&str, f64)] = &[
@@ -69,6 +82,8 @@ const TARGETS: &[(&str, f64)] = &[
     ("delay", 20.0),
     ("stereoDelay", 20.0),
     ("granularDelay", 50.0),
+    ("granularDelay 8 grains", 50.0),
+    ("delay tape modulated", 20.0),
     ("roomSimulator", 60.0),
     ("reverb", 55.0),
     ("stereoImager", 10.0),

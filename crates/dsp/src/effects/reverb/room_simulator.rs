@@ -344,7 +344,8 @@ impl RoomSimulator {
     fn smoother_targets(&self) -> [f32; 6] {
         let p = &self.params;
         [
-            (f64::from(p.pre_delay) * 1e-3 * self.sample_rate) as f32,
+            // Whole samples, so a settled pre-delay reads the taps without interpolating.
+            (f64::from(p.pre_delay) * 1e-3 * self.sample_rate).round() as f32,
             p.early_level / 100.0,
             p.late_level / 100.0,
             MAX_DIFFUSION * p.diffusion / 100.0,
@@ -467,7 +468,13 @@ impl Effect for RoomSimulator {
 
             // Pre-delay and early reflections.
             self.input_line.push(0.5 * (*l + *r));
-            let delayed = self.input_line.read_linear(pre_delay);
+            let settled = pre_delay.fract() == 0.0;
+            let whole = pre_delay as usize;
+            let delayed = if settled {
+                self.input_line.read(whole)
+            } else {
+                self.input_line.read_linear(pre_delay)
+            };
             let mut early = [0.0f32; 2];
             for (((sum, taps), gains), state) in early
                 .iter_mut()
@@ -476,9 +483,15 @@ impl Effect for RoomSimulator {
                 .zip(&mut self.early_damping_state)
             {
                 let mut reflections = 0.0;
-                for (&tap, &gain) in taps.iter().zip(gains) {
-                    // Fractional with the pre-delay, so a gliding pre-delay moves them smoothly.
-                    reflections += gain * self.input_line.read_linear(pre_delay + tap as f32);
+                if settled {
+                    for (&tap, &gain) in taps.iter().zip(gains) {
+                        reflections += gain * self.input_line.read(whole + tap);
+                    }
+                } else {
+                    // Fractional while the pre-delay glides, so the taps move smoothly.
+                    for (&tap, &gain) in taps.iter().zip(gains) {
+                        reflections += gain * self.input_line.read_linear(pre_delay + tap as f32);
+                    }
                 }
                 *state = reflections + damping * (*state - reflections);
                 *sum = *state;
@@ -500,7 +513,11 @@ impl Effect for RoomSimulator {
                 .zip(wander.iter().zip(self.gain_from.iter().zip(&self.gain_to)))
             {
                 // Read before the write: `delay − 1` back is `delay` ago.
-                let y = line.read_linear(delay - 1.0 + m);
+                let y = if m == 0.0 {
+                    line.read(delay as usize - 1)
+                } else {
+                    line.read_linear(delay - 1.0 + m)
+                };
                 *state = y + damping * (*state - y);
                 *out = *state * (from + (to - from) * u);
             }
