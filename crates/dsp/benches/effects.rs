@@ -32,6 +32,8 @@ const BYPASS_AGAIN: &str = "(bypass chain again)";
 /// Effects whose defaults do no work, again with settings that do (dsp.md §5 "heavy"): the EQ's
 /// default bands are all 0 dB, which it skips entirely; the phaser and doubler at their most
 /// stages and voices.
+/// default bands are all 0 dB, which it skips entirely; the granular delay's default density
+/// sounds 4.5 grains of its 8; the delay's default skips the modulated read.
 const HEAVY: &[(&str, &str)] = &[
     (
         "eq 5 bands +6 dB",
@@ -49,6 +51,12 @@ const HEAVY: &[(&str, &str)] = &[
     (
         "vocalDoubler 4 voices",
         r#"{"limiter": {"enabled": false}, "vocalDoubler": {"enabled": true, "voices": 4}}"#,
+        "granularDelay 8 grains",
+        r#"{"limiter": {"enabled": false}, "granularDelay": {"enabled": true, "density": 100,
+        "pitchRandom": 30, "reverse": 30}}"#,
+        "delay tape modulated",
+        r#"{"limiter": {"enabled": false}, "delay": {"enabled": true, "type": "tape",
+        "modulation": 0.5, "feedback": 0.6}}"#,
     ),
 ];
 
@@ -84,6 +92,8 @@ const TARGETS: &[(&str, f64)] = &[
     ("delay", 20.0),
     ("stereoDelay", 20.0),
     ("granularDelay", 50.0),
+    ("granularDelay 8 grains", 50.0),
+    ("delay tape modulated", 20.0),
     ("roomSimulator", 60.0),
     ("reverb", 55.0),
     ("stereoImager", 10.0),

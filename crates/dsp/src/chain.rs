@@ -266,6 +266,8 @@ units! {
     FrequencyShifter => modulation::frequency_shifter::FrequencyShifter,
     Delay => delay::delay::Delay,
     StereoDelay => delay::stereo_delay::StereoDelay,
+    GranularDelay => delay::granular_delay::GranularDelay,
+    RoomSimulator => reverb::room_simulator::RoomSimulator,
     Reverb => reverb::reverb::Reverb,
     VocalDoubler => modulation::vocal_doubler::VocalDoubler,
     StereoImager => spatial::stereo_imager::StereoImager,
@@ -727,6 +729,12 @@ mod tests {
                 "tremolo",
                 "autoPan",
                 "vocalDoubler",
+                "frequencyShifter",
+                "delay",
+                "stereoDelay",
+                "granularDelay",
+                "roomSimulator",
+                "reverb",
                 "stereoImager",
                 "limiter"
             ]

@@ -3,7 +3,7 @@
 //! next to its `process`, so the parameter model and the DSP cannot drift apart.
 //!
 //! - [`amplifier`]: amp simulator and cabinet.
-//! - [`delay`]: the delay and the stereo delay.
+//! - [`delay`]: the delay, the stereo delay and the granular delay.
 //! - [`drive`]: overdrive, distortion, exciter (waveshapers at 4× the rate).
 //! - [`dynamics`]: compressor, limiter, noise gate, de-esser, transient shaper, multiband.
 //! - [`filter`]: the parametric EQ.
@@ -12,7 +12,7 @@
 //!   flanger, phaser, vocal doubler, rotary speaker.
 //! - [`pitch`]: pitch correction, harmonizer, formant shifter (YIN + TD-PSOLA).
 //! - [`param`]: parameter types shared by several effects (note values).
-//! - [`reverb`]: the reverb (Freeverb).
+//! - [`reverb`]: the reverb (Freeverb) and the room simulator.
 //! - [`spatial`]: the stereo imager.
 
 pub mod amplifier;

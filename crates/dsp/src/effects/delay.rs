@@ -3,4 +3,5 @@
 // The file is named after the effect's key, as every effect's is; the category shares the name.
 #[allow(clippy::module_inception)]
 pub mod delay;
+pub mod granular_delay;
 pub mod stereo_delay;

@@ -3,3 +3,4 @@
 // The file is named after the effect's key, as every effect's is; the category shares the name.
 #[allow(clippy::module_inception)]
 pub mod reverb;
+pub mod room_simulator;

@@ -196,6 +196,17 @@ fn reverse_window(phase: f32) -> f32 {
     x * x * (3.0 - 2.0 * x)
 }
 
+/// `line` read `delay` samples back: a plain read on whole samples (what a settled, unmodulated
+/// time is), cubic Hermite between them. Both give the same value on whole samples.
+#[inline]
+pub(crate) fn read_at(line: &DelayLine, delay: f64) -> f32 {
+    if delay.fract() == 0.0 && delay >= 1.0 {
+        line.read(delay as usize)
+    } else {
+        line.read_hermite(delay as f32)
+    }
+}
+
 /// A delay time gliding to its target with a bounded speed (see the module notes).
 #[derive(Clone, Debug)]
 pub(crate) struct TimeGlide {
@@ -366,11 +377,13 @@ impl Delay {
     /// The modulation offset of the delay in samples for this sample.
     #[inline]
     fn next_wander(&mut self, depth: f32) -> f64 {
-        let wow = self.wow.next_sin();
-        let flutter = self.flutter.next_sin();
+        // Unmodulated, the oscillators pause (a per-sample decision: block size cannot change
+        // it) and the reads stay on whole samples.
         if depth == 0.0 {
             return 0.0;
         }
+        let wow = self.wow.next_sin();
+        let flutter = self.flutter.next_sin();
         let depth = f64::from(depth) * self.sample_rate;
         match self.active_type {
             DelayType::Tape => {
@@ -451,14 +464,11 @@ impl Effect for Delay {
             let fade = self.next_fade();
             let wander = self.next_wander(depth);
             // Reads happen before this sample's write: `time − 1` back is `time` ago.
-            let read = (time + wander - 1.0) as f32;
+            let read = time + wander - 1.0;
             let (dry_l, dry_r) = (*l, *r);
             let (wet_l, wet_r) = match self.active_type {
                 DelayType::Digital => {
-                    let (yl, yr) = (
-                        self.lines[0].read_hermite(read),
-                        self.lines[1].read_hermite(read),
-                    );
+                    let (yl, yr) = (read_at(&self.lines[0], read), read_at(&self.lines[1], read));
                     self.lines[0].push(dry_l + feedback * yl);
                     self.lines[1].push(dry_r + feedback * yr);
                     (yl, yr)
@@ -472,17 +482,14 @@ impl Effect for Delay {
                         .zip(&mut out)
                         .zip([dry_l, dry_r])
                     {
-                        *y = line.read_hermite(read);
+                        *y = read_at(line, read);
                         *state = *y + tone * (*state - *y);
                         line.push(saturate(x + feedback * *state));
                     }
                     (out[0], out[1])
                 }
                 DelayType::Pingpong => {
-                    let (yl, yr) = (
-                        self.lines[0].read_hermite(read),
-                        self.lines[1].read_hermite(read),
-                    );
+                    let (yl, yr) = (read_at(&self.lines[0], read), read_at(&self.lines[1], read));
                     self.lines[0].push(0.5 * (dry_l + dry_r) + feedback * yr);
                     self.lines[1].push(feedback * yl);
                     let (near, far) = (0.5 + 0.5 * spread, 0.5 - 0.5 * spread);

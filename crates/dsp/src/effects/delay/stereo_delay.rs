@@ -16,10 +16,10 @@
 //! - Legacy fields (osp.md §10): `crossFeedback` stands in for `crossFeed` while that is 0;
 //!   `lowCut` and `highCut` shape the feedback together with `tone`.
 //! - Times are whole samples when settled (a synced repeat lands exactly on the grid) and a
-//!   new time glides with bounded read speed, as in the delay (shared [`TimeGlide`]).
+//!   new time glides with bounded read speed, as in the delay (the same glide).
 //! - Feedback, cross-feed, mix and the filters' coefficients glide per sample (10 ms).
 
-use super::delay::{MAX_FEEDBACK, TimeGlide};
+use super::delay::{MAX_FEEDBACK, TimeGlide, read_at};
 use crate::automation::Kind;
 use crate::blocks::delay::DelayLine;
 use crate::blocks::smoother::OnePole;
@@ -180,9 +180,7 @@ impl Side {
     /// The line's output now (its time ago), and the filtered copy that feeds back.
     #[inline]
     fn read(&mut self, high_pass_coef: f32, low_pass_coef: f32) -> (f32, f32) {
-        let y = self
-            .line
-            .read_hermite((self.time.next_value() - 1.0) as f32);
+        let y = read_at(&self.line, self.time.next_value() - 1.0);
         self.high_pass_state = y + high_pass_coef * (self.high_pass_state - y);
         let high_passed = y - self.high_pass_state;
         self.low_pass_state = high_passed + low_pass_coef * (self.low_pass_state - high_passed);
