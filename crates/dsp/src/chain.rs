@@ -143,6 +143,7 @@ macro_rules! units {
 units! {
     PitchCorrection => pitch::pitch_correction::PitchCorrection,
     Harmonizer => pitch::harmonizer::Harmonizer,
+    FormantShifter => pitch::formant_shifter::FormantShifter,
     Wah => filter::wah::Wah,
     Overdrive => drive::overdrive::Overdrive,
     Distortion => drive::distortion::Distortion,
@@ -424,6 +425,7 @@ mod tests {
             [
                 "pitchCorrection",
                 "harmonizer",
+                "formantShifter",
                 "wah",
                 "overdrive",
                 "distortion",
