@@ -4,6 +4,7 @@
 //! - [`biquad`]: RBJ cookbook filters (DF2T, `f64` state) and a click-free gliding variant.
 //! - [`crossover`]: Linkwitz–Riley LR4, 2 and 3 bands (with the all-pass fix).
 //! - [`delay`]: fractional delay line (linear and cubic Hermite reads).
+//! - [`granular`]: polyphonic delay-line pitch shifter with matched splices.
 //! - [`lfo`]: sine/triangle/square/saw oscillators, phase offset, tempo sync, note values.
 //! - [`envelope`]: peak and RMS followers with attack and release.
 //! - [`dc`]: DC blocker with an exact −3 dB corner.
@@ -18,6 +19,7 @@ pub mod crossover;
 pub mod dc;
 pub mod delay;
 pub mod envelope;
+pub mod granular;
 pub mod lfo;
 pub mod oversample;
 pub mod peak_hold;
