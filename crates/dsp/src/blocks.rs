@@ -5,6 +5,7 @@
 //! - [`biquad`]: RBJ cookbook filters (DF2T, `f64` state) and a click-free gliding variant.
 //! - [`crossover`]: Linkwitz–Riley LR4, 2 and 3 bands (with the all-pass fix).
 //! - [`delay`]: fractional delay line (linear and cubic Hermite reads).
+//! - [`granular`]: polyphonic delay-line pitch shifter with matched splices.
 //! - [`lfo`]: sine/triangle/square/saw oscillators, phase offset, tempo sync, note values.
 //! - [`hilbert`]: Niemitalo's 90° allpass pair (analytic signal for frequency shifting).
 //! - [`envelope`]: peak and RMS followers with attack and release.
@@ -23,6 +24,7 @@ pub mod dc;
 pub mod delay;
 pub mod envelope;
 pub mod hilbert;
+pub mod granular;
 pub mod lfo;
 pub mod oversample;
 pub mod peak_hold;

@@ -241,6 +241,7 @@ macro_rules! units {
 units! {
     PitchCorrection => pitch::pitch_correction::PitchCorrection,
     Harmonizer => pitch::harmonizer::Harmonizer,
+    FormantShifter => pitch::formant_shifter::FormantShifter,
     Wah => filter::wah::Wah,
     Overdrive => drive::overdrive::Overdrive,
     Distortion => drive::distortion::Distortion,
@@ -706,6 +707,9 @@ mod tests {
         assert_eq!(
             keys,
             [
+                "pitchCorrection",
+                "harmonizer",
+                "formantShifter",
                 "wah",
                 "overdrive",
                 "distortion",

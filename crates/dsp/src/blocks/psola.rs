@@ -1,8 +1,9 @@
 //! TD-PSOLA pitch shifting for monophonic voice: an [`Analysis`] (input lines, the YIN
 //! detector, pitch marks) shared by any number of [`Voice`]s (the synthesis side).
 //!
-//! Analysis marks sit one detected period apart (each mark stores the period to the next one,
-//! so marks and grains agree exactly); unvoiced input gets marks every 5 ms. A voice places
+//! Analysis marks sit one detected period apart (each mark stores the distance to the next
+//! one, so marks and grains agree exactly); unvoiced input gets marks every 5 ms. The formant
+//! shifter also moves each mark onto the pitch pulse ([`Analysis::with_pulse_marks`]). A voice places
 //! synthesis marks (grain centres) `period / pitch` apart and, for each, overlap-adds a
 //! Hann-windowed grain read around the analysis mark nearest to `centre − latency`:
 //!
@@ -97,6 +98,8 @@ pub struct Analysis {
     latency_periods: f64,
     latency: usize,
     estimate: Estimate,
+    /// Move marks onto the pitch pulses (see [`Analysis::with_pulse_marks`]).
+    pulse_marks: bool,
 }
 
 impl Analysis {
@@ -117,7 +120,19 @@ impl Analysis {
             latency_periods,
             latency: 800,
             estimate: Estimate::UNVOICED,
+            pulse_marks: false,
         }
+    }
+
+    /// Marks moved onto the largest peak within a quarter period of where the period puts
+    /// them, when the input there has arrived and is voiced. Grains centred on pitch pulses
+    /// hold one pulse each, which resampled grains (formant shifts) need: two half pulses in
+    /// one grain comb the envelope. The grain spacing follows the marks, so the pitch is the
+    /// pulses' own; on waveforms with several similar peaks per period the peak may change
+    /// from mark to mark, which is why pitch shifting keeps plain period marks.
+    pub fn with_pulse_marks(mut self) -> Self {
+        self.pulse_marks = true;
+        self
     }
 
     /// Allocates the lines and the detector for `sample_rate`, then resets.
@@ -186,6 +201,42 @@ impl Analysis {
         true
     }
 
+    /// `predicted` moved onto the largest |x| within a quarter period (sub-sample, by a
+    /// parabola) when the input there has arrived and is voiced.
+    fn align(&self, predicted: f64, period: f64) -> f64 {
+        let radius = (0.25 * period).floor();
+        if !self.estimate.voiced || radius < 2.0 || predicted + radius + 2.0 > self.now {
+            return predicted;
+        }
+        let level = |position: f64| {
+            let delay = (self.now - position) as usize;
+            let x = if self.stereo {
+                0.5 * (self.lines[0].read(delay) + self.lines[1].read(delay))
+            } else {
+                self.lines[0].read(delay)
+            };
+            x.abs()
+        };
+        let centre = predicted.round();
+        let mut best = (centre, level(centre));
+        let mut offset = -radius;
+        while offset <= radius {
+            let position = centre + offset;
+            let value = level(position);
+            if value > best.1 {
+                best = (position, value);
+            }
+            offset += 1.0;
+        }
+        let (a, b, c) = (level(best.0 - 1.0), best.1, level(best.0 + 1.0));
+        let curvature = a - 2.0 * b + c;
+        if curvature < 0.0 {
+            best.0 + f64::from((0.5 * (a - c) / curvature).clamp(-0.5, 0.5))
+        } else {
+            best.0
+        }
+    }
+
     /// The `age`-th newest mark (0 = newest).
     fn mark(&self, age: usize) -> Option<Mark> {
         let newest = self.newest?;
@@ -199,8 +250,12 @@ impl Analysis {
                 position: target,
                 period: self.period,
             };
-            self.newest = Some(0);
-            return 0;
+            self.marks[1] = Mark {
+                position: target + self.period,
+                period: self.period,
+            };
+            self.newest = Some(1);
+            return 1;
         };
         // After a long gap (never in steady use) skip whole periods instead of looping.
         let last = self.marks[newest];
@@ -209,21 +264,35 @@ impl Analysis {
             let skip = (behind / last.period).floor() - 1.0;
             self.marks[newest].position += skip * last.period;
         }
-        while self.marks[newest].position < target {
+        // The mark after the nearest one is placed too: a grain's spacing is its mark's
+        // distance to the next, which must be final when the grain is decided.
+        while self.marks[(newest + MARKS - 1) % MARKS].position < target {
             let previous = self.marks[newest];
+            let predicted = previous.position + previous.period;
+            let position = if self.pulse_marks {
+                self.align(predicted, previous.period)
+            } else {
+                predicted
+            };
+            // A mark's period is the distance to the next one.
+            self.marks[newest].period = position - previous.position;
             newest = (newest + 1) % MARKS;
             self.marks[newest] = Mark {
-                position: previous.position + previous.period,
+                position,
                 period: self.period,
             };
         }
         self.newest = Some(newest);
-        let before = self.marks[(newest + MARKS - 1) % MARKS];
-        if target - before.position < self.marks[newest].position - target {
-            1
-        } else {
-            0
-        }
+        // The newest mark is past the target; the nearest is it or one of the two before.
+        (0..3)
+            .min_by(|&a, &b| {
+                let distance = |age: usize| {
+                    self.mark(age)
+                        .map_or(f64::INFINITY, |m| (m.position - target).abs())
+                };
+                distance(a).total_cmp(&distance(b))
+            })
+            .unwrap_or(0)
     }
 }
 
@@ -291,7 +360,14 @@ impl Voice {
         // spacing, by at most a quarter, so the windows still sum to one (a pitch corrector's
         // few cents down stay clean) without resolving harmonics (which a wide window would
         // do: an octave down would then keep the input's pitch).
-        let half = (mark.period / rate).max(spacing.min(MAX_WIDENING * mark.period / rate));
+        // Grains read slower than real time (formant < 1) also stop at two output periods:
+        // longer ones would resolve the stretched harmonics and beat against the output's.
+        let natural = if rate < 1.0 {
+            (mark.period / rate).min(spacing)
+        } else {
+            mark.period / rate
+        };
+        let half = natural.max(spacing.min(MAX_WIDENING * natural));
         let slope = 1.0 - rate;
         // Step back to older marks while the grain would read input not yet arrived.
         while centre - mark.position - half * slope.abs() < MIN_READ_DELAY {

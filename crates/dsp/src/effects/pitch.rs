@@ -4,6 +4,7 @@
 //! Helpers shared by them live here: note numbers from frequencies and a seeded, smooth random
 //! drift (the pitch corrector's humanize).
 
+pub mod formant_shifter;
 pub mod harmonizer;
 pub mod pitch_correction;
 
