@@ -51,9 +51,13 @@ const HEAVY: &[(&str, &str)] = &[
     (
         "vocalDoubler 4 voices",
         r#"{"limiter": {"enabled": false}, "vocalDoubler": {"enabled": true, "voices": 4}}"#,
+    ),
+    (
         "granularDelay 8 grains",
         r#"{"limiter": {"enabled": false}, "granularDelay": {"enabled": true, "density": 100,
         "pitchRandom": 30, "reverse": 30}}"#,
+    ),
+    (
         "delay tape modulated",
         r#"{"limiter": {"enabled": false}, "delay": {"enabled": true, "type": "tape",
         "modulation": 0.5, "feedback": 0.6}}"#,

@@ -704,44 +704,6 @@ mod tests {
             keys.windows(2)
                 .all(|pair| chain_position(pair[0]) < chain_position(pair[1])),
             "units in chain order: {keys:?}"
-        assert_eq!(
-            keys,
-            [
-                "pitchCorrection",
-                "harmonizer",
-                "formantShifter",
-                "wah",
-                "overdrive",
-                "distortion",
-                "amp",
-                "cabinet",
-                "noiseGate",
-                "deEsser",
-                "transientShaper",
-                "eq",
-                "exciter",
-                "multiFilter",
-                "compressor",
-                "multibandCompressor",
-                "bitcrusher",
-                "ringModulator",
-                "rotarySpeaker",
-                "chorus",
-                "flanger",
-                "phaser",
-                "vibrato",
-                "tremolo",
-                "autoPan",
-                "vocalDoubler",
-                "frequencyShifter",
-                "delay",
-                "stereoDelay",
-                "granularDelay",
-                "roomSimulator",
-                "reverb",
-                "stereoImager",
-                "limiter"
-            ]
         );
         let unit = |key: &str| preset.units.iter().find(|u| u.key() == key).unwrap();
         let UnitParams::Compressor(compressor) = unit("compressor") else {
@@ -916,7 +878,10 @@ mod tests {
         let json = preset.to_json();
         let back = Preset::from_json(&json).unwrap();
         assert!(back.not_implemented.is_empty() && back.unknown.is_empty());
-        assert_eq!(back.units, preset.units);
+        for (read, written) in back.units.iter().zip(&preset.units) {
+            // Read back as the effect runs it (the phaser's stages are even, say).
+            assert_eq!(*read, written.clamped(), "{}", read.key());
+        }
     }
 
     /// The whole chain, every effect on, for 10,000 blocks of random sizes while random host
