@@ -68,8 +68,9 @@ const HEAVY: &[(&str, &str)] = &[
 const TARGETS: &[(&str, f64)] = &[
     ("pitchCorrection", 300.0),
     ("harmonizer", 200.0),
-    ("overdrive", 15.0),
-    ("distortion", 15.0),
+    // Both shape at 4× the rate: dsp.md's "drive, oversampled" class, not "no oversampling".
+    ("overdrive", 150.0),
+    ("distortion", 150.0),
     ("amp", 300.0),
     ("cabinet", 130.0),
     ("noiseGate", 25.0),

@@ -9,7 +9,8 @@
 //! ```
 //!
 //! The difference of the two totals divided by 2 × 48,000 is the instructions per stereo frame
-//! (set-up cancels). `bypass` runs the all-off chain; a JSON object runs that preset.
+//! (set-up cancels). `bypass` runs the all-off chain; a JSON object runs that preset. It prints
+//! a checksum of the output's bits.
 
 use dsp::chain::{Chain, Preset};
 use dsp::effect::{Block, Effect, ProcessSpec, process_guarded};
@@ -70,6 +71,14 @@ fn main() {
             process_guarded(&mut chain, &mut Block::new(l, r));
         }
     }
-    let energy: f64 = work.0.iter().map(|&x| f64::from(x) * f64::from(x)).sum();
-    println!("{what}: output energy {energy:.6}");
+    // A checksum of the output's bits, to tell an optimisation that is bit exact from one that
+    // is not.
+    let checksum = work
+        .0
+        .iter()
+        .chain(&work.1)
+        .fold(0xcbf2_9ce4_8422_2325u64, |hash, x| {
+            (hash ^ u64::from(x.to_bits())).wrapping_mul(0x0100_0000_01b3)
+        });
+    println!("{what}: output checksum {checksum:016x}");
 }

@@ -8,28 +8,29 @@
 //! ripples (200/800 Hz: 0.76 dB). Running the low band through the upper crossover's all-pass
 //! gives every band the same phase history: the sum is AP(fc1)·AP(fc2)·x, flat.
 
-use super::biquad::{Design, Kind, Smoothed};
+use super::biquad::{Design, Kind, SmoothedPair};
 use std::f64::consts::FRAC_1_SQRT_2;
 
 /// Glide time of a moving crossover frequency (every section glides together).
 const GLIDE_SECONDS: f64 = 0.02;
 
-/// One LR4 split: a low-pass and a high-pass, two Butterworth sections each.
+/// One LR4 split of a stereo pair: a low-pass and a high-pass, two Butterworth sections each,
+/// both channels side by side (one coefficient glide per section).
 #[derive(Clone, Debug)]
 pub struct Lr4 {
-    low: [Smoothed; 2],
-    high: [Smoothed; 2],
+    low: [SmoothedPair; 2],
+    high: [SmoothedPair; 2],
 }
 
 impl Lr4 {
     /// A split at `frequency` Hz.
     pub fn new(frequency: f64, sample_rate: f64) -> Self {
-        let low = Smoothed::new(
+        let low = SmoothedPair::new(
             &Self::design(Kind::Lowpass, frequency),
             sample_rate,
             GLIDE_SECONDS,
         );
-        let high = Smoothed::new(
+        let high = SmoothedPair::new(
             &Self::design(Kind::Highpass, frequency),
             sample_rate,
             GLIDE_SECONDS,
@@ -61,14 +62,14 @@ impl Lr4 {
         self.low
             .iter_mut()
             .chain(&mut self.high)
-            .for_each(Smoothed::reset);
+            .for_each(SmoothedPair::reset);
     }
 
-    /// Splits one sample into (low, high).
+    /// Splits one stereo sample into (low, high).
     ///
     /// Audio thread: must not allocate, lock or block.
     #[inline]
-    pub fn split(&mut self, x: f64) -> (f64, f64) {
+    pub fn split(&mut self, x: [f64; 2]) -> ([f64; 2], [f64; 2]) {
         let [low_a, low_b] = &mut self.low;
         let [high_a, high_b] = &mut self.high;
         (
@@ -82,7 +83,7 @@ impl Lr4 {
     }
 }
 
-/// A 2-band LR4 crossover.
+/// A 2-band LR4 crossover for a stereo pair.
 #[derive(Clone, Debug)]
 pub struct TwoBand {
     split: Lr4,
@@ -110,23 +111,32 @@ impl TwoBand {
         self.split.reset();
     }
 
-    /// Splits one sample into `[low, high]`.
+    /// Splits one stereo sample into `[low, high]`, each `[left, right]`.
+    ///
+    /// Audio thread: must not allocate, lock or block.
+    #[inline]
+    pub fn process_pair(&mut self, x: [f32; 2]) -> [[f32; 2]; 2] {
+        let (low, high) = self.split.split(x.map(f64::from));
+        [low, high].map(|band| band.map(|y| y as f32))
+    }
+
+    /// Splits one mono sample into `[low, high]` (the left lane of [`TwoBand::process_pair`];
+    /// the right lane runs silent).
     ///
     /// Audio thread: must not allocate, lock or block.
     #[inline]
     pub fn process_sample(&mut self, x: f32) -> [f32; 2] {
-        let (low, high) = self.split.split(f64::from(x));
-        [low as f32, high as f32]
+        self.process_pair([x, 0.0]).map(|band| band[0])
     }
 }
 
-/// A 3-band LR4 crossover with the all-pass fix on the low band.
+/// A 3-band LR4 crossover for a stereo pair, with the all-pass fix on the low band.
 #[derive(Clone, Debug)]
 pub struct ThreeBand {
     lower: Lr4,
     upper: Lr4,
     /// The upper split's all-pass (LP4 + HP4 at the upper frequency), applied to the low band.
-    low_phase: Smoothed,
+    low_phase: SmoothedPair,
 }
 
 impl ThreeBand {
@@ -135,7 +145,7 @@ impl ThreeBand {
         Self {
             lower: Lr4::new(low_frequency, sample_rate),
             upper: Lr4::new(high_frequency, sample_rate),
-            low_phase: Smoothed::new(
+            low_phase: SmoothedPair::new(
                 &Design::new(Kind::Allpass, high_frequency, FRAC_1_SQRT_2),
                 sample_rate,
                 GLIDE_SECONDS,
@@ -162,15 +172,24 @@ impl ThreeBand {
         self.low_phase.reset();
     }
 
-    /// Splits one sample into `[low, mid, high]`.
+    /// Splits one stereo sample into `[low, mid, high]`, each `[left, right]`.
+    ///
+    /// Audio thread: must not allocate, lock or block.
+    #[inline]
+    pub fn process_pair(&mut self, x: [f32; 2]) -> [[f32; 2]; 3] {
+        let (low, rest) = self.lower.split(x.map(f64::from));
+        let low = self.low_phase.process_f64(low);
+        let (mid, high) = self.upper.split(rest);
+        [low, mid, high].map(|band| band.map(|y| y as f32))
+    }
+
+    /// Splits one mono sample into `[low, mid, high]` (the left lane of
+    /// [`ThreeBand::process_pair`]; the right lane runs silent).
     ///
     /// Audio thread: must not allocate, lock or block.
     #[inline]
     pub fn process_sample(&mut self, x: f32) -> [f32; 3] {
-        let (low, rest) = self.lower.split(f64::from(x));
-        let low = self.low_phase.process_f64(low);
-        let (mid, high) = self.upper.split(rest);
-        [low as f32, mid as f32, high as f32]
+        self.process_pair([x, 0.0]).map(|band| band[0])
     }
 }
 
@@ -282,9 +301,9 @@ mod tests {
             let unfixed: Vec<f32> = input
                 .iter()
                 .map(|&x| {
-                    let (low, rest) = lower.split(f64::from(x));
+                    let (low, rest) = lower.split([f64::from(x), 0.0]);
                     let (mid, high) = upper.split(rest);
-                    (low + mid + high) as f32
+                    (low[0] + mid[0] + high[0]) as f32
                 })
                 .collect();
             let without_fix = null_db(&unfixed, &reference);

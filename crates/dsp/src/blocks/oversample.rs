@@ -5,7 +5,7 @@
 //! at 2× or 4× the rate and filtering before decimation removes them (dsp.md §1 test 19). FIR
 //! rather than IIR half-bands: linear phase keeps transients' shape and makes the latency an
 //! exact sample count (dsp.md §1 test 30), and a half-band's taps are half zeros and half
-//! mirror images, so each output costs one multiply per distinct tap (see [`folded_fir`]).
+//! mirror images, so each output costs one multiply per distinct tap (see `folded_fir`).
 //!
 //! Designs are Kaiser-windowed sincs (β from the attenuation, length from the transition,
 //! Kaiser's formulas). Stage 1 (base rate ↔ 2×) keeps 0–20 kHz at 48 kHz and stops from 28 kHz

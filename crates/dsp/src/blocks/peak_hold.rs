@@ -9,6 +9,11 @@ pub struct SlidingMax {
     /// it can never be the maximum again.
     values: Vec<f32>,
     stamps: Vec<u64>,
+    /// `values.len() - 1`: the ring is a power of two long, so wrapping is a mask (a `%` here
+    /// was an integer division per access, on every sample of every detector).
+    mask: usize,
+    /// The prepared window, the longest [`SlidingMax::set_window`] accepts.
+    max_window: usize,
     head: usize,
     len: usize,
     window: u64,
@@ -26,8 +31,11 @@ impl SlidingMax {
         let window = window.max(1);
         // At most `window` candidates are inside the window, plus the newest before the oldest
         // expires.
-        self.values = vec![0.0; window + 1];
-        self.stamps = vec![0; window + 1];
+        let capacity = (window + 1).next_power_of_two();
+        self.values = vec![0.0; capacity];
+        self.stamps = vec![0; capacity];
+        self.mask = capacity - 1;
+        self.max_window = window;
         self.window = window as u64;
         self.reset();
     }
@@ -37,7 +45,7 @@ impl SlidingMax {
     ///
     /// Audio thread: must not allocate, lock or block.
     pub fn set_window(&mut self, window: usize) {
-        self.window = window.clamp(1, self.values.len().saturating_sub(1).max(1)) as u64;
+        self.window = window.clamp(1, self.max_window.max(1)) as u64;
     }
 
     /// Forgets all samples.
@@ -55,18 +63,18 @@ impl SlidingMax {
     /// Audio thread: must not allocate, lock or block.
     #[inline]
     pub fn push(&mut self, x: f32) -> f32 {
-        let capacity = self.values.len();
+        let mask = self.mask;
         let x = if x.is_nan() { f32::NEG_INFINITY } else { x };
-        while self.len > 0 && self.values[(self.head + self.len - 1) % capacity] <= x {
+        while self.len > 0 && self.values[(self.head + self.len - 1) & mask] <= x {
             self.len -= 1;
         }
-        let back = (self.head + self.len) % capacity;
+        let back = (self.head + self.len) & mask;
         self.values[back] = x;
         self.stamps[back] = self.now;
         self.len += 1;
         // One expiry per sample normally; several after the window shrank.
         while self.stamps[self.head] + self.window <= self.now {
-            self.head = (self.head + 1) % capacity;
+            self.head = (self.head + 1) & mask;
             self.len -= 1;
         }
         self.now += 1;

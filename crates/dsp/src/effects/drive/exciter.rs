@@ -19,7 +19,7 @@
 //!   low harmonics of a band at up to 20 kHz stay below the decimator's stopband at 28 kHz.
 
 use crate::automation::Kind as HostKind;
-use crate::blocks::biquad::{Design, Kind, Smoothed};
+use crate::blocks::biquad::{Design, Kind, SmoothedPair};
 use crate::blocks::delay::DelayLine;
 use crate::blocks::envelope::{Detector, Follower};
 use crate::blocks::oversample::{Factor, Oversampler};
@@ -76,6 +76,19 @@ impl Harmonics {
             Self::Odd => u,
             Self::Even => u * u,
             Self::Both => u + u * u,
+        }
+    }
+
+    /// [`Harmonics::generate`] over a block, the choice made once (the loop is then SIMD).
+    fn generate_all(self, samples: &mut [f32]) {
+        match self {
+            Self::Odd => samples.iter_mut().for_each(|s| *s = Self::Odd.generate(*s)),
+            Self::Even => samples
+                .iter_mut()
+                .for_each(|s| *s = Self::Even.generate(*s)),
+            Self::Both => samples
+                .iter_mut()
+                .for_each(|s| *s = Self::Both.generate(*s)),
         }
     }
 }
@@ -165,10 +178,9 @@ impl Params {
     }
 }
 
-/// One channel's filters, oversampler, dry delay and scratch.
+/// One channel's oversampler, dry delay and scratch.
 #[derive(Clone, Debug)]
 struct Channel {
-    filters: [Smoothed; 3],
     oversampler: Oversampler,
     dry: DelayLine,
     driven: Vec<f32>,
@@ -179,6 +191,8 @@ struct Channel {
 pub struct Exciter {
     params: Params,
     sample_rate: f64,
+    /// Band high-pass, post high-pass and colour shelf, left and right side by side.
+    filters: [SmoothedPair; 3],
     channels: [Channel; 2],
     envelope: Follower,
     /// The drive of each sample, delayed by the oversampler's latency for the ÷g.
@@ -195,9 +209,10 @@ impl Exciter {
     /// An exciter with `params`; call [`Effect::prepare`] before processing.
     pub fn new(params: &Params) -> Self {
         let params = params.clamped();
-        let channel = Self::channel(&params, 48_000.0);
+        let channel = Self::channel();
         let mut exciter = Self {
             sample_rate: 48_000.0,
+            filters: Self::filters(&params, 48_000.0),
             channels: [channel.clone(), channel],
             envelope: Follower::new(
                 Detector::Peak,
@@ -218,11 +233,14 @@ impl Exciter {
         exciter
     }
 
-    fn channel(params: &Params, sample_rate: f64) -> Channel {
+    fn filters(params: &Params, sample_rate: f64) -> [SmoothedPair; 3] {
+        params
+            .designs()
+            .map(|design| SmoothedPair::new(&design, sample_rate, SMOOTHING_S))
+    }
+
+    fn channel() -> Channel {
         Channel {
-            filters: params
-                .designs()
-                .map(|design| Smoothed::new(&design, sample_rate, SMOOTHING_S)),
             oversampler: Oversampler::new(Factor::X2),
             dry: DelayLine::new(),
             driven: Vec::new(),
@@ -236,10 +254,7 @@ impl Exciter {
     pub fn set_params(&mut self, params: &Params) {
         let was_enabled = self.params.enabled;
         self.params = params.clamped();
-        let designs = self.params.designs();
-        for channel in &mut self.channels {
-            Smoothed::set_targets(&mut channel.filters, &designs);
-        }
+        SmoothedPair::set_targets(&mut self.filters, &self.params.designs());
         self.amount.set_target(self.params.drive());
         self.mix.set_target(self.params.mix / 100.0);
         self.dynamics_exponent = self.params.dynamics / 100.0;
@@ -264,8 +279,9 @@ fn dynamics_correction(level: f32, exponent: f32) -> f32 {
 impl Effect for Exciter {
     fn prepare(&mut self, spec: &ProcessSpec) {
         self.sample_rate = spec.sample_rate;
+        self.filters = Self::filters(&self.params, spec.sample_rate);
         for channel in &mut self.channels {
-            *channel = Self::channel(&self.params, spec.sample_rate);
+            *channel = Self::channel();
             channel.oversampler.prepare(spec.max_block);
             channel.dry.prepare(channel.oversampler.latency());
             channel.driven = vec![0.0; spec.max_block];
@@ -282,9 +298,8 @@ impl Effect for Exciter {
     }
 
     fn reset(&mut self) {
-        let designs = self.params.designs();
+        SmoothedPair::reset_to(&mut self.filters, &self.params.designs());
         for channel in &mut self.channels {
-            Smoothed::reset_to(&mut channel.filters, &designs);
             channel.oversampler.reset();
             channel.dry.reset();
         }
@@ -307,8 +322,7 @@ impl Effect for Exciter {
         let [channel_l, channel_r] = &mut self.channels;
         // Band, drive and its delayed inverse, per frame.
         for (i, (&l, &r)) in left.iter().zip(right.iter()).enumerate() {
-            let band_l = channel_l.filters[0].process_sample(l);
-            let band_r = channel_r.filters[0].process_sample(r);
+            let [band_l, band_r] = self.filters[0].process_sample([l, r]);
             self.envelope.process_sample(band_l.abs().max(band_r.abs()));
             if self.until_control == 0 {
                 self.dynamics.set_target(dynamics_correction(
@@ -329,16 +343,21 @@ impl Effect for Exciter {
         let harmonics = self.params.harmonics;
         for channel in [&mut *channel_l, &mut *channel_r] {
             let driven = &mut channel.driven[..len];
-            channel.oversampler.process(driven, |inner| {
-                inner.iter_mut().for_each(|s| *s = harmonics.generate(*s));
-            });
+            channel
+                .oversampler
+                .process(driven, |inner| harmonics.generate_all(inner));
         }
+        let [_, post, color] = &mut self.filters;
         for (i, (l, r)) in left.iter_mut().zip(right.iter_mut()).enumerate() {
             let mix = self.mix.next_value();
-            for (x, channel) in [l, r].into_iter().zip([&mut *channel_l, &mut *channel_r]) {
-                let [_, post, color] = &mut channel.filters;
-                let wet = color
-                    .process_sample(post.process_sample(channel.driven[i] * self.inverse_drive[i]));
+            let inverse = self.inverse_drive[i];
+            let harmonics = [channel_l.driven[i] * inverse, channel_r.driven[i] * inverse];
+            let wet = color.process_sample(post.process_sample(harmonics));
+            for ((x, channel), wet) in [l, r]
+                .into_iter()
+                .zip([&mut *channel_l, &mut *channel_r])
+                .zip(wet)
+            {
                 channel.dry.push(*x);
                 *x = channel.dry.read(latency) + mix * wet;
             }

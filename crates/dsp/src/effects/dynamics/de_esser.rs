@@ -14,7 +14,7 @@
 use super::super::clamp_param;
 use crate::automation::Kind as HostKind;
 use crate::blocks::approx::{db_to_gain, gain_to_db};
-use crate::blocks::biquad::{Design, Kind, Smoothed};
+use crate::blocks::biquad::{Design, Kind, SmoothedPair};
 use crate::blocks::envelope::{Detector, Follower};
 use crate::blocks::smoother::OnePole;
 use crate::effect::{Block, Effect, ProcessSpec};
@@ -136,8 +136,9 @@ pub fn reduction_db(over: f64, reduction: f64, range: f64) -> f64 {
 pub struct DeEsser {
     params: Params,
     sample_rate: f64,
-    sidechain: [Smoothed; 2],
-    band: [Smoothed; 2],
+    /// Left and right side by side.
+    sidechain: SmoothedPair,
+    band: SmoothedPair,
     follower: Follower,
     wideband: OnePole,
     listen: OnePole,
@@ -150,12 +151,12 @@ impl DeEsser {
         let mut effect = Self {
             params: params.clamped(),
             sample_rate: 48_000.0,
-            sidechain: std::array::from_fn(|_| {
-                Smoothed::new(&Design::new(Kind::Highpass, 6e3, 1.0), 48e3, GLIDE_SECONDS)
-            }),
-            band: std::array::from_fn(|_| {
-                Smoothed::new(&Design::new(Kind::Bandpass, 6e3, 1.0), 48e3, GLIDE_SECONDS)
-            }),
+            sidechain: SmoothedPair::new(
+                &Design::new(Kind::Highpass, 6e3, 1.0),
+                48e3,
+                GLIDE_SECONDS,
+            ),
+            band: SmoothedPair::new(&Design::new(Kind::Bandpass, 6e3, 1.0), 48e3, GLIDE_SECONDS),
             follower: Follower::new(Detector::Peak, 0.0005, 0.05, 48_000.0),
             wideband: OnePole::new(0.0, GLIDE_SECONDS, 48_000.0),
             listen: OnePole::new(0.0, GLIDE_SECONDS, 48_000.0),
@@ -171,10 +172,8 @@ impl DeEsser {
     pub fn set_params(&mut self, params: &Params) {
         self.params = params.clamped();
         let [sidechain, band] = self.designs();
-        self.sidechain
-            .iter_mut()
-            .for_each(|f| f.set_target(&sidechain));
-        self.band.iter_mut().for_each(|f| f.set_target(&band));
+        self.sidechain.set_target(&sidechain);
+        self.band.set_target(&band);
         self.set_times();
         self.wideband.set_target(self.wideband_target());
         self.listen.set_target(self.listen_target());
@@ -221,8 +220,8 @@ impl DeEsser {
     fn rebuild(&mut self) {
         let [sidechain, band] = self.designs();
         let rate = self.sample_rate;
-        self.sidechain = std::array::from_fn(|_| Smoothed::new(&sidechain, rate, GLIDE_SECONDS));
-        self.band = std::array::from_fn(|_| Smoothed::new(&band, rate, GLIDE_SECONDS));
+        self.sidechain = SmoothedPair::new(&sidechain, rate, GLIDE_SECONDS);
+        self.band = SmoothedPair::new(&band, rate, GLIDE_SECONDS);
         self.set_times();
         self.follower.reset();
         self.wideband = OnePole::new(self.wideband_target(), GLIDE_SECONDS, rate);
@@ -252,14 +251,8 @@ impl Effect for DeEsser {
         );
         let (left, right) = block.channels_mut();
         for (l, r) in left.iter_mut().zip(right.iter_mut()) {
-            let hp = [
-                self.sidechain[0].process_sample(*l),
-                self.sidechain[1].process_sample(*r),
-            ];
-            let band = [
-                self.band[0].process_sample(*l),
-                self.band[1].process_sample(*r),
-            ];
+            let hp = self.sidechain.process_sample([*l, *r]);
+            let band = self.band.process_sample([*l, *r]);
             let level = f64::from(self.follower.process_sample(hp[0].abs().max(hp[1].abs())));
             let over = gain_to_db(level.max(LEVEL_FLOOR)) - threshold;
             self.reduction_db = reduction_db(over, reduction, range);

@@ -377,7 +377,7 @@ pub struct MultibandCompressor {
     params: Params,
     bands: [Band; 3],
     sample_rate: f64,
-    crossovers: [ThreeBand; 2],
+    crossover: ThreeBand,
     dynamics: [BandDynamics; 3],
     output: OnePole,
 }
@@ -395,7 +395,7 @@ impl MultibandCompressor {
             bands: params.bands(),
             params,
             sample_rate: 48_000.0,
-            crossovers: [crossover.clone(), crossover],
+            crossover,
             dynamics: std::array::from_fn(|_| BandDynamics::new()),
             output: OnePole::new(1.0, SWITCH_SECONDS, 48_000.0),
         };
@@ -410,12 +410,10 @@ impl MultibandCompressor {
     pub fn set_params(&mut self, params: &Params) {
         self.params = params.clamped();
         self.bands = self.params.bands();
-        for crossover in &mut self.crossovers {
-            crossover.set_frequencies(
-                f64::from(self.params.low_crossover),
-                f64::from(self.params.high_crossover),
-            );
-        }
+        self.crossover.set_frequencies(
+            f64::from(self.params.low_crossover),
+            f64::from(self.params.high_crossover),
+        );
         self.configure();
     }
 
@@ -436,12 +434,11 @@ impl MultibandCompressor {
 
     /// Puts every glide at its end and clears the audio state.
     fn snap(&mut self) {
-        let crossover = ThreeBand::new(
+        self.crossover = ThreeBand::new(
             f64::from(self.params.low_crossover),
             f64::from(self.params.high_crossover),
             self.sample_rate,
         );
-        self.crossovers = [crossover.clone(), crossover];
         for dynamics in &mut self.dynamics {
             dynamics.snap();
         }
@@ -470,19 +467,13 @@ impl Effect for MultibandCompressor {
             return;
         }
         let (left, right) = block.channels_mut();
-        let [split_left, split_right] = &mut self.crossovers;
         for (l, r) in left.iter_mut().zip(right.iter_mut()) {
-            let bands_left = split_left.process_sample(*l);
-            let bands_right = split_right.process_sample(*r);
+            let bands = self.crossover.process_pair([*l, *r]);
             let (mut sum_left, mut sum_right) = (0.0f32, 0.0f32);
-            for index in 0..3 {
-                let gain = self.dynamics[index].gain(
-                    bands_left[index],
-                    bands_right[index],
-                    &self.bands[index],
-                );
-                sum_left += gain * bands_left[index];
-                sum_right += gain * bands_right[index];
+            for (index, [band_left, band_right]) in bands.into_iter().enumerate() {
+                let gain = self.dynamics[index].gain(band_left, band_right, &self.bands[index]);
+                sum_left += gain * band_left;
+                sum_right += gain * band_right;
             }
             let output = self.output.next_value();
             *l = sum_left * output;
