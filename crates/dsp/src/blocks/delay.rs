@@ -52,7 +52,7 @@ impl DelayLine {
     /// Appends one sample.
     ///
     /// Audio thread: must not allocate, lock or block.
-    #[inline]
+    #[inline(always)]
     pub fn push(&mut self, x: f32) {
         self.newest = (self.newest + 1) & self.mask;
         self.buffer[self.newest] = x;
@@ -99,7 +99,10 @@ impl DelayLine {
     /// `1..=max_delay` (the reader needs one newer sample; NaN reads as 1).
     ///
     /// Audio thread: must not allocate, lock or block.
-    #[inline]
+    // Always inlined: a modulated effect reads several taps per sample, and as a call each
+    // read's dependent multiply-add chain could not overlap the next one's (measured: a
+    // 3-voice stereo chorus spent 70 % of its time here).
+    #[inline(always)]
     pub fn read_hermite(&self, delay: f32) -> f32 {
         let delay = delay.clamp(1.0, self.max_delay as f32);
         let whole = delay as usize;
@@ -114,7 +117,7 @@ impl DelayLine {
         ((c3 * t + c2) * t + c1) * t + y0
     }
 
-    #[inline]
+    #[inline(always)]
     fn read_raw(&self, delay: usize) -> f32 {
         self.buffer[self.newest.wrapping_sub(delay) & self.mask]
     }

@@ -167,6 +167,46 @@ impl Phasor {
     }
 }
 
+/// Samples between two evaluations of a modulator's LFO in the delay-based effects: their
+/// delays (and the auto-pan's gains) are computed every this many samples and reached by
+/// per-sample linear steps ([`Ramp`]). An LFO of at most 10 Hz moves a delay so smoothly that
+/// the straight segments are off by A·(2πf·16/fs)²/8 ≈ 1e-6 of the swing A; the effects' costs
+/// drop by the LFO and trigonometry they no longer do per sample.
+pub(crate) const CONTROL_INTERVAL: usize = 16;
+
+/// A value that steps linearly to a target over [`CONTROL_INTERVAL`] samples.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Ramp {
+    value: f32,
+    step: f32,
+}
+
+impl Ramp {
+    /// Sets the value, no ramp.
+    pub(crate) fn jump(&mut self, value: f32) {
+        self.value = value;
+        self.step = 0.0;
+    }
+
+    /// Ramps from the current value to `target`, arriving after [`CONTROL_INTERVAL`] samples.
+    pub(crate) fn aim(&mut self, target: f32) {
+        self.step = (target - self.value) * (1.0 / CONTROL_INTERVAL as f32);
+    }
+
+    /// The value the next [`Ramp::next_value`] returns.
+    pub(crate) fn next_value_peek(&self) -> f32 {
+        self.value
+    }
+
+    /// The value for this sample; then one step on.
+    #[inline]
+    pub(crate) fn next_value(&mut self) -> f32 {
+        let value = self.value;
+        self.value += self.step;
+        value
+    }
+}
+
 /// Measurements shared by the modulation effects' objective tests (dsp.md §1 #16–#18, #22).
 #[cfg(test)]
 pub(crate) mod measure {

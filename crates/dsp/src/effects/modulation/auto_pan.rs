@@ -6,9 +6,12 @@
 //!
 //! The mono sum is (L + R)/√2, so a centred mono source keeps its level (each channel gets
 //! back exactly its input at the centre) and the panned power L² + R² equals the input's
-//! whatever the position (dsp.md §1 #18). The pan position is slew-limited to a full
-//! left-to-right swing in 1 ms: the square and sawtooth shapes jump, a phase change jumps, and
-//! a jump is a click; slower motion (≤ 2π·10 Hz·1 /s for a sine) passes exactly.
+//! whatever the position (dsp.md §1 #18). The position and its gains are computed every 16
+//! samples and the gains step linearly in between (`CONTROL_INTERVAL`); the position is
+//! slew-limited to a full left-to-right swing in 4 ms: the square and sawtooth shapes jump, a
+//! phase change jumps, and a jump is a click. Slower motion (≤ 2π·10 Hz /s for a sine, the
+//! limit is 500 /s) passes exactly, and a 16-sample chord of the gain circle dips the power by
+//! at most 1 − cos(Δθ/2) < 0.01 dB.
 
 use crate::automation::Kind;
 use crate::blocks::lfo::tempo_hz;
@@ -16,7 +19,7 @@ use crate::blocks::smoother::OnePole;
 use crate::context::RoomContext;
 use crate::effect::{Block, Effect, ProcessSpec};
 use crate::effects::clamp_param;
-use crate::effects::modulation::{LfoWaveform, Phasor, shape, sine, wrap};
+use crate::effects::modulation::{CONTROL_INTERVAL, LfoWaveform, Phasor, Ramp, shape, sine, wrap};
 use crate::effects::param::Subdivision;
 use serde::{Deserialize, Serialize};
 use std::f32::consts::FRAC_1_SQRT_2;
@@ -35,7 +38,7 @@ pub const PHASE_RANGE: RangeInclusive<f32> = 0.0..=360.0;
 /// Depth and width glide over this time constant.
 const PARAMETER_SMOOTHING_S: f64 = 0.02;
 /// The pan position's slew limit: the time a full left-to-right swing takes.
-const FULL_SWING_S: f64 = 0.001;
+const FULL_SWING_S: f64 = 0.004;
 
 /// The auto-pan's parameters (reference JSON keys; missing fields take the defaults).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -110,9 +113,20 @@ pub struct AutoPan {
     lfo: Phasor,
     depth: OnePole,
     width: OnePole,
-    /// Pan position −1 (left) … 1 (right), and its largest step per sample.
+    /// Pan position −1 (left) … 1 (right) at the next control point, and its largest step
+    /// per control step.
     position: f32,
     max_step: f32,
+    /// The channel gains, stepping between control points.
+    gains: [Ramp; 2],
+    until_control: usize,
+}
+
+/// The constant-power gains (cos θ, sin θ) of a position, θ = (1 + position)·π/4.
+fn gains(position: f32) -> (f32, f32) {
+    // θ in cycles for the polynomial sine: 0 … ¼.
+    let angle = f64::from((1.0 + position) * 0.125);
+    (sine(angle + 0.25), sine(angle))
 }
 
 impl AutoPan {
@@ -128,6 +142,8 @@ impl AutoPan {
             width: OnePole::new(0.0, PARAMETER_SMOOTHING_S, sample_rate),
             position: 0.0,
             max_step: 1.0,
+            gains: [Ramp::default(); 2],
+            until_control: 0,
         };
         pan.prepare_rate(sample_rate);
         pan.reset();
@@ -163,14 +179,16 @@ impl AutoPan {
 
     fn prepare_rate(&mut self, sample_rate: f64) {
         self.sample_rate = sample_rate;
+        let control_rate = sample_rate / CONTROL_INTERVAL as f64;
         self.depth.set_time(PARAMETER_SMOOTHING_S, sample_rate);
-        self.width.set_time(PARAMETER_SMOOTHING_S, sample_rate);
-        self.max_step = (2.0 / (FULL_SWING_S * sample_rate)) as f32;
+        self.width.set_time(PARAMETER_SMOOTHING_S, control_rate);
+        self.max_step = (2.0 / (FULL_SWING_S * control_rate)) as f32;
         self.update();
     }
 
     fn update(&mut self) {
-        self.lfo.set_rate(self.rate_hz(), self.sample_rate);
+        let control_rate = self.sample_rate / CONTROL_INTERVAL as f64;
+        self.lfo.set_rate(self.rate_hz(), control_rate);
         self.depth.set_target(self.params.depth / 100.0);
         self.width.set_target(self.params.width / 100.0);
     }
@@ -197,7 +215,9 @@ impl Effect for AutoPan {
         if self.params.tempo_sync
             && let Some(phase) = context.synced_phase(self.params.subdivision.beats())
         {
-            self.lfo.set_phase(phase);
+            // The LFO holds the phase of the next control point, `until_control` samples on.
+            let ahead = self.until_control as f64 * self.rate_hz() / self.sample_rate;
+            self.lfo.set_phase(phase + ahead);
         }
     }
 
@@ -211,6 +231,10 @@ impl Effect for AutoPan {
         self.depth.reset_to(self.params.depth / 100.0);
         self.width.reset_to(self.params.width / 100.0);
         self.position = self.target(self.width.value());
+        let (gain_l, gain_r) = gains(self.position);
+        self.gains[0].jump(gain_l);
+        self.gains[1].jump(gain_r);
+        self.until_control = 0;
     }
 
     fn process(&mut self, block: &mut Block<'_>) {
@@ -220,14 +244,19 @@ impl Effect for AutoPan {
         let step = self.max_step;
         let (left, right) = block.channels_mut();
         for (l, r) in left.iter_mut().zip(right.iter_mut()) {
+            if self.until_control == 0 {
+                let width = self.width.next_value();
+                self.lfo.advance();
+                let target = self.target(width);
+                self.position += (target - self.position).clamp(-step, step);
+                let (gain_l, gain_r) = gains(self.position);
+                self.gains[0].aim(gain_l);
+                self.gains[1].aim(gain_r);
+                self.until_control = CONTROL_INTERVAL;
+            }
+            self.until_control -= 1;
             let depth = self.depth.next_value();
-            let width = self.width.next_value();
-            let target = self.target(width);
-            self.lfo.advance();
-            self.position += (target - self.position).clamp(-step, step);
-            // θ = (1 + position)·π/4, in cycles for the polynomial sine: 0 … ¼.
-            let angle = f64::from((1.0 + self.position) * 0.125);
-            let (gain_l, gain_r) = (sine(angle + 0.25), sine(angle));
+            let (gain_l, gain_r) = (self.gains[0].next_value(), self.gains[1].next_value());
             let mono = FRAC_1_SQRT_2 * (*l + *r);
             *l = depth * gain_l * mono + (1.0 - depth) * *l;
             *r = depth * gain_r * mono + (1.0 - depth) * *r;
@@ -368,16 +397,16 @@ mod tests {
             println!("autoPan synced {subdivision} at {bpm} BPM: {measured:.4} Hz (expected {hz})");
             assert!((measured / hz - 1.0).abs() < 0.005);
         }
-        let input = vec![0.5f32; 64];
+        let input = vec![0.5f32; 240];
         for (beat, expect_left) in [(2.25, false), (2.75, true)] {
             let mut pan = AutoPan::prepared(&synced("1/4"));
             pan.set_context(&RoomContext {
                 beat_position: Some(beat),
                 ..RoomContext::default()
             });
-            // The reset position is phase 0 (centre); the slew needs ½ ms to reach a side.
+            // The reset position is phase 0 (centre); the slew needs 2 ms to reach a side.
             let (left, right) = render_stereo(&mut pan, &input, &input, 64);
-            let (l, r) = (left[63].abs(), right[63].abs());
+            let (l, r) = (left[239].abs(), right[239].abs());
             println!("autoPan at beat {beat}: L {l:.4}, R {r:.4}");
             if expect_left {
                 assert!(l > 0.99 * 0.5 * std::f32::consts::SQRT_2 && r < 0.01);

@@ -6,13 +6,14 @@
 //! Voice v's delay is `delay`·(1 + ½·depth·sin 2π(φ + v/3)): depth 1 swings it between ½ and
 //! 1½ times the centre delay (at the defaults 7 ms ± 1.75 ms at 1 Hz, a pitch wobble of
 //! 2π·1 Hz·1.75 ms = 1.1 % ≈ 19 cents). The three voices' sines come from one sine/cosine pair
-//! by rotation (sin(θ + 2π/3) = −½·sin θ + √3/2·cos θ), two polynomial evaluations per channel
-//! instead of three. Reads are cubic Hermite (the fraction moves every sample).
+//! by rotation (sin(θ + 2π/3) = −½·sin θ + √3/2·cos θ), evaluated every 16 samples; the six
+//! delays step linearly in between (see `CONTROL_INTERVAL` in the category module). Reads are
+//! cubic Hermite (the fraction moves every sample).
 //!
 //! Feedback: the voices' average returns into the line with a loop gain of 0.9·feedback. The
 //! average of three taps passes DC at unity, so a loop gain of 1 would hold a DC offset for
 //! ever; 0.9 keeps the longest tail (30 ms loop) under 10 s to −400 dB. Delay and depth glide
-//! over 50 ms (a delay change bends the pitch briefly, as on hardware), feedback and mix over
+//! over 50 ms (at the control rate) (a delay change bends the pitch briefly, as on hardware), feedback and mix over
 //! 20 ms.
 
 use crate::automation::Kind;
@@ -20,7 +21,7 @@ use crate::blocks::delay::DelayLine;
 use crate::blocks::smoother::OnePole;
 use crate::effect::{Block, Effect, ProcessSpec};
 use crate::effects::clamp_param;
-use crate::effects::modulation::{Phasor, sine, wrap};
+use crate::effects::modulation::{CONTROL_INTERVAL, Phasor, Ramp, sine, wrap};
 use serde::{Deserialize, Serialize};
 use std::ops::RangeInclusive;
 
@@ -115,31 +116,36 @@ struct Channel {
 }
 
 impl Channel {
-    /// One sample: `sin`/`cos` of the channel's LFO angle. The taps are read before the new
-    /// sample goes in (one sample shorter, from the previous newest), so the fed-back wet
-    /// sample re-enters with exactly the voices' delay: a loop of τ, not τ + 1.
+    /// One sample, the voices' taps at `delays` (one sample short: they are read before the
+    /// new sample goes in, from the previous newest, so the fed-back wet sample re-enters with
+    /// exactly the voices' delay: a loop of τ, not τ + 1).
     #[inline]
     fn process(
         &mut self,
         x: f32,
-        (sin, cos): (f32, f32),
-        centre: f32,
-        swing: f32,
+        delays: [f32; VOICES],
         weights: &[f32; VOICES],
         feedback: f32,
     ) -> f32 {
-        let lfos = [
-            sin,
-            -0.5 * sin + SIN_THIRD * cos,
-            -0.5 * sin - SIN_THIRD * cos,
-        ];
         let mut wet = 0.0;
-        for (lfo, weight) in lfos.into_iter().zip(weights) {
-            wet += weight * self.line.read_hermite(centre + swing * lfo - 1.0);
+        for (delay, weight) in delays.into_iter().zip(weights) {
+            wet += weight * self.line.read_hermite(delay);
         }
         self.line.push(x + feedback * wet);
         wet
     }
+}
+
+/// The voices' tap delays (samples, less the one of the read-ahead) at an LFO `phase`.
+#[inline]
+fn tap_delays(phase: f64, centre: f32, swing: f32) -> [f32; VOICES] {
+    let (sin, cos) = (sine(phase), sine(wrap(phase + 0.25)));
+    [
+        sin,
+        -0.5 * sin + SIN_THIRD * cos,
+        -0.5 * sin - SIN_THIRD * cos,
+    ]
+    .map(|lfo| centre + swing * lfo - 1.0)
 }
 
 /// The chorus. Disabled, it passes audio through untouched.
@@ -148,10 +154,14 @@ pub struct Chorus {
     params: Params,
     sample_rate: f64,
     channels: [Channel; 2],
+    /// Runs at the control rate; its phase is that of the next control point.
     lfo: Phasor,
-    /// Centre delay in samples, and depth.
+    /// Centre delay in samples, and depth (at the control rate).
     delay: OnePole,
     depth: OnePole,
+    /// Each channel's voice delays, stepping between control points.
+    taps: [[Ramp; VOICES]; 2],
+    until_control: usize,
     feedback: OnePole,
     mix: OnePole,
     /// Each voice's share of the wet signal (⅓; a test solos one).
@@ -172,6 +182,8 @@ impl Chorus {
             feedback: OnePole::new(0.0, LEVEL_SMOOTHING_S, sample_rate),
             mix: OnePole::new(0.0, LEVEL_SMOOTHING_S, sample_rate),
             weights: [1.0 / VOICES as f32; VOICES],
+            taps: Default::default(),
+            until_control: 0,
         };
         chorus.prepare(&ProcessSpec::stereo(sample_rate, 1));
         chorus
@@ -205,13 +217,24 @@ impl Chorus {
     }
 
     fn update(&mut self) {
-        self.lfo
-            .set_rate(f64::from(self.params.rate), self.sample_rate);
+        let control_rate = self.sample_rate / CONTROL_INTERVAL as f64;
+        self.lfo.set_rate(f64::from(self.params.rate), control_rate);
         let [delay, depth, feedback, mix] = self.targets();
         self.delay.set_target(delay);
         self.depth.set_target(depth);
         self.feedback.set_target(feedback);
         self.mix.set_target(mix);
+    }
+
+    /// Both channels' tap delays at the LFO's current phase.
+    fn taps_now(&self, centre: f32, depth: f32) -> [[f32; VOICES]; 2] {
+        let phase = self.lfo.phase();
+        let spread = f64::from(self.params.spread) / 360.0;
+        let swing = SWING * depth * centre;
+        [
+            tap_delays(phase, centre, swing),
+            tap_delays(wrap(phase + spread), centre, swing),
+        ]
     }
 
     /// Makes the wet signal voice `voice` alone (tests measure one voice's modulation).
@@ -231,8 +254,9 @@ impl Effect for Chorus {
                 .line
                 .prepare((longest * f64::from(1.0 + SWING)).ceil() as usize + 4);
         }
-        self.delay.set_time(DELAY_SMOOTHING_S, spec.sample_rate);
-        self.depth.set_time(DELAY_SMOOTHING_S, spec.sample_rate);
+        let control_rate = spec.sample_rate / CONTROL_INTERVAL as f64;
+        self.delay.set_time(DELAY_SMOOTHING_S, control_rate);
+        self.depth.set_time(DELAY_SMOOTHING_S, control_rate);
         self.feedback.set_time(LEVEL_SMOOTHING_S, spec.sample_rate);
         self.mix.set_time(LEVEL_SMOOTHING_S, spec.sample_rate);
         self.update();
@@ -249,28 +273,43 @@ impl Effect for Chorus {
         self.depth.reset_to(depth);
         self.feedback.reset_to(feedback);
         self.mix.reset_to(mix);
+        let taps = self.taps_now(delay, depth);
+        for (ramps, delays) in self.taps.iter_mut().zip(taps) {
+            for (ramp, delay) in ramps.iter_mut().zip(delays) {
+                ramp.jump(delay);
+            }
+        }
+        self.until_control = 0;
     }
 
     fn process(&mut self, block: &mut Block<'_>) {
         if !self.params.enabled {
             return;
         }
-        let spread = f64::from(self.params.spread) / 360.0;
         let weights = self.weights;
         let (left, right) = block.channels_mut();
         for (l, r) in left.iter_mut().zip(right.iter_mut()) {
-            let centre = self.delay.next_value();
-            let swing = SWING * self.depth.next_value() * centre;
+            if self.until_control == 0 {
+                let centre = self.delay.next_value();
+                let depth = self.depth.next_value();
+                self.lfo.advance();
+                let targets = self.taps_now(centre, depth);
+                for (ramps, delays) in self.taps.iter_mut().zip(targets) {
+                    for (ramp, delay) in ramps.iter_mut().zip(delays) {
+                        ramp.aim(delay);
+                    }
+                }
+                self.until_control = CONTROL_INTERVAL;
+            }
+            self.until_control -= 1;
             let feedback = self.feedback.next_value();
             let mix = self.mix.next_value();
-            let phase = self.lfo.phase();
-            let phase_r = wrap(phase + spread);
-            self.lfo.advance();
-            let angle_l = (sine(phase), sine(wrap(phase + 0.25)));
-            let angle_r = (sine(phase_r), sine(wrap(phase_r + 0.25)));
+            let [taps_l, taps_r] = &mut self.taps;
+            let delays_l = [0, 1, 2].map(|v| taps_l[v].next_value());
+            let delays_r = [0, 1, 2].map(|v| taps_r[v].next_value());
             let [channel_l, channel_r] = &mut self.channels;
-            let wet_l = channel_l.process(*l, angle_l, centre, swing, &weights, feedback);
-            let wet_r = channel_r.process(*r, angle_r, centre, swing, &weights, feedback);
+            let wet_l = channel_l.process(*l, delays_l, &weights, feedback);
+            let wet_r = channel_r.process(*r, delays_r, &weights, feedback);
             *l = mix * wet_l + (1.0 - mix) * *l;
             *r = mix * wet_r + (1.0 - mix) * *r;
         }

@@ -8,7 +8,8 @@
 //! (kept at least 2 samples, the Hermite reader's floor plus the feedback read-ahead); at the
 //! defaults 2 ms ± 1 ms at 0.5 Hz. Both channels share the LFO (the reference has no stereo
 //! parameter; a shared sweep keeps the effect mono-compatible). The tap is read before the new
-//! sample is pushed, so the feedback loop is exactly the delay (see the chorus).
+//! sample is pushed, so the feedback loop is exactly the delay (see the chorus). The delay is
+//! computed every 16 samples and steps linearly in between (`CONTROL_INTERVAL`).
 //!
 //! Delay and depth glide over 50 ms; feedback and mix over 20 ms. At feedback ±0.95 the comb's
 //! peaks stand 26 dB above the input and a 20 ms loop takes 18 s to fall 400 dB: the conformance
@@ -19,7 +20,7 @@ use crate::blocks::delay::DelayLine;
 use crate::blocks::smoother::OnePole;
 use crate::effect::{Block, Effect, ProcessSpec};
 use crate::effects::clamp_param;
-use crate::effects::modulation::{Phasor, sine};
+use crate::effects::modulation::{CONTROL_INTERVAL, Phasor, Ramp, sine};
 use serde::{Deserialize, Serialize};
 use std::ops::RangeInclusive;
 
@@ -109,10 +110,14 @@ pub struct Flanger {
     params: Params,
     sample_rate: f64,
     lines: [DelayLine; 2],
+    /// Runs at the control rate; its phase is that of the next control point.
     lfo: Phasor,
-    /// Base delay in samples.
+    /// Base delay in samples, and depth (at the control rate).
     delay: OnePole,
     depth: OnePole,
+    /// The tap delay, stepping between control points.
+    tap: Ramp,
+    until_control: usize,
     feedback: OnePole,
     mix: OnePole,
 }
@@ -130,6 +135,8 @@ impl Flanger {
             depth: OnePole::new(0.0, DELAY_SMOOTHING_S, sample_rate),
             feedback: OnePole::new(0.0, LEVEL_SMOOTHING_S, sample_rate),
             mix: OnePole::new(0.0, LEVEL_SMOOTHING_S, sample_rate),
+            tap: Ramp::default(),
+            until_control: 0,
         };
         flanger.prepare(&ProcessSpec::stereo(sample_rate, 1));
         flanger
@@ -162,9 +169,15 @@ impl Flanger {
         ]
     }
 
+    /// The tap delay (less the read-ahead sample) at the LFO's current phase.
+    fn tap_now(&self, base: f32, depth: f32) -> f32 {
+        let lfo = sine(self.lfo.phase());
+        (base * (1.0 + depth * lfo)).max(MIN_DELAY_SAMPLES) - 1.0
+    }
+
     fn update(&mut self) {
-        self.lfo
-            .set_rate(f64::from(self.params.rate), self.sample_rate);
+        let control_rate = self.sample_rate / CONTROL_INTERVAL as f64;
+        self.lfo.set_rate(f64::from(self.params.rate), control_rate);
         let [delay, depth, feedback, mix] = self.targets();
         self.delay.set_target(delay);
         self.depth.set_target(depth);
@@ -180,8 +193,9 @@ impl Effect for Flanger {
         for line in &mut self.lines {
             line.prepare(longest.ceil() as usize + 4);
         }
-        self.delay.set_time(DELAY_SMOOTHING_S, spec.sample_rate);
-        self.depth.set_time(DELAY_SMOOTHING_S, spec.sample_rate);
+        let control_rate = spec.sample_rate / CONTROL_INTERVAL as f64;
+        self.delay.set_time(DELAY_SMOOTHING_S, control_rate);
+        self.depth.set_time(DELAY_SMOOTHING_S, control_rate);
         self.feedback.set_time(LEVEL_SMOOTHING_S, spec.sample_rate);
         self.mix.set_time(LEVEL_SMOOTHING_S, spec.sample_rate);
         self.update();
@@ -198,6 +212,9 @@ impl Effect for Flanger {
         self.depth.reset_to(depth);
         self.feedback.reset_to(feedback);
         self.mix.reset_to(mix);
+        let tap = self.tap_now(delay, depth);
+        self.tap.jump(tap);
+        self.until_control = 0;
     }
 
     fn process(&mut self, block: &mut Block<'_>) {
@@ -205,16 +222,21 @@ impl Effect for Flanger {
             return;
         }
         let polarity = if self.params.negative { -1.0 } else { 1.0 };
-        let [line_l, line_r] = &mut self.lines;
         let (left, right) = block.channels_mut();
         for (l, r) in left.iter_mut().zip(right.iter_mut()) {
-            let base = self.delay.next_value();
-            let depth = self.depth.next_value();
+            if self.until_control == 0 {
+                let base = self.delay.next_value();
+                let depth = self.depth.next_value();
+                self.lfo.advance();
+                let target = self.tap_now(base, depth);
+                self.tap.aim(target);
+                self.until_control = CONTROL_INTERVAL;
+            }
+            self.until_control -= 1;
             let feedback = self.feedback.next_value();
             let mix = self.mix.next_value();
-            let lfo = sine(self.lfo.phase());
-            self.lfo.advance();
-            let delay = (base * (1.0 + depth * lfo)).max(MIN_DELAY_SAMPLES) - 1.0;
+            let delay = self.tap.next_value();
+            let [line_l, line_r] = &mut self.lines;
             let tap_l = line_l.read_hermite(delay);
             let tap_r = line_r.read_hermite(delay);
             line_l.push(*l + feedback * tap_l);

@@ -10,7 +10,9 @@
 //! gives a pitch that glides linearly, a square a trill-like jump between ±depth with a
 //! continuous delay (no click), a sawtooth a rising glide that snaps back.
 //!
-//! The delay line is read with the cubic Hermite reader (the fraction changes every sample).
+//! The delay line is read with the cubic Hermite reader (the fraction changes every sample);
+//! the delay itself is computed every 16 samples and steps linearly in between (see
+//! `CONTROL_INTERVAL` in the category module).
 //! The amplitude r·fs/f glides over 50 ms when depth or rate change and the delay is
 //! slew-limited to ¼ sample per sample, so a large setting change bends the pitch by at most
 //! −5 … +4 semitones while the delay catches up, never jumps. Rates below 0.1 Hz (a slow
@@ -33,7 +35,7 @@ use crate::blocks::smoother::OnePole;
 use crate::context::RoomContext;
 use crate::effect::{Block, Effect, ProcessSpec};
 use crate::effects::clamp_param;
-use crate::effects::modulation::{LfoWaveform, Phasor, sine, wrap};
+use crate::effects::modulation::{CONTROL_INTERVAL, LfoWaveform, Phasor, Ramp, sine, wrap};
 use crate::effects::param::Subdivision;
 use serde::{Deserialize, Serialize};
 use std::f64::consts::{PI, TAU};
@@ -177,8 +179,9 @@ pub struct Vibrato {
     lfo: Phasor,
     /// r·fs/f in samples: the delay swing per unit of the shape's integral.
     swing: OnePole,
-    /// The delays being read (slew-limited).
-    delays: [f32; 2],
+    /// The delays being read, stepping between control points (slew-limited there).
+    delays: [Ramp; 2],
+    until_control: usize,
     /// Onset fade 0…1, its step per sample, and the quiet samples counted towards re-arming.
     onset: f32,
     onset_step: f32,
@@ -197,7 +200,8 @@ impl Vibrato {
             lines: [DelayLine::new(), DelayLine::new()],
             lfo: Phasor::default(),
             swing: OnePole::new(0.0, SWING_SMOOTHING_S, sample_rate),
-            delays: [MIN_DELAY_SAMPLES as f32; 2],
+            delays: [Ramp::default(); 2],
+            until_control: 0,
             onset: 1.0,
             onset_step: 1.0,
             quiet: 0,
@@ -240,7 +244,8 @@ impl Vibrato {
     }
 
     fn update(&mut self) {
-        self.lfo.set_rate(self.rate_hz(), self.sample_rate);
+        let control_rate = self.sample_rate / CONTROL_INTERVAL as f64;
+        self.lfo.set_rate(self.rate_hz(), control_rate);
         self.swing.set_target(self.swing_target());
         let onset_samples = f64::from(self.params.delay) * 1e-3 * self.sample_rate;
         self.onset_step = if onset_samples >= 1.0 {
@@ -267,7 +272,9 @@ impl Effect for Vibrato {
         if self.params.tempo_sync
             && let Some(phase) = context.synced_phase(self.params.subdivision.beats())
         {
-            self.lfo.set_phase(phase);
+            // The LFO holds the phase of the next control point, `until_control` samples on.
+            let ahead = self.until_control as f64 * self.rate_hz() / self.sample_rate;
+            self.lfo.set_phase(phase + ahead);
         }
     }
 
@@ -279,7 +286,10 @@ impl Effect for Vibrato {
         for line in &mut self.lines {
             line.prepare(longest.ceil() as usize + 4);
         }
-        self.swing.set_time(SWING_SMOOTHING_S, spec.sample_rate);
+        self.swing.set_time(
+            SWING_SMOOTHING_S,
+            spec.sample_rate / CONTROL_INTERVAL as f64,
+        );
         self.gap = (ONSET_GAP_S * spec.sample_rate) as usize;
         self.update();
         self.reset();
@@ -296,10 +306,9 @@ impl Effect for Vibrato {
         let waveform = self.params.waveform.waveform();
         let swing = f64::from(self.swing.value() * self.onset);
         let stereo = f64::from(self.params.stereo) / 360.0;
-        self.delays = [
-            self.delay_at(waveform, 0.0, swing),
-            self.delay_at(waveform, stereo, swing),
-        ];
+        self.delays[0].jump(self.delay_at(waveform, 0.0, swing));
+        self.delays[1].jump(self.delay_at(waveform, stereo, swing));
+        self.until_control = 0;
     }
 
     fn process(&mut self, block: &mut Block<'_>) {
@@ -310,6 +319,7 @@ impl Effect for Vibrato {
         let stereo = f64::from(self.params.stereo) / 360.0;
         let onset_step = self.onset_step;
         let gap = self.gap;
+        let max_move = MAX_DELAY_SLEW * CONTROL_INTERVAL as f32;
         let (left, right) = block.channels_mut();
         for (l, r) in left.iter_mut().zip(right.iter_mut()) {
             if onset_step < 1.0 {
@@ -325,20 +335,25 @@ impl Effect for Vibrato {
             } else {
                 self.onset = 1.0;
             }
-            let swing = f64::from(self.swing.next_value() * self.onset);
-            let phase = self.lfo.phase();
-            let targets = [
-                self.delay_at(waveform, phase, swing),
-                self.delay_at(waveform, wrap(phase + stereo), swing),
-            ];
-            self.lfo.advance();
-            for (delay, target) in self.delays.iter_mut().zip(targets) {
-                *delay += (target - *delay).clamp(-MAX_DELAY_SLEW, MAX_DELAY_SLEW);
+            if self.until_control == 0 {
+                let swing = f64::from(self.swing.next_value() * self.onset);
+                self.lfo.advance();
+                let phase = self.lfo.phase();
+                let targets = [
+                    self.delay_at(waveform, phase, swing),
+                    self.delay_at(waveform, wrap(phase + stereo), swing),
+                ];
+                for (delay, target) in self.delays.iter_mut().zip(targets) {
+                    let now = delay.next_value_peek();
+                    delay.aim(now + (target - now).clamp(-max_move, max_move));
+                }
+                self.until_control = CONTROL_INTERVAL;
             }
+            self.until_control -= 1;
             self.lines[0].push(*l);
             self.lines[1].push(*r);
-            *l = self.lines[0].read_hermite(self.delays[0]);
-            *r = self.lines[1].read_hermite(self.delays[1]);
+            *l = self.lines[0].read_hermite(self.delays[0].next_value());
+            *r = self.lines[1].read_hermite(self.delays[1].next_value());
         }
     }
 }

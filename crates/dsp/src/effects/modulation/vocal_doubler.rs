@@ -17,7 +17,8 @@
 //! The wet sum is scaled by √(2/n) for n voices, so one centred voice and a hard-panned pair
 //! come out at unity per channel and n uncorrelated voices keep the power of one. A change of
 //! voice count fades voices in and out over 20 ms; delay, depth and detune glide over 100 ms
-//! (their change bends the pitch briefly); spread and mix over 20 ms. Reads are cubic Hermite.
+//! (their change bends the pitch briefly); spread and mix over 20 ms. Reads are cubic Hermite;
+//! the delays are computed every 16 samples and step linearly in between (`CONTROL_INTERVAL`).
 //! No latency is reported: the voices' delays are the effect, the dry path is not delayed.
 
 use crate::automation::Kind;
@@ -25,7 +26,7 @@ use crate::blocks::delay::DelayLine;
 use crate::blocks::smoother::OnePole;
 use crate::effect::{Block, Effect, ProcessSpec};
 use crate::effects::clamp_param;
-use crate::effects::modulation::{Phasor, sine};
+use crate::effects::modulation::{CONTROL_INTERVAL, Phasor, Ramp, sine};
 use serde::{Deserialize, Serialize};
 use std::f64::consts::TAU;
 use std::ops::RangeInclusive;
@@ -148,6 +149,10 @@ pub struct VocalDoubler {
     pans_spread: f32,
     /// Each voice's share (1; a test solos one).
     solo: [f32; MAX_VOICES],
+    /// The voices' delays, stepping between control points (the LFOs and the delay glides run
+    /// at the control rate, their phases those of the next control point).
+    taps: [Ramp; MAX_VOICES],
+    until_control: usize,
 }
 
 impl VocalDoubler {
@@ -168,6 +173,8 @@ impl VocalDoubler {
             pans: [(0.0, 0.0); MAX_VOICES],
             pans_spread: f32::NAN,
             solo: [1.0; MAX_VOICES],
+            taps: [Ramp::default(); MAX_VOICES],
+            until_control: 0,
         };
         doubler.prepare(&ProcessSpec::stereo(sample_rate, 1));
         doubler
@@ -238,6 +245,28 @@ impl VocalDoubler {
         }
     }
 
+    /// The voices' delays (samples) at the LFOs' current phases.
+    fn delays_now(&self, base: f32, depth: f32, ratio: f32) -> [f32; MAX_VOICES] {
+        std::array::from_fn(|voice| {
+            let swing = ratio * (self.sample_rate / (TAU * voice_rate(voice))) as f32;
+            let lfo = sine(self.lfos[voice].phase());
+            let wander = if voice % 2 == 0 { lfo } else { -lfo };
+            base * (1.0 + depth * SCATTER[voice]) + swing * (1.0 + wander) + MIN_DELAY_SAMPLES
+        })
+    }
+
+    /// One control step: the glides and LFOs move on to the next control point, whose delays
+    /// it returns.
+    fn control_step(&mut self) -> [f32; MAX_VOICES] {
+        let base = self.delay.next_value();
+        let depth = self.depth.next_value();
+        let ratio = self.ratio.next_value();
+        for lfo in &mut self.lfos {
+            lfo.advance();
+        }
+        self.delays_now(base, depth, ratio)
+    }
+
     /// Makes the wet signal voice `voice` alone.
     #[cfg(test)]
     fn solo(&mut self, voice: usize) {
@@ -254,11 +283,12 @@ impl Effect for VocalDoubler {
         let longest =
             f64::from(*DELAY_RANGE.end()) * 1e-3 * spec.sample_rate * 1.5 + 2.0 * longest_swing;
         self.line.prepare(longest.ceil() as usize + 8);
+        let control_rate = spec.sample_rate / CONTROL_INTERVAL as f64;
         for (voice, lfo) in self.lfos.iter_mut().enumerate() {
-            lfo.set_rate(voice_rate(voice), spec.sample_rate);
+            lfo.set_rate(voice_rate(voice), control_rate);
         }
         for smoother in [&mut self.delay, &mut self.depth, &mut self.ratio] {
-            smoother.set_time(DELAY_SMOOTHING_S, spec.sample_rate);
+            smoother.set_time(DELAY_SMOOTHING_S, control_rate);
         }
         for smoother in [&mut self.spread, &mut self.mix]
             .into_iter()
@@ -287,20 +317,27 @@ impl Effect for VocalDoubler {
         }
         self.pans_spread = f32::NAN;
         self.update_pans(spread);
+        let delays = self.delays_now(delay, depth, ratio);
+        for (ramp, delay) in self.taps.iter_mut().zip(delays) {
+            ramp.jump(delay);
+        }
+        self.until_control = 0;
     }
 
     fn process(&mut self, block: &mut Block<'_>) {
         if !self.params.enabled {
             return;
         }
-        // Per voice: the swing in samples per unit r, fs/(2π·f_v).
-        let swing_per_ratio: [f32; MAX_VOICES] =
-            std::array::from_fn(|v| (self.sample_rate / (TAU * voice_rate(v))) as f32);
         let (left, right) = block.channels_mut();
         for (l, r) in left.iter_mut().zip(right.iter_mut()) {
-            let base = self.delay.next_value();
-            let depth = self.depth.next_value();
-            let ratio = self.ratio.next_value();
+            if self.until_control == 0 {
+                let targets = self.control_step();
+                for (ramp, target) in self.taps.iter_mut().zip(targets) {
+                    ramp.aim(target);
+                }
+                self.until_control = CONTROL_INTERVAL;
+            }
+            self.until_control -= 1;
             let spread = self.spread.next_value();
             let mix = self.mix.next_value();
             self.update_pans(spread);
@@ -308,22 +345,11 @@ impl Effect for VocalDoubler {
             let (mut wet_l, mut wet_r, mut count) = (0.0f32, 0.0f32, 0.0f32);
             for voice in 0..MAX_VOICES {
                 let level = self.levels[voice].next_value();
-                let lfo = &mut self.lfos[voice];
-                let phase = lfo.phase();
-                lfo.advance();
+                let delay = self.taps[voice].next_value();
                 if level == 0.0 {
                     continue;
                 }
                 count += level;
-                let swing = ratio * swing_per_ratio[voice];
-                let wander = if voice % 2 == 0 {
-                    sine(phase)
-                } else {
-                    -sine(phase)
-                };
-                let delay = base * (1.0 + depth * SCATTER[voice])
-                    + swing * (1.0 + wander)
-                    + MIN_DELAY_SAMPLES;
                 let sample = level * self.solo[voice] * self.line.read_hermite(delay);
                 let (gain_l, gain_r) = self.pans[voice];
                 wet_l += gain_l * sample;
