@@ -198,10 +198,13 @@ fn reverse_window(phase: f32) -> f32 {
 
 /// `line` read `delay` samples back: a plain read on whole samples (what a settled, unmodulated
 /// time is), cubic Hermite between them. Both give the same value on whole samples.
-#[inline]
+#[inline(always)]
 pub(crate) fn read_at(line: &DelayLine, delay: f64) -> f32 {
-    if delay.fract() == 0.0 && delay >= 1.0 {
-        line.read(delay as usize)
+    // Delays here are at most a few seconds of samples: u32 holds them, and its conversion is
+    // cheaper than usize's.
+    let whole = delay as u32;
+    if f64::from(whole) == delay && whole >= 1 {
+        line.read(whole as usize)
     } else {
         line.read_hermite(delay as f32)
     }

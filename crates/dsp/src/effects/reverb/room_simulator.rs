@@ -468,8 +468,9 @@ impl Effect for RoomSimulator {
 
             // Pre-delay and early reflections.
             self.input_line.push(0.5 * (*l + *r));
-            let settled = pre_delay.fract() == 0.0;
-            let whole = pre_delay as usize;
+            let whole = pre_delay as u32;
+            let settled = whole as f32 == pre_delay;
+            let whole = whole as usize;
             let delayed = if settled {
                 self.input_line.read(whole)
             } else {
