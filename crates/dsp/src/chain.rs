@@ -10,7 +10,9 @@
 
 use crate::context::RoomContext;
 use crate::effect::{Block, Effect, ProcessSpec};
-use crate::effects::{amplifier, drive, dynamics, filter, lofi, modulation, pitch, spatial};
+use crate::effects::{
+    amplifier, drive, dynamics, filter, lofi, modulation, pitch, reverb, spatial,
+};
 use serde_json::Value;
 
 /// The 35 effect keys of osp.md §10 in chain order, with the aliases the reference accepts.
@@ -144,6 +146,7 @@ units! {
     PitchCorrection => pitch::pitch_correction::PitchCorrection,
     Harmonizer => pitch::harmonizer::Harmonizer,
     FormantShifter => pitch::formant_shifter::FormantShifter,
+    ShimmerReverb => reverb::shimmer_reverb::ShimmerReverb,
     Wah => filter::wah::Wah,
     Overdrive => drive::overdrive::Overdrive,
     Distortion => drive::distortion::Distortion,
@@ -441,6 +444,7 @@ mod tests {
                 "multibandCompressor",
                 "bitcrusher",
                 "ringModulator",
+                "shimmerReverb",
                 "stereoImager",
                 "limiter"
             ]

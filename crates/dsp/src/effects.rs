@@ -9,6 +9,7 @@
 //! - [`lofi`]: the bitcrusher.
 //! - [`modulation`]: the ring modulator.
 //! - [`pitch`]: pitch correction, harmonizer, formant shifter (YIN + TD-PSOLA).
+//! - [`reverb`]: the shimmer reverb.
 //! - [`param`]: parameter types shared by several effects (note values).
 //! - [`spatial`]: the stereo imager.
 
@@ -20,6 +21,7 @@ pub mod lofi;
 pub mod modulation;
 pub mod param;
 pub mod pitch;
+pub mod reverb;
 pub mod spatial;
 
 #[cfg(test)]
