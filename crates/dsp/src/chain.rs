@@ -20,6 +20,7 @@ use crate::context::RoomContext;
 use crate::effect::{Block, Effect, ProcessSpec};
 use crate::effects::{
     amplifier, delay, drive, dynamics, filter, lofi, modulation, pitch, reverb, spatial,
+    amplifier, drive, dynamics, filter, lofi, modulation, pitch, reverb, spatial,
 };
 use serde_json::Value;
 
@@ -242,6 +243,7 @@ units! {
     PitchCorrection => pitch::pitch_correction::PitchCorrection,
     Harmonizer => pitch::harmonizer::Harmonizer,
     FormantShifter => pitch::formant_shifter::FormantShifter,
+    ShimmerReverb => reverb::shimmer_reverb::ShimmerReverb,
     Wah => filter::wah::Wah,
     Overdrive => drive::overdrive::Overdrive,
     Distortion => drive::distortion::Distortion,
@@ -704,6 +706,31 @@ mod tests {
             keys.windows(2)
                 .all(|pair| chain_position(pair[0]) < chain_position(pair[1])),
             "units in chain order: {keys:?}"
+        assert_eq!(
+            keys,
+            [
+                "pitchCorrection",
+                "harmonizer",
+                "formantShifter",
+                "wah",
+                "overdrive",
+                "distortion",
+                "amp",
+                "cabinet",
+                "noiseGate",
+                "deEsser",
+                "transientShaper",
+                "eq",
+                "exciter",
+                "multiFilter",
+                "compressor",
+                "multibandCompressor",
+                "bitcrusher",
+                "ringModulator",
+                "shimmerReverb",
+                "stereoImager",
+                "limiter"
+            ]
         );
         let unit = |key: &str| preset.units.iter().find(|u| u.key() == key).unwrap();
         let UnitParams::Compressor(compressor) = unit("compressor") else {

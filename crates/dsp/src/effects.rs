@@ -11,6 +11,7 @@
 //! - [`modulation`]: ring modulator, frequency shifter, tremolo, auto-pan, vibrato, chorus,
 //!   flanger, phaser, vocal doubler, rotary speaker.
 //! - [`pitch`]: pitch correction, harmonizer, formant shifter (YIN + TD-PSOLA).
+//! - [`reverb`]: the shimmer reverb.
 //! - [`param`]: parameter types shared by several effects (note values).
 //! - [`reverb`]: the reverb (Freeverb) and the room simulator.
 //! - [`spatial`]: the stereo imager.

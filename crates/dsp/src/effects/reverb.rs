@@ -4,3 +4,5 @@
 #[allow(clippy::module_inception)]
 pub mod reverb;
 pub mod room_simulator;
+//! Reverbs: the shimmer reverb (a feedback delay network with a pitch shifter in its loop).
+pub mod shimmer_reverb;
