@@ -87,7 +87,8 @@ impl DelayLine {
     /// Audio thread: must not allocate, lock or block.
     #[inline]
     pub fn read_linear(&self, delay: f32) -> f32 {
-        let delay = delay.clamp(0.0, self.max_delay as f32);
+        // `max` first: it maps NaN to the bound (`clamp` would keep NaN).
+        let delay = delay.max(0.0).min(self.max_delay as f32);
         let whole = delay as usize;
         let fraction = delay - whole as f32;
         let newer = self.read_raw(whole);
@@ -104,7 +105,9 @@ impl DelayLine {
     // 3-voice stereo chorus spent 70 % of its time here).
     #[inline(always)]
     pub fn read_hermite(&self, delay: f32) -> f32 {
-        let delay = delay.clamp(1.0, self.max_delay as f32);
+        // `max` first: it maps NaN to the bound (`clamp` would keep NaN, read as index 0, and
+        // the newer tap below would then underflow).
+        let delay = delay.max(1.0).min(self.max_delay as f32);
         let whole = delay as usize;
         let t = delay - whole as f32;
         let newer = self.read_raw(whole - 1);
@@ -126,6 +129,18 @@ impl DelayLine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nan_delays_read_the_shortest_tap() {
+        let mut line = DelayLine::new();
+        line.prepare(16);
+        for n in 0..16 {
+            line.push(n as f32);
+        }
+        assert_eq!(line.read_hermite(f32::NAN), line.read_hermite(1.0));
+        assert_eq!(line.read_linear(f32::NAN), line.read_linear(0.0));
+        assert_eq!(line.read_hermite(f32::INFINITY), line.read_hermite(16.0));
+    }
     use crate::test_support::{FS, dtft, sine};
     use std::f64::consts::TAU;
 
