@@ -21,7 +21,8 @@
 //!   so a given input and parameter history always gives the same output.
 //! - The recording holds 2 s of positions plus 1 s of position randomness plus the travel of
 //!   the longest, fastest grain (0.5 s at ±4×): 5.5 s of mono at the prepared rate. The Hann
-//!   window is a 1024-point table read with linear interpolation (error < 1e-5).
+//!   window is a 1024-point table read with linear interpolation (error < 1e-5) at a
+//!   fixed-point phase.
 
 use crate::automation::Kind;
 use crate::blocks::smoother::OnePole;
@@ -54,6 +55,10 @@ const POSITION_RANDOM_S: f64 = 1.0;
 const MAX_FEEDBACK: f32 = 0.9;
 /// Hann table points (one more stored for the interpolation's last step).
 const WINDOW_POINTS: usize = 1024;
+/// Fractional bits of a grain's window phase, and the scale of that fraction.
+const PHASE_BITS: u32 = 16;
+const PHASE_MASK: u32 = (1 << PHASE_BITS) - 1;
+const PHASE_SCALE: f32 = 1.0 / (1 << PHASE_BITS) as f32;
 /// The generator's seed (any non-zero value).
 const SEED: u32 = 0x9E37_79B9;
 /// Smoothing of feedback and mix.
@@ -176,13 +181,14 @@ impl Rng {
 #[derive(Clone, Copy, Debug, Default)]
 struct Grain {
     active: bool,
-    /// Read position in the recording (absolute index, fractional).
+    /// Read position in the recording: an index in 0…len, fractional.
     position: f64,
     /// Samples advanced per output sample (negative: backwards).
     speed: f64,
-    /// Window position 0…WINDOW_POINTS and its step per sample.
-    phase: f32,
-    phase_step: f32,
+    /// Window position in table points, fixed point with 16 fractional bits, and its step
+    /// per sample (integer arithmetic: no float-to-integer conversion per grain and sample).
+    phase: u32,
+    phase_step: u32,
     /// Samples left to sound (the lifetime counts samples, not window phase, so a grain
     /// lasts exactly its length whatever the rounding of the phase).
     remaining: usize,
@@ -200,7 +206,9 @@ pub struct GranularDelay {
     mask: usize,
     /// Where the next sample is written.
     write: usize,
-    window: Vec<f32>,
+    /// The recording's length as a float, for wrapping grain positions.
+    recording_len: f64,
+    window: Box<[f32; WINDOW_POINTS + 1]>,
     grains: [Grain; VOICES],
     /// Samples until the next grain starts.
     until_grain: f64,
@@ -221,9 +229,10 @@ impl GranularDelay {
             recording: Vec::new(),
             mask: 0,
             write: 0,
-            window: (0..=WINDOW_POINTS)
-                .map(|i| (0.5 - 0.5 * (TAU * i as f64 / WINDOW_POINTS as f64).cos()) as f32)
-                .collect(),
+            recording_len: 1.0,
+            window: Box::new(std::array::from_fn(|i| {
+                (0.5 - 0.5 * (TAU * i as f64 / WINDOW_POINTS as f64).cos()) as f32
+            })),
             grains: [Grain::default(); VOICES],
             until_grain: 0.0,
             rng: Rng(SEED),
@@ -305,10 +314,11 @@ impl GranularDelay {
             let level = 1.0 / (overlap / 2.0).max(1.0);
             *grain = Grain {
                 active: true,
-                position: self.write as f64 - distance,
+                position: (self.write as f64 - distance).rem_euclid(self.recording_len),
                 speed,
-                phase: 0.0,
-                phase_step: WINDOW_POINTS as f32 / length as f32,
+                phase: 0,
+                // Rounded down, so the last sample's phase stays inside the table.
+                phase_step: ((WINDOW_POINTS << PHASE_BITS) as f64 / length) as u32,
                 remaining: length as usize,
                 gain_left: level * angle.cos() * std::f32::consts::SQRT_2,
                 gain_right: level * angle.sin() * std::f32::consts::SQRT_2,
@@ -330,6 +340,7 @@ impl Effect for GranularDelay {
             f64::from(*POSITION_RANGE.end()) * 1e-3 + POSITION_RANDOM_S + longest_travel + 0.01;
         let len = ((seconds * spec.sample_rate).ceil() as usize).next_power_of_two();
         self.recording = vec![0.0; len];
+        self.recording_len = len as f64;
         self.mask = len - 1;
         self.feedback.set_time(SMOOTHING_S, spec.sample_rate);
         self.mix.set_time(SMOOTHING_S, spec.sample_rate);
@@ -367,20 +378,25 @@ impl Effect for GranularDelay {
 
             let (mut wet_l, mut wet_r) = (0.0f32, 0.0f32);
             for grain in self.grains.iter_mut().filter(|g| g.active) {
-                let whole = grain.position.floor();
-                let fraction = (grain.position - whole) as f32;
-                let index = whole as i64 as usize;
+                // Positions stay in 0…len, so truncation is the floor.
+                let index = grain.position as u32 as usize;
+                let fraction = (grain.position - index as f64) as f32;
                 let a = self.recording[index & self.mask];
-                let b = self.recording[index.wrapping_add(1) & self.mask];
+                let b = self.recording[(index + 1) & self.mask];
                 let sample = a + fraction * (b - a);
-                let point = (grain.phase as usize).min(WINDOW_POINTS - 1);
-                let t = grain.phase - point as f32;
+                let point = ((grain.phase >> PHASE_BITS) as usize).min(WINDOW_POINTS - 1);
+                let t = (grain.phase & PHASE_MASK) as f32 * PHASE_SCALE;
                 let (w0, w1) = (self.window[point], self.window[point + 1]);
                 let weighted = sample * (w0 + t * (w1 - w0));
                 wet_l += weighted * grain.gain_left;
                 wet_r += weighted * grain.gain_right;
                 grain.position += grain.speed;
-                grain.phase += grain.phase_step;
+                if grain.position >= self.recording_len {
+                    grain.position -= self.recording_len;
+                } else if grain.position < 0.0 {
+                    grain.position += self.recording_len;
+                }
+                grain.phase = grain.phase.wrapping_add(grain.phase_step);
                 grain.remaining -= 1;
                 grain.active = grain.remaining > 0;
             }
@@ -389,13 +405,6 @@ impl Effect for GranularDelay {
                 let input = 0.5 * (*l + *r) + saturate(feedback * 0.5 * (wet_l + wet_r));
                 self.recording[self.write & self.mask] = input;
                 self.write = (self.write + 1) & self.mask;
-                // Grain positions are absolute: keep them in step with the wrapped write index.
-                if self.write == 0 {
-                    let len = self.recording.len() as f64;
-                    for grain in &mut self.grains {
-                        grain.position -= len;
-                    }
-                }
             }
             *l = *l * (1.0 - mix) + wet_l * mix;
             *r = *r * (1.0 - mix) + wet_r * mix;
