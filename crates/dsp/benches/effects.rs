@@ -29,20 +29,29 @@ const BYPASS_AGAIN: &str = "(bypass chain again)";
 
 /// Effects whose defaults do no work, again with settings that do (dsp.md §5 "heavy"): the EQ's
 /// default bands are all 0 dB, which it skips entirely.
-const HEAVY: &[(&str, &str)] = &[(
-    "eq 5 bands +6 dB",
-    r#"{"limiter": {"enabled": false}, "eq": {"enabled": true, "bands": [
+const HEAVY: &[(&str, &str)] = &[
+    (
+        "eq 5 bands +6 dB",
+        r#"{"limiter": {"enabled": false}, "eq": {"enabled": true, "bands": [
         {"frequency": 80, "gain": 6, "q": 0.7, "type": "lowshelf"},
         {"frequency": 240, "gain": 6, "q": 1, "type": "peak"},
         {"frequency": 750, "gain": 6, "q": 1, "type": "peak"},
         {"frequency": 2200, "gain": 6, "q": 1, "type": "peak"},
         {"frequency": 6000, "gain": 6, "q": 0.7, "type": "highshelf"}]}}"#,
-)];
+    ),
+    (
+        "harmonizer 4 voices",
+        r#"{"limiter": {"enabled": false}, "harmonizer": {"enabled": true,
+        "harmonyType": "majorChord", "voices": 4}}"#,
+    ),
+];
 
 /// dsp.md §4 targets, net ns per stereo frame, by effect key ("–" where §4 names none).
 const TARGETS: &[(&str, f64)] = &[
     ("pitchCorrection", 300.0),
     ("harmonizer", 200.0),
+    ("harmonizer 4 voices", 800.0),
+    ("formantShifter", 200.0),
     ("overdrive", 15.0),
     ("distortion", 15.0),
     ("amp", 300.0),
@@ -71,6 +80,7 @@ const TARGETS: &[(&str, f64)] = &[
     ("granularDelay", 50.0),
     ("roomSimulator", 60.0),
     ("reverb", 55.0),
+    ("shimmerReverb", 110.0),
     ("stereoImager", 10.0),
     ("limiter", 20.0),
 ];
