@@ -34,6 +34,7 @@ const BYPASS_AGAIN: &str = "(bypass chain again)";
 /// stages and voices.
 /// default bands are all 0 dB, which it skips entirely; the granular delay's default density
 /// sounds 4.5 grains of its 8; the delay's default skips the modulated read.
+/// default bands are all 0 dB, which it skips entirely.
 const HEAVY: &[(&str, &str)] = &[
     (
         "eq 5 bands +6 dB",
@@ -61,6 +62,9 @@ const HEAVY: &[(&str, &str)] = &[
         "delay tape modulated",
         r#"{"limiter": {"enabled": false}, "delay": {"enabled": true, "type": "tape",
         "modulation": 0.5, "feedback": 0.6}}"#,
+        "harmonizer 4 voices",
+        r#"{"limiter": {"enabled": false}, "harmonizer": {"enabled": true,
+        "harmonyType": "majorChord", "voices": 4}}"#,
     ),
 ];
 
@@ -71,6 +75,10 @@ const TARGETS: &[(&str, f64)] = &[
     // Both shape at 4× the rate: dsp.md's "drive, oversampled" class, not "no oversampling".
     ("overdrive", 150.0),
     ("distortion", 150.0),
+    ("harmonizer 4 voices", 800.0),
+    ("formantShifter", 200.0),
+    ("overdrive", 15.0),
+    ("distortion", 15.0),
     ("amp", 300.0),
     ("cabinet", 130.0),
     ("noiseGate", 25.0),
@@ -101,6 +109,7 @@ const TARGETS: &[(&str, f64)] = &[
     ("delay tape modulated", 20.0),
     ("roomSimulator", 60.0),
     ("reverb", 55.0),
+    ("shimmerReverb", 110.0),
     ("stereoImager", 10.0),
     ("limiter", 20.0),
 ];

@@ -7,9 +7,9 @@
 //! input the two taps meet at an arbitrary phase and partly cancel in every crossfade (a
 //! 220 Hz sine shifted up an octave with a 50 ms window loses everything at the splice). Here
 //! the new tap's delay is chosen within 20 ms of the far end of the window where the input
-//! best matches the sounding tap's (least squared difference over 32 points, 16 samples apart:
-//! a coarse self-similarity search, about 20,000 multiply-adds per splice, a splice every
-//! ~40 ms at an octave up), so the taps join in phase and a steady tone passes the splice
+//! best matches the sounding tap's (least squared difference over 32 points, 16 samples apart,
+//! at every fourth lag and then around the best: about 8,000 multiply-adds per splice, a
+//! splice every ~30 ms at an octave up), so the taps join in phase and a steady tone passes the splice
 //! intact (the idea of SOLA, applied to a delay line). Everything runs on a sample-count
 //! schedule; [`Shifter::process`] never allocates.
 
@@ -24,6 +24,8 @@ const SEARCH_S: f64 = 0.02;
 /// Points compared per candidate, and their spacing in samples.
 const MATCH_POINTS: usize = 32;
 const MATCH_STEP: usize = 16;
+/// The coarse search tries every this many lags.
+const COARSE_STEP: usize = 4;
 /// The shortest delay read (the Hermite reader needs one newer sample).
 const MIN_DELAY: f64 = 2.0;
 
@@ -41,6 +43,9 @@ pub struct Shifter {
     fade_len: usize,
     window: f64,
     search: usize,
+    /// The sounding tap's match points, and the searched input (see [`Shifter::splice`]).
+    reference: [f32; MATCH_POINTS],
+    scratch: Vec<f32>,
 }
 
 impl Default for Shifter {
@@ -62,6 +67,8 @@ impl Shifter {
             fade_len: 1,
             window: 2_400.0,
             search: 960,
+            reference: [0.0; MATCH_POINTS],
+            scratch: Vec::new(),
         }
     }
 
@@ -72,6 +79,8 @@ impl Shifter {
         self.fade_len = ((CROSSFADE_S * sample_rate).round() as usize).max(1);
         let longest = self.window as usize + self.search + MATCH_POINTS * MATCH_STEP + 8;
         self.line.prepare(longest);
+        self.scratch = vec![0.0; self.search + (MATCH_POINTS - 1) * MATCH_STEP + 1];
+        self.fade = self.fade_for(1.0 - self.ratio);
         self.reset();
     }
 
@@ -80,6 +89,7 @@ impl Shifter {
     /// Audio thread: must not allocate, lock or block.
     pub fn reset(&mut self) {
         self.line.reset();
+        self.fade = self.fade_for(1.0 - self.ratio);
         self.delay = self.start_delay();
         self.fading = self.delay;
         self.fade_left = 0;
@@ -90,6 +100,9 @@ impl Shifter {
     /// Audio thread: must not allocate, lock or block.
     pub fn set_ratio(&mut self, ratio: f64) {
         self.ratio = ratio.clamp(0.25, 4.0);
+        if self.fade_left == 0 {
+            self.fade = self.fade_for(1.0 - self.ratio);
+        }
     }
 
     /// The delay a tap starts at: the far end of the window for upward shifts (the delay
@@ -102,38 +115,49 @@ impl Shifter {
         }
     }
 
-    /// Squared difference between the input around `delay` and around `candidate`.
-    fn mismatch(&self, delay: usize, candidate: usize) -> f32 {
-        (0..MATCH_POINTS)
-            .map(|j| {
-                let d = self.line.read(delay + j * MATCH_STEP)
-                    - self.line.read(candidate + j * MATCH_STEP);
-                d * d
-            })
+    /// Squared difference between the reference points and the scratch copy at `offset`.
+    fn mismatch(&self, offset: usize) -> f32 {
+        self.reference
+            .iter()
+            .zip(self.scratch[offset..].iter().step_by(MATCH_STEP))
+            .map(|(a, b)| (a - b) * (a - b))
             .sum()
     }
 
-    /// Starts a crossfade to a new tap placed where it matches the sounding one.
+    /// Starts a crossfade to a new tap placed where it matches the sounding one. The searched
+    /// stretch of input is copied out once (oldest sample last, so an offset into the copy is
+    /// a delay), every fourth lag is tried, then the three either side of the best.
     fn splice(&mut self) {
         let current = self.delay.round() as usize;
         let fraction = self.delay - current as f64;
-        let (first, last) = if self.ratio >= 1.0 {
-            let end = (MIN_DELAY + self.window) as usize;
-            (end - self.search, end)
+        let first = if self.ratio >= 1.0 {
+            (MIN_DELAY + self.window) as usize - self.search
         } else {
-            let start = MIN_DELAY as usize + self.fade_len;
-            (start, start + self.search)
+            MIN_DELAY as usize + self.fade_len
         };
-        let mut best = (last, f32::INFINITY);
-        for candidate in first..=last {
-            let score = self.mismatch(current, candidate);
+        for (j, point) in self.reference.iter_mut().enumerate() {
+            *point = self.line.read(current + j * MATCH_STEP);
+        }
+        for (i, sample) in self.scratch.iter_mut().enumerate() {
+            *sample = self.line.read(first + i);
+        }
+        let mut best = (self.search, f32::INFINITY);
+        for offset in (0..=self.search).step_by(COARSE_STEP) {
+            let score = self.mismatch(offset);
             if score < best.1 {
-                best = (candidate, score);
+                best = (offset, score);
+            }
+        }
+        let around =
+            best.0.saturating_sub(COARSE_STEP - 1)..=(best.0 + COARSE_STEP - 1).min(self.search);
+        for offset in around {
+            let score = self.mismatch(offset);
+            if score < best.1 {
+                best = (offset, score);
             }
         }
         self.fading = self.delay;
-        self.delay = best.0 as f64 + fraction;
-        self.fade = self.fade_for(1.0 - self.ratio);
+        self.delay = (first + best.0) as f64 + fraction;
         self.fade_left = self.fade;
     }
 
@@ -158,13 +182,14 @@ impl Shifter {
         self.delay += drift;
         self.fading += drift;
         // Splice when the sounding tap could not survive a whole crossfade more.
-        let margin = self.fade_for(drift) as f64 * drift.abs();
+        let margin = self.fade as f64 * drift.abs();
         let ending = if drift < 0.0 {
             self.delay - margin <= MIN_DELAY
         } else {
             self.delay + margin >= MIN_DELAY + self.window + self.search as f64
         };
         if ending && self.fade_left == 0 {
+            self.fade = self.fade_for(drift);
             self.splice();
         }
         let y = self.line.read_hermite(self.delay as f32);

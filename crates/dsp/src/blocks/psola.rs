@@ -28,8 +28,9 @@
 //! voices), the next older marks are tried. The latency is a fixed number of samples chosen
 //! per effect (`latency_periods` × the longest period); at `pitch = formant = 1` with a steady
 //! period the output is the input delayed by exactly that (the Hann windows sum to one).
-//! Each grain is decided one grain ahead, when the previous one starts, so no work waits for
-//! a block boundary and the result is the same for any block size.
+//! Each grain is decided when it is due to start (from the current period), so its mark is
+//! placed as late as possible; everything runs on the sample count, so the result is the same
+//! for any block size.
 
 use super::delay::DelayLine;
 use super::yin::{self, Estimate, Yin};
@@ -309,19 +310,15 @@ struct Grain {
     spacing: f64,
 }
 
-impl Grain {
-    fn start(&self) -> f64 {
-        self.centre - self.half
-    }
-}
-
 /// The synthesis side: grains overlap-added at the voice's own marks.
 #[derive(Clone, Debug)]
 pub struct Voice {
     playing: [Grain; MAX_GRAINS],
     count: usize,
-    /// The next grain, decided when the previous one started.
-    next: Option<Grain>,
+    /// The next grain's centre (`None` before the first) and the time it is decided at, when
+    /// it is due to start.
+    next_centre: Option<f64>,
+    next_start: f64,
 }
 
 impl Default for Voice {
@@ -336,7 +333,8 @@ impl Voice {
         Self {
             playing: [Grain::default(); MAX_GRAINS],
             count: 0,
-            next: None,
+            next_centre: None,
+            next_start: 0.0,
         }
     }
 
@@ -345,29 +343,16 @@ impl Voice {
     /// Audio thread: must not allocate, lock or block.
     pub fn reset(&mut self) {
         self.count = 0;
-        self.next = None;
+        self.next_centre = None;
+        self.next_start = 0.0;
     }
 
     /// Decides the grain centred at `centre`.
     fn decide(analysis: &mut Analysis, centre: f64, shift: Shift) -> Grain {
-        let pitch = shift.pitch.clamp(1.0 / MAX_RATIO, MAX_RATIO);
-        let rate = shift.formant.clamp(1.0 / MAX_RATIO, MAX_RATIO);
+        let (pitch, rate) = Self::ratios(shift);
         let mut age = analysis.mark_near(centre - analysis.latency as f64);
         let mut mark = analysis.mark(age).unwrap_or_default();
-        let spacing = mark.period / pitch;
-        // Grains span two input periods; where that leaves gaps between grains (small
-        // downward shifts with formants kept, small formant shifts up) they widen to the
-        // spacing, by at most a quarter, so the windows still sum to one (a pitch corrector's
-        // few cents down stay clean) without resolving harmonics (which a wide window would
-        // do: an octave down would then keep the input's pitch).
-        // Grains read slower than real time (formant < 1) also stop at two output periods:
-        // longer ones would resolve the stretched harmonics and beat against the output's.
-        let natural = if rate < 1.0 {
-            (mark.period / rate).min(spacing)
-        } else {
-            mark.period / rate
-        };
-        let half = natural.max(spacing.min(MAX_WIDENING * natural));
+        let (spacing, half) = Self::extent(mark.period, pitch, rate);
         let slope = 1.0 - rate;
         // Step back to older marks while the grain would read input not yet arrived.
         while centre - mark.position - half * slope.abs() < MIN_READ_DELAY {
@@ -389,6 +374,33 @@ impl Voice {
         }
     }
 
+    /// The pitch and read-rate ratios of `shift`, clamped.
+    fn ratios(shift: Shift) -> (f64, f64) {
+        (
+            shift.pitch.clamp(1.0 / MAX_RATIO, MAX_RATIO),
+            shift.formant.clamp(1.0 / MAX_RATIO, MAX_RATIO),
+        )
+    }
+
+    /// A grain's spacing to the next one and its half length, for a mark `period`.
+    ///
+    /// Grains span two input periods; where that leaves gaps between grains (small downward
+    /// shifts with formants kept, small formant shifts up) they widen to the spacing, by at
+    /// most a quarter, so the windows still sum to one (a pitch corrector's few cents down stay
+    /// clean) without resolving harmonics (which a wide window would do: an octave down would
+    /// then keep the input's pitch). Grains read slower than real time (formant < 1) also stop
+    /// at two output periods: longer ones would resolve the stretched harmonics and beat
+    /// against the output's.
+    fn extent(period: f64, pitch: f64, rate: f64) -> (f64, f64) {
+        let spacing = period / pitch;
+        let natural = if rate < 1.0 {
+            (period / rate).min(spacing)
+        } else {
+            period / rate
+        };
+        (spacing, natural.max(spacing.min(MAX_WIDENING * natural)))
+    }
+
     /// One output frame (both channels; a mono analysis gives the same value twice). `shift`
     /// is asked only when a grain is decided. Call after [`Analysis::push`] for the frame.
     ///
@@ -400,24 +412,28 @@ impl Voice {
         mut shift: impl FnMut() -> Shift,
     ) -> [f32; 2] {
         let now = analysis.now;
-        let next = match self.next {
-            Some(next) => next,
-            None => {
-                // The first grain starts now.
-                let first = shift();
-                let rate = first.formant.clamp(1.0 / MAX_RATIO, MAX_RATIO);
-                Self::decide(analysis, now + analysis.period / rate, first)
-            }
-        };
-        let mut next = next;
-        while now >= next.start() {
+        if self.next_centre.is_none() {
+            // The first grain is decided now, centred about a half grain ahead.
+            let (_, rate) = Self::ratios(shift());
+            self.next_centre = Some(now + analysis.period / rate);
+            self.next_start = now;
+        }
+        while now >= self.next_start {
+            let centre = self.next_centre.unwrap_or(now);
+            let current = shift();
+            let grain = Self::decide(analysis, centre, current);
             if self.count < MAX_GRAINS {
-                self.playing[self.count] = next;
+                self.playing[self.count] = grain;
                 self.count += 1;
             }
-            next = Self::decide(analysis, next.centre + next.spacing, shift());
+            // The next grain is decided when it is due to start, as far as the current
+            // period tells (a grain a little longer starts a few samples into its window).
+            let (pitch, rate) = Self::ratios(current);
+            let (_, half) = Self::extent(analysis.period, pitch, rate);
+            let next_centre = grain.centre + grain.spacing;
+            self.next_centre = Some(next_centre);
+            self.next_start = next_centre - half;
         }
-        self.next = Some(next);
 
         let stereo = analysis.stereo;
         let mut sum = [0.0f32; 2];

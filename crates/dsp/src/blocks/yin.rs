@@ -428,6 +428,55 @@ mod tests {
         println!("worst medians: sine {worst_median:.3?}");
     }
 
+    /// dsp.md §1 test 12, plucks: E2, A2, G3 and E4 as decaying strings (eight harmonics,
+    /// the upper ones dying faster, a bright noisy attack), 2 s each: median error ≤ 1 cent
+    /// over the frames the detector calls voiced, which must be most of them, and none over
+    /// 50 cents.
+    #[test]
+    fn yin_follows_plucked_strings() {
+        let mut yin = Yin::default();
+        yin.prepare(FS);
+        let mut rng = Noise::new(41);
+        for f in [82.41, 110.0, 196.0, 329.63] {
+            let signal: Vec<f32> = (0..2 * FS as usize)
+                .map(|n| {
+                    let t = n as f64 / FS;
+                    let strings: f64 = (1..=8)
+                        .map(|k| {
+                            let k = f64::from(k);
+                            (TAU * k * f * t).sin() * (-t * (1.5 + 1.2 * k)).exp() / k
+                        })
+                        .sum();
+                    let attack = 0.3 * rng.next_f64() * (-t * 200.0).exp();
+                    (0.6 * strings + attack) as f32
+                })
+                .collect();
+            let estimates: Vec<Estimate> = signal
+                .windows(2_048)
+                .step_by(1_024)
+                .map(|frame| yin.analyse(frame))
+                .collect();
+            let mut errors: Vec<f64> = estimates
+                .iter()
+                .filter(|e| e.voiced)
+                .map(|e| cents(e.frequency(FS), f).abs())
+                .collect();
+            errors.sort_by(f64::total_cmp);
+            let median = errors[errors.len() / 2];
+            let worst = errors[errors.len() - 1];
+            println!(
+                "pluck {f} Hz: {} of {} frames voiced, median {median:.3} ct, worst {worst:.3} ct",
+                errors.len(),
+                estimates.len()
+            );
+            assert!(
+                errors.len() * 10 >= estimates.len() * 8,
+                "{f}: too few voiced frames"
+            );
+            assert!(median <= 1.0 && worst <= 50.0, "{f}: {median} {worst}");
+        }
+    }
+
     /// The streaming schedule: estimates appear every hop, ¾ hop after their frame, in every
     /// block size alike; silence and noise are unvoiced; nothing allocates.
     #[test]

@@ -9,8 +9,8 @@
 //! apart instead, so pitch and formants move together (plain resampling). Unvoiced input
 //! (consonants, noise) gets grains every 5 ms, so its envelope moves too.
 //!
-//! Grains are centred on the pitch pulses ([`Analysis::with_pulse_marks`]). Latency: two
-//! longest periods (60 Hz) + 2 samples, 1602 at 48 kHz, reported while enabled;
+//! Grains are centred on the pitch pulses ([`Analysis::with_pulse_marks`]). Latency: 1.5
+//! longest periods (60 Hz) + 2 samples, 1202 at 48 kHz, reported while enabled;
 //! the dry share of `mix` is delayed to match. The largest factors on the lowest voices would
 //! read ahead of the input; those grains fall back to an older pitch mark (a period later).
 
@@ -35,10 +35,10 @@ pub const PERCENT_RANGE: RangeInclusive<f32> = 0.0..=100.0;
 
 /// The envelope factor per unit of gender at 100 (osp.md: 1 + 0.3·gender/100).
 const GENDER_SPAN: f64 = 0.3;
-/// Grains pair with marks two longest periods back (see [`crate::blocks::psola`]): enough
-/// that marks of voices down to 100 Hz are placed on input already heard, so they can sit on
+/// Grains pair with marks 1.5 longest periods back (see [`crate::blocks::psola`]): enough
+/// that marks of voices down to 90 Hz are placed on input already heard, so they can sit on
 /// the pitch pulses (resampled grains holding two half pulses would comb the envelope).
-const LATENCY_PERIODS: f64 = 2.0;
+const LATENCY_PERIODS: f64 = 1.5;
 /// The factor and the mix glide over this time constant.
 const SMOOTHING_S: f64 = 0.02;
 
@@ -375,7 +375,7 @@ mod tests {
             ..Params::default()
         });
         let latency = neutral.latency();
-        assert_eq!(latency, 1_602);
+        assert_eq!(latency, 1_202);
         let output = render_mono(&mut neutral, &input, 64);
         let worst = (FS as usize / 2..input.len())
             .map(|n| (output[n] - input[n - latency]).abs())

@@ -38,8 +38,8 @@ use std::ops::RangeInclusive;
 /// The effect's key in the reference JSON (osp.md §10).
 pub const KEY: &str = "harmonizer";
 
-/// Declared range of [`Params::voices`].
-pub const VOICES_RANGE: RangeInclusive<u32> = 1..=4;
+/// Declared range of [`Params::voices`] (rounded to a whole number).
+pub const VOICES_RANGE: RangeInclusive<f32> = 1.0..=4.0;
 /// Declared range of [`Params::spread`], [`Params::mix`] and the legacy levels (%).
 pub const PERCENT_RANGE: RangeInclusive<f32> = 0.0..=100.0;
 /// Declared range of [`Params::shift`] (cents).
@@ -194,8 +194,8 @@ pub struct Params {
     pub harmony_type: Option<HarmonyType>,
     /// Intervals of the custom harmony, semitones ±24 (default none).
     pub custom_intervals: Intervals,
-    /// Voices 1…4 (default 1).
-    pub voices: u32,
+    /// Voices 1…4 (default 1; a whole number, kept as a number so `2.0` parses too).
+    pub voices: f32,
     /// Stereo spread of the voices, 0…100 (default 50).
     pub spread: f32,
     /// Extra shift of every voice in cents, ±1200 (default 0).
@@ -234,7 +234,7 @@ impl Default for Params {
             scale: Scale::Major,
             harmony_type: Some(HarmonyType::Third),
             custom_intervals: Intervals::default(),
-            voices: 1,
+            voices: 1.0,
             spread: 50.0,
             shift: 0.0,
             mix: 50.0,
@@ -307,9 +307,7 @@ impl Params {
                 Some(self.harmony_type.unwrap_or_default())
             },
             custom_intervals: custom,
-            voices: self
-                .voices
-                .clamp(*VOICES_RANGE.start(), *VOICES_RANGE.end()),
+            voices: clamp_param(self.voices, VOICES_RANGE, d.voices).round(),
             spread: clamp_param(self.spread, PERCENT_RANGE, d.spread),
             shift: clamp_param(self.shift, SHIFT_RANGE, d.shift),
             mix: clamp_param(self.mix, PERCENT_RANGE, d.mix),
@@ -743,7 +741,7 @@ mod tests {
     fn spread_pans_the_voices() {
         let input = sine(220.0, 0.5, 2 * FS as usize, FS);
         let mut effect = Harmonizer::prepared(&Params {
-            voices: 2,
+            voices: 2.0,
             spread: 100.0,
             ..harmony(HarmonyType::PowerChord, false, false)
         });
@@ -866,12 +864,12 @@ mod tests {
             ]
         );
         let wild = Params {
-            voices: 9,
+            voices: 9.0,
             shift: f32::NAN,
             spread: -3.0,
             ..Params::default()
         }
         .clamped();
-        assert_eq!((wild.voices, wild.shift, wild.spread), (4, 0.0, 0.0));
+        assert_eq!((wild.voices, wild.shift, wild.spread), (4.0, 0.0, 0.0));
     }
 }
