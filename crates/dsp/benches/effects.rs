@@ -62,6 +62,8 @@ const HEAVY: &[(&str, &str)] = &[
         "delay tape modulated",
         r#"{"limiter": {"enabled": false}, "delay": {"enabled": true, "type": "tape",
         "modulation": 0.5, "feedback": 0.6}}"#,
+    ),
+    (
         "harmonizer 4 voices",
         r#"{"limiter": {"enabled": false}, "harmonizer": {"enabled": true,
         "harmonyType": "majorChord", "voices": 4}}"#,
