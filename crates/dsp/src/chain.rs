@@ -1,4 +1,4 @@
-//! The effect chain: every implemented effect of osp.md §10, in chain order, built and prepared
+//! The effect chain: all 35 effects of osp.md §10, in chain order, built and prepared
 //! up front, and the [`Preset`] model that configures it (the reference preset JSON: an object
 //! keyed by effect key, each value a partial parameter object).
 //!
@@ -23,92 +23,211 @@ use crate::effects::{
 };
 use serde_json::Value;
 
-/// The 35 effect keys of osp.md §10 in chain order, with the aliases the reference accepts.
-pub const EFFECT_ORDER: [(&str, &[&str]); 35] = [
-    ("pitchCorrection", &[]),
-    ("harmonizer", &[]),
-    ("formantShifter", &[]),
-    ("wah", &[]),
-    ("overdrive", &[]),
-    ("distortion", &[]),
-    ("amp", &["ampSimulator"]),
-    ("cabinet", &[]),
-    ("noiseGate", &[]),
-    ("deEsser", &[]),
-    ("transientShaper", &[]),
-    ("eq", &[]),
-    ("exciter", &[]),
-    ("multiFilter", &[]),
-    ("compressor", &[]),
-    ("multibandCompressor", &[]),
-    ("bitcrusher", &[]),
-    ("ringModulator", &[]),
-    ("frequencyShifter", &[]),
-    ("rotarySpeaker", &[]),
-    ("chorus", &[]),
-    ("flanger", &[]),
-    ("phaser", &[]),
-    ("vibrato", &[]),
-    ("tremolo", &[]),
-    ("autoPan", &[]),
-    ("vocalDoubler", &[]),
-    ("delay", &[]),
-    ("stereoDelay", &[]),
-    ("granularDelay", &[]),
-    ("roomSimulator", &[]),
-    ("reverb", &[]),
-    ("shimmerReverb", &[]),
-    ("stereoImager", &[]),
-    ("limiter", &[]),
+/// One reference effect: its key, the name a musician reads, and the aliases the reference
+/// accepts for the key.
+#[derive(Clone, Copy, Debug)]
+pub struct EffectInfo {
+    /// The osp.md §10 key ("multibandCompressor").
+    pub key: &'static str,
+    /// The display name (host parameter groups, reports).
+    pub name: &'static str,
+    /// Other spellings of the key the reference accepts.
+    pub aliases: &'static [&'static str],
+}
+
+/// The 35 effects of osp.md §10 in chain order.
+pub const EFFECT_ORDER: [EffectInfo; 35] = [
+    EffectInfo {
+        key: "pitchCorrection",
+        name: "Pitch Correction",
+        aliases: &[],
+    },
+    EffectInfo {
+        key: "harmonizer",
+        name: "Harmonizer",
+        aliases: &[],
+    },
+    EffectInfo {
+        key: "formantShifter",
+        name: "Formant Shifter",
+        aliases: &[],
+    },
+    EffectInfo {
+        key: "wah",
+        name: "Wah",
+        aliases: &[],
+    },
+    EffectInfo {
+        key: "overdrive",
+        name: "Overdrive",
+        aliases: &[],
+    },
+    EffectInfo {
+        key: "distortion",
+        name: "Distortion",
+        aliases: &[],
+    },
+    EffectInfo {
+        key: "amp",
+        name: "Amp",
+        aliases: &["ampSimulator"],
+    },
+    EffectInfo {
+        key: "cabinet",
+        name: "Cabinet",
+        aliases: &[],
+    },
+    EffectInfo {
+        key: "noiseGate",
+        name: "Noise Gate",
+        aliases: &[],
+    },
+    EffectInfo {
+        key: "deEsser",
+        name: "De-Esser",
+        aliases: &[],
+    },
+    EffectInfo {
+        key: "transientShaper",
+        name: "Transient Shaper",
+        aliases: &[],
+    },
+    EffectInfo {
+        key: "eq",
+        name: "EQ",
+        aliases: &[],
+    },
+    EffectInfo {
+        key: "exciter",
+        name: "Exciter",
+        aliases: &[],
+    },
+    EffectInfo {
+        key: "multiFilter",
+        name: "Multi Filter",
+        aliases: &[],
+    },
+    EffectInfo {
+        key: "compressor",
+        name: "Compressor",
+        aliases: &[],
+    },
+    EffectInfo {
+        key: "multibandCompressor",
+        name: "Multiband Compressor",
+        aliases: &[],
+    },
+    EffectInfo {
+        key: "bitcrusher",
+        name: "Bitcrusher",
+        aliases: &[],
+    },
+    EffectInfo {
+        key: "ringModulator",
+        name: "Ring Modulator",
+        aliases: &[],
+    },
+    EffectInfo {
+        key: "frequencyShifter",
+        name: "Frequency Shifter",
+        aliases: &[],
+    },
+    EffectInfo {
+        key: "rotarySpeaker",
+        name: "Rotary Speaker",
+        aliases: &[],
+    },
+    EffectInfo {
+        key: "chorus",
+        name: "Chorus",
+        aliases: &[],
+    },
+    EffectInfo {
+        key: "flanger",
+        name: "Flanger",
+        aliases: &[],
+    },
+    EffectInfo {
+        key: "phaser",
+        name: "Phaser",
+        aliases: &[],
+    },
+    EffectInfo {
+        key: "vibrato",
+        name: "Vibrato",
+        aliases: &[],
+    },
+    EffectInfo {
+        key: "tremolo",
+        name: "Tremolo",
+        aliases: &[],
+    },
+    EffectInfo {
+        key: "autoPan",
+        name: "Auto-Pan",
+        aliases: &[],
+    },
+    EffectInfo {
+        key: "vocalDoubler",
+        name: "Vocal Doubler",
+        aliases: &[],
+    },
+    EffectInfo {
+        key: "delay",
+        name: "Delay",
+        aliases: &[],
+    },
+    EffectInfo {
+        key: "stereoDelay",
+        name: "Stereo Delay",
+        aliases: &[],
+    },
+    EffectInfo {
+        key: "granularDelay",
+        name: "Granular Delay",
+        aliases: &[],
+    },
+    EffectInfo {
+        key: "roomSimulator",
+        name: "Room Simulator",
+        aliases: &[],
+    },
+    EffectInfo {
+        key: "reverb",
+        name: "Reverb",
+        aliases: &[],
+    },
+    EffectInfo {
+        key: "shimmerReverb",
+        name: "Shimmer Reverb",
+        aliases: &[],
+    },
+    EffectInfo {
+        key: "stereoImager",
+        name: "Stereo Imager",
+        aliases: &[],
+    },
+    EffectInfo {
+        key: "limiter",
+        name: "Limiter",
+        aliases: &[],
+    },
 ];
 
 /// The name a musician reads for an effect key (host parameter groups, reports).
+/// The name a musician reads for an effect key ("Effect" for a key that is none).
 pub fn display_name(key: &str) -> &'static str {
-    match key {
-        "pitchCorrection" => "Pitch Correction",
-        "harmonizer" => "Harmonizer",
-        "formantShifter" => "Formant Shifter",
-        "wah" => "Wah",
-        "overdrive" => "Overdrive",
-        "distortion" => "Distortion",
-        "amp" => "Amp",
-        "cabinet" => "Cabinet",
-        "noiseGate" => "Noise Gate",
-        "deEsser" => "De-Esser",
-        "transientShaper" => "Transient Shaper",
-        "eq" => "EQ",
-        "exciter" => "Exciter",
-        "multiFilter" => "Multi Filter",
-        "compressor" => "Compressor",
-        "multibandCompressor" => "Multiband Compressor",
-        "bitcrusher" => "Bitcrusher",
-        "ringModulator" => "Ring Modulator",
-        "frequencyShifter" => "Frequency Shifter",
-        "rotarySpeaker" => "Rotary Speaker",
-        "chorus" => "Chorus",
-        "flanger" => "Flanger",
-        "phaser" => "Phaser",
-        "vibrato" => "Vibrato",
-        "tremolo" => "Tremolo",
-        "autoPan" => "Auto-Pan",
-        "vocalDoubler" => "Vocal Doubler",
-        "delay" => "Delay",
-        "stereoDelay" => "Stereo Delay",
-        "granularDelay" => "Granular Delay",
-        "roomSimulator" => "Room Simulator",
-        "reverb" => "Reverb",
-        "shimmerReverb" => "Shimmer Reverb",
-        "stereoImager" => "Stereo Imager",
-        "limiter" => "Limiter",
-        _ => "Effect",
-    }
+    EFFECT_ORDER
+        .iter()
+        .find(|info| info.key == key)
+        .map_or("Effect", |info| info.name)
 }
 
-/// Declares the implemented effects: the [`Unit`] and [`UnitParams`] enums and their dispatch.
+/// Declares the effects: the [`Unit`] and [`UnitParams`] enums and their dispatch.
 /// One line per effect; order here does not matter (the chain sorts by [`EFFECT_ORDER`]).
 macro_rules! units {
     ($($variant:ident => $module:ident :: $effect:ident :: $ty:ident),* $(,)?) => {
-        /// One implemented effect, built.
+        /// One effect, built.
         #[derive(Debug)]
         #[allow(clippy::large_enum_variant)] // built once at prepare, never moved on the audio thread
         pub enum Unit {
@@ -118,7 +237,7 @@ macro_rules! units {
             )*
         }
 
-        /// One implemented effect's parameters.
+        /// One effect's parameters.
         #[derive(Clone, Debug, PartialEq)]
         pub enum UnitParams {
             $(
@@ -128,7 +247,7 @@ macro_rules! units {
         }
 
         impl UnitParams {
-            /// The defaults of every implemented effect.
+            /// The defaults of every effect.
             fn all_defaults() -> Vec<Self> {
                 vec![$(Self::$variant(Default::default())),*]
             }
@@ -140,8 +259,8 @@ macro_rules! units {
                 }
             }
 
-            /// Parameters for `key` from a (partial) JSON object; `None` if `key` is not
-            /// implemented.
+            /// Parameters for `key` from a (partial) JSON object; `None` if `key` names no
+            /// unit.
             fn from_json(key: &str, value: Value) -> Option<Result<Self, serde_json::Error>> {
                 $(
                     if key == $module::$effect::KEY {
@@ -428,7 +547,7 @@ impl Slot {
 pub enum PresetError {
     /// The text is not JSON, or not a JSON object (the author's fault; fix the file).
     NotAnObject(String),
-    /// An implemented effect's parameters have the wrong types (the author's fault).
+    /// An effect's parameters have the wrong types (the author's fault).
     BadParams {
         /// The effect key.
         key: String,
@@ -448,14 +567,12 @@ impl std::fmt::Display for PresetError {
 
 impl std::error::Error for PresetError {}
 
-/// A whole-chain preset: every implemented effect's parameters (defaults where the JSON says
-/// nothing), plus what the JSON named that this build cannot do.
+/// A whole-chain preset: every effect's parameters (defaults where the JSON says nothing),
+/// plus the keys the JSON named that are no effect.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Preset {
-    /// Parameters of every implemented effect, in chain order.
+    /// Parameters of every effect, in chain order.
     pub units: Vec<UnitParams>,
-    /// Keys of reference effects in the JSON that are not implemented yet.
-    pub not_implemented: Vec<String>,
     /// Keys that are no effect of osp.md §10.
     pub unknown: Vec<String>,
 }
@@ -467,7 +584,6 @@ impl Default for Preset {
         units.sort_by_key(|p| chain_position(p.key()));
         Self {
             units,
-            not_implemented: Vec::new(),
             unknown: Vec::new(),
         }
     }
@@ -478,8 +594,8 @@ impl Preset {
     /// (osp.md §12 bug 5) or a listed alias.
     ///
     /// # Errors
-    /// [`PresetError`] if the text is not a JSON object or an implemented effect's parameters
-    /// have the wrong types. Unknown and not-yet-implemented effects are listed, not refused.
+    /// [`PresetError`] if the text is not a JSON object or an effect's parameters
+    /// have the wrong types. Keys that name no effect are listed in `unknown`, not refused.
     pub fn from_json(text: &str) -> Result<Self, PresetError> {
         let value: Value =
             serde_json::from_str(text).map_err(|e| PresetError::NotAnObject(e.to_string()))?;
@@ -509,12 +625,10 @@ impl Preset {
                         message: e.to_string(),
                     });
                 }
-                None => preset.not_implemented.push(key.into()),
+                // Every key of EFFECT_ORDER has a unit (a test holds the two tables together).
+                None => {}
             }
         }
-        preset
-            .not_implemented
-            .sort_by_key(|key| chain_position(key));
         Ok(preset)
     }
 
@@ -524,8 +638,7 @@ impl Preset {
         let mut map = serde_json::Map::new();
         map.insert("limiter".into(), serde_json::json!({"enabled": false}));
         map.insert(key.into(), serde_json::json!({"enabled": true}));
-        let preset = Self::from_json(&Value::Object(map).to_string()).ok()?;
-        preset.not_implemented.is_empty().then_some(preset)
+        Self::from_json(&Value::Object(map).to_string()).ok()
     }
 
     /// The preset as reference JSON: an object keyed by effect key, every parameter written.
@@ -547,7 +660,7 @@ impl Preset {
 fn chain_position(key: &str) -> usize {
     EFFECT_ORDER
         .iter()
-        .position(|(k, _)| *k == key)
+        .position(|info| info.key == key)
         .unwrap_or(usize::MAX)
 }
 
@@ -556,8 +669,8 @@ fn canonical_key(raw: &str) -> Option<&'static str> {
     let camel = snake_to_camel(raw);
     EFFECT_ORDER
         .iter()
-        .find(|(key, aliases)| *key == camel || aliases.contains(&camel.as_str()))
-        .map(|(key, _)| *key)
+        .find(|info| info.key == camel || info.aliases.contains(&camel.as_str()))
+        .map(|info| info.key)
 }
 
 fn snake_to_camel(text: &str) -> String {
@@ -589,7 +702,7 @@ fn camel_case_keys(value: Value) -> Value {
     }
 }
 
-/// The chain: every implemented effect, in osp.md §10 order, each in its switching [`Slot`].
+/// The chain: every effect, in osp.md §10 order, each in its switching [`Slot`].
 #[derive(Debug)]
 pub struct Chain {
     slots: Vec<Slot>,
@@ -643,7 +756,6 @@ impl Chain {
     pub fn preset(&self) -> Preset {
         Preset {
             units: self.slots.iter().map(Slot::params).collect(),
-            not_implemented: Vec::new(),
             unknown: Vec::new(),
         }
     }
@@ -695,11 +807,6 @@ mod tests {
         )
         .unwrap();
         let keys: Vec<&str> = preset.units.iter().map(UnitParams::key).collect();
-        assert!(
-            preset.not_implemented.is_empty(),
-            "{:?}",
-            preset.not_implemented
-        );
         assert_eq!(preset.unknown, ["sparkles"]);
         assert!(
             keys.windows(2)
@@ -869,7 +976,7 @@ mod tests {
     }
 
     /// Export then import gives back the same preset, with every host parameter of every
-    /// implemented effect set at random.
+    /// effect set at random.
     #[test]
     fn presets_round_trip_through_reference_json() {
         let mut preset = Preset::default();
@@ -883,7 +990,7 @@ mod tests {
         }
         let json = preset.to_json();
         let back = Preset::from_json(&json).unwrap();
-        assert!(back.not_implemented.is_empty() && back.unknown.is_empty());
+        assert!(back.unknown.is_empty());
         for (read, written) in back.units.iter().zip(&preset.units) {
             // Read back as the effect runs it (the phaser's stages are even, say).
             assert_eq!(*read, written.clamped(), "{}", read.key());

@@ -56,9 +56,6 @@ pub(crate) fn preset(selection: &Selection) -> Result<Preset> {
         for key in &file.unknown {
             eprintln!("warning: preset: \"{key}\" is no OSP effect; ignored");
         }
-        for key in &file.not_implemented {
-            eprintln!("warning: preset: \"{key}\" is not implemented in this build; ignored");
-        }
     }
     if selection.bypass {
         return Ok(Preset::bypass());
