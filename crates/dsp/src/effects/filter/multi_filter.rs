@@ -554,7 +554,11 @@ impl Effect for MultiFilter {
         if self.params.tempo_sync
             && let Some(phase) = context.synced_phase(self.params.subdivision.beats())
         {
-            self.lfo.set_phase(phase);
+            // The LFO holds the phase of the next control point, `until_control` samples on
+            // (as the vibrato and auto-pan lock theirs): without the offset the lock would lag
+            // by up to a control interval, by a different amount for every block size.
+            let ahead = self.until_control as f64 * self.lfo.rate_hz() / self.sample_rate;
+            self.lfo.set_phase(phase + ahead);
         }
     }
 
@@ -729,6 +733,33 @@ mod tests {
         for formant in [730.0, 1_090.0, 2_440.0] {
             let at = |f: f64| response_db(&ir, f, FS);
             assert!(at(formant) > at(formant * 0.85) && at(formant) > at(formant * 1.15));
+        }
+    }
+
+    /// Locked to the beat grid, blocks of any size keep the LFO where a free-running one that
+    /// started on beat 0 is: the lock lands on the next control point, not the block start.
+    #[test]
+    fn beat_lock_matches_the_free_running_lfo_at_any_block_size() {
+        let params = Params {
+            tempo_sync: true,
+            lfo_depth: 100.0,
+            ..enabled(FilterType::Lowpass, 1_000.0, 10.0)
+        };
+        let beats_per_sample = 120.0 / 60.0 / FS;
+        let input = sine(220.0, 0.5, 37, FS);
+        let mut free = MultiFilter::prepared(&params);
+        let mut locked = MultiFilter::prepared(&params);
+        let mut position = 0usize;
+        for _ in 0..400 {
+            locked.set_context(&RoomContext {
+                beat_position: Some(position as f64 * beats_per_sample),
+                ..RoomContext::default()
+            });
+            render_mono(&mut free, &input, 37);
+            render_mono(&mut locked, &input, 37);
+            position += 37;
+            let (a, b) = (free.cutoff_hz(), locked.cutoff_hz());
+            assert!((a / b - 1.0).abs() < 1e-6, "at {position}: {a} vs {b} Hz");
         }
     }
 
