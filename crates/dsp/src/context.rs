@@ -59,8 +59,15 @@ impl RoomContext {
     /// The phase (cycles, 0..1) a synced oscillator with one cycle per `beats` quarter notes
     /// has at the block start, if the transport position is known.
     pub fn synced_phase(&self, beats: f64) -> Option<f64> {
-        let position = self.beat_position.filter(|p| p.is_finite())?;
+        self.synced_phase_after(beats, 0, 1.0)
+    }
+
+    /// The same phase `samples` into the block at `sample_rate`: where an oscillator that
+    /// updates at control points, the next one `samples` away, must stand.
+    pub fn synced_phase_after(&self, beats: f64, samples: usize, sample_rate: f64) -> Option<f64> {
+        let start = self.beat_position.filter(|p| p.is_finite())?;
         (beats > 0.0).then(|| {
+            let position = start + samples as f64 / sample_rate * self.tempo() / 60.0;
             let cycles = position / beats;
             cycles - cycles.floor()
         })
@@ -86,6 +93,11 @@ mod tests {
         context.beat_position = Some(10.5);
         assert_eq!(context.synced_phase(4.0), Some(0.625));
         assert_eq!(context.synced_phase(0.5), Some(0.0));
+        // 90 BPM: 16,000 samples at 48 kHz are half a beat.
+        assert_eq!(
+            context.synced_phase_after(4.0, 16_000, 48_000.0),
+            Some(0.75)
+        );
         context.beat_position = Some(f64::INFINITY);
         assert_eq!(context.synced_phase(1.0), None);
     }

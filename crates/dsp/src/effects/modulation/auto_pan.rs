@@ -213,11 +213,14 @@ impl Effect for AutoPan {
             self.update();
         }
         if self.params.tempo_sync
-            && let Some(phase) = context.synced_phase(self.params.subdivision.beats())
+            && let Some(phase) = context.synced_phase_after(
+                self.params.subdivision.beats(),
+                self.until_control,
+                self.sample_rate,
+            )
         {
-            // The LFO holds the phase of the next control point, `until_control` samples on.
-            let ahead = self.until_control as f64 * self.rate_hz() / self.sample_rate;
-            self.lfo.set_phase(phase + ahead);
+            // The LFO holds the phase of its next control point, `until_control` samples on.
+            self.lfo.set_phase(phase);
         }
     }
 
