@@ -244,23 +244,6 @@ impl EffectParams {
     pub fn is_empty(&self) -> bool {
         self.groups.is_empty()
     }
-
-    /// Every parameter's id and its value as `preset` sets it: what an import hands to the
-    /// host's parameter setter (the editor's import button; a state load restores the
-    /// parameters themselves).
-    pub fn values_for(&self, preset: &Preset) -> Vec<(&str, f32)> {
-        let mut values = Vec::with_capacity(self.len());
-        for (group, unit) in self.groups.iter().zip(&preset.units) {
-            values.push((
-                group.enabled_id.as_str(),
-                if unit.enabled() { 1.0 } else { 0.0 },
-            ));
-            for (index, id) in group.ids.iter().enumerate() {
-                values.push((id.as_str(), unit.get(index)));
-            }
-        }
-        values
-    }
 }
 
 // SAFETY: every pointer handed out points at a parameter owned by `self.groups`, whose vectors
@@ -331,10 +314,6 @@ mod tests {
         .unwrap();
         let params = EffectParams::new(&preset);
         assert_eq!(params.preset().units, preset.units);
-        let values = params.values_for(&preset);
-        assert!(values.contains(&("compressor.threshold", -30.0)));
-        assert!(values.contains(&("compressor.on", 1.0)));
-        assert!(values.contains(&("limiter.on", 0.0)));
         let state = params.serialize_fields();
         let saved = Preset::from_json(&state[STATE_KEY]).unwrap();
         assert_eq!(saved.units, preset.units);
