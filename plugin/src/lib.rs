@@ -21,6 +21,8 @@ use std::sync::Arc;
 use dsp::chain::{Chain, Preset};
 use dsp::context::RoomContext;
 use dsp::effect::{Block, Effect, ProcessSpec};
+use engine::click::Click;
+use engine::grid::Grid;
 use engine::strip::{Controls, Strip};
 use engine::transport;
 use nice_plug::prelude::*;
@@ -53,7 +55,12 @@ pub struct OspJam {
     reported_latency: u32,
     /// The player's signal through input gain and the chain, one chunk.
     local: [[f32; CHUNK]; 2],
+    /// The metronome on the room's grid, when the session asks for one.
+    click: Option<Click>,
 }
+
+/// Level of the click on the grid (-12 dBFS peak): audible over a band, below a loud track.
+const CLICK_LEVEL: f32 = 0.25;
 
 /// Preallocated per-sample parameter curves for one chunk.
 struct Curves {
@@ -81,6 +88,7 @@ impl Default for OspJam {
             chain_settings: Preset::default(),
             reported_latency: 0,
             local: [[0.0; CHUNK]; 2],
+            click: None,
         }
     }
 }
@@ -115,8 +123,23 @@ impl OspJam {
         u32::try_from(self.chain.latency()).unwrap_or(u32::MAX)
     }
 
-    /// The room context at `offset` samples into the block: the host's tempo and beat position.
-    fn room_context(snapshot: &transport::Snapshot, offset: usize) -> RoomContext {
+    /// The room context at `offset` samples into the block: the room's grid while it rolls
+    /// (so every player's tempo-synced effects share its phase), else the host's tempo and beat
+    /// position. `grid_at` is the grid and the sample clock at the chunk's start.
+    fn room_context(
+        snapshot: &transport::Snapshot,
+        grid_at: Option<(&Grid, u64)>,
+        offset: usize,
+    ) -> RoomContext {
+        if let Some((grid, first)) = grid_at
+            && grid.playing
+        {
+            return RoomContext {
+                tempo_bpm: grid.bpm,
+                beat_position: Some(grid.beat_at(first)),
+                ..RoomContext::default()
+            };
+        }
         let tempo = snapshot.tempo_bpm.unwrap_or(120.0);
         let beat_position = snapshot
             .pos_beats
@@ -204,6 +227,7 @@ impl Plugin for OspJam {
                 Err(poisoned) => poisoned.into_inner().clone(),
             },
         };
+        self.click = settings.click.then(|| Click::new(self.sample_rate));
         if settings.is_enabled() {
             match session::Session::start(
                 &settings,
@@ -291,8 +315,20 @@ impl Plugin for OspJam {
                 *l = channels[0][start + i] * c.input_gain[i];
                 *r = channels[right][start + i] * c.input_gain[i];
             }
+            let first = self.processor.as_mut().map(|processor| {
+                processor.begin_block();
+                if start == 0
+                    && snapshot.playing
+                    && let Some(beat) = snapshot.pos_beats
+                {
+                    processor.note_host_beat(beat);
+                }
+                processor.sample_clock()
+            });
+            let grid = self.processor.as_ref().and_then(|p| p.grid().copied());
+            let grid_at = grid.as_ref().zip(first);
             self.chain
-                .set_context(&Self::room_context(&snapshot, start));
+                .set_context(&Self::room_context(&snapshot, grid_at, start));
             self.chain.process(&mut Block::new(local_left, local_right));
             if channels.len() == 1 {
                 // A mono track hears (and sends) the middle of the stereo chain.
@@ -309,6 +345,29 @@ impl Plugin for OspJam {
                     let room: [&[f32]; 2] = [room_left, room_right];
                     self.strip
                         .process(channels, Some(&own), Some(&room), range.clone(), controls);
+                    if let (Some(click), Some((grid, first))) = (&mut self.click, grid_at) {
+                        match channels {
+                            [left, right, ..] => click.render(
+                                Some(grid),
+                                first,
+                                CLICK_LEVEL,
+                                &mut left[range.clone()],
+                                &mut right[range.clone()],
+                            ),
+                            [mono] => {
+                                let scratch = &mut self.local[1][..len];
+                                scratch.fill(0.0);
+                                click.render(
+                                    Some(grid),
+                                    first,
+                                    CLICK_LEVEL,
+                                    &mut mono[range.clone()],
+                                    scratch,
+                                );
+                            }
+                            [] => {}
+                        }
+                    }
                     for (index, out) in aux.outputs.iter_mut().enumerate() {
                         let out = out.as_slice();
                         match processor.remote(index) {

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use engine::controller::Lead;
 use engine::transport;
 use engine::{Codec, Controller, JitterMode, Processor};
 use serde::{Deserialize, Serialize};
@@ -39,6 +40,13 @@ pub struct Settings {
     pub jitter_ms: Option<f64>,
     /// Print a stats line once a second (standalone).
     pub stats: bool,
+    /// Play a click on the room's beat grid into the output.
+    pub click: bool,
+    /// Lead the room at this tempo (standalone `--bpm`); without it a standalone follows the
+    /// room's transport. A plugin in a DAW always offers its host's transport.
+    pub bpm: Option<f64>,
+    /// Beats per bar of the tempo led with `bpm`.
+    pub beats_per_bar: u8,
 }
 
 impl Default for Settings {
@@ -54,6 +62,9 @@ impl Default for Settings {
             bitrate: 128_000,
             jitter_ms: None,
             stats: false,
+            click: false,
+            bpm: None,
+            beats_per_bar: 4,
         }
     }
 }
@@ -79,6 +90,9 @@ pub enum SettingsError {
     /// A jitter delay that is negative or not a number.
     #[error("jitter delay {0} ms is not a duration")]
     Jitter(f64),
+    /// A tempo outside 20-400 BPM.
+    #[error("tempo {0} BPM is outside 20-400")]
+    Tempo(f64),
 }
 
 impl Settings {
@@ -129,6 +143,11 @@ impl Settings {
             }
             Some(ms) => return Err(SettingsError::Jitter(ms)),
         };
+        if let Some(bpm) = self.bpm
+            && !(20.0..=400.0).contains(&bpm)
+        {
+            return Err(SettingsError::Tempo(bpm));
+        }
         let user_id = if self.user_id != 0 {
             self.user_id
         } else {
@@ -197,12 +216,20 @@ impl Session {
             .map_err(|e| e.to_string())?;
         let (controller, processor) = engine::new(config).map_err(|e| e.to_string())?;
         let stop = Arc::new(AtomicBool::new(false));
+        let lead = match (standalone().is_some(), settings.bpm) {
+            (_, Some(bpm)) => Leading::Tempo {
+                bpm,
+                beats_per_bar: settings.beats_per_bar.max(1),
+            },
+            (true, None) => Leading::Follow,
+            (false, None) => Leading::Host,
+        };
         let thread = {
             let stop = Arc::clone(&stop);
             let print_stats = settings.stats;
             std::thread::Builder::new()
                 .name("osp-jam-session".into())
-                .spawn(move || control_loop(controller, &stop, &host_transport, print_stats))
+                .spawn(move || control_loop(controller, &stop, &host_transport, lead, print_stats))
                 .map_err(|e| e.to_string())?
         };
         Ok((
@@ -225,45 +252,37 @@ impl Drop for Session {
     }
 }
 
-/// What the room was last told of the host transport.
-#[derive(Clone, Copy, PartialEq)]
-struct Published {
-    playing: bool,
-    bpm: f64,
-    meter: (u16, u16),
+/// What this session offers the room's transport.
+#[derive(Clone, Copy, Debug)]
+enum Leading {
+    /// The host's transport (a plugin in a DAW).
+    Host,
+    /// A steady tempo (a standalone with `--bpm`).
+    Tempo { bpm: f64, beats_per_bar: u8 },
+    /// Nothing: follow the room (a standalone without `--bpm`).
+    Follow,
 }
 
 fn control_loop(
     mut controller: Controller,
     stop: &AtomicBool,
     host_transport: &transport::Shared,
+    leading: Leading,
     print_stats: bool,
 ) {
-    const TICK: Duration = Duration::from_millis(100);
-    let mut published: Option<Published> = None;
+    // Short enough that the sample-clock fit sees reads soon after block starts, and that a
+    // host's tempo change reaches the room within a beat's fraction.
+    const TICK: Duration = Duration::from_millis(10);
     let mut next_stats = Instant::now() + Duration::from_secs(1);
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(TICK);
-        if let Some(snapshot) = host_transport.read::<transport::Snapshot>()
-            && let Some(bpm) = snapshot.tempo_bpm
-        {
-            let meter = snapshot.time_signature.unwrap_or((4, 4));
-            let now = Published {
-                playing: snapshot.playing,
-                bpm,
-                meter,
-            };
-            if published != Some(now) {
-                published = Some(now);
-                controller.set_transport(
-                    now.playing,
-                    now.bpm,
-                    u8::try_from(meter.0).unwrap_or(4),
-                    u8::try_from(meter.1).unwrap_or(4),
-                    snapshot.pos_beats.unwrap_or(0.0),
-                );
-            }
-        }
+        let host = host_transport.read::<transport::Snapshot>();
+        let lead = match (leading, &host) {
+            (Leading::Host, Some(host)) => Lead::Host(host),
+            (Leading::Tempo { bpm, beats_per_bar }, _) => Lead::Tempo { bpm, beats_per_bar },
+            _ => Lead::Follow,
+        };
+        controller.tick(lead);
         if print_stats && Instant::now() >= next_stats {
             next_stats += Duration::from_secs(1);
             println!("{}", controller.report());

@@ -29,6 +29,9 @@ Session flags (OSP Jam):
   --bitrate BPS        Opus bitrate [default: 128000]
   --jitter auto|MS     jitter buffer: adaptive, or a fixed delay in ms [default: auto]
   --stats              print one stats line per second
+  --bpm BPM            lead the room's transport at this tempo (without it: follow the room)
+  --beats-per-bar N    bar length of the tempo led with --bpm [default: 4]
+  --click              play a click on the room's beat grid
   --preset FILE        start with this effect chain (reference JSON preset)
 ";
 
@@ -83,6 +86,22 @@ fn parse(args: Vec<String>) -> Result<(Settings, Vec<String>), String> {
                 };
             }
             "--stats" => settings.stats = true,
+            "--click" => settings.click = true,
+            "--bpm" => {
+                let v = value("--bpm")?;
+                settings.bpm = Some(
+                    v.parse::<f64>()
+                        .ok()
+                        .filter(|bpm| (20.0..=400.0).contains(bpm))
+                        .ok_or_else(|| format!("--bpm {v:?}: a tempo in 20..=400"))?,
+                );
+            }
+            "--beats-per-bar" => {
+                settings.beats_per_bar = number(&value("--beats-per-bar")?, "--beats-per-bar")?;
+                if !(1..=32).contains(&settings.beats_per_bar) {
+                    return Err("--beats-per-bar must be 1..=32".into());
+                }
+            }
             "-h" | "--help" => {
                 print!("{SESSION_HELP}\nAudio shell flags:\n");
                 rest.push(arg);

@@ -134,6 +134,21 @@ fn one_way_latency(codec: Codec) -> Vec<f64> {
             }
         },
     );
+    let remote = engines[1].0.processor().remotes[0];
+    let buffer = remote.buffer;
+    println!(
+        "    receiver: target {} ticks, delay {}, level {}, playout lag {:.0}, ratio {:.6}, \
+         missing {}, late {}, underruns {}, starved blocks {}",
+        buffer.target_ticks,
+        buffer.delay_ticks,
+        buffer.level_ticks,
+        remote.playout_lag_ticks,
+        remote.ratio,
+        buffer.missing,
+        buffer.late,
+        buffer.underruns,
+        remote.starved,
+    );
     latencies
 }
 

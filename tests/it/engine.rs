@@ -334,3 +334,106 @@ fn engine_keeps_playing_through_an_impaired_link_and_counts_what_was_lost() {
     assert!(buffered_ms < 100.0, "{buffered_ms} ms buffered");
     assert_eq!(truth.to_client.overflow + truth.to_upstream.overflow, 0);
 }
+
+/// The beat each engine's grid gives at sample `s` (both sample clocks count the same blocks).
+fn grid_beat(processor: &Processor, s: u64) -> Option<f64> {
+    processor.grid().map(|grid| grid.beat_at(s))
+}
+
+#[test]
+fn engines_share_the_leaders_beat_grid_and_click_together_on_it() {
+    use engine::controller::Lead;
+    const BPM: f64 = 120.0;
+    const SAMPLES_PER_BEAT: f64 = RATE * 60.0 / BPM;
+    let mut pair = pair(Codec::PcmL24 { frame_samples: 64 });
+    wait_connected(&mut pair);
+    let period = Duration::from_secs_f64(BLOCK as f64 / RATE);
+    let silence = [0f32; BLOCK];
+    let (mut click_a, mut click_b) = (
+        engine::click::Click::new(RATE),
+        engine::click::Click::new(RATE),
+    );
+    let (mut out_a, mut out_b) = (Vec::new(), Vec::new());
+    let mut worst_beats = 0f64;
+    let blocks = (4.0 * RATE) as usize / BLOCK;
+    let start = Instant::now();
+    for block in 0..blocks {
+        let deadline = start + period * block as u32;
+        if let Some(wait) = deadline.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        // A leads 120 BPM in 3/4; B only follows. The control side ticks every ~10 ms.
+        if block % 8 == 0 {
+            pair.a.0.tick(Lead::Tempo {
+                bpm: BPM,
+                beats_per_bar: 3,
+            });
+            pair.b.0.tick(Lead::Follow);
+        }
+        let first = pair.a.1.sample_clock();
+        assert_eq!(first, pair.b.1.sample_clock());
+        for (processor, click, out) in [
+            (&mut pair.a.1, &mut click_a, &mut out_a),
+            (&mut pair.b.1, &mut click_b, &mut out_b),
+        ] {
+            processor.begin_block();
+            // B's host runs a quarter beat ahead of the room (on another bar count).
+            if let Some(beat) = grid_beat(processor, first) {
+                processor.note_host_beat(beat + 0.25 + 30.0);
+            }
+            processor.process(&silence, &silence, None);
+            // Only the last two seconds are compared: the first two let the clock estimate
+            // and the sample-clock fit settle.
+            if block >= blocks / 2 {
+                let (mut left, mut right) = ([0f32; BLOCK], [0f32; BLOCK]);
+                click.render(processor.grid(), first, 0.5, &mut left, &mut right);
+                out.extend_from_slice(&left);
+            }
+        }
+        if block >= blocks / 2 {
+            let (a, b) = (
+                grid_beat(&pair.a.1, first).expect("A has the grid"),
+                grid_beat(&pair.b.1, first).expect("B has the room's grid"),
+            );
+            worst_beats = worst_beats.max((a - b).abs());
+        }
+    }
+    let grid = *pair.b.1.grid().unwrap();
+    assert!(
+        grid.playing && grid.bpm == BPM && grid.beats_per_bar == 3,
+        "{grid:?}"
+    );
+    // Both engines place the grid within half a millisecond of each other (on one machine the
+    // only error is the clock-offset estimate and the two sample-clock fits).
+    let worst_samples = worst_beats * SAMPLES_PER_BEAT;
+    assert!(
+        worst_samples < 24.0,
+        "grids differ by up to {worst_samples:.1} samples"
+    );
+    // The clicks land together: four beats in the two seconds, at the same samples within
+    // the same bound.
+    let onsets = |x: &[f32]| -> Vec<usize> {
+        (1..x.len())
+            .filter(|&i| x[i] != 0.0 && x[i - 1] == 0.0 && (i < 2 || x[i - 2] == 0.0))
+            .collect()
+    };
+    let (at_a, at_b) = (onsets(&out_a), onsets(&out_b));
+    assert_eq!(at_a.len(), 4, "{at_a:?}");
+    assert_eq!(at_b.len(), 4, "{at_b:?}");
+    for (a, b) in at_a.iter().zip(&at_b) {
+        assert!(a.abs_diff(*b) < 24, "clicks at {a} and {b}");
+    }
+    // A beat apart: 24,000 samples (the fit may move a click by its error, no more).
+    for pair in at_a.windows(2) {
+        let spacing = (pair[1] - pair[0]) as f64;
+        assert!((spacing - SAMPLES_PER_BEAT).abs() < 24.0, "{at_a:?}");
+    }
+    // Each host's offset from the grid: a quarter beat.
+    for controller in [&mut pair.a.0, &mut pair.b.0] {
+        let offset = controller.processor().host_offset_beats.expect("offset");
+        assert!((offset - 0.25).abs() < 0.002, "host offset {offset}");
+        let report = controller.report().to_string();
+        assert!(report.contains("grid playing 120.00 bpm"), "{report}");
+    }
+    println!("grid agreement: {worst_samples:.2} samples; clicks A {at_a:?} B {at_b:?}");
+}

@@ -5,11 +5,14 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::config::Config;
+use crate::grid::{self, Grid, SampleClockFit};
 use crate::processor::{self, MAX_REMOTES};
 use crate::remote::LAG_TICKS;
 use crate::shared::Shared;
+use crate::transport;
 
 /// The control thread's engine handle. Dropping it leaves the room.
 pub struct Controller {
@@ -19,6 +22,51 @@ pub struct Controller {
     config: Config,
     /// Samples a sample waits on our side before its packet leaves (frame, conversion).
     send_latency: usize,
+    /// The audio thread's sample clock on ours.
+    fit: SampleClockFit,
+    /// What the room was last told of our transport, and the beat it was told at.
+    published: Option<(Published, f64, Instant)>,
+}
+
+/// The control thread's clock. The engine's audio side takes its time from the sample clock
+/// (hence the crate-wide lint); the controller never runs there, and relating the two clocks
+/// is its job.
+#[allow(clippy::disallowed_methods)]
+fn control_clock() -> Instant {
+    Instant::now()
+}
+
+/// How long the sample-clock fit remembers: long enough for a read right after a block start
+/// to be among its observations, short enough to follow crystal drift (100 ppm moves 9.6
+/// samples in 2 s at 48 kHz).
+const FIT_WINDOW: Duration = Duration::from_secs(2);
+
+/// A host playhead this far (beats) from where the published transport predicts it is a
+/// relocation: the room is told again.
+const RELOCATE_BEATS: f64 = 0.02;
+
+/// Our transport as the room was last told of it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Published {
+    playing: bool,
+    bpm: f64,
+    meter: (u8, u8),
+}
+
+/// What the local side contributes to the room's transport on each [`Controller::tick`].
+#[derive(Clone, Copy, Debug)]
+pub enum Lead<'a> {
+    /// Publish this host transport (a plugin in a DAW): the master's is the room's grid.
+    Host(&'a transport::Snapshot),
+    /// Publish a steady tempo of our own, rolling from beat 0 (a standalone with `--bpm`).
+    Tempo {
+        /// Quarter notes per minute.
+        bpm: f64,
+        /// Beats per bar.
+        beats_per_bar: u8,
+    },
+    /// Publish nothing: follow the room.
+    Follow,
 }
 
 impl Controller {
@@ -33,9 +81,101 @@ impl Controller {
             handle,
             stats,
             shared,
-            config,
             send_latency,
+            fit: SampleClockFit::new(config.sample_rate, FIT_WINDOW, control_clock()),
+            config,
+            published: None,
         }
+    }
+
+    /// Runs the transport sync; call it every 10-20 ms from the control thread. Relates the
+    /// audio thread's sample clock to ours, publishes our transport when `lead` says so (again
+    /// whenever it changes or the host relocates), and hands the audio thread the room's grid
+    /// on its sample clock.
+    pub fn tick(&mut self, lead: Lead<'_>) {
+        let now = control_clock();
+        self.fit.observe(self.shared.sample_clock(), now);
+        let samples_now = self.fit.samples_at(now);
+        match lead {
+            Lead::Host(host) => {
+                if let (Some(bpm), Some(beat), Some(samples_now)) =
+                    (host.tempo_bpm, host.pos_beats, samples_now)
+                {
+                    // The snapshot is of a block start; the beat *now* is further on.
+                    let since = (samples_now - host.sample_clock as f64).max(0.0);
+                    let rate = if host.sample_rate > 0.0 {
+                        host.sample_rate
+                    } else {
+                        self.config.sample_rate
+                    };
+                    let beat_now = if host.playing {
+                        beat + since / rate * bpm / 60.0
+                    } else {
+                        beat
+                    };
+                    let (num, den) = host.time_signature.unwrap_or((4, 4));
+                    let wanted = Published {
+                        playing: host.playing,
+                        bpm,
+                        meter: (
+                            u8::try_from(num).unwrap_or(4),
+                            u8::try_from(den).unwrap_or(4),
+                        ),
+                    };
+                    self.publish_if_changed(wanted, beat_now, now);
+                }
+            }
+            Lead::Tempo { bpm, beats_per_bar } => {
+                let wanted = Published {
+                    playing: true,
+                    bpm,
+                    meter: (beats_per_bar, 4),
+                };
+                if self.published.is_none_or(|(p, ..)| p != wanted) {
+                    self.publish(wanted, 0.0, now);
+                }
+            }
+            Lead::Follow => {}
+        }
+        let network = self.handle.status();
+        if let (Some(transport), Some(session), Some(samples)) = (
+            network.transport,
+            network.session_micros_at(now),
+            samples_now,
+        ) {
+            let grid = grid::anchor(&transport, session, samples, self.config.sample_rate);
+            self.shared.grid.publish(&grid);
+        }
+    }
+
+    fn publish_if_changed(&mut self, wanted: Published, beat_now: f64, now: Instant) {
+        let relocated = self.published.is_none_or(|(published, beat, at)| {
+            let expected = if published.playing {
+                beat + now.duration_since(at).as_secs_f64() * published.bpm / 60.0
+            } else {
+                beat
+            };
+            published != wanted || (beat_now - expected).abs() > RELOCATE_BEATS
+        });
+        if relocated {
+            self.publish(wanted, beat_now, now);
+        }
+    }
+
+    fn publish(&mut self, wanted: Published, beat: f64, now: Instant) {
+        self.set_transport(
+            wanted.playing,
+            wanted.bpm,
+            wanted.meter.0,
+            wanted.meter.1,
+            beat,
+        );
+        self.published = Some((wanted, beat, now));
+    }
+
+    /// The room's grid as the audio thread last saw it.
+    pub fn grid(&mut self) -> Option<Grid> {
+        self.processor().grid
     }
 
     /// The bound UDP address.
@@ -126,7 +266,17 @@ impl Controller {
                 }
             })
             .collect();
+        let samples_now = self.fit.samples_at(control_clock());
         Report {
+            grid: audio.grid.map(|grid| GridReport {
+                playing: grid.playing,
+                bpm: grid.bpm,
+                beats_per_bar: grid.beats_per_bar,
+                beat: samples_now.map_or(grid.anchor_beat, |s| {
+                    grid.anchor_beat + (s - grid.anchor_sample) * grid.beats_per_sample()
+                }),
+                host_offset_beats: audio.host_offset_beats,
+            }),
             local: network.local,
             master: network.master,
             peers,
@@ -169,9 +319,26 @@ pub struct PeerReport {
     pub one_way_ms: Option<f64>,
 }
 
+/// The room's beat grid in a [`Report`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GridReport {
+    /// Rolling.
+    pub playing: bool,
+    /// Tempo.
+    pub bpm: f64,
+    /// Beats per bar.
+    pub beats_per_bar: u8,
+    /// The grid's beat now.
+    pub beat: f64,
+    /// Our host's offset from the grid, beats (a DAW instance; `None` for a follower).
+    pub host_offset_beats: Option<f64>,
+}
+
 /// The session in one view.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Report {
+    /// The room's grid, once the room has a transport.
+    pub grid: Option<GridReport>,
     /// Our address.
     pub local: Option<SocketAddr>,
     /// The session master.
@@ -212,6 +379,20 @@ impl fmt::Display for Report {
                 " recovered {} concealed {}",
                 peer.recovered, peer.concealed
             )?;
+        }
+        if let Some(grid) = &self.grid {
+            let bar = f64::from(grid.beats_per_bar.max(1));
+            write!(
+                f,
+                " | grid {} {:.2} bpm bar {} beat {:.2}",
+                if grid.playing { "playing" } else { "stopped" },
+                grid.bpm,
+                (grid.beat / bar).floor() as i64 + 1,
+                grid.beat.rem_euclid(bar) + 1.0,
+            )?;
+            if let Some(offset) = grid.host_offset_beats {
+                write!(f, " host offset {offset:+.3} beats")?;
+            }
         }
         write!(
             f,

@@ -19,8 +19,10 @@
 //!   between the player's own signal and the room, output gain, and a click-free bypass.
 //! - [`transport`]: the host transport as a lock-free snapshot for the rest of the engine.
 
+pub mod click;
 pub mod config;
 pub mod controller;
+pub mod grid;
 pub mod processor;
 pub mod remote;
 pub mod resample;

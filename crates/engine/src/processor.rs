@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use net::link::{AudioLink, Inbound};
 
+use crate::grid::Grid;
 use crate::remote::{self, Remote, StreamShape};
 use crate::resample::Kernel;
 use crate::send::{self, Send};
@@ -34,6 +35,11 @@ pub struct Stats {
     pub no_free_slot: u64,
     /// Each remote stream slot.
     pub remotes: [remote::Stats; MAX_REMOTES],
+    /// The room's grid as the audio thread last saw it.
+    pub grid: Option<Grid>,
+    /// The host's beat position minus the grid's at the same sample, wrapped to half a bar
+    /// either side (what [`Processor::note_host_beat`] last measured).
+    pub host_offset_beats: Option<f64>,
 }
 
 /// One remote stream's audio of the last block (after its gain), for a per-player output.
@@ -67,6 +73,8 @@ pub struct Processor {
     frames: usize,
     blocks: u32,
     counters: Stats,
+    /// The grid at this block's start, if the room has one.
+    grid: Option<Grid>,
 }
 
 impl Processor {
@@ -102,6 +110,7 @@ impl Processor {
             frames: 0,
             blocks: 0,
             counters: Stats::default(),
+            grid: None,
         }
     }
 
@@ -119,6 +128,7 @@ impl Processor {
     pub fn process(&mut self, left: &[f32], right: &[f32], gain: Option<&[f32]>) {
         let frames = left.len().min(right.len()).min(self.max_block());
         self.frames = frames;
+        self.begin_block();
         let now = self.local_ticks();
         self.receive(now);
 
@@ -202,6 +212,36 @@ impl Processor {
         self.sample_clock
     }
 
+    /// Publishes the block start and reads the grid for it. [`Processor::process`] does this
+    /// itself; a caller that needs the grid before processing (to place a click, or to time its
+    /// effects to the room) calls it first, and the repeat inside `process` is a no-op.
+    ///
+    /// Audio thread: must not allocate, lock or block.
+    pub fn begin_block(&mut self) {
+        self.shared.set_sample_clock(self.sample_clock);
+        if let Some(grid) = self.shared.grid.read::<Grid>() {
+            self.grid = Some(grid);
+        }
+    }
+
+    /// The room's beat grid as of the current block (`None` until the room has a transport).
+    pub fn grid(&self) -> Option<&Grid> {
+        self.grid.as_ref()
+    }
+
+    /// Notes the host's beat position at the current block's start; the offset from the grid
+    /// is published with the stats.
+    ///
+    /// Audio thread: must not allocate, lock or block.
+    pub fn note_host_beat(&mut self, beat: f64) {
+        if let Some(grid) = &self.grid
+            && grid.playing
+            && beat.is_finite()
+        {
+            self.counters.host_offset_beats = Some(grid.offset_of(self.sample_clock, beat));
+        }
+    }
+
     fn local_ticks(&self) -> u64 {
         (self.sample_clock as f64 * self.rate_factor).round() as u64
     }
@@ -267,6 +307,7 @@ impl Processor {
             sample_clock: self.sample_clock,
             block: self.frames,
             send: self.send.stats(),
+            grid: self.grid,
             ..self.counters
         };
         for (index, remote) in self.remotes.iter_mut().enumerate() {

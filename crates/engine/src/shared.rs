@@ -1,17 +1,20 @@
 //! State the control thread and the audio thread share through atomics: per-slot gains and
 //! mutes, set by the host or the UI and read every block.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use rt::atomic::AtomicF32;
 
 use crate::processor::MAX_REMOTES;
 
-/// Shared per-slot parameters.
-#[derive(Debug)]
+/// Shared per-slot parameters, the audio thread's sample clock and the room's grid.
 pub struct Shared {
     gains: [AtomicF32; MAX_REMOTES],
     mutes: [AtomicBool; MAX_REMOTES],
+    /// The sample clock at the start of the block the audio thread is processing.
+    sample_clock: AtomicU64,
+    /// The room's beat grid on that clock (control thread → audio thread).
+    pub(crate) grid: crate::grid::Shared,
 }
 
 impl Default for Shared {
@@ -19,11 +22,33 @@ impl Default for Shared {
         Self {
             gains: std::array::from_fn(|_| AtomicF32::new(1.0)),
             mutes: std::array::from_fn(|_| AtomicBool::new(false)),
+            sample_clock: AtomicU64::new(0),
+            grid: crate::grid::Shared::new(),
         }
     }
 }
 
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("sample_clock", &self.sample_clock())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Shared {
+    /// Publishes the sample clock at a block start.
+    ///
+    /// Audio thread: must not allocate, lock or block.
+    pub fn set_sample_clock(&self, samples: u64) {
+        self.sample_clock.store(samples, Ordering::Release);
+    }
+
+    /// The sample clock at the start of the newest block.
+    pub fn sample_clock(&self) -> u64 {
+        self.sample_clock.load(Ordering::Acquire)
+    }
+
     /// Sets slot `index`'s linear gain (clamped to 0..=4, +12 dB).
     pub fn set_gain(&self, index: usize, gain: f32) {
         if let Some(slot) = self.gains.get(index) {

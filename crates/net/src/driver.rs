@@ -79,6 +79,9 @@ pub struct Status {
     pub transport: Option<proto::osp::message::TransportSync>,
     /// Session timeline minus the driver's clock, µs.
     pub session_offset_us: f64,
+    /// When this status was taken, and the session timeline (µs) at that instant: relates the
+    /// room's beat grid to the control thread's clock ([`Status::session_micros_at`]).
+    pub session_clock: Option<(std::time::Instant, f64)>,
     /// The endpoint's drop counters.
     pub endpoint: proto::endpoint::Stats,
     /// Datagrams and bytes sent / received.
@@ -100,6 +103,18 @@ pub struct Status {
 }
 
 impl Status {
+    /// The session timeline (µs) at `at`, extrapolated from when the status was taken (the
+    /// timeline runs at the rate of the local clock between refreshes).
+    pub fn session_micros_at(&self, at: std::time::Instant) -> Option<f64> {
+        let (taken, micros) = self.session_clock?;
+        let since = if at >= taken {
+            at.duration_since(taken).as_secs_f64()
+        } else {
+            -taken.duration_since(at).as_secs_f64()
+        };
+        Some(micros + since * 1e6)
+    }
+
     pub(crate) fn new(setup: &Setup, user_id: u32) -> Self {
         Self {
             local: Some(setup.local),
@@ -432,7 +447,8 @@ impl Driver {
     }
 
     fn publish_status(&mut self, stopped: bool) {
-        let now = self.now();
+        let taken = std::time::Instant::now();
+        let now = Instant::from_duration(taken.saturating_duration_since(self.epoch));
         let endpoint = &self.endpoint;
         let peers = endpoint
             .connected()
@@ -476,6 +492,7 @@ impl Driver {
             reconnecting,
             transport: endpoint.transport(),
             session_offset_us: endpoint.session_micros(now) - now.as_micros() as f64,
+            session_clock: Some((taken, endpoint.session_micros(now))),
             endpoint: endpoint.stats(),
             sent: self.counters.sent,
             received: self.counters.received,

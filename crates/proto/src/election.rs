@@ -319,6 +319,13 @@ impl MasterElection {
         self.advance(now);
     }
 
+    /// Asks for a candidacy at the next [`MasterElection::poll_candidacy`]: a member that just
+    /// connected learns the election's state now instead of at the next interval (up to 5 s
+    /// with two views of the master, hence two beat grids).
+    pub fn announce(&mut self) {
+        self.candidacy_pending = true;
+    }
+
     /// The candidacy to send now, if one is due: every `candidacy_interval`, and at once after
     /// the master changed in our view. Runs due timers first.
     pub fn poll_candidacy(&mut self, now: Instant) -> Option<Candidacy> {

@@ -1018,6 +1018,8 @@ impl Endpoint {
                 });
                 // The peer may not have our proof yet (it may never have seen our Hello).
                 self.send_auth(now, index, from_nonce, true);
+                // The newcomer hears who the master is at once.
+                self.election.announce();
                 self.on_membership_change(now);
             }
             State::Connected(mut connected) => {
