@@ -8,10 +8,10 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
-use engine::controller::Lead;
+use engine::controller::{Lead, Track};
 use engine::transport;
 use engine::{Codec, Controller, JitterMode, Processor};
 use serde::{Deserialize, Serialize};
@@ -193,28 +193,73 @@ pub fn standalone() -> Option<&'static Settings> {
     STANDALONE.get()
 }
 
-/// A running session: the control thread and what it owns.
-pub struct Session {
+/// The sessions running in this process, by room name: a further plugin instance that joins
+/// a room already running here adds a track to that session instead of binding a second
+/// socket (the room then sees one member sending several streams).
+static RUNNING: Mutex<Vec<(String, Weak<Running>)>> = Mutex::new(Vec::new());
+
+/// One session's control thread and the controller it shares with the instances adding
+/// tracks. Dropped with the last instance: the thread stops and the room is left.
+struct Running {
+    controller: Arc<Mutex<Controller>>,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        // The controller goes with the last reference (this one): it leaves the room.
+    }
+}
+
+/// One plugin instance's part in a session: the session itself (shared with the other
+/// instances in the room) and, for every instance after the first, its own track.
+pub struct Session {
+    running: Arc<Running>,
+    track: Option<Track>,
+}
+
 impl Session {
-    /// Starts the engine and its control thread. Returns the session and the audio thread's
-    /// processor.
+    /// Joins the room `settings` name: starts the engine and its control thread, or, when an
+    /// instance in this process already runs that room, adds this instance's track to its
+    /// session (whose settings then apply; the first instance also plays the room). Returns
+    /// the session and the audio thread's processor.
     ///
     /// # Errors
-    /// The engine could not start (bad settings, address in use).
+    /// The engine could not start (bad settings, address in use, eight tracks running).
     pub fn start(
         settings: &Settings,
         sample_rate: f64,
         max_block: usize,
         host_transport: Arc<transport::Shared>,
     ) -> Result<(Self, Processor), String> {
+        let mut running = lock(&RUNNING);
+        running.retain(|(_, session)| session.strong_count() > 0);
+        if let Some(session) = running
+            .iter()
+            .find(|(room, _)| *room == settings.room)
+            .and_then(|(_, session)| session.upgrade())
+        {
+            let (track, processor) = lock(&session.controller)
+                .add_track()
+                .map_err(|e| e.to_string())?;
+            return Ok((
+                Self {
+                    running: session,
+                    track: Some(track),
+                },
+                processor,
+            ));
+        }
         let config = settings
             .engine_config(sample_rate, max_block)
             .map_err(|e| e.to_string())?;
         let (controller, processor) = engine::new(config).map_err(|e| e.to_string())?;
+        let controller = Arc::new(Mutex::new(controller));
         let stop = Arc::new(AtomicBool::new(false));
         let lead = match (standalone().is_some(), settings.bpm) {
             (_, Some(bpm)) => Leading::Tempo {
@@ -225,31 +270,50 @@ impl Session {
             (false, None) => Leading::Host,
         };
         let thread = {
-            let stop = Arc::clone(&stop);
+            let (stop, controller) = (Arc::clone(&stop), Arc::clone(&controller));
             let print_stats = settings.stats;
             std::thread::Builder::new()
                 .name("osp-jam-session".into())
-                .spawn(move || control_loop(controller, &stop, &host_transport, lead, print_stats))
+                .spawn(move || {
+                    control_loop(&controller, &stop, &host_transport, lead, print_stats);
+                })
                 .map_err(|e| e.to_string())?
         };
+        let session = Arc::new(Running {
+            controller,
+            stop,
+            thread: Some(thread),
+        });
+        running.push((settings.room.clone(), Arc::downgrade(&session)));
         Ok((
             Self {
-                stop,
-                thread: Some(thread),
+                running: session,
+                track: None,
             },
             processor,
         ))
+    }
+
+    /// Local tracks the session sends (this instance's included).
+    pub fn track_count(&self) -> usize {
+        lock(&self.running.controller).track_count()
     }
 }
 
 impl Drop for Session {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+        if let Some(track) = self.track.take() {
+            lock(&self.running.controller).remove_track(track);
         }
-        // The control thread owned the controller: its end dropped it, which left the room.
+        // The last instance's drop of `running` stops the session.
     }
+}
+
+/// Locks a mutex, taking the value as it is if a holder panicked (the data stays usable).
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// What this session offers the room's transport.
@@ -264,7 +328,7 @@ enum Leading {
 }
 
 fn control_loop(
-    mut controller: Controller,
+    controller: &Mutex<Controller>,
     stop: &AtomicBool,
     host_transport: &transport::Shared,
     leading: Leading,
@@ -282,6 +346,7 @@ fn control_loop(
             (Leading::Tempo { bpm, beats_per_bar }, _) => Lead::Tempo { bpm, beats_per_bar },
             _ => Lead::Follow,
         };
+        let mut controller = lock(controller);
         controller.tick(lead);
         if print_stats && Instant::now() >= next_stats {
             next_stats += Duration::from_secs(1);

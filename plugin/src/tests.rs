@@ -328,3 +328,107 @@ fn blocks_longer_than_a_chunk_are_processed_whole() {
         );
     }
 }
+
+/// Level of `hz` in `x` relative to a full-scale sine, dB: the median over 20 ms windows, so a
+/// concealed packet (which shifts the phase of everything after it) does not cancel the sum.
+fn tone_db(x: &[f32], hz: f64) -> f64 {
+    let mut levels: Vec<f64> = x.chunks_exact(960).map(|w| window_tone_db(w, hz)).collect();
+    levels.sort_by(f64::total_cmp);
+    levels[levels.len() / 2]
+}
+
+/// Power of `hz` in `x` relative to a full-scale sine (Goertzel), dB.
+fn window_tone_db(x: &[f32], hz: f64) -> f64 {
+    let w = std::f64::consts::TAU * hz / f64::from(SR);
+    let (mut s1, mut s2) = (0.0, 0.0);
+    for &v in x {
+        let s = f64::from(v) + 2.0 * w.cos() * s1 - s2;
+        s2 = s1;
+        s1 = s;
+    }
+    let power = s1 * s1 + s2 * s2 - 2.0 * w.cos() * s1 * s2;
+    10.0 * (power / (x.len() as f64 * x.len() as f64 / 4.0)).log10()
+}
+
+#[test]
+#[allow(clippy::disallowed_methods)] // paces the blocks in real time, as an audio device would
+fn two_instances_in_one_room_share_a_session_and_process_allocation_free_with_the_network() {
+    use std::time::{Duration, Instant};
+    const BLOCK: usize = 64;
+    // The other member: an engine of its own on 127.0.0.1, sending 660 Hz.
+    let mut config =
+        engine::Config::new(99, "plugin-room", "secret", "127.0.0.1:0".parse().unwrap());
+    config.codec = engine::Codec::PcmL24 { frame_samples: 64 };
+    config.max_block = BLOCK;
+    let (remote, mut remote_processor) = engine::new(config).expect("remote engine");
+    let settings = session::Settings {
+        room: "plugin-room".into(),
+        secret: "secret".into(),
+        listen: "127.0.0.1:0".into(),
+        peers: vec![remote.local_addr().to_string()],
+        user_id: 7,
+        codec: "pcm".into(),
+        frame_samples: 64,
+        ..session::Settings::default()
+    };
+    let instance = || {
+        let plugin = OspJam::default();
+        set_by_id(&plugin, "limiter.on", 0.0);
+        *plugin.params.session.lock().unwrap() = settings.clone();
+        activated(plugin)
+    };
+    let mut first = instance();
+    let mut second = instance();
+    let session = second.session.as_ref().expect("the second instance joined");
+    assert_eq!(session.track_count(), 2, "one session, two tracks");
+
+    let (mut ctx1, mut ctx2) = (context(), context());
+    let period = Duration::from_secs_f64(BLOCK as f64 / f64::from(SR));
+    let tone = |hz: f64, n: usize| {
+        (0.25 * (std::f64::consts::TAU * hz * n as f64 / f64::from(SR)).sin()) as f32
+    };
+    let mut out_first = Vec::new();
+    let mut heard: std::collections::HashMap<u16, Vec<f32>> = Default::default();
+    let blocks = 4 * 48_000 / BLOCK;
+    let start = Instant::now();
+    for block in 0..blocks {
+        if let Some(wait) = (start + period * block as u32).checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        let n = block * BLOCK;
+        let mut a = vec![(0..BLOCK).map(|i| tone(997.0, n + i)).collect::<Vec<f32>>(); 2];
+        let mut b = vec![(0..BLOCK).map(|i| tone(440.0, n + i)).collect::<Vec<f32>>(); 2];
+        run(&mut first, &mut ctx1, &mut a);
+        run(&mut second, &mut ctx2, &mut b);
+        let remote_in: Vec<f32> = (0..BLOCK).map(|i| tone(660.0, n + i)).collect();
+        remote_processor.process(&remote_in, &remote_in, None);
+        if block >= blocks / 2 {
+            out_first.extend_from_slice(&a[0]);
+            for slot in 0..engine::processor::MAX_REMOTES {
+                if let Some(out) = remote_processor.remote(slot) {
+                    heard
+                        .entry(out.stream_id)
+                        .or_default()
+                        .extend_from_slice(out.left);
+                }
+            }
+        }
+    }
+    // The other member hears both tracks as their own streams.
+    for (stream, hz) in [(1u16, 997.0), (2, 440.0)] {
+        let x = heard
+            .get(&stream)
+            .unwrap_or_else(|| panic!("stream {stream} not heard"));
+        let level = tone_db(x, hz);
+        assert!(
+            (level - 20.0 * 0.25f64.log10()).abs() < 1.0,
+            "stream {stream}: {level:.1} dB"
+        );
+    }
+    // The first instance plays the room: the other member's 660 Hz is in its output.
+    let room = tone_db(&out_first, 660.0);
+    assert!(room > -30.0, "room at {room:.1} dB");
+    assert!(remote.network().peers.len() == 1);
+    drop(second);
+    drop(first);
+}

@@ -437,3 +437,68 @@ fn engines_share_the_leaders_beat_grid_and_click_together_on_it() {
     }
     println!("grid agreement: {worst_samples:.2} samples; clicks A {at_a:?} B {at_b:?}");
 }
+
+#[test]
+fn a_second_track_of_a_session_reaches_the_room_as_its_own_stream_and_leaves_it() {
+    let mut pair = pair(Codec::PcmL24 { frame_samples: 64 });
+    wait_connected(&mut pair);
+    let (track, mut second) = pair.a.0.add_track().expect("a second track");
+    assert_eq!((track.index(), pair.a.0.track_count()), (1, 2));
+    let period = Duration::from_secs_f64(BLOCK as f64 / RATE);
+    let silence = [0f32; BLOCK];
+    let tone = |hz: f64, n: u64| 0.25 * (std::f64::consts::TAU * hz * n as f64 / RATE).sin() as f32;
+    // B's per-stream outputs over the last second, keyed by stream id.
+    let mut heard: std::collections::HashMap<u16, Vec<f32>> = Default::default();
+    let run = |pair: &mut Pair,
+               second: &mut Processor,
+               seconds: f64,
+               heard: &mut std::collections::HashMap<u16, Vec<f32>>| {
+        let blocks = (seconds * RATE) as usize / BLOCK;
+        let start = Instant::now();
+        let (mut first_track, mut second_track) = ([0f32; BLOCK], [0f32; BLOCK]);
+        for block in 0..blocks {
+            let deadline = start + period * block as u32;
+            if let Some(wait) = deadline.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+            let n = pair.a.1.sample_clock();
+            for i in 0..BLOCK {
+                first_track[i] = tone(997.0, n + i as u64);
+                second_track[i] = tone(440.0, second.sample_clock() + i as u64);
+            }
+            pair.a.1.process(&first_track, &first_track, None);
+            second.process(&second_track, &second_track, None);
+            pair.b.1.process(&silence, &silence, None);
+            if block >= blocks / 2 {
+                for slot in 0..engine::processor::MAX_REMOTES {
+                    if let Some(out) = pair.b.1.remote(slot) {
+                        heard
+                            .entry(out.stream_id)
+                            .or_default()
+                            .extend_from_slice(out.left);
+                    }
+                }
+            }
+        }
+    };
+    run(&mut pair, &mut second, 2.0, &mut heard);
+    let mut streams: Vec<u16> = heard.keys().copied().collect();
+    streams.sort_unstable();
+    assert_eq!(streams, [1, 2], "B plays both of A's tracks");
+    for (stream, hz) in [(1u16, 997.0), (2, 440.0)] {
+        let x = &heard[&stream];
+        let found = dominant_frequency(x, RATE, hz);
+        assert!((found - hz).abs() < 1.0, "stream {stream}: {found} Hz");
+        let level = level_db(x, 0.25);
+        assert!(level.abs() < 0.5, "stream {stream}: {level:+.2} dB");
+    }
+    // The track goes: B frees its slot, the first track plays on.
+    pair.a.0.remove_track(track);
+    heard.clear();
+    run(&mut pair, &mut second, 2.0, &mut heard);
+    assert!(
+        !heard.contains_key(&2),
+        "the removed track still plays at B"
+    );
+    assert!(level_db(&heard[&1], 0.25).abs() < 0.5);
+}

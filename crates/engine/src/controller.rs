@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::Config;
 use crate::grid::{self, Grid, SampleClockFit};
-use crate::processor::{self, MAX_REMOTES};
+use crate::processor::{self, MAX_REMOTES, Processor};
 use crate::remote::LAG_TICKS;
 use crate::shared::Shared;
 use crate::transport;
@@ -24,6 +24,8 @@ pub struct Controller {
     send_latency: usize,
     /// The audio thread's sample clock on ours.
     fit: SampleClockFit,
+    /// Further tracks of this session (other plugin instances in the same process).
+    tracks: Vec<TrackClock>,
     /// What the room was last told of our transport, and the beat it was told at.
     published: Option<(Published, f64, Instant)>,
 }
@@ -34,6 +36,30 @@ pub struct Controller {
 #[allow(clippy::disallowed_methods)]
 fn control_clock() -> Instant {
     Instant::now()
+}
+
+/// Local tracks a session sends at most (one per plugin instance; `proto`'s local stream slots).
+pub const MAX_TRACKS: usize = proto::endpoint::MAX_LOCAL_STREAMS;
+
+/// A further local track of a session, from [`Controller::add_track`]; give it back to
+/// [`Controller::remove_track`] when its instance goes.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Track {
+    index: u8,
+}
+
+impl Track {
+    /// Its local stream slot (1..8); its stream id is one more.
+    pub fn index(&self) -> u8 {
+        self.index
+    }
+}
+
+/// A further track's audio thread clock and grid slot.
+struct TrackClock {
+    index: u8,
+    shared: Arc<Shared>,
+    fit: SampleClockFit,
 }
 
 /// How long the sample-clock fit remembers: long enough for a read right after a block start
@@ -83,9 +109,68 @@ impl Controller {
             shared,
             send_latency,
             fit: SampleClockFit::new(config.sample_rate, FIT_WINDOW, control_clock()),
+            tracks: Vec::new(),
             config,
             published: None,
         }
+    }
+
+    /// Adds a further local track to the session: another plugin instance in this process that
+    /// joined the same room. It is announced to every peer as its own stream (ids 2..=8) and
+    /// sent from the returned [`Processor`], which plays no remote audio (the room is heard
+    /// through the session's first processor) but sees the room's grid like the first.
+    ///
+    /// # Errors
+    /// [`crate::Error::Track`] when eight tracks are running or the session stopped;
+    /// [`crate::Error::Codec`] if the encoder refuses the session's codec.
+    pub fn add_track(&mut self) -> Result<(Track, Processor), crate::Error> {
+        let index = (1..MAX_TRACKS as u8)
+            .find(|i| self.tracks.iter().all(|t| t.index != *i))
+            .ok_or(crate::Error::Track("eight tracks are running"))?;
+        let config = &self.config;
+        let send = crate::send::Send::new(config.codec, config.sample_rate, config.max_block)?
+            .on_stream(index);
+        let info = crate::track_stream(config.user_id, u16::from(index) + 1, config.codec);
+        let outbound = self
+            .handle
+            .add_track(index, info)
+            .ok_or(crate::Error::Track("the session has stopped"))?;
+        // Nothing arrives here: the room plays in the first track's processor.
+        let (_, inbound) = rt::packet::ring(1);
+        let link = net::link::AudioLink {
+            outbound,
+            inbound,
+            playout: Arc::new(net::link::PlayoutDelays::default()),
+        };
+        let shared = Arc::new(Shared::default());
+        let (stats_in, _) = triple_buffer::triple_buffer(&processor::Stats::default());
+        let processor = Processor::new(
+            link,
+            Arc::clone(&shared),
+            stats_in,
+            send,
+            Box::new([]),
+            config.sample_rate,
+            config.max_block,
+        );
+        self.tracks.push(TrackClock {
+            index,
+            shared,
+            fit: SampleClockFit::new(config.sample_rate, FIT_WINDOW, control_clock()),
+        });
+        Ok((Track { index }, processor))
+    }
+
+    /// Stops a track [`Controller::add_track`] started (peers are told).
+    pub fn remove_track(&mut self, track: Track) {
+        self.tracks.retain(|t| t.index != track.index);
+        self.handle
+            .request(net::Request::RemoveTrack { index: track.index });
+    }
+
+    /// Local tracks running, the first included.
+    pub fn track_count(&self) -> usize {
+        1 + self.tracks.len()
     }
 
     /// Runs the transport sync; call it every 10-20 ms from the control thread. Relates the
@@ -145,6 +230,13 @@ impl Controller {
         ) {
             let grid = grid::anchor(&transport, session, samples, self.config.sample_rate);
             self.shared.grid.publish(&grid);
+            for track in &mut self.tracks {
+                track.fit.observe(track.shared.sample_clock(), now);
+                if let Some(samples) = track.fit.samples_at(now) {
+                    let grid = grid::anchor(&transport, session, samples, self.config.sample_rate);
+                    track.shared.grid.publish(&grid);
+                }
+            }
         }
     }
 

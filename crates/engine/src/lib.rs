@@ -52,6 +52,9 @@ pub enum Error {
     /// The network could not start (address in use, no permission).
     #[error(transparent)]
     Net(#[from] net::Error),
+    /// The session has stopped, or holds its most tracks already.
+    #[error("the session cannot take another track ({0})")]
+    Track(&'static str),
 }
 
 /// RTP payload type of our Opus streams (the conventional dynamic value).

@@ -283,6 +283,12 @@ impl Processor {
                         None => self.counters.no_free_slot += 1,
                     }
                 }
+                Inbound::StreamDown { user_id, stream_id } => {
+                    if let Some(index) = self.slot_of(user_id, stream_id) {
+                        self.remotes[index].release();
+                        self.link.playout.clear(index);
+                    }
+                }
                 Inbound::PeerGone { user_id } => {
                     for (index, remote) in self.remotes.iter_mut().enumerate() {
                         if remote.key().is_some_and(|(user, _)| user == user_id) {

@@ -31,6 +31,8 @@ pub struct Send {
     /// Host-to-wire conversion (absent at 48 kHz).
     convert: Option<Convert>,
     stats: Stats,
+    /// The local stream slot the packets are for.
+    stream: u8,
 }
 
 struct Convert {
@@ -90,6 +92,7 @@ impl Send {
             packet: vec![0; net::link::MAX_PAYLOAD].into_boxed_slice(),
             convert,
             stats: Stats::default(),
+            stream: 0,
         })
     }
 
@@ -147,7 +150,7 @@ impl Send {
             return;
         };
         let meta = Outbound {
-            stream: 0,
+            stream: self.stream,
             timestamp: self.timestamp,
         };
         if out.send(meta, &self.packet[..len]) {
@@ -155,6 +158,12 @@ impl Send {
         } else {
             self.stats.dropped += 1;
         }
+    }
+
+    /// Sends on local stream slot `stream` (a further track of the session) instead of 0.
+    pub fn on_stream(mut self, stream: u8) -> Self {
+        self.stream = stream;
+        self
     }
 
     /// Applies the bitrate policy's target (Opus only; clamped to what Opus accepts).

@@ -21,9 +21,10 @@ use proto::path::Path;
 use proto::time::{Instant, MediaTime};
 use tokio::sync::{Notify, mpsc};
 
-use crate::link::{DriverLink, Inbound};
+use crate::link::{DriverLink, Inbound, MAX_PAYLOAD, OutboundReceiver};
 use crate::udp::{self, Setup};
 use crate::{Config, Request};
+use rt::packet::Watch;
 
 /// Datagrams read in one go before the endpoint's outputs are drained.
 const RECV_BATCH: usize = 64;
@@ -140,20 +141,24 @@ pub(crate) fn start(
         .build()?;
     let notify = Arc::new(Notify::new());
     let stop = Arc::new(AtomicBool::new(false));
+    let watches = Arc::new(Mutex::new(vec![link.outbound.watch()]));
     let wake = {
-        let (watch, notify, stop) = (
-            link.outbound.watch(),
-            Arc::clone(&notify),
-            Arc::clone(&stop),
-        );
+        let (watches, notify, stop) =
+            (Arc::clone(&watches), Arc::clone(&notify), Arc::clone(&stop));
         let interval = config.wake_interval;
         std::thread::Builder::new()
             .name("osp-net-wake".into())
             .spawn(move || {
-                let mut seen = watch.sent();
+                // The sum over every track's ring: any new packet changes it. The lock is
+                // only contended when a track is added or removed (never by the audio side).
+                let total = || match watches.lock() {
+                    Ok(w) => w.iter().map(Watch::sent).sum::<u64>(),
+                    Err(poisoned) => poisoned.into_inner().iter().map(Watch::sent).sum(),
+                };
+                let mut seen = total();
                 while !stop.load(Ordering::Relaxed) {
                     std::thread::sleep(interval);
-                    let sent = watch.sent();
+                    let sent = total();
                     if sent != seen {
                         seen = sent;
                         notify.notify_one();
@@ -167,7 +172,8 @@ pub(crate) fn start(
             runtime.block_on(async move {
                 match tokio::net::UdpSocket::from_std(socket) {
                     Ok(socket) => {
-                        let driver = Driver::new(&config, socket, setup, link, status);
+                        let mut driver = Driver::new(&config, socket, setup, link, status);
+                        driver.watches = watches;
                         driver.run(config, requests, notify).await;
                     }
                     Err(_) => {
@@ -190,6 +196,10 @@ struct Driver {
     epoch: std::time::Instant,
     tokio_epoch: tokio::time::Instant,
     link: DriverLink,
+    /// Rings of the tracks added after the first (slot index = local stream index).
+    tracks: Vec<Option<OutboundReceiver>>,
+    /// Every track ring's counters, for the wake-up thread.
+    watches: Arc<Mutex<Vec<Watch>>>,
     status: Arc<Mutex<Status>>,
     counters: Counters,
     /// The playout delay last told to the endpoint, per peer.
@@ -226,6 +236,8 @@ impl Driver {
             epoch,
             tokio_epoch: tokio::time::Instant::from_std(epoch),
             link,
+            tracks: Vec::new(),
+            watches: Arc::new(Mutex::new(Vec::new())),
             status,
             counters: Counters::default(),
             reported: HashMap::new(),
@@ -315,17 +327,61 @@ impl Driver {
 
     fn send_audio(&mut self) {
         while let Some(packet) = self.link.outbound.recv() {
-            let now = self.now();
-            self.endpoint.handle(
-                now,
-                Input::Command(Command::SendAudio {
-                    stream: usize::from(packet.meta.stream),
-                    timestamp: MediaTime(packet.meta.timestamp),
-                    payload: packet.payload(),
-                }),
-            );
-            self.flush();
+            self.send_packet(&packet);
         }
+        for index in 0..self.tracks.len() {
+            while let Some(packet) = self.tracks[index].as_mut().and_then(OutboundReceiver::recv) {
+                self.send_packet(&packet);
+            }
+        }
+    }
+
+    fn send_packet(&mut self, packet: &rt::packet::Packet<crate::link::Outbound, MAX_PAYLOAD>) {
+        let now = self.now();
+        self.endpoint.handle(
+            now,
+            Input::Command(Command::SendAudio {
+                stream: usize::from(packet.meta.stream),
+                timestamp: MediaTime(packet.meta.timestamp),
+                payload: packet.payload(),
+            }),
+        );
+        self.flush();
+    }
+
+    /// Starts sending local stream slot `index` from `ring` (announced to every peer), or stops
+    /// it (`None`).
+    fn set_track(
+        &mut self,
+        index: u8,
+        track: Option<(proto::osp::message::StreamInfo, OutboundReceiver)>,
+    ) {
+        let slot = usize::from(index);
+        if slot == 0 || slot >= proto::endpoint::MAX_LOCAL_STREAMS {
+            // Slot 0 is the first track's, fixed for the session's life.
+            return;
+        }
+        if self.tracks.len() < slot {
+            self.tracks.resize_with(slot, || None);
+        }
+        // What is left in a stopped track's ring goes out before its announcement changes.
+        self.send_audio();
+        let info = match track {
+            Some((info, ring)) => {
+                let watch = ring.watch();
+                self.tracks[slot - 1] = Some(ring);
+                match self.watches.lock() {
+                    Ok(mut watches) => watches.push(watch),
+                    Err(poisoned) => poisoned.into_inner().push(watch),
+                }
+                Some(info)
+            }
+            None => {
+                self.tracks[slot - 1] = None;
+                None
+            }
+        };
+        self.handle(Input::Command(Command::SetStream { index: slot, info }));
     }
 
     fn request(&mut self, request: Request) {
@@ -347,6 +403,8 @@ impl Driver {
                 beat_unit,
                 beat,
             })),
+            Request::AddTrack { index, info, ring } => self.set_track(index, Some((info, ring))),
+            Request::RemoveTrack { index } => self.set_track(index, None),
             Request::Leave => {}
         }
     }
@@ -397,6 +455,30 @@ impl Driver {
                 self.streams
                     .insert(user_id, streams.iter().map(|s| s.stream_id).collect());
                 for stream in streams {
+                    inbound.send(
+                        Inbound::StreamUp {
+                            user_id,
+                            stream_id: stream.stream_id,
+                            encoding: stream.encoding,
+                            channels: stream.channels,
+                            frame_samples: stream.frame_samples,
+                        },
+                        &[],
+                    );
+                }
+            }
+            Event::StreamsChanged { user_id, streams } => {
+                let now_ids: Vec<u16> = streams.iter().map(|s| s.stream_id).collect();
+                let before = self
+                    .streams
+                    .insert(user_id, now_ids.clone())
+                    .unwrap_or_default();
+                for stream_id in before.into_iter().filter(|id| !now_ids.contains(id)) {
+                    inbound.send(Inbound::StreamDown { user_id, stream_id }, &[]);
+                }
+                for stream in streams {
+                    // A stream already playing is re-announced unchanged: the audio side
+                    // keeps its slot.
                     inbound.send(
                         Inbound::StreamUp {
                             user_id,

@@ -75,7 +75,7 @@ pub enum Error {
 }
 
 /// Control-thread requests to the driver.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 #[non_exhaustive]
 pub enum Request {
     /// Call a peer at this address.
@@ -92,6 +92,21 @@ pub enum Request {
         beat_unit: u8,
         /// Beat position now.
         beat: f64,
+    },
+    /// Start sending another local track on stream slot `index` (1..8; slot 0 is the first
+    /// track's), its packets arriving on `ring`. Use [`Handle::add_track`].
+    AddTrack {
+        /// Local stream slot.
+        index: u8,
+        /// What peers are told about it.
+        info: proto::osp::message::StreamInfo,
+        /// Its audio thread's packets.
+        ring: link::OutboundReceiver,
+    },
+    /// Stop sending the track on slot `index` (peers are told).
+    RemoveTrack {
+        /// Local stream slot.
+        index: u8,
     },
     /// Leave the room (peers are told), then stop the driver.
     Leave,
@@ -116,6 +131,18 @@ impl Handle {
     /// Sends a request; false if the driver has stopped.
     pub fn request(&self, request: Request) -> bool {
         self.requests.send(request).is_ok()
+    }
+
+    /// Starts another local track on stream slot `index` (1..8) announced as `info`; returns
+    /// the ring its audio thread sends on, or `None` if the driver has stopped.
+    pub fn add_track(
+        &self,
+        index: u8,
+        info: proto::osp::message::StreamInfo,
+    ) -> Option<link::OutboundSender> {
+        let (sender, ring) = rt::packet::ring(link::RING_SLOTS);
+        self.request(Request::AddTrack { index, info, ring })
+            .then_some(sender)
     }
 
     /// A copy of the latest status.

@@ -57,6 +57,13 @@ pub enum Inbound {
         /// Samples per channel per packet.
         frame_samples: u32,
     },
+    /// A peer stopped one of its streams (a track removed): free its slot.
+    StreamDown {
+        /// The peer.
+        user_id: u32,
+        /// The stream.
+        stream_id: u16,
+    },
     /// A peer is gone (left, timed out or forgotten): free its streams.
     PeerGone {
         /// The peer.

@@ -226,6 +226,15 @@ pub enum Command<'a> {
         /// Codec payload.
         payload: &'a [u8],
     },
+    /// Starts (`Some`) or stops (`None`) sending local stream slot `index` (below
+    /// [`MAX_LOCAL_STREAMS`]; slots of `Config::streams` come first). Connected peers are sent
+    /// the new announcement; [`Command::SendAudio`] addresses the slot by `index`.
+    SetStream {
+        /// Slot.
+        index: usize,
+        /// What it sends, or `None` to stop it.
+        info: Option<StreamInfo>,
+    },
     /// Set tempo and transport; beat `beat` falls at `now`.
     SetTransport {
         /// Playing.
@@ -288,6 +297,13 @@ pub enum GoneReason {
 /// What happened.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Event {
+    /// A connected peer announced a changed set of streams (it started or stopped a track).
+    StreamsChanged {
+        /// Its id.
+        user_id: u32,
+        /// Its streams now.
+        streams: Vec<StreamInfo>,
+    },
     /// A peer authenticated and announced its streams.
     PeerUp {
         /// Its id.
@@ -369,6 +385,8 @@ pub struct Stats {
     pub transmit_overflow: u64,
     /// Events dropped: queue full.
     pub event_overflow: u64,
+    /// Audio or stream changes for local stream slots that do not exist (the caller's bug).
+    pub no_such_stream: u64,
 }
 
 /// A local stream's send state.
@@ -380,6 +398,33 @@ struct LocalStream {
     parity: Option<LocalParity>,
     sent_any: bool,
 }
+
+impl LocalStream {
+    fn new(info: &StreamInfo, history: Duration, rng: &mut Pcg64Mcg) -> Self {
+        let per_second = 48_000 / info.frame_samples.max(1) as u128;
+        let packets = (per_second * history.as_millis() / 1000) as usize;
+        Self {
+            info: *info,
+            seq: u64::from(rand::Rng::random::<u16>(rng)),
+            history: History::new(packets),
+            parity: info.parity.map(|p| LocalParity {
+                ssrc: Ssrc(p.ssrc),
+                payload_type: p.payload_type,
+                group: p.group_size.clamp(0, parity::MAX_GROUP),
+                builder: parity::Builder::new(Ssrc(info.ssrc)),
+                seq: u64::from(rand::Rng::random::<u16>(rng)),
+            }),
+            sent_any: false,
+        }
+    }
+}
+
+/// Local stream slots [`Command::SetStream`] may fill (a DAW's instances each sending a track).
+pub const MAX_LOCAL_STREAMS: usize = 8;
+
+/// How many times a changed announcement is sent to each connected peer (at once, then with
+/// each clock probe): the peer does not acknowledge it, so a lost copy is covered by the next.
+const ANNOUNCE_REPEATS: u8 = 4;
 
 #[derive(Debug)]
 struct LocalParity {
@@ -414,6 +459,8 @@ struct Peer {
     streams: Vec<RemoteStream>,
     announce_version: Option<u32>,
     last_auth_sent: Option<Instant>,
+    /// Copies of a changed announcement still to send (one per clock probe).
+    announce_repeats: u8,
     osp_seq: u16,
     health: health::Monitor,
     /// Loss the peer reports on our streams (0..1), latest interval.
@@ -471,7 +518,7 @@ pub struct Endpoint {
     rng: Pcg64Mcg,
     announce: StreamAnnounce,
     announce_bytes: Vec<u8>,
-    local: Vec<LocalStream>,
+    local: Vec<Option<LocalStream>>,
     peers: Vec<Peer>,
     election: MasterElection,
     master: Option<u32>,
@@ -497,26 +544,10 @@ impl Endpoint {
     pub fn new(config: Config) -> Self {
         let mut rng = Pcg64Mcg::seed_from_u64(config.seed);
         let key = RoomKey::derive(&config.room_secret, &config.room_id);
-        let packets = |info: &StreamInfo| {
-            let per_second = 48_000 / info.frame_samples.max(1) as u128;
-            (per_second * config.history.as_millis() / 1000) as usize
-        };
-        let local: Vec<LocalStream> = config
+        let local: Vec<Option<LocalStream>> = config
             .streams
             .iter()
-            .map(|info| LocalStream {
-                info: *info,
-                seq: u64::from(rand::Rng::random::<u16>(&mut rng)),
-                history: History::new(packets(info)),
-                parity: info.parity.map(|p| LocalParity {
-                    ssrc: Ssrc(p.ssrc),
-                    payload_type: p.payload_type,
-                    group: p.group_size.clamp(0, parity::MAX_GROUP),
-                    builder: parity::Builder::new(Ssrc(info.ssrc)),
-                    seq: u64::from(rand::Rng::random::<u16>(&mut rng)),
-                }),
-                sent_any: false,
-            })
+            .map(|info| Some(LocalStream::new(info, config.history, &mut rng)))
             .collect();
         let announce = StreamAnnounce {
             user_id: config.user_id,
@@ -650,7 +681,12 @@ impl Endpoint {
 
     /// The local stream's current parity group size (0 = off).
     pub fn parity_group(&self, stream: usize) -> Option<u8> {
-        self.local.get(stream)?.parity.as_ref().map(|p| p.group)
+        self.local
+            .get(stream)?
+            .as_ref()?
+            .parity
+            .as_ref()
+            .map(|p| p.group)
     }
 
     /// Peers held (any state).
@@ -728,6 +764,7 @@ impl Endpoint {
                 timestamp,
                 payload,
             } => self.send_audio(now, stream, timestamp, payload),
+            Command::SetStream { index, info } => self.set_stream(now, index, info),
             Command::SetTransport {
                 playing,
                 bpm,
@@ -803,6 +840,7 @@ impl Endpoint {
             streams: Vec::new(),
             announce_version: None,
             last_auth_sent: None,
+            announce_repeats: 0,
             osp_seq: 0,
             health: health::Monitor::new(),
             reported_loss: 0.0,
@@ -1027,6 +1065,12 @@ impl Endpoint {
                 connected.peer_nonce = from_nonce;
                 connected.last_heard = now;
                 peer.state = State::Connected(connected);
+                if fresh {
+                    self.push_event(Event::StreamsChanged {
+                        user_id: auth.from,
+                        streams: auth.announce.streams.clone(),
+                    });
+                }
             }
             other => peer.state = other,
         }
@@ -1194,7 +1238,12 @@ impl Endpoint {
     /// Emits what a stream's recovery produced (repairs, missing), sends its NACKs and re-arms
     /// the peer's recovery timer.
     fn drain_recovery(&mut self, now: Instant, index: usize, s: usize) {
-        let me_ssrc = self.local.first().map_or(0, |l| l.info.ssrc);
+        let me_ssrc = self
+            .local
+            .iter()
+            .flatten()
+            .next()
+            .map_or(0, |l| l.info.ssrc);
         let peer = &mut self.peers[index];
         let Some(user_id) = peer.user_id else {
             return;
@@ -1266,6 +1315,7 @@ impl Endpoint {
             let Some(stream) = self
                 .local
                 .iter_mut()
+                .flatten()
                 .find(|l| Ssrc(l.info.ssrc) == nack.media)
             else {
                 self.stats.invalid_nack += 1;
@@ -1417,6 +1467,10 @@ impl Endpoint {
             Timer::Probe => {
                 if matches!(self.peers[index].state, State::Connected(_)) {
                     self.send_probe(now, index);
+                    if self.peers[index].announce_repeats > 0 {
+                        self.peers[index].announce_repeats -= 1;
+                        self.reannounce(now, index);
+                    }
                     self.peers[index]
                         .timers
                         .set(Timer::Probe, now + timing.probe_interval);
@@ -1702,7 +1756,7 @@ impl Endpoint {
         if self.config.adaptive_fec
             && let Some(group) = group
         {
-            for stream in &mut self.local {
+            for stream in self.local.iter_mut().flatten() {
                 if let Some(parity) = &mut stream.parity {
                     parity.group = group.unwrap_or(0);
                 }
@@ -1719,9 +1773,52 @@ impl Endpoint {
     // Sending
     // -----------------------------------------------------------------------------------------
 
+    fn set_stream(&mut self, now: Instant, index: usize, info: Option<StreamInfo>) {
+        if index >= MAX_LOCAL_STREAMS {
+            self.stats.no_such_stream += 1;
+            return;
+        }
+        if self.local.len() <= index {
+            self.local.resize_with(index + 1, || None);
+        }
+        let same = match (&self.local[index], &info) {
+            (Some(stream), Some(info)) => stream.info == *info,
+            (None, None) => true,
+            _ => false,
+        };
+        if same {
+            return;
+        }
+        self.local[index] =
+            info.map(|info| LocalStream::new(&info, self.config.history, &mut self.rng));
+        self.announce = StreamAnnounce {
+            user_id: self.config.user_id,
+            version: self.announce.version.wrapping_add(1),
+            streams: self.local.iter().flatten().map(|l| l.info).collect(),
+        };
+        self.announce_bytes = self.announce.to_bytes();
+        for peer in 0..self.peers.len() {
+            if matches!(self.peers[peer].state, State::Connected(_)) {
+                self.peers[peer].announce_repeats = ANNOUNCE_REPEATS - 1;
+                self.reannounce(now, peer);
+            }
+        }
+    }
+
+    /// Sends our current announcement to a connected peer, in a `PeerAuth` for the session's
+    /// nonces (the announcement is only ever believed under the room key's proof).
+    fn reannounce(&mut self, now: Instant, index: usize) {
+        let State::Connected(connected) = &self.peers[index].state else {
+            return;
+        };
+        let to_nonce = connected.peer_nonce;
+        self.send_auth(now, index, to_nonce, true);
+    }
+
     fn send_audio(&mut self, now: Instant, index: usize, timestamp: MediaTime, payload: &[u8]) {
         let session = self.session_time(now).ticks() as u32;
-        let Some(stream) = self.local.get_mut(index) else {
+        let Some(Some(stream)) = self.local.get_mut(index) else {
+            self.stats.no_such_stream += 1;
             return;
         };
         let seq = stream.seq;
