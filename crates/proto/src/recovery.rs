@@ -192,7 +192,9 @@ const PARITY_SLOTS: usize = 8;
 /// Packets over which the transit excess statistics are smoothed (an exponential average).
 const EXCESS_SMOOTHING: f64 = 64.0;
 /// Transit minimum window half (two halves: the minimum follows drift and path changes).
-const TRANSIT_WINDOW: Duration = Duration::from_secs(2);
+const TRANSIT_WINDOW: Duration = Duration::from_millis(250);
+/// Buckets of [`TRANSIT_WINDOW`] the transit floor is the minimum of (4 s).
+const TRANSIT_BUCKETS: usize = 16;
 
 #[derive(Clone, Debug, Default)]
 struct Slot {
@@ -236,9 +238,16 @@ pub struct Receiver {
     pending: Vec<Pending>,
     parities: Vec<HeldParity>,
     next_parity: usize,
-    /// Minimum of (arrival − media time) in µs over the current and previous window halves.
-    transit: [Option<i64>; 2],
+    /// Minimum of (arrival − media time) in µs over each of the last [`TRANSIT_BUCKETS`]
+    /// stretches of [`TRANSIT_WINDOW`] (newest first), with the arrival (µs) it was seen at.
+    transit: [Option<(i64, i64)>; TRANSIT_BUCKETS],
     transit_window_start: Instant,
+    /// How fast the transit floor rises (µs per µs, ≥ 0): a sender whose sample clock runs
+    /// slower than our clock makes every packet's transit longer than the last (a 1 % slow
+    /// device: 10 ms more each second). An old minimum would then call every packet overdue.
+    transit_slope: f64,
+    /// The latest arrival, µs: where the floor is extrapolated to.
+    last_arrival: i64,
     /// Smoothed transit beyond the minimum, and its mean deviation (µs).
     excess_mean: f64,
     excess_deviation: f64,
@@ -261,8 +270,10 @@ impl Receiver {
             pending: Vec::with_capacity(MAX_PENDING),
             parities: vec![HeldParity::default(); PARITY_SLOTS],
             next_parity: 0,
-            transit: [None; 2],
+            transit: [None; TRANSIT_BUCKETS],
             transit_window_start: Instant::ZERO,
+            transit_slope: 0.0,
+            last_arrival: 0,
             excess_mean: 0.0,
             excess_deviation: 0.0,
             ready: Vec::with_capacity(RING),
@@ -290,7 +301,7 @@ impl Receiver {
     /// The local instant the packet with media timestamp `timestamp` (48 kHz, extended) is due
     /// for playout, once a transit has been observed.
     pub fn deadline(&self, timestamp: u64) -> Option<Instant> {
-        let local = ticks_to_micros(timestamp) as i64 + self.fastest_transit()?;
+        let local = self.earliest_arrival(timestamp)?;
         let due = u64::try_from(local).unwrap_or(0);
         Some(Instant::from_micros(due) + self.config.playout_delay)
     }
@@ -665,13 +676,30 @@ impl Receiver {
     }
 
     fn observe_transit(&mut self, now: Instant, timestamp: u64) {
+        let at = now.as_micros() as i64;
         if now.saturating_since(self.transit_window_start) >= TRANSIT_WINDOW {
-            self.transit = [None, self.transit[0]];
+            // The floor's rise: from the oldest bucket's minimum to the newest complete one's
+            // (on a rising floor each minimum sits at its bucket's start), capped at 10 %,
+            // which no working device drifts.
+            let complete = self.transit.iter().flatten();
+            if let (Some(&(newer, newer_at)), Some(&(older, older_at))) =
+                (complete.clone().next(), complete.last())
+                && newer_at > older_at
+            {
+                self.transit_slope =
+                    ((newer - older) as f64 / (newer_at - older_at) as f64).clamp(0.0, 0.1);
+            }
+            self.transit.rotate_right(1);
+            self.transit[0] = None;
             self.transit_window_start = now;
         }
-        let transit = now.as_micros() as i64 - ticks_to_micros(timestamp) as i64;
+        self.last_arrival = self.last_arrival.max(at);
+        let transit = at - ticks_to_micros(timestamp) as i64;
         let current = &mut self.transit[0];
-        *current = Some(current.map_or(transit, |t| t.min(transit)));
+        *current = Some(match *current {
+            Some((floor, floor_at)) if floor <= transit => (floor, floor_at),
+            _ => (transit, at),
+        });
         let fastest = self.fastest_transit().unwrap_or(transit);
         let excess = (transit - fastest) as f64;
         self.excess_mean += (excess - self.excess_mean) / EXCESS_SMOOTHING;
@@ -679,9 +707,33 @@ impl Receiver {
             ((excess - self.excess_mean).abs() - self.excess_deviation) / EXCESS_SMOOTHING;
     }
 
-    /// The minimum transit (arrival − media time, µs) over the last 2–4 s.
+    /// The earliest local time (µs) the packet with media timestamp `timestamp` can arrive: on
+    /// the floor, which keeps rising while the packet is on its way, so the time `a` with
+    /// `a = media + floor(a)` for each bucket's line, the earliest of them.
+    fn earliest_arrival(&self, timestamp: u64) -> Option<i64> {
+        let media = ticks_to_micros(timestamp) as f64;
+        let slope = self.transit_slope;
+        self.transit
+            .iter()
+            .flatten()
+            .map(|&(floor, at)| {
+                let on_line = (media + floor as f64 - slope * at as f64) / (1.0 - slope);
+                // A packet from before the bucket's minimum is held to that minimum.
+                on_line.max(media + floor as f64).ceil() as i64
+            })
+            .min()
+    }
+
+    /// The transit floor (arrival − media time, µs) now: the minimum over the last 4 s, each
+    /// window's minimum carried forward at the floor's measured rise to the latest arrival.
     fn fastest_transit(&self) -> Option<i64> {
-        self.transit.iter().flatten().min().copied()
+        self.transit
+            .iter()
+            .flatten()
+            .map(|&(floor, at)| {
+                floor + (self.transit_slope * (self.last_arrival - at).max(0) as f64) as i64
+            })
+            .min()
     }
 
     /// How long after its earliest possible arrival a packet is declared overdue: the smoothed

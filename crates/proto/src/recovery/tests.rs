@@ -246,3 +246,60 @@ fn a_late_copy_undoes_a_loss_only_when_no_resend_could_be_it() {
         "the second copy is no proof"
     );
 }
+
+#[test]
+fn a_sender_whose_clock_runs_slow_is_not_called_lossy() {
+    // The sender's device runs 1 % slow: packets of 120 media ticks (2.5 ms) leave every
+    // 2.525 ms, so each transit is 25 µs longer than the last, 10 ms more per second. No packet
+    // is lost, none is late; a floor that forgot the drift called nearly all of them overdue.
+    for slow in [0.01, 0.001, 0.0] {
+        // The shipped overdue floor (2 ms), not the zero the hand-made loss tests use.
+        let mut rx = Receiver::new(Config {
+            frame_ticks: FRAME,
+            playout_delay: Duration::from_millis(30),
+            ..Config::default()
+        });
+        rx.set_rtt(Duration::from_millis(15));
+        let period = 2_500.0 * (1.0 + slow);
+        let mut out = [0u16; MAX_GAP as usize];
+        let (mut nacked, mut last_nack) = (0, 0.0);
+        for seq in 0..2_000u64 {
+            let now = us(10_000 + (seq as f64 * period) as u64);
+            rx.handle_timeout(now);
+            let n = rx.poll_nacks(now, &mut out);
+            if n > 0 {
+                nacked += n;
+                last_nack = seq as f64 * period / 1e6;
+            }
+            let received = rx.handle_packet(
+                now,
+                SeqNo(seq),
+                seq * u64::from(FRAME),
+                &header(seq),
+                &payload(seq),
+            );
+            assert_eq!(
+                received,
+                Received::Accepted(Via::Original),
+                "seq {seq}, {slow}"
+            );
+        }
+        let stats = rx.stats();
+        assert_eq!(
+            (stats.lost, stats.missing, stats.late),
+            (0, 0, 0),
+            "{} % slow: {stats:?}",
+            slow * 100.0
+        );
+        // Until two 250 ms buckets have measured the rise, the floor lags: a 1 % slow sender
+        // draws spurious NACKs (counted as such) for its first half second, then none.
+        assert!(
+            last_nack < 0.6,
+            "{} % slow: NACKs until {last_nack} s",
+            slow * 100.0
+        );
+        if slow < 0.005 {
+            assert_eq!(nacked, 0, "{} % slow", slow * 100.0);
+        }
+    }
+}
