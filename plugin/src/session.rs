@@ -3,9 +3,11 @@
 //! and the control thread that owns the engine's `Controller` while the plugin is active.
 //!
 //! The control thread publishes the host's tempo and transport to the room when they change,
-//! prints the `--stats` line once a second when asked, and leaves the room when the plugin is
-//! deactivated or dropped (Ctrl-C in the standalone).
+//! prints the standalone's bound address (`listening on ADDR`) as the session starts and the
+//! `--stats` line once a second when asked, and leaves the room when the plugin is deactivated
+//! or dropped (Ctrl-C in the standalone).
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -199,10 +201,13 @@ impl Session {
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
             let stop = Arc::clone(&stop);
-            let print_stats = settings.stats;
+            let print = Print {
+                address: standalone().is_some(),
+                stats: settings.stats,
+            };
             std::thread::Builder::new()
                 .name("osp-jam-session".into())
-                .spawn(move || control_loop(controller, &stop, &host_transport, print_stats))
+                .spawn(move || control_loop(controller, &stop, &host_transport, print))
                 .map_err(|e| e.to_string())?
         };
         Ok((
@@ -233,13 +238,29 @@ struct Published {
     meter: (u16, u16),
 }
 
+/// What the control thread prints on stdout.
+#[derive(Clone, Copy)]
+struct Print {
+    /// `listening on ADDR` once, as the session starts (the standalone): with `--listen
+    /// 127.0.0.1:0` the OS picks the port, and this line is how a user or a test learns it.
+    address: bool,
+    /// The `--stats` line once a second.
+    stats: bool,
+}
+
 fn control_loop(
     mut controller: Controller,
     stop: &AtomicBool,
     host_transport: &transport::Shared,
-    print_stats: bool,
+    print: Print,
 ) {
     const TICK: Duration = Duration::from_millis(100);
+    if print.address {
+        // Flushed at once: whoever reads it through a pipe is waiting for it to dial us.
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "listening on {}", controller.local_addr());
+        let _ = out.flush();
+    }
     let mut published: Option<Published> = None;
     let mut next_stats = Instant::now() + Duration::from_secs(1);
     while !stop.load(Ordering::Relaxed) {
@@ -264,7 +285,7 @@ fn control_loop(
                 );
             }
         }
-        if print_stats && Instant::now() >= next_stats {
+        if print.stats && Instant::now() >= next_stats {
             next_stats += Duration::from_secs(1);
             println!("{}", controller.report());
         }
