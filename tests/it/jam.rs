@@ -41,9 +41,9 @@ fn two_standalones_play_to_each_other_through_jack() {
         jackd(&servers[1], SR, PERIOD),
     ];
     // Opus at its defaults (2.5 ms frames, 128 kb/s): CELT codes a pure sine's band energy to
-    // within a few tenths of a dB, not exactly (measured -0.0x dB here), so 1 dB. PCM (L24) is
-    // exact but for the 24-bit step and the resampler, whose passband is flat to far better
-    // than 0.1 dB at 440 Hz.
+    // within a few tenths of a dB, not exactly (median level measured -0.52 to +0.26 dB over
+    // seven runs), so 1 dB. PCM (L24) is exact but for the 24-bit step and B's resampler,
+    // flat far better than 0.1 dB at 440 Hz (measured within 0.015 dB).
     let mut losses = Vec::new();
     for (codec, tolerance_db) in [("opus", 1.0), ("pcm", 0.1)] {
         let b_saw = jam_through_jack(&servers, codec, tolerance_db);
@@ -135,8 +135,8 @@ fn jam_through_jack(servers: &[String; 2], codec: &str, tolerance_db: f64) -> Pe
     }
 
     // B's outputs on server 2; at the same time A's on server 1, only for server 1's real
-    // rate: B's resampler follows A's clock, so A's 440 Hz (on A's clock) comes out of B at
-    // 440 Hz times the ratio of the two servers' real rates.
+    // rate: as far as B's resampler follows A's clock, A's 440 Hz (on A's clock) comes out of
+    // B at 440 Hz times the ratio of the two servers' real rates.
     let dir = tempdir(&format!("jam-record-{codec}"));
     let record = |server: &String, file: &std::path::Path| {
         Command::new(env!("CARGO_BIN_EXE_jack-probe"))
@@ -182,8 +182,8 @@ fn jam_through_jack(servers: &[String; 2], codec: &str, tolerance_db: f64) -> Pe
     eprintln!("{codec}: B {b_stats:?}");
     eprintln!("{codec}: {report}");
     eprintln!(
-        "{codec}: server A runs at {rate_a:.1} Hz, B at {rate_b:.1} Hz: A's sine due at B at \
-         {expected_freq:.2} Hz"
+        "{codec}: server A runs at {rate_a:.1} Hz, B at {rate_b:.1} Hz: A's sine on A's clock \
+         is {expected_freq:.2} Hz on B's"
     );
 
     for ch in 0..2 {
@@ -199,9 +199,13 @@ fn jam_through_jack(servers: &[String; 2], codec: &str, tolerance_db: f64) -> Pe
         sorted.sort_by(f64::total_cmp);
         let level_db = sorted[sorted.len() / 2];
         let dropouts = windows.iter().filter(|&&db| db < -6.0).count();
-        // Pitch over the whole recording (the DFT peak: a skipped JACK cycle cannot move it,
-        // and B's resampler, which may glide by up to 0.5 % while its buffer converges,
-        // averages out).
+        // Pitch over the whole recording (the DFT peak: a skipped JACK cycle cannot move it).
+        // The two dummy servers run a little apart (47,679-48,049 Hz each, up to 0.13 % from
+        // each other), and B's resampler follows A's clock only as its buffer level asks, so
+        // over 4 s the pitch lies between 440 Hz on B's clock (not yet followed) and 440 Hz on
+        // A's (fully followed), give or take the resampler's glide while its buffer converges:
+        // measured at most 0.40 Hz outside that span over 13 recordings (most inside it),
+        // while against either end alone it was up to 0.57 Hz off.
         let freq = dominant_frequency(&x, f64::from(SR), FREQ);
         eprintln!(
             "{codec}: channel {ch}: {level_db:+.3} dB (median of {} windows, {dropouts} below \
@@ -212,9 +216,11 @@ fn jam_through_jack(servers: &[String; 2], codec: &str, tolerance_db: f64) -> Pe
             level_db.abs() < tolerance_db,
             "{codec}: channel {ch}: A's sine at B at {level_db:+.3} dB"
         );
+        let (low, high) = (FREQ.min(expected_freq), FREQ.max(expected_freq));
         assert!(
-            (freq - expected_freq).abs() < 0.5,
-            "{codec}: channel {ch}: A's sine at B at {freq:.2} Hz, due at {expected_freq:.2} Hz"
+            freq > low - 0.5 && freq < high + 0.5,
+            "{codec}: channel {ch}: A's sine at B at {freq:.2} Hz, not within 0.5 Hz of \
+             {low:.2}..={high:.2} Hz"
         );
         // A glitch on a loaded machine may conceal a packet or two; a broken path would
         // silence most of them.
@@ -381,8 +387,10 @@ fn killed_peer_rejoins_and_the_others_keep_playing() {
             after.concealed - before.concealed,
             after.starved - before.starved,
         );
-        // Every packet of the stream played: 750 PCM packets a second, decoded, with at most
-        // a few concealed where this loaded machine delayed a block past the 10 ms buffer.
+        // Every packet of the stream played: 750 PCM packets a second, decoded. Measured: 0
+        // concealed, 0 windows off in three runs; the allowances are for a stall of the
+        // lockstep thread longer than the 20 ms buffer on this loaded machine (with a 10 ms
+        // buffer one run concealed 12 and put 3 windows off by 2-4 dB).
         let expected = (seconds * 750.0) as u64;
         assert!(
             last.decoded - first.decoded >= expected * 95 / 100,
@@ -417,7 +425,7 @@ fn killed_peer_rejoins_and_the_others_keep_playing() {
     drop(victim);
 }
 
-/// A survivor's engine: PCM 64-sample frames (exact levels), a fixed 10 ms jitter buffer
+/// A survivor's engine: PCM 64-sample frames (exact levels), a fixed 20 ms jitter buffer
 /// (the test checks the session, not how this machine schedules the lockstep loop).
 fn survivor(user_id: u32, peers: Vec<SocketAddr>) -> Config {
     let mut config = Config::new(
