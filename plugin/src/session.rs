@@ -3,9 +3,11 @@
 //! and the control thread that owns the engine's `Controller` while the plugin is active.
 //!
 //! The control thread publishes the host's tempo and transport to the room when they change,
-//! prints the `--stats` line once a second when asked, and leaves the room when the plugin is
-//! deactivated or dropped (Ctrl-C in the standalone).
+//! prints the standalone's bound address (`listening on ADDR`) as the session starts and the
+//! `--stats` line once a second when asked, and leaves the room when the plugin is deactivated
+//! or dropped (Ctrl-C in the standalone).
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
@@ -271,11 +273,14 @@ impl Session {
         };
         let thread = {
             let (stop, controller) = (Arc::clone(&stop), Arc::clone(&controller));
-            let print_stats = settings.stats;
+            let print = Print {
+                address: standalone().is_some(),
+                stats: settings.stats,
+            };
             std::thread::Builder::new()
                 .name("osp-jam-session".into())
                 .spawn(move || {
-                    control_loop(&controller, &stop, &host_transport, lead, print_stats);
+                    control_loop(&controller, &stop, &host_transport, lead, print);
                 })
                 .map_err(|e| e.to_string())?
         };
@@ -327,16 +332,33 @@ enum Leading {
     Follow,
 }
 
+/// What the control thread prints on stdout.
+#[derive(Clone, Copy)]
+struct Print {
+    /// `listening on ADDR` once, as the session starts (the standalone): with `--listen
+    /// 127.0.0.1:0` the OS picks the port, and this line is how a user or a test learns it.
+    address: bool,
+    /// The `--stats` line once a second.
+    stats: bool,
+}
+
 fn control_loop(
     controller: &Mutex<Controller>,
     stop: &AtomicBool,
     host_transport: &transport::Shared,
     leading: Leading,
-    print_stats: bool,
+    print: Print,
 ) {
     // Short enough that the sample-clock fit sees reads soon after block starts, and that a
     // host's tempo change reaches the room within a beat's fraction.
     const TICK: Duration = Duration::from_millis(10);
+    if print.address {
+        // Flushed at once: whoever reads it through a pipe is waiting for it to dial us.
+        let address = lock(controller).local_addr();
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "listening on {address}");
+        let _ = out.flush();
+    }
     let mut next_stats = Instant::now() + Duration::from_secs(1);
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(TICK);
@@ -348,7 +370,7 @@ fn control_loop(
         };
         let mut controller = lock(controller);
         controller.tick(lead);
-        if print_stats && Instant::now() >= next_stats {
+        if print.stats && Instant::now() >= next_stats {
             next_stats += Duration::from_secs(1);
             println!("{}", controller.report());
         }

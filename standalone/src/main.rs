@@ -9,6 +9,9 @@
 //!         --peer 192.0.2.7:48500 --codec opus --frame 120 --bitrate 128000 --jitter auto --stats
 //! ```
 //!
+//! Once in the room it prints `listening on ADDR` (the bound address: with `--listen
+//! 127.0.0.1:0` the port the OS chose) on stdout.
+//!
 //! Every other flag (sample rate, period size, devices, port connections, tempo and time
 //! signature of the standalone's own transport) belongs to the audio shell: `--help` lists
 //! them. Ctrl-C leaves the room (peers are told) and exits.
@@ -21,7 +24,8 @@ const SESSION_HELP: &str = "\
 Session flags (OSP Jam):
   --room NAME          join this room (without it, the app only passes audio through)
   --secret SECRET      the room secret (or env OSP_JAM_SECRET)
-  --listen ADDR        local UDP address [default: 0.0.0.0:48500]
+  --listen ADDR        local UDP address; port 0 lets the OS choose [default: 0.0.0.0:48500]
+                       (the app prints `listening on ADDR` once the session starts)
   --peer ADDR          a peer to call (repeatable)
   --user-id N          our id in the room [default: random]
   --codec pcm|opus     how our track is encoded [default: opus]

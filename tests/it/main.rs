@@ -6,6 +6,7 @@
 
 mod clap_host;
 mod engine;
+mod jam;
 mod proxy;
 mod robustness;
 mod rtp_interop;

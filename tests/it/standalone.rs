@@ -3,9 +3,9 @@
 //! ports, passes a sine from a JACK client through to its outputs, and leaves on SIGINT.
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::support::{KillOnDrop, bundled, interrupt_and_expect_clean_exit};
+use crate::support::{KillOnDrop, bundled, interrupt_and_expect_clean_exit, jackd};
 
 const SR: u32 = 48_000;
 const PERIOD: u32 = 128;
@@ -23,17 +23,7 @@ fn standalone_passes_audio_through_a_real_jack_server() {
     // killed leaves its entry behind; with a fixed name the next run reclaims it instead of
     // adding another.
     let server = JACK_SERVER.to_owned();
-    let log = crate::support::tempdir("jackd").join("jackd.log");
-    let jackd = Command::new("jackd")
-        .args(["--no-realtime", "-n", &server, "-d", "dummy"])
-        .args(["-r", &SR.to_string(), "-p", &PERIOD.to_string()])
-        .env("JACK_DEFAULT_SERVER", &server)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).expect("jackd log"))
-        .spawn()
-        .expect("start jackd (Debian jackd2; scripts/install-deps.sh installs it)");
-    let mut jackd = KillOnDrop(jackd);
-    wait_for_server(&server, &mut jackd, &log);
+    let _jackd = jackd(&server, SR, PERIOD);
 
     let app = Command::new(bundled("osp-jam"))
         .args([
@@ -131,32 +121,4 @@ fn standalone_runs_headless_on_the_dummy_backend() {
         "standalone died on the dummy backend"
     );
     interrupt_and_expect_clean_exit(&mut app, "osp-jam");
-}
-
-/// Waits until the named server lists its dummy system ports (bounded at 10 s); if jackd dies
-/// first, fails with what it said.
-fn wait_for_server(server: &str, jackd: &mut KillOnDrop, log: &std::path::Path) {
-    let start = Instant::now();
-    loop {
-        if let Ok(Some(status)) = jackd.0.try_wait() {
-            let said = std::fs::read_to_string(log).unwrap_or_default();
-            panic!("jackd exited ({status}) before serving:\n{said}");
-        }
-        let lsp = Command::new("jack_lsp")
-            .env("JACK_DEFAULT_SERVER", server)
-            .env("JACK_NO_START_SERVER", "1")
-            .stderr(Stdio::null())
-            .output()
-            .expect("run jack_lsp");
-        if lsp.status.success()
-            && String::from_utf8_lossy(&lsp.stdout).contains("system:playback_1")
-        {
-            return;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "jackd {server} did not come up"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }

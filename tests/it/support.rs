@@ -120,3 +120,42 @@ pub(crate) fn tempdir(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).expect("create temp dir");
     dir
 }
+
+/// Starts `jackd -d dummy` as the server named `server` (never the default one) at `rate` Hz
+/// with `period`-frame cycles, and waits until it serves (bounded at 10 s); if jackd dies
+/// first, fails with what it said. Stopped (SIGTERM, so it leaves JACK's registry) on drop.
+pub(crate) fn jackd(server: &str, rate: u32, period: u32) -> KillOnDrop {
+    let log = tempdir(&format!("jackd-{server}")).join("jackd.log");
+    let child = std::process::Command::new("jackd")
+        .args(["--no-realtime", "-n", server, "-d", "dummy"])
+        .args(["-r", &rate.to_string(), "-p", &period.to_string()])
+        .env("JACK_DEFAULT_SERVER", server)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("jackd log"))
+        .spawn()
+        .expect("start jackd (Debian jackd2; scripts/install-deps.sh installs it)");
+    let mut jackd = KillOnDrop(child);
+    let start = std::time::Instant::now();
+    loop {
+        if let Ok(Some(status)) = jackd.0.try_wait() {
+            let said = std::fs::read_to_string(&log).unwrap_or_default();
+            panic!("jackd exited ({status}) before serving:\n{said}");
+        }
+        let lsp = std::process::Command::new("jack_lsp")
+            .env("JACK_DEFAULT_SERVER", server)
+            .env("JACK_NO_START_SERVER", "1")
+            .stderr(std::process::Stdio::null())
+            .output()
+            .expect("run jack_lsp");
+        if lsp.status.success()
+            && String::from_utf8_lossy(&lsp.stdout).contains("system:playback_1")
+        {
+            return jackd;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(10),
+            "jackd {server} did not come up"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
