@@ -193,8 +193,12 @@ const PARITY_SLOTS: usize = 8;
 const EXCESS_SMOOTHING: f64 = 64.0;
 /// Transit minimum window half (two halves: the minimum follows drift and path changes).
 const TRANSIT_WINDOW: Duration = Duration::from_millis(250);
-/// Buckets of [`TRANSIT_WINDOW`] the transit floor is the minimum of (4 s).
+/// Buckets of [`TRANSIT_WINDOW`] kept: the oldest and the newest give the floor's rise (4 s).
 const TRANSIT_BUCKETS: usize = 16;
+/// Newest buckets the floor itself is the minimum of (0.25-0.5 s): a device paced by sleeps
+/// runs slow by a varying amount and catches up now and then; an older minimum (a catch-up's
+/// short transit) would make every later packet look late.
+const FLOOR_BUCKETS: usize = 2;
 
 #[derive(Clone, Debug, Default)]
 struct Slot {
@@ -713,7 +717,7 @@ impl Receiver {
     fn earliest_arrival(&self, timestamp: u64) -> Option<i64> {
         let media = ticks_to_micros(timestamp) as f64;
         let slope = self.transit_slope;
-        self.transit
+        self.transit[..FLOOR_BUCKETS]
             .iter()
             .flatten()
             .map(|&(floor, at)| {
@@ -727,7 +731,7 @@ impl Receiver {
     /// The transit floor (arrival − media time, µs) now: the minimum over the last 4 s, each
     /// window's minimum carried forward at the floor's measured rise to the latest arrival.
     fn fastest_transit(&self) -> Option<i64> {
-        self.transit
+        self.transit[..FLOOR_BUCKETS]
             .iter()
             .flatten()
             .map(|&(floor, at)| {
