@@ -450,24 +450,10 @@ impl Driver {
                     &audio.payload,
                 );
             }
-            Event::PeerUp { user_id, streams } => {
+            // A peer up (again) or announcing a changed set: streams it no longer sends are
+            // freed, the others (re)announced.
+            Event::PeerUp { user_id, streams } | Event::StreamsChanged { user_id, streams } => {
                 self.reconnecting.remove(&user_id);
-                self.streams
-                    .insert(user_id, streams.iter().map(|s| s.stream_id).collect());
-                for stream in streams {
-                    inbound.send(
-                        Inbound::StreamUp {
-                            user_id,
-                            stream_id: stream.stream_id,
-                            encoding: stream.encoding,
-                            channels: stream.channels,
-                            frame_samples: stream.frame_samples,
-                        },
-                        &[],
-                    );
-                }
-            }
-            Event::StreamsChanged { user_id, streams } => {
                 let now_ids: Vec<u16> = streams.iter().map(|s| s.stream_id).collect();
                 let before = self
                     .streams
