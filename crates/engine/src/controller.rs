@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::config::Config;
-use crate::grid::{self, Grid, SampleClockFit};
+use crate::grid::{self, SampleClockFit};
 use crate::processor::{self, MAX_REMOTES, Processor};
 use crate::remote::LAG_TICKS;
 use crate::shared::Shared;
@@ -180,6 +180,11 @@ impl Controller {
     pub fn tick(&mut self, lead: Lead<'_>) {
         let now = control_clock();
         self.fit.observe(self.shared.sample_clock(), now);
+        // Every track's fit learns all the time, so its grid is right from the room's first
+        // transport on.
+        for track in &mut self.tracks {
+            track.fit.observe(track.shared.sample_clock(), now);
+        }
         let samples_now = self.fit.samples_at(now);
         match lead {
             Lead::Host(host) => {
@@ -230,8 +235,7 @@ impl Controller {
         ) {
             let grid = grid::anchor(&transport, session, samples, self.config.sample_rate);
             self.shared.grid.publish(&grid);
-            for track in &mut self.tracks {
-                track.fit.observe(track.shared.sample_clock(), now);
+            for track in &self.tracks {
                 if let Some(samples) = track.fit.samples_at(now) {
                     let grid = grid::anchor(&transport, session, samples, self.config.sample_rate);
                     track.shared.grid.publish(&grid);
@@ -263,11 +267,6 @@ impl Controller {
             beat,
         );
         self.published = Some((wanted, beat, now));
-    }
-
-    /// The room's grid as the audio thread last saw it.
-    pub fn grid(&mut self) -> Option<Grid> {
-        self.processor().grid
     }
 
     /// The bound UDP address.
@@ -364,9 +363,7 @@ impl Controller {
                 playing: grid.playing,
                 bpm: grid.bpm,
                 beats_per_bar: grid.beats_per_bar,
-                beat: samples_now.map_or(grid.anchor_beat, |s| {
-                    grid.anchor_beat + (s - grid.anchor_sample) * grid.beats_per_sample()
-                }),
+                beat: samples_now.map_or(grid.anchor_beat, |s| grid.beat_at_position(s)),
                 host_offset_beats: audio.host_offset_beats,
             }),
             local: network.local,

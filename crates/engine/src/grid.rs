@@ -52,7 +52,12 @@ impl Grid {
 
     /// The grid beat at local sample `sample`.
     pub fn beat_at(&self, sample: u64) -> f64 {
-        self.anchor_beat + (sample as f64 - self.anchor_sample) * self.beats_per_sample()
+        self.beat_at_position(sample as f64)
+    }
+
+    /// The grid beat at a fractional sample-clock position (the fit's estimate of "now").
+    pub fn beat_at_position(&self, position: f64) -> f64 {
+        self.anchor_beat + (position - self.anchor_sample) * self.beats_per_sample()
     }
 
     /// Beats per bar as a float (at least one).
@@ -171,14 +176,7 @@ pub fn anchor(
     samples: f64,
     sample_rate: f64,
 ) -> Grid {
-    let tick = (session_micros * 0.048).max(0.0);
-    let beat = if transport.playing {
-        transport.anchor_beat
-            + (tick - transport.anchor_tick as f64) * transport.bpm
-                / (60.0 * proto::osp::message::TransportSync::TICKS_PER_SECOND)
-    } else {
-        transport.anchor_beat
-    };
+    let beat = transport.beat_at_tick((session_micros * 0.048).max(0.0));
     Grid {
         playing: transport.playing,
         bpm: transport.bpm,

@@ -75,6 +75,8 @@ pub struct Processor {
     counters: Stats,
     /// The grid at this block's start, if the room has one.
     grid: Option<Grid>,
+    /// [`Processor::begin_block`] already ran for the block `process` is about to take.
+    block_begun: bool,
 }
 
 impl Processor {
@@ -111,6 +113,7 @@ impl Processor {
             blocks: 0,
             counters: Stats::default(),
             grid: None,
+            block_begun: false,
         }
     }
 
@@ -128,7 +131,10 @@ impl Processor {
     pub fn process(&mut self, left: &[f32], right: &[f32], gain: Option<&[f32]>) {
         let frames = left.len().min(right.len()).min(self.max_block());
         self.frames = frames;
-        self.begin_block();
+        if !self.block_begun {
+            self.begin_block();
+        }
+        self.block_begun = false;
         let now = self.local_ticks();
         self.receive(now);
 
@@ -213,11 +219,12 @@ impl Processor {
     }
 
     /// Publishes the block start and reads the grid for it. [`Processor::process`] does this
-    /// itself; a caller that needs the grid before processing (to place a click, or to time its
-    /// effects to the room) calls it first, and the repeat inside `process` is a no-op.
+    /// itself unless the caller already did: a caller that needs the grid before processing
+    /// (to place a click, or to time its effects to the room) calls it first.
     ///
     /// Audio thread: must not allocate, lock or block.
     pub fn begin_block(&mut self) {
+        self.block_begun = true;
         self.shared.set_sample_clock(self.sample_clock);
         if let Some(grid) = self.shared.grid.read::<Grid>() {
             self.grid = Some(grid);

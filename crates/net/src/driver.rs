@@ -78,8 +78,6 @@ pub struct Status {
     pub reconnecting: Vec<(u32, u32)>,
     /// The room's tempo and transport.
     pub transport: Option<proto::osp::message::TransportSync>,
-    /// Session timeline minus the driver's clock, µs.
-    pub session_offset_us: f64,
     /// When this status was taken, and the session timeline (µs) at that instant: relates the
     /// room's beat grid to the control thread's clock ([`Status::session_micros_at`]).
     pub session_clock: Option<(std::time::Instant, f64)>,
@@ -559,7 +557,6 @@ impl Driver {
             peers,
             reconnecting,
             transport: endpoint.transport(),
-            session_offset_us: endpoint.session_micros(now) - now.as_micros() as f64,
             session_clock: Some((taken, endpoint.session_micros(now))),
             endpoint: endpoint.stats(),
             sent: self.counters.sent,

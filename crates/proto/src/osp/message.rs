@@ -714,10 +714,15 @@ impl TransportSync {
 
     /// The beat position at session tick `tick`.
     pub fn beat_at(&self, tick: u64) -> f64 {
+        self.beat_at_tick(tick as f64)
+    }
+
+    /// The beat position at a fractional session tick (a clock finer than the tick).
+    pub fn beat_at_tick(&self, tick: f64) -> f64 {
         if !self.playing {
             return self.anchor_beat;
         }
-        let elapsed = tick as f64 - self.anchor_tick as f64;
+        let elapsed = tick - self.anchor_tick as f64;
         self.anchor_beat + elapsed * self.bpm / (60.0 * Self::TICKS_PER_SECOND)
     }
 
