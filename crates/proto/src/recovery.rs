@@ -353,6 +353,11 @@ impl Receiver {
                 Some(p) if p.nacks > 0 => self.stats.late_resend += 1,
                 _ => self.stats.late += 1,
             }
+            if let Some(p) = was_pending {
+                // Its deadline passed before the timer said so: it is missing all the same
+                // (every counted loss ends repaired, undone or missing).
+                self.declare_missing(p.seq);
+            }
             return Received::Late;
         }
         self.store(seq, timestamp, header, payload);
@@ -463,8 +468,7 @@ impl Receiver {
         while i < self.pending.len() {
             if now >= self.pending[i].deadline {
                 let p = self.pending.swap_remove(i);
-                self.stats.missing += 1;
-                self.missing.push(p.seq);
+                self.declare_missing(p.seq);
             } else {
                 i += 1;
             }
@@ -592,8 +596,7 @@ impl Receiver {
                 .min_by_key(|&i| self.pending[i].seq)
                 .unwrap_or(0);
             let p = self.pending.swap_remove(oldest);
-            self.stats.missing += 1;
-            self.missing.push(p.seq);
+            self.declare_missing(p.seq);
         }
         let deadline = self.deadline(timestamp).unwrap_or(now);
         // Ask only once the packet is overdue: one revealed by a reordered later packet (or by
@@ -608,6 +611,12 @@ impl Receiver {
         });
     }
 
+    /// Gives up on packet `seq`: the player conceals it.
+    fn declare_missing(&mut self, seq: u64) {
+        self.stats.missing += 1;
+        self.missing.push(seq);
+    }
+
     fn take_pending(&mut self, seq: u64) -> Option<Pending> {
         let i = self.pending.iter().position(|p| p.seq == seq)?;
         Some(self.pending.swap_remove(i))
@@ -615,8 +624,8 @@ impl Receiver {
 
     fn resync(&mut self, seq: u64, timestamp: u64) {
         self.stats.resyncs += 1;
-        for p in self.pending.drain(..) {
-            self.missing.push(p.seq);
+        while let Some(p) = self.pending.pop() {
+            self.declare_missing(p.seq);
         }
         for held in &mut self.parities {
             held.count = 0;
