@@ -93,6 +93,7 @@ fn two_endpoints() {
                 Input::Command(Command::SendAudio {
                     stream: 0,
                     timestamp: MediaTime(ticks),
+                    capture: None,
                     payload: &payload,
                 }),
             );
@@ -172,6 +173,7 @@ impl netsim::Node for Peer {
                 Input::Command(Command::SendAudio {
                     stream: 0,
                     timestamp: MediaTime(self.ticks),
+                    capture: None,
                     payload: &[0x5A; 160],
                 }),
             );

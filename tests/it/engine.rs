@@ -438,6 +438,143 @@ fn engines_share_the_leaders_beat_grid_and_click_together_on_it() {
     println!("grid agreement: {worst_samples:.2} samples; clicks A {at_a:?} B {at_b:?}");
 }
 
+/// Sample offsets within this block at which `grid` crosses a beat.
+fn beats_in_block(grid: Option<&engine::grid::Grid>, first: u64) -> Vec<usize> {
+    let Some(grid) = grid.filter(|g| g.playing) else {
+        return Vec::new();
+    };
+    (0..BLOCK)
+        .filter(|&i| {
+            let s = first + i as u64;
+            s > 0 && grid.beat_at(s).floor() > grid.beat_at(s - 1).floor()
+        })
+        .collect()
+}
+
+#[test]
+fn remote_audio_is_placed_on_the_shared_grid_and_its_lag_is_reported() {
+    use engine::controller::Lead;
+    const BPM: f64 = 120.0;
+    const SAMPLES_PER_BEAT: f64 = RATE * 60.0 / BPM;
+    // A leads and plays what it hears live; B places A a whole beat later. Each sends an
+    // impulse on every beat of its own grid.
+    let codec = Codec::PcmL24 { frame_samples: 64 };
+    let a = engine::new(config(1, codec, Vec::new())).expect("engine A");
+    let mut b_config = config(2, codec, vec![a.0.local_addr()]);
+    b_config.align = engine::Align::Beat;
+    let b = engine::new(b_config).expect("engine B");
+    let mut pair = Pair { a, b };
+    wait_connected(&mut pair);
+    let period = Duration::from_secs_f64(BLOCK as f64 / RATE);
+    let blocks = (5.0 * RATE) as usize / BLOCK;
+    let measured_from = blocks * 3 / 5;
+    // (sample, grid beat) of every impulse sent, and each side's room output.
+    let (mut sent_a, mut sent_b) = (Vec::new(), Vec::new());
+    let (mut out_a, mut out_b) = (Vec::new(), Vec::new());
+    // The lag each reports for the other's stream, per block.
+    let (mut lag_at_a, mut lag_at_b) = (Vec::new(), Vec::new());
+    let mut b_beats = Vec::new();
+    // The recordings start here on both sample clocks (the handshake ran blocks before).
+    let origin = pair.a.1.sample_clock();
+    let start = Instant::now();
+    for block in 0..blocks {
+        let deadline = start + period * block as u32;
+        if let Some(wait) = deadline.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        if block % 8 == 0 {
+            pair.a.0.tick(Lead::Tempo {
+                bpm: BPM,
+                beats_per_bar: 4,
+            });
+            pair.b.0.tick(Lead::Follow);
+        }
+        let first = pair.a.1.sample_clock();
+        for (processor, sent, out, lags) in [
+            (&mut pair.a.1, &mut sent_a, &mut out_a, &mut lag_at_a),
+            (&mut pair.b.1, &mut sent_b, &mut out_b, &mut lag_at_b),
+        ] {
+            processor.begin_block();
+            let mut input = [0f32; BLOCK];
+            for i in beats_in_block(processor.grid(), first) {
+                input[i] = 0.9;
+                sent.push(first + i as u64);
+            }
+            processor.process(&input, &input, None);
+            out.extend_from_slice(processor.room().0);
+            lags.push(processor.remote_stats(0).and_then(|s| s.grid_lag_ticks));
+        }
+        b_beats.push(grid_beat(&pair.b.1, first));
+    }
+    let placed = pair.b.1.remote_stats(0).expect("A's stream at B");
+    eprintln!("B plays A {placed:?}");
+    eprintln!("A sent on its beats at {sent_a:?}; B at {sent_b:?}");
+
+    // At B, every impulse A played on a beat is heard on a beat of B's grid, one beat later.
+    let heard_b = impulse_positions(&out_b, measured_from * BLOCK);
+    assert!(heard_b.len() >= 3, "B heard A's beats at {heard_b:?}");
+    let mut worst_off_grid = 0f64;
+    for &s in &heard_b {
+        let beat = b_beats[s / BLOCK].expect("B has the grid");
+        let grid = pair.b.1.grid().copied().unwrap();
+        let at = beat + (s % BLOCK) as f64 * grid.beats_per_sample();
+        let off = (at - at.round()) * SAMPLES_PER_BEAT;
+        worst_off_grid = worst_off_grid.max(off.abs());
+        let played = sent_a
+            .iter()
+            .rev()
+            // The latest beat A played at least 50 ms before (nothing arrives sooner).
+            .find(|&&t| t + 2_400 <= origin + s as u64)
+            .expect("an impulse A sent before");
+        let delay = (origin + s as u64) as f64 - *played as f64;
+        assert!(
+            (delay - SAMPLES_PER_BEAT).abs() < 24.0,
+            "A's beat at {played} heard at {}: {delay} samples later",
+            origin + s as u64
+        );
+    }
+    assert!(
+        worst_off_grid < 24.0,
+        "A's beats land {worst_off_grid:.1} samples off B's grid"
+    );
+    assert_eq!(placed.placed_period_ticks, Some(SAMPLES_PER_BEAT));
+    let reported = placed.grid_lag_ticks.expect("B knows A's lag");
+    assert!(
+        (reported - SAMPLES_PER_BEAT).abs() < 24.0,
+        "B reports A {reported:.1} ticks behind the grid"
+    );
+
+    // At A, B is heard live; the lag A reports for it is the delay measured from B's beats.
+    let heard_a = impulse_positions(&out_a, measured_from * BLOCK);
+    assert!(heard_a.len() >= 3, "A heard B's beats at {heard_a:?}");
+    let mut worst_report = 0f64;
+    for &s in &heard_a {
+        let played = sent_b
+            .iter()
+            .rev()
+            .find(|&&t| t <= origin + s as u64)
+            .expect("an impulse B sent before");
+        let measured = (origin + s as u64) as f64 - *played as f64;
+        assert!(
+            measured < 2_400.0,
+            "B's beat at {played} heard {measured} later at A"
+        );
+        let reported = lag_at_a[s / BLOCK].expect("A knows B's lag");
+        worst_report = worst_report.max((reported - measured).abs());
+    }
+    assert!(
+        worst_report < 24.0,
+        "A's reported lag is up to {worst_report:.1} samples off the measured one"
+    );
+    let report = pair.a.0.report().to_string();
+    assert!(report.contains(" grid lag "), "{report}");
+    println!(
+        "placed at B: {} beats heard at most {worst_off_grid:.2} samples off the grid; live at \
+         A: lag reported within {worst_report:.2} samples; {report}",
+        heard_b.len()
+    );
+}
+
 #[test]
 fn a_second_track_of_a_session_reaches_the_room_as_its_own_stream_and_leaves_it() {
     let mut pair = pair(Codec::PcmL24 { frame_samples: 64 });

@@ -52,6 +52,35 @@ pub enum JitterMode {
     Fixed(Duration),
 }
 
+/// Where remote audio is placed on the room's beat grid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Align {
+    /// As early as it can play (the lowest latency); each stream's lag behind the grid is
+    /// measured and reported.
+    #[default]
+    Live,
+    /// Delayed so that what a player played on a beat of the grid is heard exactly on a later
+    /// beat: for material that repeats each beat, the remote part sits on the grid.
+    Beat,
+    /// The same a whole bar later (NINJAM-style, on the shared grid rather than an interval).
+    Bar,
+}
+
+impl Align {
+    /// How many beats the placement period holds at `beats_per_bar` (`None` for [`Align::Live`]).
+    pub fn period_beats(self, beats_per_bar: f64) -> Option<f64> {
+        match self {
+            Self::Live => None,
+            Self::Beat => Some(1.0),
+            Self::Bar => Some(beats_per_bar.max(1.0)),
+        }
+    }
+}
+
+/// The longest delay [`Align`] may add: a 4/4 bar at 60 BPM. Each remote stream holds this much
+/// decoded audio when placement is on (1.5 MB per stream at 48 kHz stereo).
+pub const MAX_ALIGN_DELAY: Duration = Duration::from_secs(4);
+
 /// Largest PCM frame: 240 stereo L24 samples are 1,440 bytes, the most that fits one
 /// Ethernet-sized datagram with headers.
 pub const MAX_PCM_FRAME: u32 = 240;
@@ -77,6 +106,8 @@ pub struct Config {
     pub codec: Codec,
     /// Jitter-buffer policy for every remote stream.
     pub jitter: JitterMode,
+    /// Placement of remote audio on the room's beat grid.
+    pub align: Align,
     /// The host's sample rate.
     pub sample_rate: f64,
     /// The largest block the host will hand the processor.
@@ -97,6 +128,7 @@ impl Config {
             accept_unknown: true,
             codec: Codec::default(),
             jitter: JitterMode::Auto,
+            align: Align::Live,
             sample_rate: 48_000.0,
             max_block: 1024,
             seed: u64::from(user_id) ^ 0x05F5_1A3D_0000_0000,

@@ -149,9 +149,9 @@ impl Controller {
             Arc::clone(&shared),
             stats_in,
             send,
+            // No remote streams: the room's placement does not apply.
             Box::new([]),
-            config.sample_rate,
-            config.max_block,
+            config,
         );
         self.tracks.push(TrackClock {
             index,
@@ -228,11 +228,23 @@ impl Controller {
             Lead::Follow => {}
         }
         let network = self.handle.status();
-        if let (Some(transport), Some(session), Some(samples)) = (
-            network.transport,
-            network.session_micros_at(now),
-            samples_now,
-        ) {
+        let session = network.session_micros_at(now);
+        // Where the session timeline is on each track's clock: its packets' capture stamps and
+        // (on the first) where remote audio plays relative to the grid.
+        if let (Some(session), Some(samples)) = (session, samples_now) {
+            self.shared
+                .set_session_offset(self.session_offset(session, samples));
+        }
+        for track in &self.tracks {
+            if let (Some(session), Some(samples)) = (session, track.fit.samples_at(now)) {
+                track
+                    .shared
+                    .set_session_offset(self.session_offset(session, samples));
+            }
+        }
+        if let (Some(transport), Some(session), Some(samples)) =
+            (network.transport, session, samples_now)
+        {
             let grid = grid::anchor(&transport, session, samples, self.config.sample_rate);
             self.shared.grid.publish(&grid);
             for track in &self.tracks {
@@ -242,6 +254,12 @@ impl Controller {
                 }
             }
         }
+    }
+
+    /// Session ticks minus local 48 kHz ticks, given the session time (µs) and the sample
+    /// clock at the same instant.
+    fn session_offset(&self, session_micros: f64, samples: f64) -> f64 {
+        session_micros * 0.048 - samples * 48_000.0 / self.config.sample_rate
     }
 
     fn publish_if_changed(&mut self, wanted: Published, beat_now: f64, now: Instant) {
@@ -337,12 +355,17 @@ impl Controller {
                     .iter()
                     .filter(|r| r.active && r.user_id == peer.user_id);
                 let (mut buffer_ms, mut concealed, mut late) = (0f64, 0u64, 0u64);
+                let mut grid_lag_ticks: Option<f64> = None;
                 for stream in streams {
                     let ticks = stream.buffer.delay_ticks.max(0) as f64 + f64::from(LAG_TICKS);
                     buffer_ms = buffer_ms.max(ticks / 48.0);
                     concealed += stream.concealed;
                     late += stream.buffer.late;
+                    if let Some(lag) = stream.grid_lag_ticks {
+                        grid_lag_ticks = Some(grid_lag_ticks.map_or(lag, |l| l.max(lag)));
+                    }
                 }
+                let grid_lag_ms = grid_lag_ticks.map(|ticks| ticks / 48.0);
                 let rtt_ms = peer.rtt.map(|rtt| rtt.as_secs_f64() * 1e3);
                 PeerReport {
                     user_id: peer.user_id,
@@ -354,6 +377,10 @@ impl Controller {
                     late,
                     buffer_ms,
                     one_way_ms: rtt_ms.map(|rtt| rtt / 2.0 + send_ms + buffer_ms + block),
+                    grid_lag_ms,
+                    grid_lag_beats: grid_lag_ms
+                        .zip(audio.grid.filter(|g| g.bpm > 0.0))
+                        .map(|(ms, grid)| ms / 60_000.0 * grid.bpm),
                 }
             })
             .collect();
@@ -406,6 +433,12 @@ pub struct PeerReport {
     /// Estimated one-way latency, ms: half the round trip, the sender's frame, our buffer
     /// and one host block.
     pub one_way_ms: Option<f64>,
+    /// How long ago its audio we hear now was played, ms, measured on the session timeline
+    /// from its capture stamps (the devices' own latencies aside): its lag behind the grid.
+    /// The longest of its streams.
+    pub grid_lag_ms: Option<f64>,
+    /// The same in beats of the room's tempo.
+    pub grid_lag_beats: Option<f64>,
 }
 
 /// The room's beat grid in a [`Report`].
@@ -462,6 +495,12 @@ impl fmt::Display for Report {
             match peer.one_way_ms {
                 Some(ms) => write!(f, " one-way {ms:.2} ms")?,
                 None => write!(f, " one-way -")?,
+            }
+            if let Some(ms) = peer.grid_lag_ms {
+                write!(f, " grid lag {ms:.2} ms")?;
+                if let Some(beats) = peer.grid_lag_beats {
+                    write!(f, " ({beats:.3} beats)")?;
+                }
             }
             write!(
                 f,

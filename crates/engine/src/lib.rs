@@ -33,7 +33,7 @@ pub mod transport;
 
 use std::sync::Arc;
 
-pub use config::{Codec, Config, ConfigError, JitterMode};
+pub use config::{Align, Codec, Config, ConfigError, JitterMode};
 pub use controller::{Controller, Report};
 pub use processor::Processor;
 
@@ -85,21 +85,19 @@ pub fn new(config: Config) -> Result<(Controller, Processor), Error> {
     let (handle, link) = net::spawn(net_config)?;
 
     let buffer = jitter_config(&config);
+    // Placement keeps up to MAX_ALIGN_DELAY of decoded audio per stream; without it the
+    // streams only hold what the resampler reads ahead.
+    let held = match config.align {
+        Align::Live => 0,
+        Align::Beat | Align::Bar => (config::MAX_ALIGN_DELAY.as_secs_f64() * 48_000.0) as usize,
+    };
     let remotes = (0..processor::MAX_REMOTES)
-        .map(|_| remote::Remote::new(config.max_block, buffer))
+        .map(|_| remote::Remote::new(config.max_block, buffer, held))
         .collect();
     let shared = Arc::new(shared::Shared::default());
     let (stats_in, stats_out) = triple_buffer::triple_buffer(&processor::Stats::default());
     let send_latency = send.latency_samples();
-    let processor = Processor::new(
-        link,
-        Arc::clone(&shared),
-        stats_in,
-        send,
-        remotes,
-        config.sample_rate,
-        config.max_block,
-    );
+    let processor = Processor::new(link, Arc::clone(&shared), stats_in, send, remotes, &config);
     let controller = Controller::new(handle, stats_out, shared, config, send_latency);
     Ok((controller, processor))
 }

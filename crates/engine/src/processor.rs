@@ -8,8 +8,9 @@ use std::sync::Arc;
 
 use net::link::{AudioLink, Inbound};
 
+use crate::config::Align;
 use crate::grid::Grid;
-use crate::remote::{self, Remote, StreamShape};
+use crate::remote::{self, Remote, StreamShape, Timing};
 use crate::resample::Kernel;
 use crate::send::{self, Send};
 use crate::shared::Shared;
@@ -75,6 +76,10 @@ pub struct Processor {
     counters: Stats,
     /// The grid at this block's start, if the room has one.
     grid: Option<Grid>,
+    /// Session ticks minus local ticks at this block's start, once known.
+    session_offset: Option<f64>,
+    /// Where remote audio is placed on the grid.
+    align: Align,
     /// [`Processor::begin_block`] already ran for the block `process` is about to take.
     block_begun: bool,
 }
@@ -86,9 +91,9 @@ impl Processor {
         stats: triple_buffer::Input<Stats>,
         send: Send,
         remotes: Box<[Remote]>,
-        sample_rate: f64,
-        max_block: usize,
+        config: &crate::Config,
     ) -> Self {
+        let (sample_rate, max_block) = (config.sample_rate, config.max_block);
         let rate_factor = 48_000.0 / sample_rate;
         // Reading the 48 kHz wire for a slower host is decimation: band-limit to its Nyquist.
         let cutoff = if rate_factor > 1.0 {
@@ -113,6 +118,8 @@ impl Processor {
             blocks: 0,
             counters: Stats::default(),
             grid: None,
+            session_offset: None,
+            align: config.align,
             block_begun: false,
         }
     }
@@ -150,8 +157,17 @@ impl Processor {
                 *r *= g;
             }
         }
-        self.send
-            .process(send_left, send_right, &mut self.link.outbound);
+        self.send.process(
+            send_left,
+            send_right,
+            now as f64,
+            self.session_offset,
+            &mut self.link.outbound,
+        );
+        let timing = Timing {
+            session_offset: self.session_offset,
+            period: self.placement_period(),
+        };
 
         self.mix_left[..frames].fill(0.0);
         self.mix_right[..frames].fill(0.0);
@@ -160,7 +176,7 @@ impl Processor {
                 continue;
             }
             let gain = self.shared.gain(index);
-            remote.render(now, frames, self.rate_factor, &self.kernel, gain);
+            remote.render(now, frames, self.rate_factor, &self.kernel, gain, timing);
             let (l, r) = remote.output(frames);
             for (mix, x) in self.mix_left[..frames].iter_mut().zip(l) {
                 *mix += x;
@@ -229,6 +245,15 @@ impl Processor {
         if let Some(grid) = self.shared.grid.read::<Grid>() {
             self.grid = Some(grid);
         }
+        self.session_offset = self.shared.session_offset();
+    }
+
+    /// The placement period in 48 kHz ticks (a beat or a bar of the room's tempo), when
+    /// placement is on and the room has a tempo.
+    fn placement_period(&self) -> Option<f64> {
+        let grid = self.grid.as_ref().filter(|g| g.bpm > 0.0)?;
+        let beats = self.align.period_beats(grid.bar_beats())?;
+        Some(beats * 60.0 / grid.bpm * 48_000.0)
     }
 
     /// The room's beat grid as of the current block (`None` until the room has a transport).
@@ -264,9 +289,17 @@ impl Processor {
                     stream_id,
                     seq,
                     timestamp,
+                    capture,
                 } => match self.slot_of(user_id, stream_id) {
                     Some(index) => {
-                        self.remotes[index].push(now, seq, timestamp, packet.payload());
+                        self.remotes[index].push(
+                            now,
+                            seq,
+                            timestamp,
+                            capture,
+                            self.session_offset,
+                            packet.payload(),
+                        );
                     }
                     None => self.counters.unknown_stream += 1,
                 },

@@ -9,6 +9,15 @@
 //! with `handle_playout`, so the rate loop holds the consumer [`LAG_TICKS`] behind the schedule:
 //! exactly the interpolator's look-ahead plus a small margin. Clock drift between the sender and
 //! us is absorbed by that ratio without a jump.
+//!
+//! Grid placement: every packet carries its capture instant on the session timeline (the
+//! sender's `media_timestamp`), so the slot knows which session tick each media tick was
+//! played at, and with the local session clock, how far behind the grid it plays: the lag it
+//! reports. With [`Timing::period`] set (alignment to beats or bars), the audio heard is not
+//! read at the jitter buffer's schedule but exactly a whole number of periods after it was
+//! played: a second reader trails the scheduled one through a FIFO long enough for that delay,
+//! steered to its target position by a phase-locked rate (the scheduled reader's ratio plus a
+//! bounded correction), and jumping only when it is far off (a start, a tempo change).
 
 use codec::opus::FrameDuration;
 use proto::jitter::{self, Pop};
@@ -27,6 +36,37 @@ const FIFO_FRAMES: usize = 16_384;
 pub const LAG_TICKS: u32 = LOOKAHEAD as u32 + 2;
 /// A gap larger than this between consecutive packets' media restarts the stream.
 const MAX_GAP: u64 = 4_800;
+/// Capture stamps further than this from the capture-to-media offset so far restart it (the
+/// sender restarted its stream or the session's clock moved): 20 ms.
+const CAPTURE_JUMP_TICKS: f64 = 960.0;
+/// Packets over which the capture-to-media offset is smoothed (the sender stamps from a clock
+/// fit that is good to a fraction of a block; its steps average out).
+const CAPTURE_SMOOTHING: f64 = 16.0;
+/// A capture instant more than this far in our past is no packet of this session (10 s), or
+/// this far in our future (0.1 s): the stamp is ignored.
+const CAPTURE_MAX_AGE_TICKS: f64 = 480_000.0;
+const CAPTURE_MAX_AHEAD_TICKS: f64 = 4_800.0;
+/// The placing reader jumps instead of gliding when it is this far from its target (5 ms).
+const PLACE_JUMP_TICKS: f64 = 240.0;
+/// Time constant of the placing reader's correction (0.25 s) and its largest rate deviation
+/// (±0.5 %, as the scheduled reader's).
+const PLACE_FEEDBACK_TICKS: f64 = 12_000.0;
+const PLACE_MAX_DEVIATION: f64 = 0.005;
+/// Room kept between the placed and the scheduled reader: the jitter buffer's target may rise
+/// this much (2 ms) before the placement has to move a whole period later.
+const PLACE_MARGIN_TICKS: f64 = 96.0;
+/// A placement is moved a period earlier only when it is this much more than needed (10 ms).
+const PLACE_HYSTERESIS_TICKS: f64 = 480.0;
+
+/// What the processor knows of time for a block: the session clock and the placement wanted.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Timing {
+    /// Session-timeline ticks minus local ticks, once known.
+    pub session_offset: Option<f64>,
+    /// Place the stream a whole number of these periods (48 kHz ticks: a beat or a bar of the
+    /// room's tempo) after it was played; `None` plays it live.
+    pub period: Option<f64>,
+}
 
 /// Counters and the current schedule of one remote stream.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -53,6 +93,19 @@ pub struct Stats {
     pub playout_lag_ticks: f64,
     /// The ratio the resampler plays at (media ticks per local tick).
     pub ratio: f64,
+    /// How long ago, on the session timeline, the audio this slot plays at the last block
+    /// start was captured by its sender, in 48 kHz ticks: the lag behind the room's grid (the
+    /// audio devices' own input and output latencies not included). `None` until the sender's
+    /// capture stamps and our session clock are known.
+    pub grid_lag_ticks: Option<f64>,
+    /// The placement period the slot plays on (48 kHz ticks), while it places the stream on
+    /// the grid; `grid_lag_ticks` is then a whole number of these.
+    pub placed_period_ticks: Option<f64>,
+    /// Times the placing reader jumped to its target (starts, tempo changes, a jitter buffer
+    /// that outgrew the placement).
+    pub place_jumps: u64,
+    /// Blocks played live because the placement would need more delay than is held.
+    pub unplaceable: u64,
     /// Peak level of the last published interval.
     pub peak: f32,
 }
@@ -81,11 +134,24 @@ pub struct Remote {
     right: Box<[f32]>,
     gain: f32,
     stats: Stats,
+    /// Media (RTP) ticks → the sender's capture instant on the session timeline: capture =
+    /// media + this (smoothed over the packets' stamps).
+    capture_offset: Option<f64>,
+    /// The placing reader's FIFO position and the total lag it holds, while placing.
+    placed: Option<Placed>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Placed {
+    read: f64,
+    period: f64,
+    lag: f64,
 }
 
 impl Remote {
-    /// A free slot for blocks of up to `max_block` frames (allocates everything it will need).
-    pub fn new(max_block: usize, buffer: jitter::Config) -> Self {
+    /// A free slot for blocks of up to `max_block` frames, holding `held` more 48 kHz frames
+    /// of decoded audio for grid placement (allocates everything it will need).
+    pub fn new(max_block: usize, buffer: jitter::Config, held: usize) -> Self {
         let opus = codec::opus::Decoder::new(2).map_or(Decoder::Pcm, Decoder::Opus);
         Self {
             key: None,
@@ -94,7 +160,7 @@ impl Remote {
             frame_samples: 120,
             opus,
             buffer: jitter::Buffer::new(buffer),
-            fifo: Fifo::new(FIFO_FRAMES),
+            fifo: Fifo::new(FIFO_FRAMES + held),
             read: 0.0,
             playing: false,
             ratio: 1.0,
@@ -104,6 +170,8 @@ impl Remote {
             right: vec![0.0; max_block].into_boxed_slice(),
             gain: 1.0,
             stats: Stats::default(),
+            capture_offset: None,
+            placed: None,
         }
     }
 
@@ -155,19 +223,53 @@ impl Remote {
         self.buffer.reset();
         self.playing = false;
         self.ratio = 1.0;
+        self.capture_offset = None;
+        self.placed = None;
     }
 
-    /// Stores a received packet; `arrival` is the local sample clock in 48 kHz ticks.
+    /// Stores a received packet; `arrival` is the local sample clock in 48 kHz ticks,
+    /// `capture` the sender's capture stamp (session ticks mod 2^32) and `session_offset` our
+    /// session clock (session ticks − local ticks), when known.
     ///
     /// Audio thread: must not allocate, lock or block.
-    pub fn push(&mut self, arrival: u64, seq: u64, timestamp: u64, payload: &[u8]) {
+    pub fn push(
+        &mut self,
+        arrival: u64,
+        seq: u64,
+        timestamp: u64,
+        capture: Option<u32>,
+        session_offset: Option<f64>,
+        payload: &[u8],
+    ) {
         self.stats.received += 1;
+        if let (Some(capture), Some(offset)) = (capture, session_offset) {
+            self.note_capture(arrival as f64 + offset, timestamp, capture);
+        }
         self.buffer.push(
             MediaTime(arrival),
             SeqNo(seq),
             MediaTime(timestamp),
             payload,
         );
+    }
+
+    /// Learns the capture-to-media offset from one packet's stamp, unwrapped around our
+    /// session time `session_now` (ticks).
+    fn note_capture(&mut self, session_now: f64, timestamp: u64, capture: u32) {
+        // The stamp is the low 32 bits of a session tick a little before now.
+        let behind = f64::from(
+            (session_now.rem_euclid(4_294_967_296.0) as u32).wrapping_sub(capture) as i32,
+        );
+        if !(-CAPTURE_MAX_AHEAD_TICKS..=CAPTURE_MAX_AGE_TICKS).contains(&behind) {
+            return;
+        }
+        let offset = session_now - behind - timestamp as f64;
+        self.capture_offset = Some(match self.capture_offset {
+            Some(old) if (offset - old).abs() <= CAPTURE_JUMP_TICKS => {
+                old + (offset - old) / CAPTURE_SMOOTHING
+            }
+            _ => offset,
+        });
     }
 
     /// Renders `frames` host frames starting at local time `now` (48 kHz ticks) into this
@@ -181,6 +283,7 @@ impl Remote {
         rate_factor: f64,
         kernel: &Kernel,
         gain: f32,
+        timing: Timing,
     ) {
         let frames = frames.min(self.left.len());
         if !self.playing && !self.start(now) {
@@ -219,19 +322,35 @@ impl Remote {
             ((covered / step).floor() + 1.0).clamp(0.0, frames as f64) as usize
         };
         let playing_at = self.read;
-        self.read = self.fifo.render(
-            kernel,
-            self.read,
-            step,
-            &mut self.left[..playable],
-            &mut self.right[..playable],
-        );
-        self.left[playable..frames].fill(0.0);
-        self.right[playable..frames].fill(0.0);
+        let session_now = timing.session_offset.map(|offset| now as f64 + offset);
+        let heard_at = match self.place(session_now, timing.period, frames, step) {
+            Some((placed_at, behind)) => {
+                // The scheduled reader only paces the jitter buffer; the placed one is heard.
+                self.read += playable as f64 * step;
+                self.render_placed(kernel, placed_at, behind, frames, rate_factor);
+                placed_at
+            }
+            None => {
+                self.read = self.fifo.render(
+                    kernel,
+                    self.read,
+                    step,
+                    &mut self.left[..playable],
+                    &mut self.right[..playable],
+                );
+                self.left[playable..frames].fill(0.0);
+                self.right[playable..frames].fill(0.0);
+                playing_at
+            }
+        };
         self.buffer
             .handle_playout(MediaTime(now), MediaTime(playing_at.max(0.0) as u64));
         // The kernel is centred: the output at position p is the input at p, no extra delay.
-        self.stats.playout_lag_ticks = now as f64 - playing_at;
+        self.stats.playout_lag_ticks = now as f64 - heard_at;
+        self.stats.grid_lag_ticks = session_now
+            .zip(self.capture_offset)
+            .map(|(session, offset)| session - (heard_at + offset));
+        self.stats.placed_period_ticks = self.placed.map(|p| p.period);
         while let Some(event) = self.buffer.poll_event() {
             match event {
                 jitter::Event::Rate { ratio } => self.ratio = ratio,
@@ -245,6 +364,99 @@ impl Remote {
         }
         self.apply_gain(frames, gain);
         self.stats.ratio = self.ratio;
+    }
+
+    /// Where the placing reader starts this block (FIFO position) and how far behind its
+    /// target it is, or `None` to play live: no placement asked for, the capture or session
+    /// clock not known yet, or more delay needed than the FIFO holds. Chooses the smallest
+    /// whole number of periods that keeps the placed reader behind the scheduled one, and
+    /// re-chooses when the jitter buffer's delay outgrows it or shrinks a period below it.
+    fn place(
+        &mut self,
+        session_now: Option<f64>,
+        period: Option<f64>,
+        frames: usize,
+        step: f64,
+    ) -> Option<(f64, f64)> {
+        let (Some(session_now), Some(period), Some(capture_offset)) = (
+            session_now,
+            period.filter(|p| *p >= 1.0),
+            self.capture_offset,
+        ) else {
+            self.placed = None;
+            return None;
+        };
+        // The lag at which the scheduled reader plays: the least a placement can have.
+        let natural = session_now - (self.read + capture_offset);
+        let needed = natural + PLACE_MARGIN_TICKS;
+        let lag = match self.placed {
+            Some(p)
+                if p.period == period
+                    && p.lag >= needed
+                    && p.lag < needed + period + PLACE_HYSTERESIS_TICKS =>
+            {
+                p.lag
+            }
+            _ => (needed / period).ceil().max(1.0) * period,
+        };
+        // The FIFO must still hold the placed reader's window once the scheduled one has
+        // filled it for this block.
+        let held = lag - natural + frames as f64 * step + (2 * LOOKAHEAD) as f64;
+        if held >= (self.fifo.capacity() - FIFO_FRAMES / 2) as f64 {
+            self.stats.unplaceable += 1;
+            self.placed = None;
+            return None;
+        }
+        let target = session_now - lag - capture_offset;
+        let read = match self.placed {
+            Some(p) if p.lag == lag && (p.read - target).abs() <= PLACE_JUMP_TICKS => p.read,
+            _ => {
+                self.stats.place_jumps += 1;
+                // Fade in from silence rather than start mid-waveform.
+                self.gain = 0.0;
+                target
+            }
+        };
+        self.placed = Some(Placed { read, period, lag });
+        Some((read, target - read))
+    }
+
+    /// Renders the block from the placing reader at `start`, `behind` ticks short of its
+    /// target. The target moves one media tick per local tick (the clocks' drift shows up as a
+    /// slowly growing error), so the rate is 1 plus a bounded correction of the error: a
+    /// 100 ppm drift settles about one tick off, and a jitter-buffer glide on the scheduled
+    /// reader never reaches the placed one.
+    fn render_placed(
+        &mut self,
+        kernel: &Kernel,
+        start: f64,
+        behind: f64,
+        frames: usize,
+        rate_factor: f64,
+    ) {
+        let correction =
+            (behind / PLACE_FEEDBACK_TICKS).clamp(-PLACE_MAX_DEVIATION, PLACE_MAX_DEVIATION);
+        let step = (1.0 + correction) * rate_factor;
+        let last = start + frames.saturating_sub(1) as f64 * step;
+        let playable = if (last.floor() as u64).saturating_add(LOOKAHEAD as u64) < self.fifo.end() {
+            frames
+        } else {
+            self.stats.starved += 1;
+            let covered = self.fifo.end() as f64 - LOOKAHEAD as f64 - 1.0 - start;
+            ((covered / step).floor() + 1.0).clamp(0.0, frames as f64) as usize
+        };
+        self.fifo.render(
+            kernel,
+            start,
+            step,
+            &mut self.left[..playable],
+            &mut self.right[..playable],
+        );
+        self.left[playable..frames].fill(0.0);
+        self.right[playable..frames].fill(0.0);
+        if let Some(placed) = &mut self.placed {
+            placed.read = start + frames as f64 * step;
+        }
     }
 
     /// Starts playing once the first packet is due; false while nothing is.

@@ -130,6 +130,11 @@ impl Fifo {
         }
     }
 
+    /// Frames held.
+    pub fn capacity(&self) -> usize {
+        self.mask + 1
+    }
+
     /// The position the next write goes to.
     pub fn end(&self) -> u64 {
         self.end

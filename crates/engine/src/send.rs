@@ -1,6 +1,8 @@
 //! Our track on its way out: host-rate audio converted to the 48 kHz wire clock when the host
 //! runs at another rate, cut into frames, encoded (Opus or L24) and queued for the network
-//! thread. Media timestamps count 48 kHz samples since the engine started.
+//! thread. Media timestamps count 48 kHz samples since the engine started; each packet is also
+//! stamped with the instant its first sample was captured on the session timeline, so that
+//! receivers can place it on the room's grid.
 
 use net::link::{Outbound, OutboundSender};
 
@@ -33,6 +35,10 @@ pub struct Send {
     stats: Stats,
     /// The local stream slot the packets are for.
     stream: u8,
+    /// Local 48 kHz ticks of the first sample of the frame being filled.
+    frame_start: f64,
+    /// Session ticks minus local ticks for the block being taken, once known.
+    session_offset: Option<f64>,
 }
 
 struct Convert {
@@ -93,20 +99,34 @@ impl Send {
             convert,
             stats: Stats::default(),
             stream: 0,
+            frame_start: 0.0,
+            session_offset: None,
         })
     }
 
-    /// Takes one host block (`left`, `right` of equal length, already gain-scaled) and queues
-    /// every packet it completes.
+    /// Takes one host block (`left`, `right` of equal length, already gain-scaled) that
+    /// starts at local time `start` (48 kHz ticks), and queues every packet it completes,
+    /// stamped with its capture instant when `session_offset` (session − local ticks) is known.
     ///
     /// Audio thread: must not allocate, lock or block.
-    pub fn process(&mut self, left: &[f32], right: &[f32], out: &mut OutboundSender) {
+    pub fn process(
+        &mut self,
+        left: &[f32],
+        right: &[f32],
+        start: f64,
+        session_offset: Option<f64>,
+        out: &mut OutboundSender,
+    ) {
+        self.session_offset = session_offset;
         let Some(mut convert) = self.convert.take() else {
-            for (&l, &r) in left.iter().zip(right) {
-                self.push(l, r, out);
+            for (i, (&l, &r)) in left.iter().zip(right).enumerate() {
+                self.push(l, r, start + i as f64, out);
             }
             return;
         };
+        // Host sample `fifo.end()` is the block's first: FIFO positions are host samples, and
+        // a wire sample read at position p was captured at local tick start + (p − first) / step.
+        let first = convert.fifo.end() as f64;
         for (&l, &r) in left.iter().zip(right) {
             convert.fifo.push(l, r);
         }
@@ -118,16 +138,21 @@ impl Send {
             &mut convert.scratch_l[..count],
             &mut convert.scratch_r[..count],
         );
+        let read = convert.read;
         convert.read = convert
             .fifo
             .render(&convert.kernel, convert.read, convert.step, l, r);
         for i in 0..count {
-            self.push(convert.scratch_l[i], convert.scratch_r[i], out);
+            let at = start + (read + i as f64 * convert.step - first) / convert.step;
+            self.push(convert.scratch_l[i], convert.scratch_r[i], at, out);
         }
         self.convert = Some(convert);
     }
 
-    fn push(&mut self, left: f32, right: f32, out: &mut OutboundSender) {
+    fn push(&mut self, left: f32, right: f32, at: f64, out: &mut OutboundSender) {
+        if self.filled == 0 {
+            self.frame_start = at;
+        }
         self.pending[2 * self.filled] = left;
         self.pending[2 * self.filled + 1] = right;
         self.filled += 1;
@@ -152,6 +177,12 @@ impl Send {
         let meta = Outbound {
             stream: self.stream,
             timestamp: self.timestamp,
+            // The session timeline's ticks, mod 2^32 as on the wire.
+            capture: self.session_offset.map(|offset| {
+                (self.frame_start + offset)
+                    .round()
+                    .rem_euclid(4_294_967_296.0) as u32
+            }),
         };
         if out.send(meta, &self.packet[..len]) {
             self.stats.packets += 1;

@@ -15,6 +15,9 @@ pub struct Shared {
     sample_clock: AtomicU64,
     /// The room's beat grid on that clock (control thread → audio thread).
     pub(crate) grid: crate::grid::Shared,
+    /// Session-timeline ticks minus local 48 kHz ticks (the sample clock × 48 kHz / rate), as
+    /// f64 bits; NaN until the session clock is known.
+    session_offset: AtomicU64,
 }
 
 impl Default for Shared {
@@ -24,6 +27,7 @@ impl Default for Shared {
             mutes: std::array::from_fn(|_| AtomicBool::new(false)),
             sample_clock: AtomicU64::new(0),
             grid: crate::grid::Shared::new(),
+            session_offset: AtomicU64::new(f64::NAN.to_bits()),
         }
     }
 }
@@ -47,6 +51,21 @@ impl Shared {
     /// The sample clock at the start of the newest block.
     pub fn sample_clock(&self) -> u64 {
         self.sample_clock.load(Ordering::Acquire)
+    }
+
+    /// Publishes where the session timeline is on the local clock: session ticks = local
+    /// 48 kHz ticks + `offset`.
+    pub fn set_session_offset(&self, offset: f64) {
+        self.session_offset
+            .store(offset.to_bits(), Ordering::Relaxed);
+    }
+
+    /// Session ticks minus local 48 kHz ticks, once the control thread knows the session clock.
+    ///
+    /// Audio thread: must not allocate, lock or block.
+    pub fn session_offset(&self) -> Option<f64> {
+        let offset = f64::from_bits(self.session_offset.load(Ordering::Relaxed));
+        offset.is_finite().then_some(offset)
     }
 
     /// Sets slot `index`'s linear gain (clamped to 0..=4, +12 dB).

@@ -341,6 +341,7 @@ impl Driver {
             Input::Command(Command::SendAudio {
                 stream: usize::from(packet.meta.stream),
                 timestamp: MediaTime(packet.meta.timestamp),
+                capture: packet.meta.capture,
                 payload: packet.payload(),
             }),
         );
@@ -444,6 +445,7 @@ impl Driver {
                         stream_id: audio.stream_id,
                         seq: audio.seq.0,
                         timestamp: audio.timestamp,
+                        capture: audio.capture,
                     },
                     &audio.payload,
                 );

@@ -28,6 +28,9 @@ pub struct Outbound {
     pub stream: u8,
     /// RTP timestamp of the packet's first sample (the stream's 48 kHz clock).
     pub timestamp: u64,
+    /// When that sample was captured, in 48 kHz ticks of the session timeline (mod 2^32), once
+    /// the audio side knows the timeline.
+    pub capture: Option<u32>,
 }
 
 /// What an [`Inbound`] slot carries.
@@ -43,6 +46,8 @@ pub enum Inbound {
         seq: u64,
         /// Extended RTP timestamp (48 kHz).
         timestamp: u64,
+        /// The sender's capture instant on the session timeline (48 kHz ticks mod 2^32).
+        capture: Option<u32>,
     },
     /// A peer's stream is announced (sent before its first audio, again on re-announcement).
     StreamUp {

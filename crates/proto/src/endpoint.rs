@@ -223,6 +223,10 @@ pub enum Command<'a> {
         stream: usize,
         /// RTP timestamp of its first sample (the stream's 48 kHz sample clock).
         timestamp: MediaTime,
+        /// When its first sample was captured, in 48 kHz ticks of the session timeline (mod
+        /// 2^32), if the caller relates its sample clock to that timeline; sent as the
+        /// extension's `media_timestamp`. `None` stamps the moment of sending instead.
+        capture: Option<u32>,
         /// Codec payload.
         payload: &'a [u8],
     },
@@ -277,6 +281,9 @@ pub struct Audio {
     pub seq: SeqNo,
     /// Extended RTP timestamp (48 kHz).
     pub timestamp: u64,
+    /// The sender's `media_timestamp`: when the packet's first sample was captured, in 48 kHz
+    /// ticks of the session timeline, mod 2^32 (what our senders stamp; see `ostp.md` §1).
+    pub capture: Option<u32>,
     /// How it arrived.
     pub via: Via,
     /// Codec payload.
@@ -762,8 +769,9 @@ impl Endpoint {
             Command::SendAudio {
                 stream,
                 timestamp,
+                capture,
                 payload,
-            } => self.send_audio(now, stream, timestamp, payload),
+            } => self.send_audio(now, stream, timestamp, capture, payload),
             Command::SetStream { index, info } => self.set_stream(now, index, info),
             Command::SetTransport {
                 playing,
@@ -1209,6 +1217,7 @@ impl Endpoint {
                 stream_id,
                 seq: arrival.seq,
                 timestamp: arrival.timestamp,
+                capture: arrival.header.extension.map(|e| e.media_timestamp),
                 via,
                 payload: arrival.payload.to_vec(),
             }));
@@ -1252,13 +1261,15 @@ impl Endpoint {
         let stream_id = stream.info.stream_id;
         let media = Ssrc(stream.info.ssrc);
         let mut events = Vec::new();
-        while let Some((seq, timestamp, _header, payload)) = stream.recovery.poll_repaired() {
+        while let Some((seq, timestamp, header, payload)) = stream.recovery.poll_repaired() {
             peer.health.record_recovered();
             events.push(Event::Audio(Audio {
                 user_id,
                 stream_id,
                 seq,
                 timestamp,
+                // Parity rebuilds the extension with the rest of the header.
+                capture: header.extension.map(|e| e.media_timestamp),
                 via: Via::Parity,
                 payload: payload.to_vec(),
             }));
@@ -1815,8 +1826,15 @@ impl Endpoint {
         self.send_auth(now, index, to_nonce, true);
     }
 
-    fn send_audio(&mut self, now: Instant, index: usize, timestamp: MediaTime, payload: &[u8]) {
-        let session = self.session_time(now).ticks() as u32;
+    fn send_audio(
+        &mut self,
+        now: Instant,
+        index: usize,
+        timestamp: MediaTime,
+        capture: Option<u32>,
+        payload: &[u8],
+    ) {
+        let session = capture.unwrap_or_else(|| self.session_time(now).ticks() as u32);
         let Some(Some(stream)) = self.local.get_mut(index) else {
             self.stats.no_such_stream += 1;
             return;

@@ -47,6 +47,12 @@ struct Source {
     ticks: u64,
 }
 
+/// The capture instant the test source stamps on the packet with RTP timestamp `ticks` (an
+/// offset that wraps, as the session timeline's 32 bits do).
+fn capture_of(ticks: u64) -> u32 {
+    (ticks as u32).wrapping_add(0xF000_0123)
+}
+
 impl Source {
     /// 160-byte packets every 2.5 ms (120 samples) from `now`.
     fn every_2_5_ms(now: Duration) -> Self {
@@ -149,6 +155,7 @@ impl netsim::Node for Node {
                 Input::Command(Command::SendAudio {
                     stream: 0,
                     timestamp: MediaTime(source.ticks),
+                    capture: Some(capture_of(source.ticks)),
                     payload: &payload,
                 }),
             );
@@ -741,6 +748,13 @@ fn run_loss(loss: Loss, seconds: u64) -> Outcome {
         if let Event::Audio(audio) = event
             && audio.user_id == 1
         {
+            // Whether original, resent or rebuilt from parity: the sender's capture stamp.
+            assert_eq!(
+                audio.capture,
+                Some(capture_of(audio.timestamp)),
+                "{:?}",
+                audio.via
+            );
             delivered
                 .entry(audio.seq.0 as u32)
                 .or_insert((*t, audio.via));
@@ -1113,6 +1127,7 @@ fn a_track_started_and_stopped_mid_session_reaches_connected_peers_through_loss(
             Command::SendAudio {
                 stream: 1,
                 timestamp: MediaTime(k * 120),
+                capture: None,
                 payload: &[7; 40],
             },
         );
