@@ -49,6 +49,9 @@ pub struct Settings {
     pub bpm: Option<f64>,
     /// Beats per bar of the tempo led with `bpm`.
     pub beats_per_bar: u8,
+    /// Where remote players are heard on the room's grid: `"live"` (as early as possible, the
+    /// lag reported), `"beat"` or `"bar"` (a whole beat or bar after they played).
+    pub align: String,
 }
 
 impl Default for Settings {
@@ -67,6 +70,7 @@ impl Default for Settings {
             click: false,
             bpm: None,
             beats_per_bar: 4,
+            align: "live".to_owned(),
         }
     }
 }
@@ -95,6 +99,9 @@ pub enum SettingsError {
     /// A tempo outside 20-400 BPM.
     #[error("tempo {0} BPM is outside 20-400")]
     Tempo(f64),
+    /// A grid placement other than live / beat / bar.
+    #[error("alignment {0:?} is none of \"live\", \"beat\", \"bar\"")]
+    Align(String),
 }
 
 impl Settings {
@@ -145,6 +152,12 @@ impl Settings {
             }
             Some(ms) => return Err(SettingsError::Jitter(ms)),
         };
+        let align = match self.align.as_str() {
+            "live" | "" => engine::Align::Live,
+            "beat" => engine::Align::Beat,
+            "bar" => engine::Align::Bar,
+            other => return Err(SettingsError::Align(other.to_owned())),
+        };
         if let Some(bpm) = self.bpm
             && !(20.0..=400.0).contains(&bpm)
         {
@@ -159,6 +172,7 @@ impl Settings {
         config.peers = peers;
         config.codec = codec;
         config.jitter = jitter;
+        config.align = align;
         config.sample_rate = sample_rate;
         config.max_block = max_block;
         config.seed = u64::from(user_id) ^ std::process::id() as u64 ^ nanos();

@@ -36,6 +36,9 @@ Session flags (OSP Jam):
   --bpm BPM            lead the room's transport at this tempo (without it: follow the room)
   --beats-per-bar N    bar length of the tempo led with --bpm [default: 4]
   --click              play a click on the room's beat grid
+  --align live|beat|bar  hear remote players as early as possible (their lag behind the
+                       grid is reported), or exactly a beat / a bar after they played
+                       [default: live]
   --preset FILE        start with this effect chain (reference JSON preset)
 ";
 
@@ -91,6 +94,7 @@ fn parse(args: Vec<String>) -> Result<(Settings, Vec<String>), String> {
             }
             "--stats" => settings.stats = true,
             "--click" => settings.click = true,
+            "--align" => settings.align = value("--align")?,
             "--bpm" => {
                 let v = value("--bpm")?;
                 settings.bpm = Some(
@@ -212,6 +216,8 @@ mod tests {
             "-p",
             "64",
             "--stats",
+            "--align",
+            "bar",
         ]))
         .unwrap();
         assert_eq!(rest, ["osp-jam", "--backend", "jack", "-p", "64"]);
@@ -224,6 +230,9 @@ mod tests {
         );
         assert_eq!(settings.jitter_ms, Some(3.0));
         assert!(settings.stats);
+        assert_eq!(settings.align, "bar");
+        let config = settings.engine_config(48_000.0, 64).unwrap();
+        assert_eq!(format!("{:?}", config.align), "Bar");
     }
 
     #[test]
@@ -231,6 +240,7 @@ mod tests {
         for (bad, says) in [
             (&["--room", "r", "--peer", "nowhere"][..], "peer"),
             (&["--room", "r", "--codec", "mp3"], "codec"),
+            (&["--room", "r", "--align", "offbeat"], "alignment"),
             (&["--room", "r", "--frame", "100"], "120, 240"),
             (&["--room", "r", "--frame", "x"], "not a number"),
             (&["--jitter", "-1"], "--jitter"),
