@@ -1171,7 +1171,10 @@ impl Endpoint {
             let arrival = match stream.inbound.receive(data) {
                 Ok(arrival) => arrival,
                 Err(inbound::Dropped::Duplicate(seq)) => {
-                    stream.recovery.handle_duplicate(now, seq);
+                    if stream.recovery.handle_duplicate(now, seq) {
+                        // Only slow after all: the link lost nothing.
+                        peer.health.record_arrival_untimed(seq);
+                    }
                     return;
                 }
                 Err(_) => {

@@ -91,6 +91,30 @@ impl Monitor {
     /// Reordered packets count as received and feed the jitter in arrival order, as RFC 3550
     /// A.8 does.
     pub fn record_arrival(&mut self, now: Instant, rtp_ts: MediaTime, seq: SeqNo) {
+        if !self.count_arrival(seq) {
+            return;
+        }
+        // RFC 3550 §6.4.1: D(i−1, i) = (R_i − R_{i−1}) − (S_i − S_{i−1}) = transit difference,
+        // in timestamp units; J += (|D| − J) / 16. Arrival is kept fractional (1 µs = 0.048
+        // ticks) so the estimate is not quantised to whole ticks.
+        let arrival = now.as_micros() as f64 * (MediaTime::RATE as f64 / 1e6);
+        let transit = arrival - rtp_ts.ticks() as f64;
+        if let Some(last) = self.last_transit {
+            let d = (transit - last).abs();
+            self.jitter += (d - self.jitter) / 16.0;
+        }
+        self.last_transit = Some(transit);
+    }
+
+    /// Packet `seq` turned out to have arrived after all (its original came, slower than a
+    /// resend): counted as received, without an arrival time for the jitter (the copy that
+    /// proved it is not the original's).
+    pub fn record_arrival_untimed(&mut self, seq: SeqNo) {
+        self.count_arrival(seq);
+    }
+
+    /// Counts `seq` as received unless it is a duplicate or far out of range; whether it was.
+    fn count_arrival(&mut self, seq: SeqNo) -> bool {
         let s = seq.0;
         match self.base {
             None => {
@@ -111,13 +135,13 @@ impl Monitor {
                     self.highest = s;
                 } else if self.highest - s < DUP_WINDOW && self.is_seen(s) {
                     self.duplicates += 1;
-                    return;
+                    return false;
                 }
                 if s < base {
                     if self.highest - s >= DUP_WINDOW {
                         // Far older than anything seen: a stale or bogus number that would
                         // inflate `expected`; not counted.
-                        return;
+                        return false;
                     }
                     // The stream started earlier than its first arrival said.
                     self.base = Some(s);
@@ -128,16 +152,7 @@ impl Monitor {
             self.set_seen(s);
         }
         self.received += 1;
-        // RFC 3550 §6.4.1: D(i−1, i) = (R_i − R_{i−1}) − (S_i − S_{i−1}) = transit difference,
-        // in timestamp units; J += (|D| − J) / 16. Arrival is kept fractional (1 µs = 0.048
-        // ticks) so the estimate is not quantised to whole ticks.
-        let arrival = now.as_micros() as f64 * (MediaTime::RATE as f64 / 1e6);
-        let transit = arrival - rtp_ts.ticks() as f64;
-        if let Some(last) = self.last_transit {
-            let d = (transit - last).abs();
-            self.jitter += (d - self.jitter) / 16.0;
-        }
-        self.last_transit = Some(transit);
+        true
     }
 
     /// A packet arrived after its playout deadline (reported by the jitter buffer).

@@ -181,6 +181,10 @@ pub struct Stats {
     pub spurious_nacks: u64,
 }
 
+/// Copies one NACK can bring: the resend and its delayed second copy (`docs/protocol.md` §6,
+/// `Timing::resend_copy_after`). More copies than this per NACK include the original.
+const COPIES_PER_NACK: u8 = 2;
+
 /// Packets held for parity repair and duplicate suppression.
 const RING: usize = 256;
 /// Missing packets tracked at once; a larger gap is a discontinuity.
@@ -207,9 +211,22 @@ struct Slot {
     /// For a packet rebuilt from parity: when it was first NACKed, if it was. A copy arriving
     /// before a resend could (that instant + the floor round trip) is provably the original.
     asked: Option<Instant>,
+    /// For a packet first received after NACKs: how many went out, and how many copies came.
+    nacks: u8,
+    copies: u8,
     header: Header,
     timestamp: u64,
     payload: Vec<u8>,
+}
+
+/// A packet given up as missing, remembered for a while (a slot per sequence number modulo
+/// [`RING`]) in case its original turns up late.
+#[derive(Clone, Copy, Debug, Default)]
+struct Missed {
+    seq: Option<u64>,
+    /// NACKs sent for it, and copies received since it was given up.
+    nacks: u8,
+    copies: u8,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -257,6 +274,7 @@ pub struct Receiver {
     excess_deviation: f64,
     ready: Vec<u64>,
     missing: Vec<u64>,
+    missed: Vec<Missed>,
     stats: Stats,
     scratch: Vec<u8>,
 }
@@ -282,6 +300,7 @@ impl Receiver {
             excess_deviation: 0.0,
             ready: Vec::with_capacity(RING),
             missing: Vec::with_capacity(MAX_PENDING),
+            missed: vec![Missed::default(); RING],
             stats: Stats::default(),
             scratch: vec![0; crate::ostp::MAX_DATAGRAM],
         }
@@ -348,25 +367,41 @@ impl Receiver {
             self.advance(now, seq, timestamp);
         }
         let was_pending = self.take_pending(seq);
+        if was_pending.is_none() && seq <= highest && self.copy_of_missed(seq) {
+            self.stats.late += 1;
+            return Received::Late;
+        }
         if self.deadline(timestamp).is_some_and(|due| now > due) {
             match was_pending {
                 Some(p) if p.nacks > 0 => self.stats.late_resend += 1,
                 _ => self.stats.late += 1,
             }
-            if let Some(p) = was_pending {
-                // Its deadline passed before the timer said so: it is missing all the same
-                // (every counted loss ends repaired, undone or missing).
-                self.declare_missing(p.seq);
+            match was_pending {
+                // Asked for and here after its deadline (a resend too slow, or an original
+                // slower still): the loss stands and its moment is gone. The caller forwards
+                // the packet for the player to judge, so only the count says missing.
+                Some(p) if p.nacks > 0 => {
+                    self.stats.missing += 1;
+                    self.remember_missed(seq, p.nacks, 1);
+                }
+                // Never asked for: this is the original, late, not lost.
+                Some(_) => self.stats.lost = self.stats.lost.saturating_sub(1),
+                None => {}
             }
             return Received::Late;
         }
         self.store(seq, timestamp, header, payload);
         match was_pending {
             Some(Pending {
-                asked: Some(asked), ..
+                asked: Some(asked),
+                nacks,
+                ..
             }) if !self.before_any_resend(now, asked) => {
                 self.stats.repaired_resend += 1;
-                self.slots[seq as usize % RING].via = Some(Via::Resend);
+                let slot = &mut self.slots[seq as usize % RING];
+                slot.via = Some(Via::Resend);
+                slot.nacks = nacks;
+                slot.copies = 1;
                 Received::Accepted(Via::Resend)
             }
             Some(p) => {
@@ -384,20 +419,45 @@ impl Receiver {
 
     /// A second copy of packet `seq` arrived at `now` (the caller's duplicate filter saw it,
     /// or this receiver holds it). Retransmits are byte-identical to their original, so a copy
-    /// proves the packet was only slow, not lost, only when no resend can be it: its first copy
-    /// came by parity and either nobody asked for it or this one is earlier than a resend could
-    /// be. Then the counters say so; otherwise (a resend's second copy, or an original as slow
-    /// as a round trip) the loss stands.
-    pub fn handle_duplicate(&mut self, now: Instant, seq: SeqNo) {
-        let slot = &self.slots[seq.0 as usize % RING];
-        if slot.seq != Some(seq.0) || slot.via != Some(Via::Parity) {
-            return;
+    /// proves the packet was only slow, not lost, only when no resend can be it:
+    /// - its first copy came by parity and either nobody asked for it or this one is earlier
+    ///   than a resend could be;
+    /// - or more copies came than the NACKs sent for it can bring (a resend and its second
+    ///   copy each, [`COPIES_PER_NACK`]): on a short round trip an original a few ms late is
+    ///   asked for and looks like a resend, and the resends then arrive as the extra copies.
+    ///
+    /// - or it was given up as missing and now more copies came than its NACKs can bring.
+    ///
+    /// Then the counters say so and this returns true (the caller's link statistics should
+    /// count it as arrived); otherwise (a resend's second copy, or an original
+    /// that was asked for more often than it came) the loss stands.
+    pub fn handle_duplicate(&mut self, now: Instant, seq: SeqNo) -> bool {
+        if self.copy_of_missed(seq.0) {
+            return true;
+        }
+        let slot = &mut self.slots[seq.0 as usize % RING];
+        if slot.seq != Some(seq.0) {
+            return false;
+        }
+        if slot.via == Some(Via::Resend) {
+            slot.copies = slot.copies.saturating_add(1);
+            if slot.copies <= slot.nacks.saturating_mul(COPIES_PER_NACK) {
+                return false;
+            }
+            slot.via = None;
+            self.stats.lost = self.stats.lost.saturating_sub(1);
+            self.stats.repaired_resend = self.stats.repaired_resend.saturating_sub(1);
+            self.stats.spurious_nacks += 1;
+            return true;
+        }
+        if slot.via != Some(Via::Parity) {
+            return false;
         }
         if slot
             .asked
             .is_some_and(|asked| !self.before_any_resend(now, asked))
         {
-            return;
+            return false;
         }
         let slot = &mut self.slots[seq.0 as usize % RING];
         slot.via = None;
@@ -407,6 +467,7 @@ impl Receiver {
         if slot.asked.is_some() {
             self.stats.spurious_nacks += 1;
         }
+        true
     }
 
     /// Whether `now` is earlier than any resend answering a NACK sent at `asked` can arrive
@@ -468,7 +529,7 @@ impl Receiver {
         while i < self.pending.len() {
             if now >= self.pending[i].deadline {
                 let p = self.pending.swap_remove(i);
-                self.declare_missing(p.seq);
+                self.declare_missing(&p);
             } else {
                 i += 1;
             }
@@ -560,6 +621,8 @@ impl Receiver {
         slot.seq = Some(seq);
         slot.via = Some(Via::Original);
         slot.asked = None;
+        slot.nacks = 0;
+        slot.copies = 0;
         slot.header = *header;
         slot.timestamp = timestamp;
         slot.payload.clear();
@@ -596,7 +659,7 @@ impl Receiver {
                 .min_by_key(|&i| self.pending[i].seq)
                 .unwrap_or(0);
             let p = self.pending.swap_remove(oldest);
-            self.declare_missing(p.seq);
+            self.declare_missing(&p);
         }
         let deadline = self.deadline(timestamp).unwrap_or(now);
         // Ask only once the packet is overdue: one revealed by a reordered later packet (or by
@@ -611,10 +674,38 @@ impl Receiver {
         });
     }
 
-    /// Gives up on packet `seq`: the player conceals it.
-    fn declare_missing(&mut self, seq: u64) {
+    /// Gives up on a pending packet: the player conceals it. Remembered, so that its original
+    /// turning up later can still undo the loss.
+    fn declare_missing(&mut self, pending: &Pending) {
         self.stats.missing += 1;
-        self.missing.push(seq);
+        self.missing.push(pending.seq);
+        self.remember_missed(pending.seq, pending.nacks, 0);
+    }
+
+    fn remember_missed(&mut self, seq: u64, nacks: u8, copies: u8) {
+        self.missed[seq as usize % RING] = Missed {
+            seq: Some(seq),
+            nacks,
+            copies,
+        };
+    }
+
+    /// A copy of packet `seq` arrived after it was given up as missing. The network delivered
+    /// it (only later than our deadline estimate said) once more copies came than its NACKs
+    /// can bring: then it was never lost, and the counters say so.
+    fn copy_of_missed(&mut self, seq: u64) -> bool {
+        let missed = &mut self.missed[seq as usize % RING];
+        if missed.seq != Some(seq) {
+            return false;
+        }
+        missed.copies = missed.copies.saturating_add(1);
+        if missed.copies <= missed.nacks.saturating_mul(COPIES_PER_NACK) {
+            return false;
+        }
+        missed.seq = None;
+        self.stats.lost = self.stats.lost.saturating_sub(1);
+        self.stats.missing = self.stats.missing.saturating_sub(1);
+        true
     }
 
     fn take_pending(&mut self, seq: u64) -> Option<Pending> {
@@ -625,7 +716,7 @@ impl Receiver {
     fn resync(&mut self, seq: u64, timestamp: u64) {
         self.stats.resyncs += 1;
         while let Some(p) = self.pending.pop() {
-            self.declare_missing(p.seq);
+            self.declare_missing(&p);
         }
         for held in &mut self.parities {
             held.count = 0;
