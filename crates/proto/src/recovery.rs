@@ -183,7 +183,7 @@ pub struct Stats {
 
 /// Copies one NACK can bring: the resend and its delayed second copy (`docs/protocol.md` §6,
 /// `Timing::resend_copy_after`). More copies than this per NACK include the original.
-const COPIES_PER_NACK: u8 = 2;
+pub const COPIES_PER_NACK: u8 = 2;
 
 /// Packets held for parity repair and duplicate suppression.
 const RING: usize = 256;
