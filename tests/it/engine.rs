@@ -340,14 +340,40 @@ fn grid_beat(processor: &Processor, s: u64) -> Option<f64> {
     processor.grid().map(|grid| grid.beat_at(s))
 }
 
+/// Runs `blocks` blocks of real time in lockstep while A leads `bpm` in `beats_per_bar` and B
+/// follows (the control side ticks every 8 blocks, ~10 ms); `each` processes a block, given
+/// its index and first sample.
+fn lockstep_on_a_tempo(
+    pair: &mut Pair,
+    blocks: usize,
+    bpm: f64,
+    beats_per_bar: u8,
+    mut each: impl FnMut(&mut Pair, usize, u64),
+) {
+    use engine::controller::Lead;
+    let period = Duration::from_secs_f64(BLOCK as f64 / RATE);
+    let start = Instant::now();
+    for block in 0..blocks {
+        let deadline = start + period * block as u32;
+        if let Some(wait) = deadline.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        if block % 8 == 0 {
+            pair.a.0.tick(Lead::Tempo { bpm, beats_per_bar });
+            pair.b.0.tick(Lead::Follow);
+        }
+        let first = pair.a.1.sample_clock();
+        assert_eq!(first, pair.b.1.sample_clock());
+        each(pair, block, first);
+    }
+}
+
 #[test]
 fn engines_share_the_leaders_beat_grid_and_click_together_on_it() {
-    use engine::controller::Lead;
     const BPM: f64 = 120.0;
     const SAMPLES_PER_BEAT: f64 = RATE * 60.0 / BPM;
     let mut pair = pair(Codec::PcmL24 { frame_samples: 64 });
     wait_connected(&mut pair);
-    let period = Duration::from_secs_f64(BLOCK as f64 / RATE);
     let silence = [0f32; BLOCK];
     let (mut click_a, mut click_b) = (
         engine::click::Click::new(RATE),
@@ -356,22 +382,8 @@ fn engines_share_the_leaders_beat_grid_and_click_together_on_it() {
     let (mut out_a, mut out_b) = (Vec::new(), Vec::new());
     let mut worst_beats = 0f64;
     let blocks = (4.0 * RATE) as usize / BLOCK;
-    let start = Instant::now();
-    for block in 0..blocks {
-        let deadline = start + period * block as u32;
-        if let Some(wait) = deadline.checked_duration_since(Instant::now()) {
-            std::thread::sleep(wait);
-        }
-        // A leads 120 BPM in 3/4; B only follows. The control side ticks every ~10 ms.
-        if block % 8 == 0 {
-            pair.a.0.tick(Lead::Tempo {
-                bpm: BPM,
-                beats_per_bar: 3,
-            });
-            pair.b.0.tick(Lead::Follow);
-        }
-        let first = pair.a.1.sample_clock();
-        assert_eq!(first, pair.b.1.sample_clock());
+    // A leads 120 BPM in 3/4; B only follows.
+    lockstep_on_a_tempo(&mut pair, blocks, BPM, 3, |pair, block, first| {
         for (processor, click, out) in [
             (&mut pair.a.1, &mut click_a, &mut out_a),
             (&mut pair.b.1, &mut click_b, &mut out_b),
@@ -397,7 +409,7 @@ fn engines_share_the_leaders_beat_grid_and_click_together_on_it() {
             );
             worst_beats = worst_beats.max((a - b).abs());
         }
-    }
+    });
     let grid = *pair.b.1.grid().unwrap();
     assert!(
         grid.playing && grid.bpm == BPM && grid.beats_per_bar == 3,
@@ -453,7 +465,6 @@ fn beats_in_block(grid: Option<&engine::grid::Grid>, first: u64) -> Vec<usize> {
 
 #[test]
 fn remote_audio_is_placed_on_the_shared_grid_and_its_lag_is_reported() {
-    use engine::controller::Lead;
     const BPM: f64 = 120.0;
     const SAMPLES_PER_BEAT: f64 = RATE * 60.0 / BPM;
     // A leads and plays what it hears live; B places A a whole beat later. Each sends an
@@ -465,7 +476,6 @@ fn remote_audio_is_placed_on_the_shared_grid_and_its_lag_is_reported() {
     let b = engine::new(b_config).expect("engine B");
     let mut pair = Pair { a, b };
     wait_connected(&mut pair);
-    let period = Duration::from_secs_f64(BLOCK as f64 / RATE);
     let blocks = (5.0 * RATE) as usize / BLOCK;
     let measured_from = blocks * 3 / 5;
     // (sample, grid beat) of every impulse sent, and each side's room output.
@@ -476,20 +486,7 @@ fn remote_audio_is_placed_on_the_shared_grid_and_its_lag_is_reported() {
     let mut b_beats = Vec::new();
     // The recordings start here on both sample clocks (the handshake ran blocks before).
     let origin = pair.a.1.sample_clock();
-    let start = Instant::now();
-    for block in 0..blocks {
-        let deadline = start + period * block as u32;
-        if let Some(wait) = deadline.checked_duration_since(Instant::now()) {
-            std::thread::sleep(wait);
-        }
-        if block % 8 == 0 {
-            pair.a.0.tick(Lead::Tempo {
-                bpm: BPM,
-                beats_per_bar: 4,
-            });
-            pair.b.0.tick(Lead::Follow);
-        }
-        let first = pair.a.1.sample_clock();
+    lockstep_on_a_tempo(&mut pair, blocks, BPM, 4, |pair, _, first| {
         for (processor, sent, out, lags) in [
             (&mut pair.a.1, &mut sent_a, &mut out_a, &mut lag_at_a),
             (&mut pair.b.1, &mut sent_b, &mut out_b, &mut lag_at_b),
@@ -505,7 +502,7 @@ fn remote_audio_is_placed_on_the_shared_grid_and_its_lag_is_reported() {
             lags.push(processor.remote_stats(0).and_then(|s| s.grid_lag_ticks));
         }
         b_beats.push(grid_beat(&pair.b.1, first));
-    }
+    });
     let placed = pair.b.1.remote_stats(0).expect("A's stream at B");
     eprintln!("B plays A {placed:?}");
     eprintln!("A sent on its beats at {sent_a:?}; B at {sent_b:?}");

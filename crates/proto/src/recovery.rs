@@ -211,9 +211,8 @@ struct Slot {
     /// For a packet rebuilt from parity: when it was first NACKed, if it was. A copy arriving
     /// before a resend could (that instant + the floor round trip) is provably the original.
     asked: Option<Instant>,
-    /// For a packet first received after NACKs: how many went out, and how many copies came.
-    nacks: u8,
-    copies: u8,
+    /// For a packet first received after NACKs: the copies that came against them.
+    copies: Copies,
     header: Header,
     timestamp: u64,
     payload: Vec<u8>,
@@ -224,9 +223,24 @@ struct Slot {
 #[derive(Clone, Copy, Debug, Default)]
 struct Missed {
     seq: Option<u64>,
-    /// NACKs sent for it, and copies received since it was given up.
+    /// Copies received since it was given up, against its NACKs.
+    copies: Copies,
+}
+
+/// Copies of a NACKed packet against the NACKs sent for it.
+#[derive(Clone, Copy, Debug, Default)]
+struct Copies {
     nacks: u8,
-    copies: u8,
+    received: u8,
+}
+
+impl Copies {
+    /// Counts one more copy; true once more came than the NACKs can bring, so one of them
+    /// was the original.
+    fn add(&mut self) -> bool {
+        self.received = self.received.saturating_add(1);
+        self.received > self.nacks.saturating_mul(COPIES_PER_NACK)
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -400,8 +414,7 @@ impl Receiver {
                 self.stats.repaired_resend += 1;
                 let slot = &mut self.slots[seq as usize % RING];
                 slot.via = Some(Via::Resend);
-                slot.nacks = nacks;
-                slot.copies = 1;
+                slot.copies = Copies { nacks, received: 1 };
                 Received::Accepted(Via::Resend)
             }
             Some(p) => {
@@ -440,8 +453,7 @@ impl Receiver {
             return false;
         }
         if slot.via == Some(Via::Resend) {
-            slot.copies = slot.copies.saturating_add(1);
-            if slot.copies <= slot.nacks.saturating_mul(COPIES_PER_NACK) {
+            if !slot.copies.add() {
                 return false;
             }
             slot.via = None;
@@ -621,8 +633,7 @@ impl Receiver {
         slot.seq = Some(seq);
         slot.via = Some(Via::Original);
         slot.asked = None;
-        slot.nacks = 0;
-        slot.copies = 0;
+        slot.copies = Copies::default();
         slot.header = *header;
         slot.timestamp = timestamp;
         slot.payload.clear();
@@ -682,11 +693,10 @@ impl Receiver {
         self.remember_missed(pending.seq, pending.nacks, 0);
     }
 
-    fn remember_missed(&mut self, seq: u64, nacks: u8, copies: u8) {
+    fn remember_missed(&mut self, seq: u64, nacks: u8, received: u8) {
         self.missed[seq as usize % RING] = Missed {
             seq: Some(seq),
-            nacks,
-            copies,
+            copies: Copies { nacks, received },
         };
     }
 
@@ -698,8 +708,7 @@ impl Receiver {
         if missed.seq != Some(seq) {
             return false;
         }
-        missed.copies = missed.copies.saturating_add(1);
-        if missed.copies <= missed.nacks.saturating_mul(COPIES_PER_NACK) {
+        if !missed.copies.add() {
             return false;
         }
         missed.seq = None;
