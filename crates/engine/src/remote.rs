@@ -315,11 +315,11 @@ impl Remote {
         // block is silence and the read position waits, so no media is skipped; the rate loop
         // and the jitter target move the reader back behind the schedule.
         let covered = self.fifo.end() as f64 - LOOKAHEAD as f64 - 1.0 - self.read;
-        let playable = if self.fifo.end() >= need {
-            frames
-        } else {
-            self.stats.starved += 1;
+        let scheduled_starved = self.fifo.end() < need;
+        let playable = if scheduled_starved {
             ((covered / step).floor() + 1.0).clamp(0.0, frames as f64) as usize
+        } else {
+            frames
         };
         let playing_at = self.read;
         let session_now = timing.session_offset.map(|offset| now as f64 + offset);
@@ -331,6 +331,11 @@ impl Remote {
                 placed_at
             }
             None => {
+                // Only the reader that is heard counts its starvation (the placed one counts
+                // its own in `render_placed`).
+                if scheduled_starved {
+                    self.stats.starved += 1;
+                }
                 self.read = self.fifo.render(
                     kernel,
                     self.read,
