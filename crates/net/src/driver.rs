@@ -55,6 +55,8 @@ pub struct PeerStatus {
     pub recovered: u64,
     /// Losses the network side gave up on (concealed by the audio thread).
     pub missing: u64,
+    /// Losses still awaited now (NACKed or waiting for parity).
+    pub pending: u64,
     /// Originals that arrived after their deadline.
     pub late: u64,
     /// Its clock minus ours, µs (the session master's clock defines the beat grid).
@@ -529,6 +531,7 @@ impl Driver {
                         recovery.repaired_parity += s.repaired_parity;
                         recovery.repaired_resend += s.repaired_resend;
                         recovery.missing += s.missing;
+                        recovery.pending += s.pending;
                         recovery.late += s.late;
                     }
                 }
@@ -541,6 +544,7 @@ impl Driver {
                     lost: recovery.lost,
                     recovered: recovery.repaired_parity + recovery.repaired_resend,
                     missing: recovery.missing,
+                    pending: recovery.pending,
                     late: recovery.late,
                     clock_offset_us: endpoint
                         .clock_estimate(user_id)

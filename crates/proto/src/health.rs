@@ -106,13 +106,6 @@ impl Monitor {
         self.last_transit = Some(transit);
     }
 
-    /// Packet `seq` turned out to have arrived after all (its original came, slower than a
-    /// resend): counted as received, without an arrival time for the jitter (the copy that
-    /// proved it is not the original's).
-    pub fn record_arrival_untimed(&mut self, seq: SeqNo) {
-        self.count_arrival(seq);
-    }
-
     /// Counts `seq` as received unless it is a duplicate or far out of range; whether it was.
     fn count_arrival(&mut self, seq: SeqNo) -> bool {
         let s = seq.0;

@@ -162,6 +162,9 @@ pub struct Stats {
     pub repaired_resend: u64,
     /// Reported missing at their deadline.
     pub missing: u64,
+    /// Counted lost and still awaited now (a gauge): every loss is repaired, undone, missing
+    /// or pending, so `lost = repaired_parity + repaired_resend + missing + pending`.
+    pub pending: u64,
     /// Originals that arrived after their deadline.
     pub late: u64,
     /// Resends that arrived after the deadline (the budget uses the floor round trip, so a
@@ -332,7 +335,10 @@ impl Receiver {
 
     /// Counters.
     pub fn stats(&self) -> Stats {
-        self.stats
+        Stats {
+            pending: self.pending.len() as u64,
+            ..self.stats
+        }
     }
 
     /// The local instant the packet with media timestamp `timestamp` (48 kHz, extended) is due
@@ -441,8 +447,7 @@ impl Receiver {
     ///
     /// - or it was given up as missing and now more copies came than its NACKs can bring.
     ///
-    /// Then the counters say so and this returns true (the caller's link statistics should
-    /// count it as arrived); otherwise (a resend's second copy, or an original
+    /// Then the counters say so and this returns true; otherwise (a resend's second copy, or an original
     /// that was asked for more often than it came) the loss stands.
     pub fn handle_duplicate(&mut self, now: Instant, seq: SeqNo) -> bool {
         if self.copy_of_missed(seq.0) {

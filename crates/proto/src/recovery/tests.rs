@@ -250,6 +250,11 @@ fn more_copies_than_nacks_undo_a_loss_and_an_unasked_late_original_is_not_lost()
         (s.lost, s.missing),
         (given_up.lost - 1, given_up.missing - 1)
     );
+    // Every counted loss is accounted for.
+    assert_eq!(
+        s.lost,
+        s.repaired_parity + s.repaired_resend + s.missing + s.pending
+    );
 }
 
 #[test]
