@@ -6,24 +6,28 @@
 //! # Playout model
 //!
 //! Every packet has a *transit* `arrival − media` (local audio clock minus the sender's RTP
-//! clock; the absolute value is meaningless, its changes are not). The *base transit* is the
-//! minimum transit over a sliding window of local time ([`Config::base_window_ticks`]): the
-//! path's fixed delay plus the clock offset. Because it is a windowed minimum it follows the slow
-//! drift that a sender/receiver crystal mismatch puts on transit (100 ppm = 4.8 ticks per second)
-//! instead of holding an old value and creeping. A packet's *jitter* is its transit minus the
-//! base.
+//! clock; the absolute value is meaningless, its changes are not). The *floor* (`floor.rs`) is
+//! the lowest transit the path allows: the minimum over a sliding window of local time
+//! ([`Config::base_window_ticks`]), kept per sub-window and projected to the present along the
+//! fitted *skew*, the rate at which transit drifts. A crystal 100 ppm off drifts it by 4.8 ticks
+//! a second; a device running 10 % slow, 4,800. A packet's *jitter* is its transit minus the
+//! floor. When the fitted skew changes (the device's rate changed), the jitter seen since was
+//! the floor running the wrong way, not the network: it is forgotten and the target restored.
 //!
 //! The *target delay* is the jitter quantile that leaves [`Config::glitch_budget`] of packets
-//! late, from a decaying log-linear histogram, plus [`Config::margin_ticks`], clamped to
-//! [`Config::min_delay_ticks`]..=[`Config::max_delay_ticks`]. It rises at once when a packet's
-//! jitter exceeds it and falls only after [`Config::hold_ticks`] without a rise, exponentially.
+//! late, from a decaying log-linear histogram (`histogram.rs`), plus [`Config::margin_ticks`],
+//! clamped to [`Config::min_delay_ticks`]..=[`Config::max_delay_ticks`]. It rises at once when
+//! a packet's jitter exceeds it and falls only after [`Config::hold_ticks`] without a rise,
+//! exponentially.
 //!
-//! The *playout offset* maps media to local time: `deadline(media) = media + offset`. It glides
-//! toward `base + target` at a bounded slope ([`Config::max_rate_deviation`]), so a consumer
-//! that plays back-to-back at the suggested [`Event::Rate`] follows it without a jump. The one
-//! exception is a packet that arrived after its slot was played out as missing: the glitch has
-//! already happened, and gliding up would make the following packets late as well, so the
-//! offset jumps up at once.
+//! The *schedule* maps media to local time: `deadline(media) = media + floor + delay`. The
+//! floor moves with the skew; the *delay* glides toward the target at a bounded slope
+//! ([`Config::max_rate_deviation`]), so a consumer that plays back-to-back at the suggested
+//! [`Event::Rate`] follows it without a jump. The one exception is a packet that arrived after
+//! its slot was played out as missing: the glitch has already happened, and gliding up would
+//! make the following packets late as well, so the delay jumps up at once. A skew larger than
+//! the rate bound cannot be followed by resampling without being heard; the schedule still
+//! follows it (the delay stays bounded), and the consumer skips or repeats audio to keep up.
 //!
 //! # Consumers
 //!
@@ -32,18 +36,23 @@
 //! until [`Pop::Wait`] and ignores [`Event::Rate`]; schedule changes reach it as a block with no
 //! packet or with two (it counts those slips). A resampling consumer pops when its FIFO runs low,
 //! plays at the suggested ratio, and reports what it is playing with [`Buffer::handle_playout`]:
-//! the ratio is the schedule's glide (`1 − d offset/dt`) plus a correction that settles the
+//! the ratio is the schedule's slope (`1 − skew − glide`) plus a correction that settles the
 //! consumer [`Config::lag_ticks`] behind the schedule, so it never asks for a packet before it
 //! is due.
 //!
 //! No method allocates, locks, logs or formats after [`Buffer::new`]; every bad input is a
 //! counted outcome, never a panic.
 
+mod floor;
+mod histogram;
 #[cfg(test)]
 mod tests;
 
 use crate::seq::SeqNo;
 use crate::time::MediaTime;
+
+use floor::Floor;
+use histogram::Histogram;
 
 /// Tuning of one buffer. All durations are 48 kHz ticks ([`MediaTime`] units).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -76,10 +85,10 @@ pub struct Config {
     pub decrease_ticks: u32,
     /// Length of the sliding window whose minimum transit is the base transit.
     pub base_window_ticks: u32,
-    /// Time constant with which the playout offset glides toward `base + target`.
+    /// Time constant with which the scheduled delay glides toward the target.
     pub slew_ticks: u32,
     /// Largest deviation of the suggested rate from 1 (0.005 = ±0.5 %, 8.6 cents): also the
-    /// steepest glide of the playout offset.
+    /// steepest glide of the scheduled delay.
     pub max_rate_deviation: f64,
     /// Time constant with which the suggested rate removes a resampling consumer's error.
     pub rate_feedback_ticks: u32,
@@ -211,9 +220,9 @@ pub struct Stats {
     pub events_dropped: u64,
     /// Target delay, ticks.
     pub target_ticks: u32,
-    /// Delay the schedule applies now (`offset − base`, gliding toward the target), ticks.
+    /// Delay the schedule applies above the floor now (gliding toward the target), ticks.
     pub delay_ticks: i64,
-    /// Base transit (minimum `arrival − media` over the window), ticks.
+    /// The transit floor (lowest `arrival − media`, along the skew), ticks.
     pub base_ticks: i64,
     /// Media stored ahead of the playout head, ticks.
     pub level_ticks: u64,
@@ -221,20 +230,20 @@ pub struct Stats {
     pub frame_ticks: u32,
     /// The suggested rate (media ticks per local tick).
     pub ratio: f64,
+    /// How fast transit drifts: local ticks per media tick minus one, positive when our clock
+    /// runs faster than the sender's (0.1 = our device runs 10 % fast against it).
+    pub skew: f64,
 }
 
 /// Slots in the event queue; more pending events than this are counted and dropped.
 const EVENTS: usize = 32;
-/// Buckets of the sliding-minimum window.
-const BUCKETS: usize = 16;
-/// Histogram: 16 linear sub-bins per power of two, 1-tick bins below 32 ticks.
-const SUB_BINS: usize = 16;
-/// 15 octaves: jitter up to 262,143 ticks (5.5 s); anything above is clamped.
-const BINS: usize = SUB_BINS * 15;
 /// Longest frame accepted when learning the frame length (Opus' 120 ms).
 const MAX_FRAME_TICKS: u64 = 5_760;
 /// How many sequence numbers apart two out-of-window packets may be and still confirm a jump.
 const RESYNC_SPAN: u64 = 16;
+/// A change of the fitted skew larger than this means the jitter measured since the rate
+/// changed was measured against a floor that ran the wrong way: it is forgotten.
+const SKEW_CHANGE: f64 = 0.002;
 /// A base transit step up this large is a route change, not drift: the jitter history,
 /// measured against the old base, is discarded.
 const ROUTE_STEP_TICKS: i64 = 48;
@@ -263,126 +272,6 @@ struct Slot {
     state: SlotState,
 }
 
-/// Minimum transit over a sliding window of local time, in `BUCKETS` sub-windows.
-#[derive(Clone, Copy, Debug)]
-struct MinWindow {
-    span: u64,
-    /// Epoch (arrival / span) of the newest bucket.
-    epoch: u64,
-    mins: [i64; BUCKETS],
-}
-
-impl MinWindow {
-    fn new(window_ticks: u32) -> Self {
-        Self {
-            span: (u64::from(window_ticks) / BUCKETS as u64).max(1),
-            epoch: 0,
-            mins: [i64::MAX; BUCKETS],
-        }
-    }
-
-    fn clear(&mut self) {
-        self.mins = [i64::MAX; BUCKETS];
-    }
-
-    /// Adds a sample at local time `at` and returns the window minimum.
-    fn add(&mut self, at: u64, value: i64) -> i64 {
-        let epoch = at / self.span;
-        if epoch > self.epoch {
-            // Buckets the window slid past start empty; a gap longer than the window
-            // empties them all.
-            let stale = (epoch - self.epoch).min(BUCKETS as u64);
-            for k in 1..=stale {
-                self.mins[((self.epoch + k) % BUCKETS as u64) as usize] = i64::MAX;
-            }
-            self.epoch = epoch;
-        }
-        // A sample from before the newest bucket (a caller's clock going backwards) counts in
-        // the newest bucket.
-        let bucket = &mut self.mins[(self.epoch % BUCKETS as u64) as usize];
-        *bucket = (*bucket).min(value);
-        self.min()
-    }
-
-    fn min(&self) -> i64 {
-        self.mins.iter().copied().min().unwrap_or(i64::MAX)
-    }
-}
-
-/// Decaying histogram of jitter on log-linear bins. Instead of decaying every bin per sample,
-/// each new sample weighs more than the last; the bins are rescaled when the weight grows large.
-#[derive(Clone, Debug)]
-struct Histogram {
-    bins: [f64; BINS],
-    total: f64,
-    weight: f64,
-    growth: f64,
-}
-
-impl Histogram {
-    fn new(history_packets: u32) -> Self {
-        Self {
-            bins: [0.0; BINS],
-            total: 0.0,
-            weight: 1.0,
-            growth: 1.0 / (1.0 - 1.0 / f64::from(history_packets.max(2))),
-        }
-    }
-
-    fn clear(&mut self) {
-        self.bins = [0.0; BINS];
-        self.total = 0.0;
-        self.weight = 1.0;
-    }
-
-    fn index(ticks: u64) -> usize {
-        if ticks < 2 * SUB_BINS as u64 {
-            return ticks as usize;
-        }
-        let msb = 63 - ticks.leading_zeros() as usize;
-        let shift = msb - 4;
-        let index = SUB_BINS * (shift + 1) + ((ticks >> shift) as usize - SUB_BINS);
-        index.min(BINS - 1)
-    }
-
-    /// The largest value that falls in bin `index`.
-    fn upper(index: usize) -> u64 {
-        if index < 2 * SUB_BINS {
-            return index as u64;
-        }
-        let shift = index / SUB_BINS - 1;
-        let lower = ((SUB_BINS + index % SUB_BINS) as u64) << shift;
-        lower + (1 << shift) - 1
-    }
-
-    fn add(&mut self, ticks: u64) {
-        self.bins[Self::index(ticks)] += self.weight;
-        self.total += self.weight;
-        self.weight *= self.growth;
-        if self.weight > 1e100 {
-            let scale = 1.0 / self.weight;
-            for bin in &mut self.bins {
-                *bin *= scale;
-            }
-            self.total *= scale;
-            self.weight = 1.0;
-        }
-    }
-
-    /// The smallest bin edge with at most `fraction` of the weight above it.
-    fn quantile(&self, fraction: f64) -> u64 {
-        let allowed = fraction * self.total;
-        let mut tail = 0.0;
-        for index in (0..BINS).rev() {
-            tail += self.bins[index];
-            if tail > allowed {
-                return Self::upper(index);
-            }
-        }
-        0
-    }
-}
-
 /// The per-stream jitter buffer. See the module documentation for the model.
 #[derive(Clone, Debug)]
 pub struct Buffer {
@@ -405,20 +294,24 @@ pub struct Buffer {
     last_stored: Option<(u64, u64)>,
     /// All transit-space values are relative to this, so that they stay small in f64.
     anchor: i64,
-    window: MinWindow,
+    floor: Floor,
     histogram: Histogram,
-    /// Window minimum of transit − anchor.
-    base: i64,
+    /// The transit floor − anchor at local time `base_at`; it moves along the floor's skew.
+    base: f64,
+    base_at: u64,
     target: f64,
-    /// Playout offset − anchor, ticks.
-    offset: f64,
-    /// Current glide of the offset, ticks per local tick.
+    /// The target as it stood at the last refit of the floor that found the skew unchanged:
+    /// what the target returns to when a rate change had inflated it.
+    settled_target: f64,
+    /// The delay the schedule applies above the floor (gliding toward the target), ticks.
+    delay: f64,
+    /// Current glide of the delay, ticks per local tick.
     velocity: f64,
     /// Local time of the last rise of the target, and of the last target update.
     last_rise: u64,
     last_target_update: u64,
     reported_target: u32,
-    /// Local time the offset was last advanced to.
+    /// Local time the delay was last advanced to.
     clock: u64,
     /// Average of `now − deadline` over pops: a resampling consumer's error.
     error: f64,
@@ -500,11 +393,13 @@ impl Buffer {
             frame: u64::from(config.frame_ticks),
             last_stored: None,
             anchor: 0,
-            window: MinWindow::new(config.base_window_ticks),
+            floor: Floor::new(config.base_window_ticks),
             histogram: Histogram::new(config.history_packets),
-            base: 0,
+            base: 0.0,
+            base_at: 0,
             target,
-            offset: target,
+            settled_target: target,
+            delay: target,
             velocity: 0.0,
             last_rise: 0,
             last_target_update: 0,
@@ -716,8 +611,9 @@ impl Buffer {
     pub fn stats(&self) -> Stats {
         Stats {
             target_ticks: self.target.round() as u32,
-            delay_ticks: (self.offset - self.base as f64).round() as i64,
-            base_ticks: self.anchor.saturating_add(self.base),
+            delay_ticks: self.delay.round() as i64,
+            base_ticks: self.anchor.saturating_add(self.base.round() as i64),
+            skew: self.floor.skew(),
             level_ticks: self.stored as u64 * self.frame,
             frame_ticks: self.frame as u32,
             ratio: self.ratio,
@@ -741,9 +637,11 @@ impl Buffer {
         self.dry_since = None;
         self.candidate = None;
         self.anchor = transit(arrival, media);
-        self.window.clear();
-        self.base = 0;
-        self.offset = self.target;
+        self.floor.clear();
+        self.base = 0.0;
+        self.base_at = arrival;
+        self.delay = self.target;
+        self.settled_target = self.target;
         self.velocity = 0.0;
         self.clock = arrival;
         self.last_rise = arrival;
@@ -783,18 +681,30 @@ impl Buffer {
         }
     }
 
-    /// Feeds one packet's transit into the base window, the jitter histogram and the target.
+    /// Feeds one packet's transit into the floor, the jitter histogram and the target.
     fn observe(&mut self, arrival: u64, media: u64, late: bool) {
         let relative = transit(arrival, media).saturating_sub(self.anchor);
-        let old_base = self.base;
-        self.base = self.window.add(arrival, relative);
-        if self.base - old_base >= ROUTE_STEP_TICKS {
+        let old_base = self.base_line(arrival);
+        let refit = self.floor.add(arrival, relative, self.frame);
+        self.base = self.floor.at(arrival).unwrap_or(relative as f64);
+        self.base_at = arrival;
+        if let Some(refit) = refit {
+            if (refit.after - refit.before).abs() > SKEW_CHANGE {
+                // The rate changed: since then the floor ran the old way and every packet
+                // looked late by the difference. That was no jitter; forget it.
+                self.histogram.clear();
+                self.set_target(self.settled_target, arrival);
+            } else {
+                self.settled_target = self.target;
+            }
+        }
+        if self.base - old_base >= ROUTE_STEP_TICKS as f64 {
             // The path got longer and the window has only now forgotten the shorter one: the
             // jitter measured meanwhile was against the old base and overstates the spread.
             self.histogram.clear();
-            self.set_target(self.target - (self.base - old_base) as f64, arrival);
+            self.set_target(self.target - (self.base - old_base), arrival);
         }
-        let jitter = relative.saturating_sub(self.base).max(0) as u64;
+        let jitter = (relative as f64 - self.base).max(0.0).round() as u64;
         self.histogram.add(jitter);
         let quantile = self.histogram.quantile(self.config.glitch_budget) as f64;
         let margin = f64::from(self.config.margin_ticks);
@@ -813,8 +723,13 @@ impl Buffer {
             // The glitch has happened: jump rather than glide, or the next packets are late
             // too. A packet merely past its deadline but not yet played is no glitch (the
             // consumer plays behind the schedule), so it only raises the target.
-            self.offset = self.offset.max(self.base as f64 + self.target);
+            self.delay = self.delay.max(self.target);
         }
+    }
+
+    /// The floor (− anchor) at local time `at`, along the skew.
+    fn base_line(&self, at: u64) -> f64 {
+        self.base + self.floor.skew() * (at as f64 - self.base_at as f64)
     }
 
     fn set_target(&mut self, target: f64, now: u64) {
@@ -830,19 +745,30 @@ impl Buffer {
         }
     }
 
-    /// Moves the offset along its glide to local time `now` and updates the rate suggestion.
+    /// Moves the delay along its glide to local time `now` and updates the rate suggestion.
     fn advance(&mut self, now: u64) {
         let dt = now.saturating_sub(self.clock) as f64;
         self.clock = self.clock.max(now);
         let max = self.config.max_rate_deviation;
-        let gap = self.base as f64 + self.target - self.offset;
-        self.velocity = (gap / f64::from(self.config.slew_ticks)).clamp(-max, max);
+        let skew = self.floor.skew();
+        // The schedule moves with the floor (the skew) plus the glide; while the skew leaves
+        // room, the glide keeps the sum within what a consumer may play at.
+        let (low, high) = if skew.abs() < max {
+            (-max - skew, max - skew)
+        } else {
+            (-max, max)
+        };
+        let gap = self.target - self.delay;
+        self.velocity =
+            (gap / f64::from(self.config.slew_ticks)).clamp(low.max(-max), high.min(max));
         let step = self.velocity * dt;
-        self.offset += if step.abs() > gap.abs() { gap } else { step };
-        // The consumer follows the glide (1 − velocity) and removes its own error.
+        self.delay += if step.abs() > gap.abs() { gap } else { step };
+        // The consumer follows the schedule (1 − skew − glide) and removes its own error. A
+        // skew beyond the rate bound is more than a resampler may follow without being heard:
+        // the consumer then skips or repeats audio instead (see `engine::remote`).
         let lag = f64::from(self.config.lag_ticks);
         let correction = (self.error - lag) / f64::from(self.config.rate_feedback_ticks);
-        let ratio = (1.0 - self.velocity + correction).clamp(1.0 - max, 1.0 + max);
+        let ratio = (1.0 - skew - self.velocity + correction).clamp(1.0 - max, 1.0 + max);
         self.ratio = ratio;
         if (ratio - self.reported_ratio).abs() >= self.config.rate_step
             && now.saturating_sub(self.last_rate_event) >= RATE_INTERVAL_TICKS
@@ -915,9 +841,15 @@ impl Buffer {
         (seq % self.config.capacity as u64) as usize
     }
 
+    /// The local time `t` at which `media` plays: `t = media + anchor + floor(t) + delay`,
+    /// with the floor moving along the skew, solved for `t`.
     fn deadline_ticks(&self, media: u64) -> u64 {
-        let offset = self.anchor as i128 + self.offset.round() as i128;
-        (media as i128 + offset).clamp(0, u64::MAX as i128) as u64
+        let skew = self.floor.skew();
+        let from_base = (media as i128 + self.anchor as i128 - self.base_at as i128) as f64
+            + self.base
+            + self.delay;
+        let t = self.base_at as f64 + from_base / (1.0 - skew);
+        t.round().clamp(0.0, u64::MAX as f64) as u64
     }
 
     fn emit(&mut self, event: Event) {

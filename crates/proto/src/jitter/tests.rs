@@ -13,6 +13,7 @@ use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Normal};
 use rand_pcg::Pcg64;
 
+use super::histogram::BINS;
 use super::*;
 
 const FRAME: u64 = 64;
