@@ -355,12 +355,15 @@ impl Controller {
                     .iter()
                     .filter(|r| r.active && r.user_id == peer.user_id);
                 let (mut buffer_ms, mut concealed, mut late) = (0f64, 0u64, 0u64);
+                let (mut skipped_ticks, mut repeated_ticks) = (0f64, 0f64);
                 let mut grid_lag_ticks: Option<f64> = None;
                 for stream in streams {
                     let ticks = stream.buffer.delay_ticks.max(0) as f64 + f64::from(LAG_TICKS);
                     buffer_ms = buffer_ms.max(ticks / 48.0);
                     concealed += stream.concealed;
                     late += stream.buffer.late;
+                    skipped_ticks += stream.skipped_ticks;
+                    repeated_ticks += stream.repeated_ticks;
                     if let Some(lag) = stream.grid_lag_ticks {
                         grid_lag_ticks = Some(grid_lag_ticks.map_or(lag, |l| l.max(lag)));
                     }
@@ -375,6 +378,8 @@ impl Controller {
                     recovered: peer.recovered,
                     concealed,
                     late,
+                    skipped_ms: skipped_ticks / 48.0,
+                    inserted_ms: repeated_ticks / 48.0,
                     buffer_ms,
                     one_way_ms: rtt_ms.map(|rtt| rtt / 2.0 + send_ms + buffer_ms + block),
                     grid_lag_ms,
@@ -428,6 +433,11 @@ pub struct PeerReport {
     pub concealed: u64,
     /// Packets that came after their deadline.
     pub late: u64,
+    /// Audio skipped to keep up with it, ms in total: our device runs slower than its by more
+    /// than the resampler follows (a broken clock, a dummy device under load).
+    pub skipped_ms: f64,
+    /// Audio repeated to stay behind it, ms in total: our device runs faster than its.
+    pub inserted_ms: f64,
     /// Our jitter buffer for it, ms (schedule delay plus the resampler's look-ahead).
     pub buffer_ms: f64,
     /// Estimated one-way latency, ms: half the round trip, the sender's frame, our buffer
@@ -504,8 +514,8 @@ impl fmt::Display for Report {
             }
             write!(
                 f,
-                " recovered {} concealed {}",
-                peer.recovered, peer.concealed
+                " recovered {} concealed {} skipped {:.1} ms inserted {:.1} ms",
+                peer.recovered, peer.concealed, peer.skipped_ms, peer.inserted_ms
             )?;
         }
         if let Some(grid) = &self.grid {

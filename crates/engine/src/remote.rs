@@ -27,6 +27,9 @@ use proto::time::MediaTime;
 
 use crate::resample::{Fifo, Kernel, LOOKAHEAD};
 
+#[cfg(test)]
+mod tests;
+
 /// Largest decoded frame (120 ms of Opus), per channel.
 const MAX_DECODED: usize = 5_760;
 /// Decoded audio held ahead of the read position, at most (frames at 48 kHz).
@@ -34,6 +37,20 @@ const FIFO_FRAMES: usize = 16_384;
 /// Where the rate loop settles the reader behind the schedule: the interpolator reads
 /// [`LOOKAHEAD`] samples ahead of the position it plays; two more absorb the ratio's rounding.
 pub const LAG_TICKS: u32 = LOOKAHEAD as u32 + 2;
+/// How far the reader may fall behind its place on the schedule (its lag included) before it
+/// skips ahead to it (1.33 ms). A device slower than the sender by more than the resampler's
+/// ±0.5 % glide falls behind steadily; this bounds the extra delay that costs.
+const MAX_BEHIND_TICKS: f64 = 64.0;
+/// How far the reader may run ahead of its place before it repeats audio to fall back: short
+/// of where it would starve (the buffer hands out a packet only at its deadline, [`LAG_TICKS`]
+/// after the reader's place), so a device faster than the sender repeats instead of starving.
+const MAX_AHEAD_TICKS: f64 = 4.0;
+/// Where a repeat lands the reader: a little short of the skip bound, so a steady fast
+/// device repeats as seldom as the bound allows.
+const REPEAT_TO_BEHIND_TICKS: f64 = MAX_BEHIND_TICKS - 16.0;
+/// Crossfade of a skip or a repeat (1 ms): long enough not to click, short enough to stay
+/// inside one block of any usual size.
+const JUMP_FADE_FRAMES: usize = 48;
 /// A gap larger than this between consecutive packets' media restarts the stream.
 const MAX_GAP: u64 = 4_800;
 /// Capture stamps further than this from the capture-to-media offset so far restart it (the
@@ -106,6 +123,16 @@ pub struct Stats {
     pub place_jumps: u64,
     /// Blocks played live because the placement would need more delay than is held.
     pub unplaceable: u64,
+    /// Times the reader skipped audio to catch up with the schedule (our device slower than
+    /// the sender's by more than the resampler follows), and the 48 kHz ticks skipped.
+    pub skips: u64,
+    /// Ticks of audio skipped.
+    pub skipped_ticks: f64,
+    /// Times the reader repeated audio to stay behind the schedule (our device faster than the
+    /// sender's by more than the resampler follows), and the ticks repeated.
+    pub repeats: u64,
+    /// Ticks of audio repeated.
+    pub repeated_ticks: f64,
     /// Peak level of the last published interval.
     pub peak: f32,
 }
@@ -132,6 +159,9 @@ pub struct Remote {
     decoded: Box<[f32]>,
     left: Box<[f32]>,
     right: Box<[f32]>,
+    /// The old reader's continuation during a skip's or repeat's crossfade.
+    fade_left: Box<[f32]>,
+    fade_right: Box<[f32]>,
     gain: f32,
     stats: Stats,
     /// Media (RTP) ticks → the sender's capture instant on the session timeline: capture =
@@ -168,6 +198,8 @@ impl Remote {
             decoded: vec![0.0; MAX_DECODED * 2].into_boxed_slice(),
             left: vec![0.0; max_block].into_boxed_slice(),
             right: vec![0.0; max_block].into_boxed_slice(),
+            fade_left: vec![0.0; JUMP_FADE_FRAMES].into_boxed_slice(),
+            fade_right: vec![0.0; JUMP_FADE_FRAMES].into_boxed_slice(),
             gain: 1.0,
             stats: Stats::default(),
             capture_offset: None,
@@ -293,8 +325,11 @@ impl Remote {
             return;
         }
         let step = self.ratio * rate_factor;
+        let jumped_from = self.keep_on_schedule(now);
         let last = self.read + (frames.saturating_sub(1)) as f64 * step;
-        let need = last.floor() as u64 + LOOKAHEAD as u64 + 1;
+        // A repeat's fade still plays the old reader's next frames: they must be held too.
+        let faded_last = jumped_from.map_or(0.0, |from| from + JUMP_FADE_FRAMES as f64 * step);
+        let need = last.max(faded_last).floor() as u64 + LOOKAHEAD as u64 + 1;
         while self.fifo.end() < need {
             let ahead = (self.fifo.end() as f64 - self.read).max(0.0) / self.ratio;
             let pop_at = MediaTime(now + ahead as u64);
@@ -345,6 +380,9 @@ impl Remote {
                 );
                 self.left[playable..frames].fill(0.0);
                 self.right[playable..frames].fill(0.0);
+                if let Some(from) = jumped_from {
+                    self.crossfade_from(kernel, from, step, frames);
+                }
                 playing_at
             }
         };
@@ -369,6 +407,57 @@ impl Remote {
         }
         self.apply_gain(frames, gain);
         self.stats.ratio = self.ratio;
+    }
+
+    /// Keeps the scheduled reader within [`MAX_AHEAD_TICKS`]..=[`MAX_BEHIND_TICKS`] of its place
+    /// on the schedule ([`LAG_TICKS`] behind it): the resampler's glide follows a device up to
+    /// ±0.5 % off the sender's rate; beyond that the reader drifts, and here it skips ahead or
+    /// repeats what it played. Returns where the reader was, for the crossfade, if it moved.
+    fn keep_on_schedule(&mut self, now: u64) -> Option<f64> {
+        let deadline = self
+            .buffer
+            .deadline(MediaTime(self.read.max(0.0).floor() as u64))?;
+        let place = deadline.ticks() as f64 + self.read.fract() + f64::from(LAG_TICKS);
+        let behind = now as f64 - place;
+        let from = self.read;
+        if behind > MAX_BEHIND_TICKS {
+            self.read += behind;
+            self.stats.skips += 1;
+            self.stats.skipped_ticks += behind;
+        } else if behind < -MAX_AHEAD_TICKS {
+            let back = REPEAT_TO_BEHIND_TICKS - behind;
+            self.read -= back;
+            self.stats.repeats += 1;
+            self.stats.repeated_ticks += back;
+        } else {
+            return None;
+        }
+        // A placed reader is steered by capture stamps, not by this one, and keeps its place.
+        Some(from)
+    }
+
+    /// Crossfades the block's first frames from the reader's old position `from` (its
+    /// continuation) into what was rendered from the new one.
+    fn crossfade_from(&mut self, kernel: &Kernel, from: f64, step: f64, frames: usize) {
+        let fade = JUMP_FADE_FRAMES.min(frames);
+        // Only what the FIFO holds: past its end the old reader would read stale ring data.
+        let covered = self.fifo.end() as f64 - LOOKAHEAD as f64 - 1.0 - from;
+        let held = ((covered / step).floor() + 1.0).clamp(0.0, fade as f64) as usize;
+        self.fifo.render(
+            kernel,
+            from,
+            step,
+            &mut self.fade_left[..held],
+            &mut self.fade_right[..held],
+        );
+        self.fade_left[held..fade].fill(0.0);
+        self.fade_right[held..fade].fill(0.0);
+        for i in 0..fade {
+            let new = (i + 1) as f32 / (fade + 1) as f32;
+            let old = 1.0 - new;
+            self.left[i] = self.left[i] * new + self.fade_left[i] * old;
+            self.right[i] = self.right[i] * new + self.fade_right[i] * old;
+        }
     }
 
     /// Where the placing reader starts this block (FIFO position) and how far behind its
@@ -471,15 +560,15 @@ impl Remote {
             return false;
         };
         let media = media.ticks();
-        // Start exactly where the rate loop wants the reader: LAG_TICKS behind the schedule,
-        // counting how far past its deadline this block found the packet (silence fills the
-        // difference), so playback does not begin with an error to glide away.
+        // Start exactly where the rate loop wants the reader: LAG_TICKS behind the schedule's
+        // place now. The packet was due `past_deadline` ago, so the schedule is that far into
+        // it already (a late start skips the packet's beginning rather than carry the delay).
         let past_deadline = self
             .buffer
             .deadline(MediaTime(media))
             .map_or(0, |deadline| now.saturating_sub(deadline.ticks()));
         self.fifo.restart(media);
-        self.read = media as f64 - f64::from(LAG_TICKS) - past_deadline as f64;
+        self.read = media as f64 + past_deadline as f64 - f64::from(LAG_TICKS);
         self.ratio = 1.0;
         self.playing = true;
         self.decode(len, 0);

@@ -244,6 +244,9 @@ const RESYNC_SPAN: u64 = 16;
 /// A change of the fitted skew larger than this means the jitter measured since the rate
 /// changed was measured against a floor that ran the wrong way: it is forgotten.
 const SKEW_CHANGE: f64 = 0.002;
+/// Refits of the floor (125 ms apart) over which the target before a rate change is
+/// remembered: a change shows in the fit two or three sub-windows after it happened.
+const RECENT_TARGETS: usize = 4;
 /// A base transit step up this large is a route change, not drift: the jitter history,
 /// measured against the old base, is discarded.
 const ROUTE_STEP_TICKS: i64 = 48;
@@ -300,9 +303,14 @@ pub struct Buffer {
     base: f64,
     base_at: u64,
     target: f64,
-    /// The target as it stood at the last refit of the floor that found the skew unchanged:
-    /// what the target returns to when a rate change had inflated it.
-    settled_target: f64,
+    /// The target at the floor's last refits while the skew held (newest at
+    /// `recent_target_at`): a rate change is seen a few sub-windows late, and the target
+    /// returns to what it was before the change inflated it.
+    recent_targets: [f64; RECENT_TARGETS],
+    recent_target_at: usize,
+    /// The skew changed and its new value is not yet measured on enough sub-windows: jitter
+    /// is not learnt meanwhile (the floor it is measured from is still moving).
+    settling: bool,
     /// The delay the schedule applies above the floor (gliding toward the target), ticks.
     delay: f64,
     /// Current glide of the delay, ticks per local tick.
@@ -398,7 +406,9 @@ impl Buffer {
             base: 0.0,
             base_at: 0,
             target,
-            settled_target: target,
+            recent_targets: [target; RECENT_TARGETS],
+            recent_target_at: 0,
+            settling: false,
             delay: target,
             velocity: 0.0,
             last_rise: 0,
@@ -641,7 +651,8 @@ impl Buffer {
         self.base = 0.0;
         self.base_at = arrival;
         self.delay = self.target;
-        self.settled_target = self.target;
+        self.recent_targets = [self.target; RECENT_TARGETS];
+        self.settling = false;
         self.velocity = 0.0;
         self.clock = arrival;
         self.last_rise = arrival;
@@ -689,14 +700,13 @@ impl Buffer {
         self.base = self.floor.at(arrival).unwrap_or(relative as f64);
         self.base_at = arrival;
         if let Some(refit) = refit {
-            if (refit.after - refit.before).abs() > SKEW_CHANGE {
-                // The rate changed: since then the floor ran the old way and every packet
-                // looked late by the difference. That was no jitter; forget it.
-                self.histogram.clear();
-                self.set_target(self.settled_target, arrival);
-            } else {
-                self.settled_target = self.target;
+            self.note_refit(refit, arrival);
+        }
+        if self.settling {
+            if late {
+                self.delay = self.delay.max(self.target);
             }
+            return;
         }
         if self.base - old_base >= ROUTE_STEP_TICKS as f64 {
             // The path got longer and the window has only now forgotten the shorter one: the
@@ -725,6 +735,33 @@ impl Buffer {
             // consumer plays behind the schedule), so it only raises the target.
             self.delay = self.delay.max(self.target);
         }
+    }
+
+    /// Judges a refit of the floor. A changed skew means the device's rate (or the sender's)
+    /// changed: since then the floor ran the old way and packets looked late by the
+    /// difference. That was no jitter: it is forgotten, the target and the delay return to
+    /// where they were before, and jitter is not learnt again until the new skew is measured.
+    fn note_refit(&mut self, refit: floor::Refit, now: u64) {
+        if (refit.after - refit.before).abs() > SKEW_CHANGE {
+            if !self.settling {
+                let before = self
+                    .recent_targets
+                    .iter()
+                    .copied()
+                    .fold(self.target, f64::min);
+                self.set_target(before, now);
+                self.delay = self.delay.min(self.target);
+                self.settling = true;
+            }
+            self.histogram.clear();
+            return;
+        }
+        if self.settling && !refit.fits {
+            return;
+        }
+        self.settling = false;
+        self.recent_target_at = (self.recent_target_at + 1) % RECENT_TARGETS;
+        self.recent_targets[self.recent_target_at] = self.target;
     }
 
     /// The floor (− anchor) at local time `at`, along the skew.

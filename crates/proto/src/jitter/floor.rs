@@ -43,6 +43,8 @@ pub(super) struct Refit {
     pub(super) before: f64,
     /// The skew now.
     pub(super) after: f64,
+    /// Whether a line fits at least [`MIN_FIT`] sub-windows: the skew is measured, not kept.
+    pub(super) fits: bool,
 }
 
 /// Minimum transit over a sliding window of local time, projected along the fitted skew.
@@ -100,6 +102,7 @@ impl Floor {
             refit = Some(Refit {
                 before,
                 after: self.skew,
+                fits: self.fitted >= MIN_FIT,
             });
         }
         // A sample from before the newest sub-window (a caller's clock going backwards)
