@@ -148,7 +148,10 @@ fn committed_seed_corpus_matches_the_encoders() {
 /// difference is at least 20 dB below the signal (another CPU's rounding is far smaller; another
 /// frame size, bandwidth or tone is far larger).
 fn assert_same_opus_frame(committed: &[u8], fresh: &[u8], path: &std::path::Path) {
-    let stale = format!("{} is stale: regenerate (see the test's doc)", path.display());
+    let stale = format!(
+        "{} is stale: regenerate (see the test's doc)",
+        path.display()
+    );
     assert_eq!(committed.first(), fresh.first(), "TOC byte: {stale}");
     let decode = |packet: &[u8]| {
         let mut decoder = codec::opus::Decoder::new(2).expect("decoder");

@@ -17,6 +17,13 @@
 const BUCKETS: usize = 16;
 /// Fewest completed sub-windows a line is fitted through (two always fit exactly: noise).
 const MIN_FIT: usize = 3;
+/// Smallest skew followed (0.5 %: the resampler's own glide). Below it the floor is the plain
+/// windowed minimum, whose steps the buffer's rate loop absorbs: a crystal's 100 ppm is far
+/// below, and the fit of a bursty arrival pattern (a scheduler's stalls) can read a few tenths
+/// of a percent from nothing, which would bend the pitch if followed.
+const SKEW_FOLLOW: f64 = 0.005;
+/// A followed skew is let go below this (0.3 %), so one near the bound does not flap.
+const SKEW_RELEASE: f64 = 0.003;
 /// Largest skew believed (25 %): beyond it no audio device is running, only a broken clock or
 /// a hostile sender.
 const MAX_SKEW: f64 = 0.25;
@@ -151,12 +158,26 @@ impl Floor {
         }
         for len in (MIN_FIT..=count).rev() {
             if let Some(slope) = line_within(&points[..len], tolerance) {
-                self.skew = slope.clamp(-MAX_SKEW, MAX_SKEW);
-                self.fitted = len;
+                let threshold = if self.skew == 0.0 {
+                    SKEW_FOLLOW
+                } else {
+                    SKEW_RELEASE
+                };
+                if slope.abs() >= threshold {
+                    self.skew = slope.clamp(-MAX_SKEW, MAX_SKEW);
+                    self.fitted = len;
+                } else {
+                    self.skew = 0.0;
+                    self.fitted = BUCKETS;
+                }
                 return;
             }
         }
-        self.fitted = count.min(MIN_FIT - 1);
+        self.fitted = if self.skew == 0.0 {
+            BUCKETS
+        } else {
+            count.min(MIN_FIT - 1)
+        };
     }
 
     fn index(&self, epoch: u64) -> usize {
@@ -202,7 +223,10 @@ mod tests {
 
     #[test]
     fn a_rising_transit_is_a_skew_not_jitter() {
-        for skew in [0.1, -0.1, 0.05, 1e-4, 0.0] {
+        // A crystal's drift is left to the windowed minimum and the rate loop.
+        let floor = fed(|at| 1_000.0 + 1e-4 * at as f64, 6);
+        assert_eq!(floor.skew(), 0.0);
+        for skew in [0.1, -0.1, 0.05, -0.006, 0.0] {
             let floor = fed(|at| 1_000.0 + skew * at as f64, 6);
             let now = 6 * 48_000;
             let truth = 1_000.0 + skew * now as f64;
