@@ -104,7 +104,7 @@ impl Host {
         main: &[*mut f32],
         aux: &[[*mut f32; MAX_CHANNELS]],
     ) {
-        // SAFETY (both fills): the caller guarantees the pointers; the lists are cleared again
+        // SAFETY: the caller guarantees the pointers (both fills); the lists are cleared again
         // below, before the lent channels go back to the backend.
         unsafe {
             self.main.set_slices(frames, |slices| {
@@ -130,10 +130,11 @@ impl Host {
         let mut context = Context {
             transport: self.transport_now(),
         };
-        // SAFETY: `Buffer<'static>` and `Buffer<'_>` have one layout; the slices only live for
-        // this call (the lists are cleared below), which is the lifetime the plugin sees.
-        let outputs =
-            unsafe { &mut *(std::ptr::from_mut(self.aux.as_mut_slice()) as *mut [Buffer<'_>]) };
+        // `AuxiliaryBuffers` wants the list and the buffers under one lifetime, and a
+        // `&mut [Buffer<'static>]` borrowed from `self` has a shorter one.
+        // SAFETY: `self.aux` outlives the call and nothing else touches it meanwhile; the
+        // reference is dropped with `aux_buffers` at the end of this function.
+        let outputs = unsafe { &mut *std::ptr::from_mut(self.aux.as_mut_slice()) };
         let mut aux_buffers = AuxiliaryBuffers {
             inputs: &mut [],
             outputs,
