@@ -69,13 +69,15 @@ struct Flags {
 /// # Errors
 /// The shell could not start (see [`StartError`]).
 pub(crate) fn run(shell: &Shell) -> Result<Ended, StartError> {
+    let client = open(shell.client_name.as_deref())?;
+    // Only once JACK answered: without a server `--backend auto` hands over to nice-plug's
+    // shell, which installs its own handler (a process has one).
     let flags = Arc::new(Flags::default());
     {
         let flags = Arc::clone(&flags);
         ctrlc::set_handler(move || flags.stop.store(true, Ordering::Relaxed))
             .map_err(|e| StartError::Failed(format!("cannot handle Ctrl-C and SIGTERM: {e}")))?;
     }
-    let client = open(shell.client_name.as_deref())?;
     let name = client.name().to_owned();
     let rate = client.sample_rate();
     if let Some(asked) = shell.sample_rate
