@@ -240,8 +240,12 @@ impl Plugin for OspJam {
                     self.processor = Some(processor);
                 }
                 Err(err) => {
-                    // The plugin still passes audio; the player sees why the room is silent.
-                    nice_error!("OSP Jam: cannot join room {:?}: {err}", settings.room);
+                    let why = format!("cannot join room {:?}: {err}", settings.room);
+                    // The standalone stops there; in a DAW the plugin still passes audio and
+                    // the player sees why the room is silent.
+                    if !session::standalone_start_failed(&why) {
+                        nice_error!("OSP Jam: {why}");
+                    }
                 }
             }
         }

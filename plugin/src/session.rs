@@ -209,6 +209,25 @@ pub fn standalone() -> Option<&'static Settings> {
     STANDALONE.get()
 }
 
+/// What the standalone does when its session cannot start (see
+/// [`on_standalone_start_failure`]).
+static START_FAILURE: OnceLock<fn(&str)> = OnceLock::new();
+
+/// Makes a session that cannot start (the UDP port taken, ...) a failure of the standalone:
+/// `hook` gets the reason while the plugin activates, and may end the process. Without a hook
+/// (in a DAW) the plugin logs the reason and keeps passing audio.
+pub fn on_standalone_start_failure(hook: fn(&str)) {
+    let _ = START_FAILURE.set(hook);
+}
+
+/// Hands `why` to the standalone's hook; `false` if there is none.
+pub(crate) fn standalone_start_failed(why: &str) -> bool {
+    START_FAILURE.get().is_some_and(|hook| {
+        hook(why);
+        true
+    })
+}
+
 /// The sessions running in this process, by room name: a further plugin instance that joins
 /// a room already running here adds a track to that session instead of binding a second
 /// socket (the room then sees one member sending several streams).

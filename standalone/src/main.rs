@@ -1,8 +1,9 @@
 //! `osp-jam`: the OSP Jam plugin as a standalone app on JACK, ALSA or a dummy device.
 //!
-//! `osp-jam --backend dummy` runs headless without any audio hardware; `osp-jam --backend jack`
-//! joins the running JACK server (the one `JACK_DEFAULT_SERVER` names). The session flags join
-//! a room:
+//! `osp-jam --backend jack` joins the running JACK server (the one `JACK_DEFAULT_SERVER` names)
+//! as client `osp_jam`, or under the unique name JACK gives when another instance has that
+//! (`--client-name` picks an exact one); it prints `jack client NAME`. `osp-jam --backend
+//! dummy` runs headless without any audio hardware. The session flags join a room:
 //!
 //! ```text
 //! osp-jam --backend jack --room band --secret s3cret --listen 0.0.0.0:48500 \
@@ -12,271 +13,97 @@
 //! Once in the room it prints `listening on ADDR` (the bound address: with `--listen
 //! 127.0.0.1:0` the port the OS chose) on stdout.
 //!
-//! Every other flag (sample rate, period size, devices, port connections, tempo and time
-//! signature of the standalone's own transport) belongs to the audio shell: `--help` lists
-//! them. Ctrl-C leaves the room (peers are told) and exits.
+//! JACK runs on our own shell ([`jack_shell`], which says why); ALSA and dummy on nice-plug's.
+//! Every failure to start prints one line `osp-jam: <why>` on stderr and exits with status 2;
+//! log messages (ours, nice-plug's, JACK's with `RUST_LOG=jack=info`) go to stderr, filtered
+//! by `RUST_LOG`. Ctrl-C or SIGTERM leaves the room (peers are told) and exits 0.
 
+mod host;
+mod jack_shell;
+mod logging;
+mod session_flags;
+mod shell_args;
+
+use std::io::Write;
 use std::process::ExitCode;
 
-use plugin::session::Settings;
+use clap::Parser;
 
-const SESSION_HELP: &str = "\
-Session flags (OSP Jam):
-  --room NAME          join this room (without it, the app only passes audio through)
-  --secret SECRET      the room secret (or env OSP_JAM_SECRET)
-  --listen ADDR        local UDP address; port 0 lets the OS choose [default: 0.0.0.0:48500]
-                       (the app prints `listening on ADDR` once the session starts)
-  --peer ADDR          a peer to call (repeatable)
-  --user-id N          our id in the room [default: random]
-  --codec pcm|opus     how our track is encoded [default: opus]
-  --frame N            samples per packet: pcm 16..=240, opus 120/240/480/960 [default: 120]
-  --bitrate BPS        Opus bitrate [default: 128000]
-  --jitter auto|MS     jitter buffer: adaptive, or a fixed delay in ms [default: auto]
-  --stats              print one stats line per second
-  --bpm BPM            lead the room's transport at this tempo (without it: follow the room)
-  --beats-per-bar N    bar length of the tempo led with --bpm [default: 4]
-  --click              play a click on the room's beat grid
-  --align live|beat|bar  hear remote players as early as possible (their lag behind the
-                       grid is reported), or exactly a beat / a bar after they played
-                       [default: live]
-  --preset FILE        start with this effect chain (reference JSON preset)
-";
+use crate::jack_shell::{Ended, StartError};
+use crate::shell_args::{Backend, Shell};
 
-/// Splits the session flags from the audio shell's, filling `settings`.
-fn parse(args: Vec<String>) -> Result<(Settings, Vec<String>), String> {
-    let mut settings = Settings::default();
-    if let Ok(secret) = std::env::var("OSP_JAM_SECRET") {
-        settings.secret = secret;
-    }
-    let mut rest = Vec::new();
-    let mut args = args.into_iter();
-    if let Some(program) = args.next() {
-        rest.push(program);
-    }
-    while let Some(arg) = args.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((flag, value)) if flag.starts_with("--") => {
-                (flag.to_owned(), Some(value.to_owned()))
-            }
-            _ => (arg.clone(), None),
-        };
-        let mut value = |name: &str| {
-            inline
-                .clone()
-                .or_else(|| args.next())
-                .ok_or_else(|| format!("{name} needs a value"))
-        };
-        match flag.as_str() {
-            "--room" => settings.room = value("--room")?,
-            "--secret" => settings.secret = value("--secret")?,
-            "--listen" => settings.listen = value("--listen")?,
-            "--peer" => settings.peers.push(value("--peer")?),
-            "--user-id" => {
-                settings.user_id = number(&value("--user-id")?, "--user-id")?;
-                if settings.user_id == 0 {
-                    return Err("--user-id must be at least 1".into());
-                }
-            }
-            "--codec" => settings.codec = value("--codec")?,
-            "--frame" => settings.frame_samples = number(&value("--frame")?, "--frame")?,
-            "--bitrate" => settings.bitrate = number(&value("--bitrate")?, "--bitrate")?,
-            "--jitter" => {
-                let v = value("--jitter")?;
-                settings.jitter_ms = match v.as_str() {
-                    "auto" => None,
-                    ms => Some(
-                        ms.parse::<f64>()
-                            .ok()
-                            .filter(|ms| ms.is_finite() && (0.0..=100.0).contains(ms))
-                            .ok_or_else(|| format!("--jitter {ms:?}: 'auto' or 0..=100 ms"))?,
-                    ),
-                };
-            }
-            "--stats" => settings.stats = true,
-            "--click" => settings.click = true,
-            "--align" => settings.align = value("--align")?,
-            "--bpm" => {
-                let v = value("--bpm")?;
-                settings.bpm = Some(
-                    v.parse::<f64>()
-                        .ok()
-                        .filter(|bpm| (20.0..=400.0).contains(bpm))
-                        .ok_or_else(|| format!("--bpm {v:?}: a tempo in 20..=400"))?,
-                );
-            }
-            "--beats-per-bar" => {
-                settings.beats_per_bar = number(&value("--beats-per-bar")?, "--beats-per-bar")?;
-                if !(1..=32).contains(&settings.beats_per_bar) {
-                    return Err("--beats-per-bar must be 1..=32".into());
-                }
-            }
-            "-h" | "--help" => {
-                print!("{SESSION_HELP}\nAudio shell flags:\n");
-                rest.push(arg);
-            }
-            _ => rest.push(arg),
-        }
-    }
-    if settings.is_enabled() {
-        // Check everything now, so a typo is an error at start, not a silent room.
-        settings
-            .engine_config(48_000.0, 64)
-            .map_err(|e| e.to_string())?;
-    }
-    Ok((settings, rest))
-}
-
-/// Takes `--preset FILE` out of `args` and reads the preset (a bad file is an error at start).
-fn take_preset(args: &mut Vec<String>) -> Result<Option<dsp::chain::Preset>, String> {
-    let Some(at) = args
-        .iter()
-        .position(|a| a == "--preset" || a.starts_with("--preset="))
-    else {
-        return Ok(None);
-    };
-    let flag = args.remove(at);
-    let path = match flag.split_once('=') {
-        Some((_, path)) => path.to_owned(),
-        None if at < args.len() => args.remove(at),
-        None => return Err("--preset needs a value".into()),
-    };
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("--preset {path:?}: {e}"))?;
-    let preset =
-        dsp::chain::Preset::from_json(&text).map_err(|e| format!("--preset {path:?}: {e}"))?;
-    for key in &preset.unknown {
-        eprintln!("osp-jam: --preset {path:?}: {key:?} is not an OSP Jam effect; ignored");
-    }
-    Ok(Some(preset))
-}
-
-fn number<T: std::str::FromStr>(value: &str, flag: &str) -> Result<T, String> {
-    value
-        .parse()
-        .map_err(|_| format!("{flag} {value:?} is not a number"))
-}
+/// Exit status of a failure to start.
+const START_FAILED: u8 = 2;
 
 fn main() -> ExitCode {
-    let mut args: Vec<String> = std::env::args().collect();
-    match take_preset(&mut args) {
-        Ok(Some(preset)) => {
-            plugin::effects::set_standalone_preset(preset);
-        }
-        Ok(None) => {}
-        Err(err) => {
-            eprintln!("osp-jam: {err}");
-            return ExitCode::from(2);
+    logging::install();
+    match run() {
+        Ok(code) => code,
+        Err(why) => {
+            eprintln!("osp-jam: {why}");
+            ExitCode::from(START_FAILED)
         }
     }
-    let (settings, rest) = match parse(args) {
-        Ok(parsed) => parsed,
-        Err(err) => {
-            eprintln!("osp-jam: {err}\n\n{SESSION_HELP}");
-            return ExitCode::from(2);
+}
+
+/// Parses the command line and runs the chosen shell; `Err` is a failure to start.
+fn run() -> Result<ExitCode, String> {
+    let mut args: Vec<String> = std::env::args().collect();
+    if let Some(preset) = session_flags::take_preset(&mut args)? {
+        plugin::effects::set_standalone_preset(preset);
+    }
+    let (settings, rest) = session_flags::parse(args)?;
+    let shell = match Shell::try_parse_from(&rest) {
+        Ok(shell) => shell,
+        Err(err) if err.kind() == clap::error::ErrorKind::DisplayHelp => {
+            // A closed pipe (`osp-jam --help | head`) is not an error worth a panic.
+            let _ = write!(
+                std::io::stdout(),
+                "{}\nAudio shell flags:\n{}",
+                session_flags::SESSION_HELP,
+                err.render()
+            );
+            return Ok(ExitCode::SUCCESS);
         }
+        Err(err) => return Err(clap_line(&err)),
     };
     if settings.is_enabled() {
         plugin::session::set_standalone(settings);
+        // A room that cannot be joined (the UDP port taken, ...) is a failure to start, in
+        // either shell: the plugin reports it here while it activates.
+        plugin::session::on_standalone_start_failure(|why| {
+            eprintln!("osp-jam: {why}");
+            std::process::exit(i32::from(START_FAILED));
+        });
     }
-    if nice_plug::prelude::nice_export_standalone_with_args::<plugin::OspJam, _>(rest) {
-        ExitCode::SUCCESS
+    let nice_plug_backend = match shell.backend {
+        Backend::Jack | Backend::Auto => match jack_shell::run(&shell) {
+            Ok(Ended::Stopped) => return Ok(ExitCode::SUCCESS),
+            Ok(Ended::Lost(why)) => {
+                eprintln!("osp-jam: {why}");
+                return Ok(ExitCode::FAILURE);
+            }
+            Err(StartError::NoServer(_)) if shell.backend == Backend::Auto => "auto",
+            Err(StartError::NoServer(why) | StartError::Failed(why)) => return Err(why),
+        },
+        Backend::Alsa => "alsa",
+        Backend::Dummy => "dummy",
+    };
+    let args = shell.nice_plug_args(nice_plug_backend)?;
+    if nice_plug::prelude::nice_export_standalone_with_args::<plugin::OspJam, _>(args) {
+        Ok(ExitCode::SUCCESS)
     } else {
-        ExitCode::FAILURE
+        // nice-plug logged why (one `osp-jam: error: ...` line through our logger).
+        Ok(ExitCode::from(START_FAILED))
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn args(list: &[&str]) -> Vec<String> {
-        std::iter::once("osp-jam")
-            .chain(list.iter().copied())
-            .map(str::to_owned)
-            .collect()
-    }
-
-    #[test]
-    fn session_flags_are_taken_and_the_rest_passed_on() {
-        let (settings, rest) = parse(args(&[
-            "--backend",
-            "jack",
-            "--room",
-            "band",
-            "--secret=s",
-            "--peer",
-            "127.0.0.1:5000",
-            "--peer",
-            "127.0.0.1:5001",
-            "--codec",
-            "pcm",
-            "--frame",
-            "64",
-            "--jitter",
-            "3",
-            "-p",
-            "64",
-            "--stats",
-            "--align",
-            "bar",
-        ]))
-        .unwrap();
-        assert_eq!(rest, ["osp-jam", "--backend", "jack", "-p", "64"]);
-        assert_eq!(settings.room, "band");
-        assert_eq!(settings.secret, "s");
-        assert_eq!(settings.peers, ["127.0.0.1:5000", "127.0.0.1:5001"]);
-        assert_eq!(
-            (settings.codec.as_str(), settings.frame_samples),
-            ("pcm", 64)
-        );
-        assert_eq!(settings.jitter_ms, Some(3.0));
-        assert!(settings.stats);
-        assert_eq!(settings.align, "bar");
-        let config = settings.engine_config(48_000.0, 64).unwrap();
-        assert_eq!(format!("{:?}", config.align), "Bar");
-    }
-
-    #[test]
-    fn bad_session_flags_are_clear_errors() {
-        for (bad, says) in [
-            (&["--room", "r", "--peer", "nowhere"][..], "peer"),
-            (&["--room", "r", "--codec", "mp3"], "codec"),
-            (&["--room", "r", "--align", "offbeat"], "alignment"),
-            (&["--room", "r", "--frame", "100"], "120, 240"),
-            (&["--room", "r", "--frame", "x"], "not a number"),
-            (&["--jitter", "-1"], "--jitter"),
-            (&["--room"], "needs a value"),
-            (&["--user-id", "0"], "at least 1"),
-        ] {
-            let err = parse(args(bad)).unwrap_err();
-            assert!(err.contains(says), "{bad:?}: {err}");
-        }
-    }
-
-    #[test]
-    fn a_preset_file_is_taken_out_and_read_and_a_bad_one_refused() {
-        let dir = std::env::temp_dir().join(format!("osp-jam-preset-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let good = dir.join("good.json");
-        std::fs::write(&good, r#"{"compressor": {"enabled": true, "ratio": 6}}"#).unwrap();
-        let bad = dir.join("bad.json");
-        std::fs::write(&bad, r#"{"compressor": {"ratio": "lots"}}"#).unwrap();
-
-        let mut list = args(&["--backend", "dummy", "--preset", good.to_str().unwrap()]);
-        let preset = take_preset(&mut list).unwrap().unwrap();
-        assert_eq!(list, args(&["--backend", "dummy"]));
-        assert!(
-            preset
-                .units
-                .iter()
-                .any(|u| u.key() == "compressor" && u.enabled())
-        );
-
-        let mut list = args(&[&format!("--preset={}", bad.display())]);
-        let err = take_preset(&mut list).unwrap_err();
-        assert!(err.contains("compressor"), "{err}");
-        assert!(take_preset(&mut args(&["--preset"])).is_err());
-        assert!(take_preset(&mut args(&["--preset", "/nonexistent/x.json"])).is_err());
-        assert_eq!(take_preset(&mut args(&["--room", "r"])).unwrap(), None);
-        std::fs::remove_dir_all(dir).unwrap();
-    }
+/// clap's error as one line (its first, without the `error: ` prefix and the usage after it).
+fn clap_line(err: &clap::Error) -> String {
+    let text = err.render().to_string();
+    let first = text.lines().next().unwrap_or("bad command line");
+    format!(
+        "{} (osp-jam --help lists the flags)",
+        first.strip_prefix("error: ").unwrap_or(first)
+    )
 }

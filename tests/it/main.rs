@@ -6,6 +6,7 @@
 
 mod clap_host;
 mod engine;
+mod jack_shell;
 mod jam;
 mod proxy;
 mod robustness;

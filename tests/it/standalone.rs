@@ -1,11 +1,15 @@
 //! The standalone app: headless on the dummy backend, and under a real JACK server
 //! (`jackd -d dummy`, named per test so no other server is touched) where it registers its
-//! ports, passes a sine from a JACK client through to its outputs, and leaves on SIGINT.
+//! ports, passes a sine from a JACK client through to its outputs, and leaves on SIGINT; and
+//! every failure to start without JACK (bad flag, preset, layout, UDP port taken) as one line
+//! and status 2 (the JACK ones are in `jack_shell`).
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::support::{KillOnDrop, bundled, interrupt_and_expect_clean_exit, jackd};
+use crate::support::{
+    KillOnDrop, bundled, expect_start_failure, interrupt_and_expect_clean_exit, jackd,
+};
 
 const SR: u32 = 48_000;
 const PERIOD: u32 = 128;
@@ -96,11 +100,9 @@ fn standalone_passes_audio_through_a_real_jack_server() {
         assert!((freq - FREQ).abs() < 0.5, "channel {ch}: {freq} Hz");
     }
 
-    // Shutdown is not asserted here: nice-plug 0.4.2's JACK backend waits for its process
-    // callback to see the stop flag, and after a JACK xrun under load the server may stop
-    // calling it, so the app can hang on exit (the dummy-backend test checks Ctrl-C). The guard
-    // sends SIGTERM, then SIGKILL.
-    drop(app);
+    // Our JACK shell deactivates the client (no wait on the process callback) and leaves.
+    let mut app = app;
+    interrupt_and_expect_clean_exit(&mut app, "osp-jam on JACK");
 }
 
 #[test]
@@ -121,4 +123,55 @@ fn standalone_runs_headless_on_the_dummy_backend() {
         "standalone died on the dummy backend"
     );
     interrupt_and_expect_clean_exit(&mut app, "osp-jam");
+}
+
+#[test]
+fn startup_failures_say_why_in_one_line_with_status_2() {
+    let dir = crate::support::tempdir("start-failures");
+    let bad = dir.join("bad.json");
+    std::fs::write(&bad, r#"{"compressor": {"ratio": "lots"}}"#).unwrap();
+    let bad = bad.to_str().unwrap();
+    let missing = dir.join("missing.json");
+    let missing = missing.to_str().unwrap();
+    expect_start_failure(&["--backend", "dummy", "--nonsense"], &[], "--nonsense");
+    expect_start_failure(&["--backend", "pulse"], &[], "pulse");
+    expect_start_failure(
+        &["--backend", "dummy", "--audio-layout", "9"],
+        &[],
+        "choose one of",
+    );
+    expect_start_failure(
+        &["--backend", "dummy", "--client-name", "x"],
+        &[],
+        "JACK flag",
+    );
+    expect_start_failure(&["--room", "r", "--codec", "mp3"], &[], "codec");
+    expect_start_failure(&["--backend", "dummy", "--preset", bad], &[], "compressor");
+    expect_start_failure(
+        &["--backend", "dummy", "--preset", missing],
+        &[],
+        "missing.json",
+    );
+
+    // The room's UDP port held by another socket: the app does not play on without its room.
+    let held = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind a UDP port");
+    let port = held.local_addr().unwrap().to_string();
+    let line = expect_start_failure(
+        &[
+            "--backend",
+            "dummy",
+            "-p",
+            "64",
+            "--room",
+            "r",
+            "--secret",
+            "s",
+            "--listen",
+            &port,
+        ],
+        &[],
+        "cannot join room",
+    );
+    assert!(line.contains(&port), "{line}");
+    println!("{line}");
 }

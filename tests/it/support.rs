@@ -159,3 +159,55 @@ pub(crate) fn jackd(server: &str, rate: u32, period: u32) -> KillOnDrop {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// Runs the bundled standalone with `args` (and `env`), expecting it to refuse to start:
+/// status 2 within 20 s and exactly one line on stderr, `osp-jam: ` and the reason, which must
+/// contain `says`. Returns that line.
+pub(crate) fn expect_start_failure(args: &[&str], env: &[(&str, &str)], says: &str) -> String {
+    let mut command = std::process::Command::new(bundled("osp-jam"));
+    command
+        .args(args)
+        .env_remove("DISPLAY")
+        .env_remove("RUST_LOG")
+        .env("JACK_NO_START_SERVER", "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let mut child = KillOnDrop(command.spawn().expect("start the standalone"));
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.0.try_wait().expect("wait for the standalone") {
+            break status;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(20),
+            "{args:?}: still running after 20 s, expected a failure to start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    if let Some(mut pipe) = child.0.stderr.take() {
+        use std::io::Read;
+        let _ = pipe.read_to_string(&mut stderr);
+    }
+    assert_eq!(
+        status.code(),
+        Some(2),
+        "{args:?}: {status}, stderr:\n{stderr}"
+    );
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "{args:?}: not one line on stderr:\n{stderr}"
+    );
+    assert!(
+        lines[0].starts_with("osp-jam: ") && lines[0].contains(says),
+        "{args:?}: {:?} does not say {says:?}",
+        lines[0]
+    );
+    lines[0].to_owned()
+}
