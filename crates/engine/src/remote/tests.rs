@@ -53,9 +53,9 @@ struct Segment {
 
 /// Runs the stream through the segments' device rates (local ticks per real tick).
 fn run(rates: &[f64], seed: u64) -> Vec<Segment> {
-    let config = proto::jitter::Config {
+    let config = jitter::Config {
         lag_ticks: LAG_TICKS,
-        ..proto::jitter::Config::default()
+        ..jitter::Config::default()
     };
     let mut remote = Remote::new(BLOCK, config, 0);
     remote.assign(
