@@ -353,15 +353,39 @@ fn killed_peer_rejoins_and_the_others_keep_playing() {
     let rate = second.received.saturating_sub(first.received);
     assert!(rate > 1_000, "victim received {rate} datagrams in a second");
     // And the survivors play the victim's new stream.
-    wait_until("the survivors to play the victim's stream", || {
-        let plays = |c: &mut engine::Controller| {
-            c.processor()
-                .remotes
-                .iter()
-                .any(|r| r.active && r.user_id == VICTIM && r.decoded > 0)
-        };
-        plays(&mut a) && plays(&mut b)
-    });
+    let plays = |c: &mut engine::Controller| {
+        c.processor()
+            .remotes
+            .iter()
+            .any(|r| r.active && r.user_id == VICTIM && r.decoded > 0)
+    };
+    let waiting = Instant::now();
+    while !(plays(&mut a) && plays(&mut b)) {
+        if waiting.elapsed() >= WAIT {
+            // What each survivor has of the victim: its slot (if any) and the link.
+            let of_victim = |c: &mut engine::Controller| {
+                let slots: Vec<_> = c
+                    .processor()
+                    .remotes
+                    .into_iter()
+                    .filter(|r| r.user_id == VICTIM)
+                    .collect();
+                let peer: Vec<_> = c
+                    .network()
+                    .peers
+                    .into_iter()
+                    .filter(|p| p.user_id == VICTIM)
+                    .collect();
+                format!("slots {slots:?}\n  peer {peer:?}")
+            };
+            panic!(
+                "timed out waiting for the survivors to play the victim's stream\nA: {}\nB: {}",
+                of_victim(&mut a),
+                of_victim(&mut b)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let end = player.windows();
     let windows = player.stop();
     eprintln!(
