@@ -18,6 +18,9 @@
 //! played: a second reader trails the scheduled one through a FIFO long enough for that delay,
 //! steered to its target position by a phase-locked rate (the scheduled reader's ratio plus a
 //! bounded correction), and jumping only when it is far off (a start, a tempo change).
+//!
+//! Where each part lives: the reader that follows a device off the sender's rate by skipping
+//! or repeating audio is `remote/schedule.rs`; the placing reader is `remote/placement.rs`.
 
 use codec::opus::FrameDuration;
 use proto::jitter::{self, Pop};
@@ -27,8 +30,13 @@ use proto::time::MediaTime;
 
 use crate::resample::{Fifo, Kernel, LOOKAHEAD};
 
+mod placement;
+mod schedule;
 #[cfg(test)]
 mod tests;
+
+use placement::Placed;
+use schedule::JUMP_FADE_FRAMES;
 
 /// Largest decoded frame (120 ms of Opus), per channel.
 const MAX_DECODED: usize = 5_760;
@@ -37,20 +45,6 @@ const FIFO_FRAMES: usize = 16_384;
 /// Where the rate loop settles the reader behind the schedule: the interpolator reads
 /// [`LOOKAHEAD`] samples ahead of the position it plays; two more absorb the ratio's rounding.
 pub const LAG_TICKS: u32 = LOOKAHEAD as u32 + 2;
-/// How far the reader may fall behind its place on the schedule (its lag included) before it
-/// skips ahead to it (1.33 ms). A device slower than the sender by more than the resampler's
-/// ±0.5 % glide falls behind steadily; this bounds the extra delay that costs.
-const MAX_BEHIND_TICKS: f64 = 64.0;
-/// How far the reader may run ahead of its place before it repeats audio to fall back: short
-/// of where it would starve (the buffer hands out a packet only at its deadline, [`LAG_TICKS`]
-/// after the reader's place), so a device faster than the sender repeats instead of starving.
-const MAX_AHEAD_TICKS: f64 = 4.0;
-/// Where a repeat lands the reader: a little short of the skip bound, so a steady fast
-/// device repeats as seldom as the bound allows.
-const REPEAT_TO_BEHIND_TICKS: f64 = MAX_BEHIND_TICKS - 16.0;
-/// Crossfade of a skip or a repeat (1 ms): long enough not to click, short enough to stay
-/// inside one block of any usual size.
-const JUMP_FADE_FRAMES: usize = 48;
 /// A gap larger than this between consecutive packets' media restarts the stream.
 const MAX_GAP: u64 = 4_800;
 /// Capture stamps further than this from the capture-to-media offset so far restart it (the
@@ -63,17 +57,6 @@ const CAPTURE_SMOOTHING: f64 = 16.0;
 /// this far in our future (0.1 s): the stamp is ignored.
 const CAPTURE_MAX_AGE_TICKS: f64 = 480_000.0;
 const CAPTURE_MAX_AHEAD_TICKS: f64 = 4_800.0;
-/// The placing reader jumps instead of gliding when it is this far from its target (5 ms).
-const PLACE_JUMP_TICKS: f64 = 240.0;
-/// Time constant of the placing reader's correction (0.25 s) and its largest rate deviation
-/// (±0.5 %, as the scheduled reader's).
-const PLACE_FEEDBACK_TICKS: f64 = 12_000.0;
-const PLACE_MAX_DEVIATION: f64 = 0.005;
-/// Room kept between the placed and the scheduled reader: the jitter buffer's target may rise
-/// this much (2 ms) before the placement has to move a whole period later.
-const PLACE_MARGIN_TICKS: f64 = 96.0;
-/// A placement is moved a period earlier only when it is this much more than needed (10 ms).
-const PLACE_HYSTERESIS_TICKS: f64 = 480.0;
 
 /// What the processor knows of time for a block: the session clock and the placement wanted.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -171,12 +154,6 @@ pub struct Remote {
     placed: Option<Placed>,
 }
 
-#[derive(Clone, Copy, Debug)]
-struct Placed {
-    read: f64,
-    period: f64,
-    lag: f64,
-}
 
 impl Remote {
     /// A free slot for blocks of up to `max_block` frames, holding `held` more 48 kHz frames
@@ -407,150 +384,6 @@ impl Remote {
         }
         self.apply_gain(frames, gain);
         self.stats.ratio = self.ratio;
-    }
-
-    /// Keeps the scheduled reader within [`MAX_AHEAD_TICKS`]..=[`MAX_BEHIND_TICKS`] of its place
-    /// on the schedule ([`LAG_TICKS`] behind it): the resampler's glide follows a device up to
-    /// ±0.5 % off the sender's rate; beyond that the reader drifts, and here it skips ahead or
-    /// repeats what it played. Returns where the reader was, for the crossfade, if it moved.
-    fn keep_on_schedule(&mut self, now: u64) -> Option<f64> {
-        let deadline = self
-            .buffer
-            .deadline(MediaTime(self.read.max(0.0).floor() as u64))?;
-        let place = deadline.ticks() as f64 + self.read.fract() + f64::from(LAG_TICKS);
-        let behind = now as f64 - place;
-        let from = self.read;
-        if behind > MAX_BEHIND_TICKS {
-            self.read += behind;
-            self.stats.skips += 1;
-            self.stats.skipped_ticks += behind;
-        } else if behind < -MAX_AHEAD_TICKS {
-            let back = REPEAT_TO_BEHIND_TICKS - behind;
-            self.read -= back;
-            self.stats.repeats += 1;
-            self.stats.repeated_ticks += back;
-        } else {
-            return None;
-        }
-        // A placed reader is steered by capture stamps, not by this one, and keeps its place.
-        Some(from)
-    }
-
-    /// Crossfades the block's first frames from the reader's old position `from` (its
-    /// continuation) into what was rendered from the new one.
-    fn crossfade_from(&mut self, kernel: &Kernel, from: f64, step: f64, frames: usize) {
-        let fade = JUMP_FADE_FRAMES.min(frames);
-        // Only what the FIFO holds: past its end the old reader would read stale ring data.
-        let covered = self.fifo.end() as f64 - LOOKAHEAD as f64 - 1.0 - from;
-        let held = ((covered / step).floor() + 1.0).clamp(0.0, fade as f64) as usize;
-        self.fifo.render(
-            kernel,
-            from,
-            step,
-            &mut self.fade_left[..held],
-            &mut self.fade_right[..held],
-        );
-        self.fade_left[held..fade].fill(0.0);
-        self.fade_right[held..fade].fill(0.0);
-        for i in 0..fade {
-            let new = (i + 1) as f32 / (fade + 1) as f32;
-            let old = 1.0 - new;
-            self.left[i] = self.left[i] * new + self.fade_left[i] * old;
-            self.right[i] = self.right[i] * new + self.fade_right[i] * old;
-        }
-    }
-
-    /// Where the placing reader starts this block (FIFO position) and how far behind its
-    /// target it is, or `None` to play live: no placement asked for, the capture or session
-    /// clock not known yet, or more delay needed than the FIFO holds. Chooses the smallest
-    /// whole number of periods that keeps the placed reader behind the scheduled one, and
-    /// re-chooses when the jitter buffer's delay outgrows it or shrinks a period below it.
-    fn place(
-        &mut self,
-        session_now: Option<f64>,
-        period: Option<f64>,
-        frames: usize,
-        step: f64,
-    ) -> Option<(f64, f64)> {
-        let (Some(session_now), Some(period), Some(capture_offset)) = (
-            session_now,
-            period.filter(|p| *p >= 1.0),
-            self.capture_offset,
-        ) else {
-            self.placed = None;
-            return None;
-        };
-        // The lag at which the scheduled reader plays: the least a placement can have.
-        let natural = session_now - (self.read + capture_offset);
-        let needed = natural + PLACE_MARGIN_TICKS;
-        let lag = match self.placed {
-            Some(p)
-                if p.period == period
-                    && p.lag >= needed
-                    && p.lag < needed + period + PLACE_HYSTERESIS_TICKS =>
-            {
-                p.lag
-            }
-            _ => (needed / period).ceil().max(1.0) * period,
-        };
-        // The FIFO must still hold the placed reader's window once the scheduled one has
-        // filled it for this block.
-        let held = lag - natural + frames as f64 * step + (2 * LOOKAHEAD) as f64;
-        if held >= (self.fifo.capacity() - FIFO_FRAMES / 2) as f64 {
-            self.stats.unplaceable += 1;
-            self.placed = None;
-            return None;
-        }
-        let target = session_now - lag - capture_offset;
-        let read = match self.placed {
-            Some(p) if p.lag == lag && (p.read - target).abs() <= PLACE_JUMP_TICKS => p.read,
-            _ => {
-                self.stats.place_jumps += 1;
-                // Fade in from silence rather than start mid-waveform.
-                self.gain = 0.0;
-                target
-            }
-        };
-        self.placed = Some(Placed { read, period, lag });
-        Some((read, target - read))
-    }
-
-    /// Renders the block from the placing reader at `start`, `behind` ticks short of its
-    /// target. The target moves one media tick per local tick (the clocks' drift shows up as a
-    /// slowly growing error), so the rate is 1 plus a bounded correction of the error: a
-    /// 100 ppm drift settles about one tick off, and a jitter-buffer glide on the scheduled
-    /// reader never reaches the placed one.
-    fn render_placed(
-        &mut self,
-        kernel: &Kernel,
-        start: f64,
-        behind: f64,
-        frames: usize,
-        rate_factor: f64,
-    ) {
-        let correction =
-            (behind / PLACE_FEEDBACK_TICKS).clamp(-PLACE_MAX_DEVIATION, PLACE_MAX_DEVIATION);
-        let step = (1.0 + correction) * rate_factor;
-        let last = start + frames.saturating_sub(1) as f64 * step;
-        let playable = if (last.floor() as u64).saturating_add(LOOKAHEAD as u64) < self.fifo.end() {
-            frames
-        } else {
-            self.stats.starved += 1;
-            let covered = self.fifo.end() as f64 - LOOKAHEAD as f64 - 1.0 - start;
-            ((covered / step).floor() + 1.0).clamp(0.0, frames as f64) as usize
-        };
-        self.fifo.render(
-            kernel,
-            start,
-            step,
-            &mut self.left[..playable],
-            &mut self.right[..playable],
-        );
-        self.left[playable..frames].fill(0.0);
-        self.right[playable..frames].fill(0.0);
-        if let Some(placed) = &mut self.placed {
-            placed.read = start + frames as f64 * step;
-        }
     }
 
     /// Starts playing once the first packet is due; false while nothing is.
