@@ -127,7 +127,7 @@ pub(crate) fn tempdir(name: &str) -> PathBuf {
 pub(crate) fn jackd(server: &str, rate: u32, period: u32) -> KillOnDrop {
     let log = tempdir(&format!("jackd-{server}")).join("jackd.log");
     let child = std::process::Command::new("jackd")
-        .args(["--no-realtime", "-n", server, "-d", "dummy"])
+        .args(["-n", server, "-d", "dummy"])
         .args(["-r", &rate.to_string(), "-p", &period.to_string()])
         .env("JACK_DEFAULT_SERVER", server)
         .stdout(std::process::Stdio::null())

@@ -154,7 +154,6 @@ pub struct Remote {
     placed: Option<Placed>,
 }
 
-
 impl Remote {
     /// A free slot for blocks of up to `max_block` frames, holding `held` more 48 kHz frames
     /// of decoded audio for grid placement (allocates everything it will need).

@@ -149,6 +149,9 @@ pub(crate) fn start(
         std::thread::Builder::new()
             .name("osp-net-wake".into())
             .spawn(move || {
+                // Where permitted, real-time: a loaded machine must not delay the packets the
+                // audio thread hands over (else normal scheduling, which works, less well).
+                let _ = rt::priority::raise_to_realtime(rt::priority::NETWORK_PRIORITY);
                 // The sum over every track's ring: any new packet changes it. The lock is
                 // only contended when a track is added or removed (never by the audio side).
                 let total = || match watches.lock() {
@@ -169,6 +172,8 @@ pub(crate) fn start(
     std::thread::Builder::new()
         .name("osp-net".into())
         .spawn(move || {
+            // As the wake-up thread: arrivals reach the jitter buffer on time on a busy machine.
+            let _ = rt::priority::raise_to_realtime(rt::priority::NETWORK_PRIORITY);
             runtime.block_on(async move {
                 match tokio::net::UdpSocket::from_std(socket) {
                     Ok(socket) => {

@@ -6,12 +6,15 @@
 //! - [`snapshot`]: a wait-free single-writer, many-reader snapshot of a small `Copy` value
 //!   (host transport, meters), built on atomics only;
 //! - [`atomic`]: atomic floats for parameters;
-//! - [`packet`]: fixed-slot packet rings between the audio and network threads.
+//! - [`packet`]: fixed-slot packet rings between the audio and network threads;
+//! - [`priority`]: real-time scheduling for the threads that feed the audio thread (once, at
+//!   their start: the one syscall here, never on the audio thread).
 
 pub mod atomic;
 pub mod ftz;
 pub mod guard;
 pub mod packet;
+pub mod priority;
 pub mod snapshot;
 
 // The packet rings' tests prove send and receive allocation-free under the guard.

@@ -120,5 +120,4 @@ impl Remote {
             placed.read = start + frames as f64 * step;
         }
     }
-
 }

@@ -70,5 +70,4 @@ impl Remote {
             self.right[i] = self.right[i] * new + self.fade_right[i] * old;
         }
     }
-
 }
