@@ -196,13 +196,13 @@ fn probe(job: Job) -> Result<(), String> {
     let me = c.name().to_owned();
     if job.play.is_some() {
         for (ours, theirs) in [("out_1", "input_1"), ("out_2", "input_2")] {
-            c.connect_ports_by_name(&format!("{me}:{ours}"), &format!("{target}:{theirs}"))
+            connect(c, &format!("{me}:{ours}"), &format!("{target}:{theirs}"))
                 .map_err(|e| format!("connect {ours} -> {theirs}: {e}"))?;
         }
     }
     if job.record {
         for (theirs, ours) in [("output_1", "in_1"), ("output_2", "in_2")] {
-            c.connect_ports_by_name(&format!("{target}:{theirs}"), &format!("{me}:{ours}"))
+            connect(c, &format!("{target}:{theirs}"), &format!("{me}:{ours}"))
                 .map_err(|e| format!("connect {theirs} -> {ours}: {e}"))?;
         }
     } else {
@@ -333,4 +333,17 @@ fn zero_crossing_frequency(x: &[f32], sr: f64) -> f64 {
     }
     periods.sort_by(f64::total_cmp);
     sr / periods[periods.len() / 2]
+}
+
+/// Connects two ports, retrying for up to 5 s: a JACK app registers its ports before it
+/// activates, and a port of a client not yet active refuses connections.
+fn connect(client: &Client, from: &str, to: &str) -> Result<(), jack::Error> {
+    let start = Instant::now();
+    loop {
+        match client.connect_ports_by_name(from, to) {
+            Ok(()) => return Ok(()),
+            Err(e) if start.elapsed() >= Duration::from_secs(5) => return Err(e),
+            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
 }
