@@ -364,6 +364,15 @@ fn killed_peer_rejoins_and_the_others_keep_playing() {
         if waiting.elapsed() >= WAIT {
             // What each survivor has of the victim: its slot (if any) and the link.
             let of_victim = |c: &mut engine::Controller| {
+                let audio = c.processor();
+                let network = c.network();
+                let rings = format!(
+                    "unknown stream {} no free slot {}; inbound ring {:?}; endpoint {:?}",
+                    audio.unknown_stream,
+                    audio.no_free_slot,
+                    network.inbound_ring,
+                    network.endpoint
+                );
                 let slots: Vec<_> = c
                     .processor()
                     .remotes
@@ -376,10 +385,26 @@ fn killed_peer_rejoins_and_the_others_keep_playing() {
                     .into_iter()
                     .filter(|p| p.user_id == VICTIM)
                     .collect();
-                format!("slots {slots:?}\n  peer {peer:?}")
+                format!("slots {slots:?}\n  peer {peer:?}\n  {rings}")
             };
+            // Whether anything still moves: datagrams in, packets to the audio thread, and
+            // the survivors' audio windows, a second apart.
+            let moving = |a: &engine::Controller, b: &engine::Controller| {
+                let (na, nb) = (a.network(), b.network());
+                (
+                    na.received.0,
+                    na.inbound_ring.sent,
+                    nb.received.0,
+                    nb.inbound_ring.sent,
+                    player.windows(),
+                )
+            };
+            let before = moving(&a, &b);
+            std::thread::sleep(Duration::from_secs(1));
+            let after = moving(&a, &b);
             panic!(
-                "timed out waiting for the survivors to play the victim's stream\nA: {}\nB: {}",
+                "timed out waiting for the survivors to play the victim's stream\nA: {}\nB: {}\n\
+                 (A received, A to audio, B received, B to audio, windows) {before:?} -> {after:?}",
                 of_victim(&mut a),
                 of_victim(&mut b)
             );

@@ -1039,9 +1039,15 @@ impl Endpoint {
         }
         let peer = &mut self.peers[index];
         peer.user_id = Some(auth.from);
-        let fresh = peer
-            .announce_version
-            .is_none_or(|v| auth.announce.version > v);
+        // Versions order the announcements of one run of the peer (one nonce). A new run (a
+        // restarted peer, a new handshake) numbers from 1 again and sends new sequence
+        // numbers: its announcement always replaces the old streams, or their receive windows
+        // would take the new packets for old ones and drop every one of them.
+        let same_run = matches!(&peer.state, State::Connected(c) if c.peer_nonce == from_nonce);
+        let fresh = !same_run
+            || peer
+                .announce_version
+                .is_none_or(|v| auth.announce.version > v);
         if fresh {
             self.apply_announce(index, &auth.announce);
         }

@@ -559,6 +559,116 @@ fn a_captured_handshake_cannot_be_replayed() {
     assert_eq!(b.connected().collect::<Vec<_>>(), [1]);
 }
 
+/// B sends `count` frames of its stream from frame `first` on; returns how many A delivered.
+fn audio_through(a: &mut Endpoint, b: &mut Endpoint, at: Instant, first: u64, count: u64) -> usize {
+    let mut buf = vec![0; 1500];
+    let mut delivered = 0;
+    for k in first..first + count {
+        b.handle(
+            at,
+            Input::Command(Command::SendAudio {
+                stream: 0,
+                timestamp: MediaTime(k * 120),
+                capture: None,
+                payload: &[7; 40],
+            }),
+        );
+        while let Some(t) = b.poll_transmit(&mut buf) {
+            a.handle(
+                at,
+                Input::Datagram {
+                    from: Path::Direct(addr(1)),
+                    data: &buf[..t.len],
+                },
+            );
+        }
+        while let Some(event) = a.poll_event() {
+            delivered += usize::from(matches!(event, Event::Audio(_)));
+        }
+        while a.poll_transmit(&mut buf).is_some() {}
+    }
+    delivered
+}
+
+#[test]
+fn a_restarted_peer_is_heard_whatever_sequence_numbers_it_starts_from() {
+    // Each seed gives the restarted B other initial sequence numbers, some behind the ones
+    // its first run reached: before the fix its announcement (version 1 again) was ignored,
+    // the old receive window kept, and every packet of those runs dropped as old.
+    for seed in 1..=8u64 {
+        let t = Instant::from_micros(1_000_000);
+        let mut a = Endpoint::new(config(1, SECRET));
+        let mut b = Endpoint::new(config(2, SECRET));
+        let (pa, pb) = (Path::Direct(addr(0)), Path::Direct(addr(1)));
+        let add = |e: &mut Endpoint, path, user| {
+            e.handle(
+                t,
+                Input::Command(Command::AddPeer {
+                    path,
+                    user_id: Some(user),
+                }),
+            );
+        };
+        add(&mut a, pb, 2);
+        add(&mut b, pa, 1);
+        pump(&mut a, &mut b, t, 4);
+        assert_eq!(audio_through(&mut a, &mut b, t, 0, 100), 100);
+
+        // B is killed. A notices the silence, and calls the restarted B back (it calls
+        // nobody) on its address, before A forgets it.
+        let mut now = t;
+        let mut b = {
+            let mut restarted = config(2, SECRET);
+            restarted.seed = 1_000 + seed;
+            restarted.accept_unknown = true;
+            Endpoint::new(restarted)
+        };
+        let mut buf = vec![0; 1500];
+        let mut b_alive = false;
+        while !(b.connected().eq([1]) && a.connected().eq([2])) {
+            assert!(
+                now < t + Duration::from_secs(60),
+                "seed {seed}: never reconnected"
+            );
+            now += Duration::from_millis(10);
+            // B stays dead for 10 s: long enough for A to call it gone.
+            b_alive |= now >= t + Duration::from_secs(10);
+            if a.poll_timeout().is_some_and(|at| at <= now) {
+                a.handle(now, Input::Timeout);
+            }
+            if b_alive && b.poll_timeout().is_some_and(|at| at <= now) {
+                b.handle(now, Input::Timeout);
+            }
+            while let Some(t) = a.poll_transmit(&mut buf) {
+                if b_alive {
+                    b.handle(
+                        now,
+                        Input::Datagram {
+                            from: pa,
+                            data: &buf[..t.len],
+                        },
+                    );
+                }
+            }
+            while let Some(t) = b.poll_transmit(&mut buf) {
+                a.handle(
+                    now,
+                    Input::Datagram {
+                        from: pb,
+                        data: &buf[..t.len],
+                    },
+                );
+            }
+            while a.poll_event().is_some() || b.poll_event().is_some() {}
+        }
+        let heard = audio_through(&mut a, &mut b, now, 1_000, 100);
+        assert!(
+            heard >= 98,
+            "seed {seed}: A delivered {heard} of the restarted B's 100"
+        );
+    }
+}
+
 /// Global instant of beat `beat` as node `i` places it.
 fn beat_global(mesh: &Mesh<Node>, i: usize, beat: f64) -> f64 {
     let node = mesh.node(i);
