@@ -142,7 +142,9 @@ fn two_standalones_share_one_jack_server_and_hear_each_other() {
             );
             assert!(
                 dropouts * 20 <= windows,
-                "{who} ch {ch}: {dropouts} dropouts"
+                "{who} ch {ch}: {dropouts} dropouts; A's last stats: {}; B's: {}",
+                a.last_line(),
+                b.last_line()
             );
         }
     }
@@ -286,6 +288,12 @@ impl App {
             lines,
             seen: 0,
         }
+    }
+
+    /// The newest line the app printed (its latest stats, once it prints them).
+    fn last_line(&self) -> String {
+        let lines = self.lines.lock().expect("lines");
+        lines.last().cloned().unwrap_or_default()
     }
 
     /// The rest of the first line starting with `prefix` (bounded by [`WAIT`]).

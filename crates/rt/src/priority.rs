@@ -5,9 +5,10 @@
 //! Unlike the rest of this crate this makes a syscall: it is called once, at a thread's start,
 //! never on the audio thread.
 
-/// Priority given to the network threads: below JACK's default for audio (10 and above), so
-/// the audio callback still preempts them, and above every normal thread.
-pub const NETWORK_PRIORITY: i32 = 5;
+/// Priority given to the network threads: below the audio callback's (a JACK client's process
+/// thread runs at the server's priority minus 5, 5 with jackd's default 10), so the audio
+/// preempts them, and above every normal thread.
+pub const NETWORK_PRIORITY: i32 = 2;
 
 /// Moves the calling thread to first-in-first-out real-time scheduling at `priority`
 /// (clamped to what the system allows). Fails where the process may not (no `CAP_SYS_NICE`
