@@ -177,6 +177,8 @@ fn jam_through_jack(servers: &[String; 2], codec: &str, tolerance_db: f64) -> Pe
     assert_eq!(samples.len(), 2 * RECORD_FRAMES, "{codec}: {report}");
     let a_stats = a.latest_stats().expect("A printed stats");
     let b_stats = b.latest_stats().expect("B printed stats");
+    eprintln!("{codec}: A {}", a.latest_stats_line());
+    eprintln!("{codec}: B {}", b.latest_stats_line());
     eprintln!("{codec}: A {a_stats:?}");
     eprintln!("{codec}: B {b_stats:?}");
     eprintln!("{codec}: {report}");
@@ -754,6 +756,13 @@ impl App {
     }
 
     /// The last stats line printed.
+    /// The newest stats line as printed.
+    fn latest_stats_line(&self) -> String {
+        let lines = self.stdout.lock().expect("stdout lines");
+        let line = lines.iter().rev().find(|l| Stats::parse(l).is_some());
+        line.cloned().unwrap_or_default()
+    }
+
     fn latest_stats(&self) -> Option<Stats> {
         let lines = self.stdout.lock().expect("stdout lines");
         lines.iter().rev().find_map(|l| Stats::parse(l))

@@ -17,6 +17,11 @@
 const BUCKETS: usize = 16;
 /// Fewest completed sub-windows a line is fitted through (two always fit exactly: noise).
 const MIN_FIT: usize = 3;
+/// Completed sub-windows (1 s) a line must fit before a skew starts to be followed: a
+/// scheduler's stalls on a loaded machine can draw a steep line through a few minima, and
+/// following it would skip and repeat audio on a link with no rate error at all. Once
+/// followed, [`MIN_FIT`] sub-windows are enough to track a change.
+const START_FIT: usize = 8;
 /// Smallest skew followed (0.5 %: the resampler's own glide). Below it the floor is the plain
 /// windowed minimum, whose steps the buffer's rate loop absorbs: a crystal's 100 ppm is far
 /// below, and the fit of a bursty arrival pattern (a scheduler's stalls) can read a few tenths
@@ -158,12 +163,9 @@ impl Floor {
         }
         for len in (MIN_FIT..=count).rev() {
             if let Some(slope) = line_within(&points[..len], tolerance) {
-                let threshold = if self.skew == 0.0 {
-                    SKEW_FOLLOW
-                } else {
-                    SKEW_RELEASE
-                };
-                if slope.abs() >= threshold {
+                let following = self.skew != 0.0;
+                let threshold = if following { SKEW_RELEASE } else { SKEW_FOLLOW };
+                if slope.abs() >= threshold && (following || len >= START_FIT) {
                     self.skew = slope.clamp(-MAX_SKEW, MAX_SKEW);
                     self.fitted = len;
                 } else {
