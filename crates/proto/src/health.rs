@@ -5,10 +5,10 @@
 //!   §6.4.1 interarrival jitter, RFC 3550 A.3 expected/received/lost counts with a per-interval
 //!   fraction lost (as an RTCP receiver report carries), duplicates, and the late / recovered /
 //!   concealed counters the jitter buffer and FEC report. [`Monitor::snapshot`] copies them into
-//!   a plain [`Health`], which also rates the link ([`Quality`], `osp.md` §8).
+//!   a plain [`Health`], which also rates the link ([`Quality`], docs/protocol.md §11).
 //! - [`BitratePolicy`]: Opus bitrate by AIMD on loss and RTT inflation.
 //! - [`fec_group_for_loss`] and [`FecPolicy`]: the XOR parity group size from loss
-//!   (`ostp.md` §6.3 spec table), changed at most once per 10 s.
+//!   (the table in docs/protocol.md §11), changed at most once per 10 s.
 //!
 //! Sans-IO: `now` is an argument, nothing here reads a clock; fixed size, no allocation.
 
@@ -26,13 +26,13 @@ const DUP_WINDOW: u64 = 1024;
 
 /// One peer's link statistics.
 ///
-/// Call [`Monitor::end_interval`] once per report period (the 1 s stats loop, `osp.md` §8), then
+/// Call [`Monitor::end_interval`] once per report period (the 1 s stats loop, docs/protocol.md §11), then
 /// [`Monitor::snapshot`]: the interval loss is the fraction lost between the last two
 /// `end_interval` calls, like an RTCP receiver report's "fraction lost".
 #[derive(Clone, Debug, Default)]
 pub struct Monitor {
     rtt_last: Option<Duration>,
-    /// µs, 0.8·old + 0.2·new (`osp.md` §8), first sample taken directly.
+    /// µs, 0.8·old + 0.2·new (docs/protocol.md §11), first sample taken directly.
     rtt_ema: Option<f64>,
     /// Minimum of the current and the previous half-window bucket: (bucket index, µs).
     rtt_min_current: Option<(u64, u64)>,
@@ -293,7 +293,7 @@ pub struct Health {
     pub concealed: u64,
 }
 
-/// Link tier, `osp.md` §8.
+/// Link tier (docs/protocol.md §11).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Quality {
     /// Smoothed RTT ≥ 100 ms, or more than 10 % lost in the last interval.
@@ -495,7 +495,7 @@ impl BitratePolicy {
     }
 }
 
-/// The XOR parity group size for a loss fraction (`ostp.md` §6.3 spec table): 0 → off (`None`),
+/// The XOR parity group size for a loss fraction (the table in docs/protocol.md §11): 0 → off (`None`),
 /// (0, 2 %] → 10, (2 %, 5 %] → 5, (5 %, 10 %] → 3, above 10 % → 2. Each bound belongs to the
 /// lower band (2 % exactly → 10). Negative or NaN loss → off.
 pub fn fec_group_for_loss(loss: f64) -> Option<u8> {
@@ -534,7 +534,7 @@ pub struct FecPolicy {
 }
 
 impl Default for FecPolicy {
-    /// Group 5 (the project default, `ostp.md` §6.3) until the first period ends.
+    /// Group 5 (the project default, docs/protocol.md §11) until the first period ends.
     fn default() -> Self {
         Self::new(Some(5))
     }
