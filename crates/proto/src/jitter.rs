@@ -43,197 +43,20 @@
 //! No method allocates, locks, logs or formats after [`Buffer::new`]; every bad input is a
 //! counted outcome, never a panic.
 
+mod config;
 mod floor;
 mod histogram;
+mod outcome;
 #[cfg(test)]
 mod tests;
 
 use crate::seq::SeqNo;
 use crate::time::MediaTime;
 
+pub use config::Config;
 use floor::Floor;
 use histogram::Histogram;
-
-/// Tuning of one buffer. All durations are 48 kHz ticks ([`MediaTime`] units).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Config {
-    /// Packet slots (at least 2). Packets more than this many sequence numbers ahead of the
-    /// playout head do not fit. 128 slots hold 170 ms of 64-sample packets.
-    pub capacity: usize,
-    /// Largest payload stored; larger ones are refused as [`Push::TooLarge`]. The default is
-    /// the largest UDP payload in a 1,500-byte Ethernet frame.
-    pub max_payload_bytes: usize,
-    /// Media ticks per packet assumed until two consecutive packets show the real value.
-    pub frame_ticks: u32,
-    /// Lower bound of the target delay.
-    pub min_delay_ticks: u32,
-    /// Upper bound of the target delay; also how far a packet's timestamp may stray from the
-    /// value its sequence number predicts before it is treated as a stream discontinuity.
-    pub max_delay_ticks: u32,
-    /// Target delay before any jitter has been measured.
-    pub initial_delay_ticks: u32,
-    /// Added to the measured jitter quantile (and to a spike that raises the target).
-    pub margin_ticks: u32,
-    /// Fraction of packets allowed to arrive after their deadline (0.001 = 0.1 %).
-    pub glitch_budget: f64,
-    /// Memory of the jitter histogram: the weight of a sample decays by `1/e` after this many
-    /// later packets.
-    pub history_packets: u32,
-    /// The target only falls after this long without a rise.
-    pub hold_ticks: u32,
-    /// Time constant of a falling target.
-    pub decrease_ticks: u32,
-    /// Length of the sliding window whose minimum transit is the base transit.
-    pub base_window_ticks: u32,
-    /// Time constant with which the scheduled delay glides toward the target.
-    pub slew_ticks: u32,
-    /// Largest deviation of the suggested rate from 1 (0.005 = ±0.5 %, 8.6 cents): also the
-    /// steepest glide of the scheduled delay.
-    pub max_rate_deviation: f64,
-    /// Time constant with which the suggested rate removes a resampling consumer's error.
-    pub rate_feedback_ticks: u32,
-    /// Where the rate loop settles a resampling consumer behind the schedule: a packet only
-    /// becomes available at its deadline, so a consumer that must hold its block plus its
-    /// resampler's look-ahead before playing runs this far behind.
-    pub lag_ticks: u32,
-    /// Smallest change of the suggested rate worth an [`Event::Rate`].
-    pub rate_step: f64,
-    /// After this long with nothing to play, the buffer stops reporting missing packets and
-    /// waits for the stream to resume (re-priming the schedule on the next packet).
-    pub idle_after_ticks: u32,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            capacity: 128,
-            max_payload_bytes: 1_472,
-            frame_ticks: 64,
-            min_delay_ticks: 0,
-            max_delay_ticks: 4_800,
-            initial_delay_ticks: 96,
-            margin_ticks: 12,
-            glitch_budget: 0.001,
-            history_packets: 20_000,
-            hold_ticks: 96_000,
-            decrease_ticks: 96_000,
-            base_window_ticks: 96_000,
-            slew_ticks: 48_000,
-            max_rate_deviation: 0.005,
-            rate_feedback_ticks: 96_000,
-            lag_ticks: 96,
-            rate_step: 0.000_01,
-            idle_after_ticks: 4_800,
-        }
-    }
-}
-
-/// What [`Buffer::push`] did with a packet; each outcome is also counted in [`Stats`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Push {
-    /// Stored in its slot by sequence number.
-    Stored,
-    /// The stream jumped (two consistent packets far from the playout head): the buffer was
-    /// flushed and this packet starts a new schedule. [`Event::Resync`] is queued.
-    Resynced,
-    /// Already stored or already played; dropped.
-    Duplicate,
-    /// Its slot was already played out as missing; dropped. The target delay rose at once.
-    Late,
-    /// Larger than [`Config::max_payload_bytes`]; dropped (the sender's or the config's fault).
-    TooLarge,
-    /// Sequence number or timestamp far from where the stream is; dropped. A second packet
-    /// consistent with it resynchronises the buffer, so a real stream jump costs one packet and
-    /// a single hostile packet costs nothing.
-    OutOfWindow,
-}
-
-/// What [`Buffer::pop`] returns.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Pop {
-    /// The head packet is due; its payload was copied to the front of `out`.
-    Packet {
-        /// Its sequence number.
-        seq: SeqNo,
-        /// Its media timestamp.
-        media: MediaTime,
-        /// Bytes copied to `out` (the payload, truncated if `out` is shorter: counted).
-        len: usize,
-    },
-    /// The head packet's deadline passed and it has not arrived: conceal it (PLC).
-    Missing {
-        /// Its sequence number.
-        seq: SeqNo,
-        /// The media timestamp it would have had.
-        media: MediaTime,
-    },
-    /// Nothing is due yet, or the stream has not started (or went idle).
-    Wait,
-}
-
-/// Something the consumer may act on, from [`Buffer::poll_event`].
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Event {
-    /// A deadline passed with nothing buffered: the stream starved (once per episode).
-    Underrun,
-    /// Packets were dropped to make room for newer ones (the consumer is not keeping up).
-    Overrun,
-    /// The stream was resynchronised to a new sequence or timestamp position.
-    Resync,
-    /// The target delay changed.
-    TargetChanged {
-        /// The new target, in ticks.
-        ticks: u32,
-    },
-    /// Media ticks a back-to-back consumer should play per local tick so that its playout
-    /// point follows the schedule (glides, skew) and its measured error decays.
-    Rate {
-        /// Within `1 ± Config::max_rate_deviation`.
-        ratio: f64,
-    },
-}
-
-/// Counters and the current schedule.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct Stats {
-    /// Packets stored (including those that resynchronised the stream).
-    pub stored: u64,
-    /// Duplicates dropped.
-    pub duplicate: u64,
-    /// Packets that arrived after their slot was played out as missing.
-    pub late: u64,
-    /// Slots played out as missing (loss and lateness).
-    pub missing: u64,
-    /// Starvation episodes (a deadline passed with nothing buffered).
-    pub underruns: u64,
-    /// Stored packets dropped unplayed to make room.
-    pub overruns: u64,
-    /// Payloads above [`Config::max_payload_bytes`].
-    pub too_large: u64,
-    /// Packets far outside the window (dropped or used to resynchronise).
-    pub out_of_window: u64,
-    /// Resynchronisations.
-    pub resyncs: u64,
-    /// Packets truncated because `out` was shorter than the payload.
-    pub truncated: u64,
-    /// Events dropped because the queue was full.
-    pub events_dropped: u64,
-    /// Target delay, ticks.
-    pub target_ticks: u32,
-    /// Delay the schedule applies above the floor now (gliding toward the target), ticks.
-    pub delay_ticks: i64,
-    /// The transit floor (lowest `arrival − media`, along the skew), ticks.
-    pub base_ticks: i64,
-    /// Media stored ahead of the playout head, ticks.
-    pub level_ticks: u64,
-    /// Media ticks per packet, as learned.
-    pub frame_ticks: u32,
-    /// The suggested rate (media ticks per local tick).
-    pub ratio: f64,
-    /// How fast transit drifts: local ticks per media tick minus one, positive when our clock
-    /// runs faster than the sender's (0.1 = our device runs 10 % fast against it).
-    pub skew: f64,
-}
+pub use outcome::{Event, Pop, Push, Stats};
 
 /// Slots in the event queue; more pending events than this are counted and dropped.
 const EVENTS: usize = 32;
