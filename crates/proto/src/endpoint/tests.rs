@@ -7,11 +7,18 @@ use std::time::Duration;
 
 use netsim::{Loss, Mesh, Netem};
 
+use std::collections::VecDeque;
+
 use super::*;
-use crate::osp::Frame;
 use crate::osp::message::StreamEncoding;
+use crate::osp::message::{PeerAuth, PeerHello, StreamInfo};
+use crate::osp::{Frame, FrameHeader};
 use crate::ostp::packet::{self, Accept};
+use crate::path::Path;
 use crate::path::RelayTrack;
+use crate::peer::BackoffPolicy;
+use crate::recovery::Via;
+use crate::time::MediaTime;
 
 /// A clock running `1 + skew` times real time from `offset` µs.
 #[derive(Clone, Copy, Debug)]
@@ -901,9 +908,9 @@ fn run_loss(loss: Loss, seconds: u64) -> Outcome {
     for i in 0..2 {
         let ep = &mesh.node(i).ep;
         assert!(
-            ep.spare.len() <= ep.config.limits.max_transmits,
+            ep.out.pooled() <= ep.config.limits.max_transmits,
             "{}",
-            ep.spare.len()
+            ep.out.pooled()
         );
     }
     eprintln!("sender {:?}", mesh.node(0).ep.stats());
