@@ -30,6 +30,7 @@ impl RemoteStream {
                 payload_type: info.payload_type,
                 ssrc: Some(Ssrc(info.ssrc)),
                 accept: Accept::default(),
+                resends: true,
             }),
             recovery: recovery::Receiver::new(recovery::Config {
                 frame_ticks: info.frame_samples.clamp(1, 48_000),
@@ -90,12 +91,12 @@ impl Endpoint {
         }
         let arrival = match stream.inbound.receive(data) {
             Ok(arrival) => arrival,
-            Err(inbound::Dropped::Duplicate(seq)) => {
-                // A copy may undo a counted loss. Link health keeps it: the parity policy
-                // follows what arrived before any resend (measured: counting such packets as
-                // arrived there thinned parity and raised resend-repaired losses 5-7 % over the
-                // truth on the impaired-link test).
-                stream.recovery.handle_duplicate(now, seq);
+            Err(inbound::Dropped::Duplicate { seq, resend }) => {
+                // An original after its resend or repair undoes the counted loss.
+                let via = if resend { Via::Resend } else { Via::Original };
+                if stream.recovery.handle_duplicate(seq, via) {
+                    peer.health.record_late_original(seq);
+                }
                 return;
             }
             Err(_) => {
@@ -103,16 +104,22 @@ impl Endpoint {
                 return;
             }
         };
+        let sent_as = if arrival.resend {
+            Via::Resend
+        } else {
+            Via::Original
+        };
         let outcome = stream.recovery.handle_packet(
             now,
             arrival.seq,
             arrival.timestamp,
             &arrival.header,
             arrival.payload,
+            sent_as,
         );
         // Link health (and so the parity policy) sees the network's loss: a resend repairs a
-        // loss, it does not undo it; an original that its parity overtook still arrived.
-        if outcome != Received::Accepted(Via::Resend) {
+        // loss, it does not undo it; an original arrived, late or not.
+        if !arrival.resend {
             peer.health
                 .record_arrival(now, MediaTime(arrival.timestamp), arrival.seq);
         }

@@ -240,19 +240,27 @@ impl Endpoint {
                 continue;
             };
             for seq16 in nack.lost().take(recovery::MAX_GAP as usize) {
-                let Some(bytes) = stream.history.resend(now, seq16, min_interval) else {
+                let Some(original) = stream.history.resend(now, seq16, min_interval) else {
                     self.stats.resend_refused += 1;
                     continue;
                 };
+                let mut resend = self.out.buffer();
+                resend.resize(MAX_DATAGRAM, 0);
+                // The history holds only datagrams this endpoint encoded to fit.
+                let Ok(len) = packet::encode_resend(original, &mut resend) else {
+                    debug_assert!(false, "a held datagram does not re-encode");
+                    self.out.recycle(resend);
+                    continue;
+                };
+                resend.truncate(len);
                 self.stats.resent += 1;
                 if let (Some(at), Some(user_id)) = (copy_at, user_id)
-                    && self.out.send_later(at, user_id, bytes)
+                    && self.out.send_later(at, user_id, &resend)
                     && self.timers.get(EndpointTimer::Delayed).is_none()
                 {
                     self.timers.set(EndpointTimer::Delayed, at);
                 }
-                let copy = self.out.copy_of(bytes);
-                self.out.send(dest, copy);
+                self.out.send(dest, resend);
             }
         }
     }

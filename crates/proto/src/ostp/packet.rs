@@ -134,6 +134,39 @@ pub enum EncodeError {
     PayloadType(u8),
 }
 
+/// Payload type of a resend from our senders: the original datagram with only its payload
+/// type changed (and its CRC recomputed), so the receiver tells it from the original and counts
+/// exactly the packets whose original never came as lost (`docs/protocol.md` §4.4). Standard
+/// receivers drop it as an unknown payload type; they never send our NACKs anyway.
+pub const RESEND_PAYLOAD_TYPE: u8 = 120;
+
+/// Writes the resend form of `original` (one of our datagrams, CRC in padding) into `out`.
+///
+/// # Errors
+///
+/// [`DecodeError`] if `original` is not a valid packet of ours; [`EncodeError`] if `out` is
+/// too small.
+pub fn encode_resend(original: &[u8], out: &mut [u8]) -> Result<usize, ResendError> {
+    let packet = decode(original, Accept::default())?;
+    let header = Header {
+        payload_type: RESEND_PAYLOAD_TYPE,
+        ..packet.header
+    };
+    Ok(encode(&header, packet.payload, SendForm::Padding, out)?)
+}
+
+/// Why a resend could not be written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ResendError {
+    /// The held datagram does not decode (a bug in the sender's history).
+    #[error("held datagram: {0}")]
+    Decode(#[from] DecodeError),
+    /// The output buffer is too small (the caller's bug).
+    #[error("resend: {0}")]
+    Encode(#[from] EncodeError),
+}
+
 /// The CRC form a packet is sent with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SendForm {
