@@ -7,8 +7,8 @@
 //! - **silence**: a fresh instance turns silence into exact silence, and after a burst the tail
 //!   falls below 1e-20 within [`Subject::TAIL_LIMIT_SECONDS`] (staying there for
 //!   [`Subject::TAIL_QUIET_SECONDS`], for echoes and beating reverb modes) and stays there,
-//!   with flush-to-zero active inside every process call (docs/effects.md §1 test 26); switches
-//! listed   in [`Subject::SUSTAINING`] (freeze) are off for this check;
+//!   with flush-to-zero active inside every process call (docs/effects.md §1 test 26);
+//!   switches listed in [`Subject::SUSTAINING`] (freeze) are off for this check;
 //! - **hostile input**: full-scale square, full-scale noise and denormal-only input at every
 //!   parameter's range extremes and at 200 seeded random parameter sets, with parameters also
 //!   jumping while audio plays, give finite output below [`Subject::OUTPUT_BOUND`] (test 27);
