@@ -78,7 +78,7 @@ impl Kind {
         "C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B",
     ]);
 
-    /// A scale (docs/effects.md §3 order).
+    /// A scale (docs/effects.md §3.1 order).
     pub const SCALE: Self = Self::Choice(&[
         "Chromatic",
         "Major",

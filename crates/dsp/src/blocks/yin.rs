@@ -12,7 +12,8 @@
 //! d′ below the absolute threshold 0.15 walked down to its local minimum, and a parabola through
 //! d at τ−1, τ, τ+1 for the fractional period (interpolating d rather than d′ avoids the bias
 //! of d′'s 1/Σ tilt). Confidence = 1 − d′ at the chosen lag; a frame is voiced when the
-//! confidence exceeds 0.5 (docs/effects.md §3: the reference's gate), which the threshold implies.
+//! confidence exceeds 0.5 (docs/effects.md §2.4: the reference's gate), which the threshold
+//! implies.
 //!
 //! Schedule: a new frame is captured every `hop` = frame/4 samples (512 at 48 kHz), and its
 //! analysis runs in four stages `hop/4` samples apart (copy + FFT of the window; FFT of the
@@ -29,11 +30,11 @@ use std::sync::Arc;
 
 /// The absolute threshold on d′ (docs/effects.md §2.4: 0.10–0.15, default 0.15).
 pub const THRESHOLD: f64 = 0.15;
-/// Frames whose confidence (1 − d′) is at most this are unvoiced (docs/effects.md §3: > 0.5).
+/// Frames whose confidence (1 − d′) is at most this are unvoiced (docs/effects.md §2.4: > 0.5).
 pub const MIN_CONFIDENCE: f32 = 0.5;
-/// The lowest pitch the effects look for, Hz (docs/effects.md §3).
+/// The lowest pitch the effects look for, Hz (docs/effects.md §2.4).
 pub const MIN_HZ: f64 = 60.0;
-/// The highest pitch the effects look for, Hz (docs/effects.md §3).
+/// The highest pitch the effects look for, Hz (docs/effects.md §2.4).
 pub const MAX_HZ: f64 = 1_000.0;
 /// Frames quieter than this mean square are unvoiced (−100 dBFS RMS): d′ of silence is 0/0.
 const SILENCE_MEAN_SQUARE: f64 = 1e-10;

@@ -53,7 +53,7 @@ pub const KEY: &str = "delay";
 pub const TIME_RANGE: RangeInclusive<f32> = 0.01..=2.0;
 /// Declared range of the 0…1 parameters (feedback, mix, tone, modulation, spread).
 pub const UNIT_RANGE: RangeInclusive<f32> = 0.0..=1.0;
-/// The highest feedback any setting reaches (docs/effects.md §3).
+/// The highest feedback any setting reaches (docs/effects.md §3 #28).
 pub const MAX_FEEDBACK: f32 = 0.95;
 
 /// Glide time constant of a new delay time.
@@ -72,7 +72,7 @@ const CHORUS_DEPTH_S: f64 = 0.001;
 /// Flutter: rate (Hz) and depth at full modulation (s).
 const FLUTTER_HZ: f64 = 6.5;
 const FLUTTER_DEPTH_S: f64 = 0.0002;
-/// The feedback low-pass: `TONE_BASE_HZ + TONE_SPAN_HZ·tone` (docs/effects.md §3).
+/// The feedback low-pass: `TONE_BASE_HZ + TONE_SPAN_HZ·tone` (docs/effects.md §3 #28).
 const TONE_BASE_HZ: f64 = 500.0;
 const TONE_SPAN_HZ: f64 = 15_000.0;
 

@@ -120,7 +120,7 @@ crate::host_choice!(Harmonics {
     Both => "Both",
 });
 
-// `dynamics` is a legacy field (docs/effects.md §3): presets set it, hosts do not automate it.
+// `dynamics` is a legacy field (docs/effects.md §3 #13): presets set it, hosts do not automate it.
 crate::automatable!(Params {
     [frequency] "frequency", "Frequency", HostKind::logarithmic(FREQUENCY_RANGE, "Hz");
     [amount] "amount", "Amount", HostKind::linear(PERCENT_RANGE, "%");

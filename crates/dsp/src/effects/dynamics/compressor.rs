@@ -50,7 +50,7 @@ const MAKEUP_SMOOTHING_S: f64 = 0.01;
 const LEVEL_FLOOR: f32 = 1e-10;
 
 /// The compressor's parameters. Field names are the reference JSON keys; a partial update
-/// fills missing fields from [`Params::default`] (docs/effects.md §3).
+/// fills missing fields from [`Params::default`] (docs/effects.md §3.4).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct Params {

@@ -1,4 +1,4 @@
-//! The de-esser (docs/effects.md §3 #10; docs/effects.md §2.8): a high-passed sidechain finds
+//! The de-esser (docs/effects.md §3 #10 and §2.8): a high-passed sidechain finds
 //! sibilance, and the gain falls as it rises above the threshold, either for the sibilant band only
 //! (split) or for the whole signal (wideband).
 //!

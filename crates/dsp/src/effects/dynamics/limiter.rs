@@ -1,4 +1,4 @@
-//! The lookahead limiter (docs/effects.md §3 #35; docs/effects.md §2.7): no sample leaves above the
+//! The lookahead limiter (docs/effects.md §3 #35 and §2.7): no sample leaves above the
 //! limit, and the gain reaches each peak's required value before the peak itself does.
 //!
 //! How the guarantee is built. The audio is delayed by `D` samples (the reported latency). For
@@ -47,7 +47,7 @@ pub const CEILING_RANGE: RangeInclusive<f32> = -3.0..=0.0;
 pub const LOOKAHEAD_MS: f64 = 2.0;
 
 /// The limiter's parameters. Field names are the reference JSON keys; a partial update fills
-/// missing fields from [`Params::default`] (docs/effects.md §3).
+/// missing fields from [`Params::default`] (docs/effects.md §3.4).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct Params {

@@ -1,4 +1,4 @@
-//! The noise gate (docs/effects.md §3 #9; docs/effects.md §2.8): a closed → attack → open → hold →
+//! The noise gate (docs/effects.md §3 #9 and §2.8): a closed → attack → open → hold →
 //! release state machine driven by the level of mean(|L|, |R|), with hysteresis so a signal
 //! hovering at the threshold cannot make it chatter.
 //!
@@ -42,7 +42,7 @@ pub const HYSTERESIS_DB: f64 = 6.0;
 pub const DETECTOR_WINDOW_MS: f64 = 10.0;
 
 /// The gate's parameters. Field names are the reference JSON keys; a partial update fills
-/// missing fields from [`Params::default`] (docs/effects.md §3).
+/// missing fields from [`Params::default`] (docs/effects.md §3.4).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct Params {

@@ -1,4 +1,4 @@
-//! The transient shaper (docs/effects.md §3 #11; docs/effects.md §2.8): a fast envelope minus a
+//! The transient shaper (docs/effects.md §3 #11 and §2.8): a fast envelope minus a
 //! slow one says where the attacks are; `attack` boosts or cuts them, `sustain` the rest.
 //!
 //! Both followers track max(|L|, |R|) (stereo-linked): the fast one with τ = attackTime·0.1 up

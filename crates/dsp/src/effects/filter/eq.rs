@@ -27,7 +27,8 @@ use std::ops::RangeInclusive;
 /// The effect's key in the preset JSON (docs/effects.md §3).
 pub const KEY: &str = "eq";
 
-/// Bands the EQ holds (docs/effects.md §3: 8 preallocated); further bands in a preset are ignored.
+/// Bands the EQ holds (docs/effects.md §3 #12: 8 preallocated); further bands in a preset are
+/// ignored.
 pub const MAX_BANDS: usize = 8;
 /// Range of [`Band::frequency`] (Hz).
 pub const FREQUENCY_RANGE: RangeInclusive<f32> = 20.0..=20_000.0;
@@ -65,7 +66,7 @@ impl BandType {
     }
 }
 
-/// One band. Missing fields: 1000 Hz, 0 dB, Q 1, peak (docs/effects.md §3).
+/// One band. Missing fields: 1000 Hz, 0 dB, Q 1, peak (docs/effects.md §3 #12).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct Band {

@@ -44,7 +44,7 @@ pub const LFO_RATE_RANGE: RangeInclusive<f32> = 0.0..=10.0;
 /// Declared range of the percentages (LFO depth, feedback, mix).
 pub const PERCENT_RANGE: RangeInclusive<f32> = 0.0..=100.0;
 
-/// The feedback loop's delay (docs/effects.md §3).
+/// The feedback loop's delay (docs/effects.md §3 #19).
 const FEEDBACK_DELAY_S: f64 = 0.1;
 /// Loop gain at feedback 100 %.
 const MAX_FEEDBACK: f32 = 0.9;

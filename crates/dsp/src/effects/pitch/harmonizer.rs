@@ -54,7 +54,7 @@ const LATENCY_PERIODS: f64 = 1.0;
 /// Gains and the mix glide over this time constant.
 const SMOOTHING_S: f64 = 0.02;
 
-/// The harmony (docs/effects.md §3 names).
+/// The harmony (docs/effects.md §3 #2 names).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum HarmonyType {

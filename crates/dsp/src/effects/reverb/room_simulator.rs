@@ -49,9 +49,9 @@ pub const DECAY_RANGE: RangeInclusive<f32> = 0.1..=5.0;
 /// Declared range of [`Params::pre_delay`] (ms).
 pub const PRE_DELAY_RANGE: RangeInclusive<f32> = 0.0..=100.0;
 
-/// Early reflection times of the medium room (ms; docs/effects.md §3).
+/// Early reflection times of the medium room (ms; docs/effects.md §3 #31).
 pub const EARLY_TAPS_MS: [f64; 6] = [8.0, 15.0, 23.0, 35.0, 48.0, 62.0];
-/// The late lines of the medium room (ms; docs/effects.md §3).
+/// The late lines of the medium room (ms; docs/effects.md §3 #31).
 pub const LATE_LINES_MS: [f64; 4] = [37.0, 49.0, 61.0, 73.0];
 /// The right channel's early taps are this much later than the left's.
 const RIGHT_TAP_STRETCH: f64 = 1.07;

@@ -72,7 +72,7 @@ pub struct Params {
 }
 
 // The legacy fields (centre, low/high width, crossover, monoBass) are preset compatibility and
-// are not offered to hosts (docs/effects.md §3).
+// are not offered to hosts (docs/effects.md §3 #34).
 crate::automatable!(Params {
     [width] "width", "Width", HostKind::linear(WIDTH_RANGE, "%");
     [mid_level] "midLevel", "Mid Level", HostKind::linear(LEVEL_RANGE, "dB");
