@@ -13,8 +13,8 @@
 //! - Feedbacks are capped at 0.95 and the cross-feed rows sum to 1, so the loop gain is at
 //!   most 0.95 whatever the settings; the filters are one-poles (never above unity), which
 //!   also keeps the cost within the delay class's budget.
-//! - Legacy fields (docs/effects.md §3 #29): `crossFeedback` stands in for `crossFeed` while that
-//! is 0;   `lowCut` and `highCut` shape the feedback together with `tone`.
+//! - Legacy fields (docs/effects.md §3 #29): `crossFeedback` stands in for `crossFeed` while
+//!   that is 0; `lowCut` and `highCut` shape the feedback together with `tone`.
 //! - Times are whole samples when settled (a synced repeat lands exactly on the grid) and a
 //!   new time glides with bounded read speed, as in the delay (the same glide).
 //! - Feedback, cross-feed, mix and the filters' coefficients glide per sample (10 ms).
