@@ -1,6 +1,6 @@
 //! OSTP media packets: encode in our canonical form, decode every dialect we accept.
 //!
-//! Canonical form (`reference/ostp.md` §1–2): byte 0 = `0xB0` (V=2, P=1, X=1, CC=0), the 8-byte
+//! Canonical form (`docs/protocol.md` §2.1–2.2): byte 0 = `0xB0` (V=2, P=1, X=1, CC=0), the 8-byte
 //! `0x4F53` extension (stream_id, seq_ext, media_timestamp), the payload, then RTP padding
 //! holding the CRC-32 (zlib) of every preceding byte, big-endian, and the pad count `0x05`.
 //! Standard RTP receivers strip the padding and decode the audio bit-exactly.
