@@ -17,81 +17,11 @@ use crate::ostp::parity::{Parity, Recovered};
 use crate::seq::SeqNo;
 use crate::time::Instant;
 
-// ---------------------------------------------------------------------------------------------
-// Sender
-// ---------------------------------------------------------------------------------------------
+mod history;
+mod transit;
 
-/// Packets recently sent on one stream, by sequence number, for resending.
-#[derive(Debug)]
-pub struct History {
-    slots: Vec<Sent>,
-    highest: Option<u64>,
-    /// Resends refused (unknown, too soon, or over the per-packet limit).
-    pub refused: u64,
-    /// Packets resent.
-    pub resent: u64,
-}
-
-#[derive(Debug, Default)]
-struct Sent {
-    seq: Option<u64>,
-    bytes: Vec<u8>,
-    last_resend: Option<Instant>,
-    resends: u8,
-}
-
-/// Most resends of one packet (the receiver asks at most this often within its budget).
-pub const MAX_RESENDS: u8 = 3;
-
-impl History {
-    /// Room for `capacity` packets (rounded up to a power of two, at least 16).
-    pub fn new(capacity: usize) -> Self {
-        let capacity = capacity.clamp(16, 1 << 15).next_power_of_two();
-        Self {
-            slots: (0..capacity).map(|_| Sent::default()).collect(),
-            highest: None,
-            refused: 0,
-            resent: 0,
-        }
-    }
-
-    /// Records the encoded datagram of packet `seq` (sequence numbers increase by one).
-    pub fn record(&mut self, seq: SeqNo, datagram: &[u8]) {
-        let mask = self.slots.len() as u64 - 1;
-        let slot = &mut self.slots[(seq.0 & mask) as usize];
-        slot.seq = Some(seq.0);
-        slot.bytes.clear();
-        slot.bytes.extend_from_slice(datagram);
-        slot.last_resend = None;
-        slot.resends = 0;
-        self.highest = Some(self.highest.map_or(seq.0, |h| h.max(seq.0)));
-    }
-
-    /// The datagram to resend for the 16-bit sequence `seq16`, if it is still held, was not
-    /// resent within `min_interval`, and has not reached [`MAX_RESENDS`].
-    pub fn resend(&mut self, now: Instant, seq16: u16, min_interval: Duration) -> Option<&[u8]> {
-        let highest = self.highest?;
-        let back = (highest as u16).wrapping_sub(seq16);
-        let seq = highest.checked_sub(u64::from(back))?;
-        let mask = self.slots.len() as u64 - 1;
-        let slot = &mut self.slots[(seq & mask) as usize];
-        let too_soon = slot
-            .last_resend
-            .is_some_and(|at| now.saturating_since(at) < min_interval);
-        if slot.seq != Some(seq) || too_soon || slot.resends >= MAX_RESENDS {
-            self.refused += 1;
-            return None;
-        }
-        slot.last_resend = Some(now);
-        slot.resends += 1;
-        self.resent += 1;
-        Some(&slot.bytes)
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Receiver
-// ---------------------------------------------------------------------------------------------
+pub use history::{History, MAX_RESENDS};
+use transit::Transit;
 
 /// Receiver timing and limits.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -193,16 +123,6 @@ const MAX_PENDING: usize = 64;
 pub const MAX_GAP: u64 = 32;
 /// Parity packets held while their group completes.
 const PARITY_SLOTS: usize = 8;
-/// Packets over which the transit excess statistics are smoothed (an exponential average).
-const EXCESS_SMOOTHING: f64 = 64.0;
-/// Transit minimum window half (two halves: the minimum follows drift and path changes).
-const TRANSIT_WINDOW: Duration = Duration::from_millis(250);
-/// Buckets of [`TRANSIT_WINDOW`] kept: the oldest and the newest give the floor's rise (4 s).
-const TRANSIT_BUCKETS: usize = 16;
-/// Newest buckets the floor itself is the minimum of (0.25-0.5 s): a device paced by sleeps
-/// runs slow by a varying amount and catches up now and then; an older minimum (a catch-up's
-/// short transit) would make every later packet look late.
-const FLOOR_BUCKETS: usize = 2;
 
 #[derive(Clone, Debug, Default)]
 struct Slot {
@@ -251,19 +171,8 @@ pub struct Receiver {
     pending: Vec<Pending>,
     parities: Vec<HeldParity>,
     next_parity: usize,
-    /// Minimum of (arrival − media time) in µs over each of the last [`TRANSIT_BUCKETS`]
-    /// stretches of [`TRANSIT_WINDOW`] (newest first), with the arrival (µs) it was seen at.
-    transit: [Option<(i64, i64)>; TRANSIT_BUCKETS],
-    transit_window_start: Instant,
-    /// How fast the transit floor rises (µs per µs, ≥ 0): a sender whose sample clock runs
-    /// slower than our clock makes every packet's transit longer than the last (a 1 % slow
-    /// device: 10 ms more each second). An old minimum would then call every packet overdue.
-    transit_slope: f64,
-    /// The latest arrival, µs: where the floor is extrapolated to.
-    last_arrival: i64,
-    /// Smoothed transit beyond the minimum, and its mean deviation (µs).
-    excess_mean: f64,
-    excess_deviation: f64,
+    /// The path's transit floor and spread: when each packet can arrive at the earliest.
+    transit: Transit,
     ready: Vec<u64>,
     missing: Vec<u64>,
     missed: Vec<Missed>,
@@ -284,12 +193,7 @@ impl Receiver {
             pending: Vec::with_capacity(MAX_PENDING),
             parities: vec![HeldParity::default(); PARITY_SLOTS],
             next_parity: 0,
-            transit: [None; TRANSIT_BUCKETS],
-            transit_window_start: Instant::ZERO,
-            transit_slope: 0.0,
-            last_arrival: 0,
-            excess_mean: 0.0,
-            excess_deviation: 0.0,
+            transit: Transit::default(),
             ready: Vec::with_capacity(RING),
             missing: Vec::with_capacity(MAX_PENDING),
             missed: vec![Missed::default(); RING],
@@ -319,7 +223,7 @@ impl Receiver {
     /// The local instant the packet with media timestamp `timestamp` (48 kHz, extended) is due
     /// for playout, once a transit has been observed.
     pub fn deadline(&self, timestamp: u64) -> Option<Instant> {
-        let local = self.earliest_arrival(timestamp)?;
+        let local = self.transit.earliest_arrival(timestamp)?;
         let due = u64::try_from(local).unwrap_or(0);
         Some(Instant::from_micros(due) + self.config.playout_delay)
     }
@@ -339,7 +243,7 @@ impl Receiver {
         let resend = via == Via::Resend;
         if !resend {
             // Resends left the sender late; only originals measure the path.
-            self.observe_transit(now, timestamp);
+            self.transit.observe(now, timestamp);
         }
         let seq = seq.0;
         if self.holds(seq) {
@@ -738,67 +642,6 @@ impl Receiver {
         self.ready.push(lost);
     }
 
-    fn observe_transit(&mut self, now: Instant, timestamp: u64) {
-        let at = now.as_micros() as i64;
-        if now.saturating_since(self.transit_window_start) >= TRANSIT_WINDOW {
-            // The floor's rise: from the oldest bucket's minimum to the newest complete one's
-            // (on a rising floor each minimum sits at its bucket's start), capped at 10 %,
-            // which no working device drifts.
-            let complete = self.transit.iter().flatten();
-            if let (Some(&(newer, newer_at)), Some(&(older, older_at))) =
-                (complete.clone().next(), complete.last())
-                && newer_at > older_at
-            {
-                self.transit_slope =
-                    ((newer - older) as f64 / (newer_at - older_at) as f64).clamp(0.0, 0.1);
-            }
-            self.transit.rotate_right(1);
-            self.transit[0] = None;
-            self.transit_window_start = now;
-        }
-        self.last_arrival = self.last_arrival.max(at);
-        let transit = at - ticks_to_micros(timestamp) as i64;
-        let current = &mut self.transit[0];
-        *current = Some(match *current {
-            Some((floor, floor_at)) if floor <= transit => (floor, floor_at),
-            _ => (transit, at),
-        });
-        let fastest = self.fastest_transit().unwrap_or(transit);
-        let excess = (transit - fastest) as f64;
-        self.excess_mean += (excess - self.excess_mean) / EXCESS_SMOOTHING;
-        self.excess_deviation +=
-            ((excess - self.excess_mean).abs() - self.excess_deviation) / EXCESS_SMOOTHING;
-    }
-
-    /// The earliest local time (µs) the packet with media timestamp `timestamp` can arrive: on
-    /// the floor, which keeps rising while the packet is on its way, so the time `a` with
-    /// `a = media + floor(a)` for each bucket's line, the earliest of them.
-    fn earliest_arrival(&self, timestamp: u64) -> Option<i64> {
-        let media = ticks_to_micros(timestamp) as f64;
-        let slope = self.transit_slope;
-        self.transit[..FLOOR_BUCKETS]
-            .iter()
-            .flatten()
-            .map(|&(floor, at)| {
-                let on_line = (media + floor as f64 - slope * at as f64) / (1.0 - slope);
-                // A packet from before the bucket's minimum is held to that minimum.
-                on_line.max(media + floor as f64).ceil() as i64
-            })
-            .min()
-    }
-
-    /// The transit floor (arrival − media time, µs) now: the minimum over the last 4 s, each
-    /// window's minimum carried forward at the floor's measured rise to the latest arrival.
-    fn fastest_transit(&self) -> Option<i64> {
-        self.transit[..FLOOR_BUCKETS]
-            .iter()
-            .flatten()
-            .map(|&(floor, at)| {
-                floor + (self.transit_slope * (self.last_arrival - at).max(0) as f64) as i64
-            })
-            .min()
-    }
-
     /// How long after its earliest possible arrival a packet is declared overdue: the smoothed
     /// transit excess plus four mean deviations (about five standard deviations of a normal
     /// spread, so an on-time packet is almost never asked for) when that still leaves time for
@@ -808,8 +651,7 @@ impl Receiver {
     /// of both: measured on a 30 ms buffer over a 20 ms round trip, 3 ms instead of 2 ms lost
     /// 2 % of the recoveries in Gilbert-Elliott bursts.
     pub fn overdue_wait(&self) -> Duration {
-        let spread =
-            Duration::from_micros((self.excess_mean + 4.0 * self.excess_deviation).max(0.0) as u64);
+        let spread = self.transit.spread();
         let slack = self
             .config
             .playout_delay
@@ -830,7 +672,7 @@ fn extend_timestamp(reference: u64, wire: u32) -> u64 {
     reference.saturating_add_signed(i64::from(delta))
 }
 
-fn ticks_to_micros(ticks: u64) -> u64 {
+pub(super) fn ticks_to_micros(ticks: u64) -> u64 {
     (u128::from(ticks) * 1000 / 48) as u64
 }
 
