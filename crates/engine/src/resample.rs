@@ -18,6 +18,8 @@ use std::f64::consts::PI;
 
 /// Taps per output sample.
 pub const TAPS: usize = 32;
+// The dot product runs in lanes of eight.
+const _: () = assert!(TAPS % 8 == 0);
 /// Input samples the interpolator reads ahead of the position it renders: its latency.
 pub const LOOKAHEAD: usize = TAPS / 2;
 /// Fractional positions tabulated.
@@ -57,24 +59,45 @@ impl Kernel {
         }
     }
 
+    /// The taps for fraction `frac` (0..1) past `window[LOOKAHEAD − 1]`: the two tabulated
+    /// phases around it, blended. Computed once per output frame and applied to both channels.
+    ///
+    /// Audio thread: must not allocate, lock or block.
+    #[inline]
+    pub fn taps(&self, frac: f64) -> [f32; TAPS] {
+        let scaled = frac.clamp(0.0, 1.0) * PHASES as f64;
+        let phase = (scaled as usize).min(PHASES - 1);
+        let blend = (scaled - phase as f64) as f32;
+        let a = &self.table[phase * TAPS..(phase + 1) * TAPS];
+        let b = &self.table[(phase + 1) * TAPS..(phase + 2) * TAPS];
+        let mut taps = [0f32; TAPS];
+        for ((tap, a), b) in taps.iter_mut().zip(a).zip(b) {
+            *tap = a + blend * (b - a);
+        }
+        taps
+    }
+
     /// The interpolated value at fraction `frac` (0..1) past `window[LOOKAHEAD − 1]`, where
     /// `window` holds the [`TAPS`] input samples around the position.
     ///
     /// Audio thread: must not allocate, lock or block.
     #[inline]
     pub fn interpolate(&self, window: &[f32; TAPS], frac: f64) -> f32 {
-        let scaled = frac.clamp(0.0, 1.0) * PHASES as f64;
-        let phase = (scaled as usize).min(PHASES - 1);
-        let blend = (scaled - phase as f64) as f32;
-        let a = &self.table[phase * TAPS..(phase + 1) * TAPS];
-        let b = &self.table[(phase + 1) * TAPS..(phase + 2) * TAPS];
-        let (mut sum_a, mut sum_b) = (0f32, 0f32);
-        for k in 0..TAPS {
-            sum_a += a[k] * window[k];
-            sum_b += b[k] * window[k];
-        }
-        sum_a + blend * (sum_b - sum_a)
+        dot(&self.taps(frac), window)
     }
+}
+
+/// `taps · window`, summed in eight lanes so the compiler can keep them in one SIMD register
+/// (a single running sum is a dependency chain it may not reorder).
+#[inline]
+fn dot(taps: &[f32; TAPS], window: &[f32]) -> f32 {
+    let mut lanes = [0f32; 8];
+    for (taps, window) in taps.chunks_exact(8).zip(window.chunks_exact(8)) {
+        for lane in 0..8 {
+            lanes[lane] += taps[lane] * window[lane];
+        }
+    }
+    lanes.iter().sum()
 }
 
 fn sinc(x: f64) -> f64 {
@@ -180,15 +203,21 @@ impl Fifo {
         for (i, (l, r)) in left.iter_mut().zip(right.iter_mut()).enumerate() {
             let pos = position + i as f64 * step;
             let base = pos.floor();
-            let frac = pos - base;
-            let first = (base as i64 - (LOOKAHEAD as i64 - 1)) as u64;
-            for k in 0..TAPS {
-                let index = first.wrapping_add(k as u64) as usize & self.mask;
-                window_l[k] = self.left[index];
-                window_r[k] = self.right[index];
+            let taps = kernel.taps(pos - base);
+            let first = (base as i64 - (LOOKAHEAD as i64 - 1)) as u64 as usize & self.mask;
+            if first + TAPS <= self.left.len() {
+                // The window does not wrap: read it in place.
+                *l = dot(&taps, &self.left[first..first + TAPS]);
+                *r = dot(&taps, &self.right[first..first + TAPS]);
+            } else {
+                for k in 0..TAPS {
+                    let index = (first + k) & self.mask;
+                    window_l[k] = self.left[index];
+                    window_r[k] = self.right[index];
+                }
+                *l = dot(&taps, &window_l);
+                *r = dot(&taps, &window_r);
             }
-            *l = kernel.interpolate(&window_l, frac);
-            *r = kernel.interpolate(&window_r, frac);
         }
         position + left.len() as f64 * step
     }
