@@ -19,7 +19,7 @@ use std::f64::consts::PI;
 /// Taps per output sample.
 pub const TAPS: usize = 32;
 // The dot product runs in lanes of eight.
-const _: () = assert!(TAPS % 8 == 0);
+const _: () = assert!(TAPS.is_multiple_of(8));
 /// Input samples the interpolator reads ahead of the position it renders: its latency.
 pub const LOOKAHEAD: usize = TAPS / 2;
 /// Fractional positions tabulated.
