@@ -128,7 +128,7 @@ cleanup() {
   if [ "$KEEP_LOGS" = 1 ]; then say "logs kept in $LOGS"; else rm -rf "$LOGS"; fi
 }
 trap cleanup EXIT
-trap 'exit 130' INT
+trap 'say "interrupted: stopping what it started"; exit 130' INT
 trap 'exit 143' TERM
 
 # Starts "$@" in its own process group (without job control a background child is no group
@@ -136,7 +136,9 @@ trap 'exit 143' TERM
 spawn() {
   local log="$1"
   shift
-  setsid "$@" >"$log" 2>&1 </dev/null &
+  # Created here, not by the child's redirection, so whoever reads it next finds it.
+  : >"$log"
+  setsid "$@" >>"$log" 2>&1 </dev/null &
   GROUPS_STARTED+=("$!")
   LAST_PID=$!
 }
@@ -341,6 +343,7 @@ bench_osp() {
 }
 
 declare -A GLITCHES ONE_WAY
+LOAD_AT_START=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?")
 for PERIOD in "${PERIODS[@]}"; do
   period=$PERIOD
   say "period $period: jackd -n ${RUN}_p$period -d dummy -r $RATE -p $period"
@@ -362,6 +365,7 @@ done
 # p50 against p50 and p99 against p99 (below 1.00: we are faster).
 echo
 echo "One-way latency through one JACK dummy server at $RATE Hz, jack_iodelay, ${SECONDS_PER_SYSTEM} s per system after ${SETTLE} s settling"
+echo "($(nproc) cores, load average $LOAD_AT_START at the start, $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?") at the end)"
 printf '%-30s %-12s %6s %10s %7s %7s %6s %13s %14s %4s %5s  %-24s %s\n' \
   system codec period "frames p50" p99 "ms p50" p99 min-max "p50 1st->4th" n xruns "ratio p50/p99" "receiver over the same window"
 for row in "${ROWS[@]}"; do
