@@ -15,6 +15,8 @@ PACKAGES=(
   libasound2-dev libopus-dev cmake pkg-config
   # the standalone under a real JACK server (jackd -d dummy); jack-sys needs jack.pc to build
   jackd2 libjack-jackd2-dev
+  # the peers scripts/bench-vs-peers.sh measures us against, on the same JACK server
+  jacktrip jamulus
   # pedalboard venv
   python3-venv
   # audio analysis and standard RTP peers / dissection (interop tests)

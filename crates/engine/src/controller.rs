@@ -514,8 +514,8 @@ impl fmt::Display for Report {
             }
             write!(
                 f,
-                " recovered {} concealed {} skipped {:.1} ms inserted {:.1} ms",
-                peer.recovered, peer.concealed, peer.skipped_ms, peer.inserted_ms
+                " recovered {} concealed {} late {} skipped {:.1} ms inserted {:.1} ms",
+                peer.recovered, peer.concealed, peer.late, peer.skipped_ms, peer.inserted_ms
             )?;
         }
         if let Some(grid) = &self.grid {
