@@ -652,7 +652,11 @@ fn hostile_input_is_counted_and_the_stream_survives() {
 
 #[test]
 fn a_stalled_consumer_overruns_and_the_event_queue_overflow_is_counted() {
-    let mut buf = buffer();
+    // A target that never falls, so every event is an overrun.
+    let mut buf = Buffer::new(Config {
+        hold_ticks: u32::MAX,
+        ..Config::default()
+    });
     let mut out = [0u8; 64];
     for k in 0..300 {
         push(&mut buf, 500 + k * FRAME, k);
