@@ -429,3 +429,105 @@ impl Session {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use proto::osp::message::{StreamEncoding, StreamInfo};
+
+    use super::*;
+    use crate::link::{self, AudioLink, Outbound};
+
+    fn session(user_id: u32, port: u16) -> (Session, AudioLink) {
+        let mut config = endpoint::Config::new(user_id, "session-test", b"secret", 7);
+        config.accept_unknown = true;
+        config.streams = vec![StreamInfo::stereo(
+            user_id << 8,
+            1,
+            StreamEncoding::L24,
+            96,
+            64,
+        )];
+        let (audio, network) = link::pair();
+        let local = SocketAddr::from(([127, 0, 0, 1], port));
+        // Any instant does as the origin: the sessions never read it.
+        let epoch = std::time::Instant::now();
+        (Session::new(config, local, false, network, epoch), audio)
+    }
+
+    /// Carries every datagram `from` has to send to `to` at once.
+    fn carry(from: &mut Session, to: &mut Session, now: Instant) -> usize {
+        let mut buf = [0u8; 2_048];
+        let mut carried = 0;
+        while let Some((dest, len)) = from.poll_transmit(&mut buf) {
+            assert_eq!(dest, to.local);
+            from.note_sent(len);
+            to.handle_datagram(now, from.local, &buf[..len]);
+            carried += 1;
+        }
+        carried
+    }
+
+    #[test]
+    fn two_sessions_carry_audio_from_one_link_to_the_other_without_a_socket() {
+        let (mut a, mut a_audio) = session(1, 1_000);
+        let (mut b, mut b_audio) = session(2, 2_000);
+        b.call(Instant::ZERO, &[a.local]);
+        // 1 s in 1 ms steps: A's audio side queues a 64-sample packet every 4/3 ms.
+        let mut sent = 0u64;
+        // B's audio side: the stream announced, then A's packets in order with their bytes.
+        let mut announced = false;
+        let mut audio = Vec::new();
+        for ms in 0..1_000u64 {
+            let now = Instant::from_micros(ms * 1_000);
+            while sent * 4_000 <= ms * 3_000 {
+                let payload = [sent as u8; 384];
+                let meta = Outbound {
+                    stream: 0,
+                    timestamp: sent * 64,
+                    capture: None,
+                };
+                assert!(a_audio.outbound.send(meta, &payload));
+                sent += 1;
+            }
+            a.send_audio(now);
+            for session in [&mut a, &mut b] {
+                if session.poll_timeout().is_some_and(|at| at <= now) {
+                    session.handle_timeout(now);
+                }
+                if ms % 100 == 0 {
+                    session.tick(now);
+                }
+            }
+            while carry(&mut a, &mut b, now) + carry(&mut b, &mut a, now) > 0 {}
+            while let Some(packet) = b_audio.inbound.recv() {
+                match packet.meta {
+                    Inbound::StreamUp { user_id, .. } => announced |= user_id == 1,
+                    Inbound::Audio {
+                        user_id, timestamp, ..
+                    } => {
+                        assert!(announced, "audio before its stream's announcement");
+                        assert_eq!(user_id, 1);
+                        assert_eq!(packet.payload(), &[(timestamp / 64) as u8; 384][..]);
+                        audio.push(timestamp / 64);
+                    }
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+        }
+        // Everything sent after the handshake arrived, in order (the first packets wait in the
+        // endpoint until the peer is up, or are dropped by it before).
+        assert!(
+            audio.len() as u64 > sent * 9 / 10,
+            "{} of {sent}",
+            audio.len()
+        );
+        assert!(audio.windows(2).all(|w| w[1] == w[0] + 1), "{audio:?}");
+        assert_eq!(audio.last(), Some(&(sent - 1)));
+        let status = b.status().lock().unwrap().clone();
+        assert_eq!(status.peers.len(), 1);
+        assert_eq!(status.peers[0].user_id, 1);
+        assert_eq!(status.peers[0].lost, 0);
+        assert_eq!(a.status().lock().unwrap().peers.len(), 1);
+        assert!(a_audio.inbound.recv().is_some(), "A heard of B's stream");
+    }
+}
