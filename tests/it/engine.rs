@@ -248,6 +248,39 @@ pub(crate) fn assert_latency_reported(
     median
 }
 
+/// What B counted of A's stream through a link that dropped `dropped` of A's originals: the
+/// same count within 5 % (an original that arrives after its parity repaired it is late, not
+/// lost), every loss repaired in time, given up as missing or still awaited, at least 90 %
+/// repaired (with recovery broken `recovered` is 0), and a jitter buffer that holds what the
+/// jitter needs rather than a backlog.
+pub(crate) fn assert_loss_counted(
+    peer: &net::PeerStatus,
+    heard: &engine::remote::Stats,
+    dropped: u64,
+) {
+    let lost = peer.lost;
+    assert!(dropped > 100, "the link dropped {dropped} media packets");
+    assert!(
+        lost.abs_diff(dropped) * 20 <= dropped,
+        "counted {lost} lost, the link dropped {dropped} originals"
+    );
+    assert_eq!(
+        peer.recovered + peer.missing + peer.pending,
+        lost,
+        "lost {lost}, recovered {}, missing {}, pending {}",
+        peer.recovered,
+        peer.missing,
+        peer.pending
+    );
+    assert!(
+        peer.recovered * 10 >= dropped * 9,
+        "recovered {} of {dropped}",
+        peer.recovered
+    );
+    let buffered_ms = heard.buffer.level_ticks as f64 / 48.0;
+    assert!(buffered_ms < 100.0, "{buffered_ms} ms buffered");
+}
+
 #[test]
 fn engine_pcm_over_udp_plays_the_senders_audio_with_the_reported_latency() {
     let codec = Codec::PcmL24 { frame_samples: 64 };
@@ -298,7 +331,6 @@ fn engine_over_udp_keeps_playing_through_an_impaired_proxy_and_counts_what_was_l
         .first()
         .expect("B still connected to A")
         .clone();
-    let lost = peer.lost;
     eprintln!("proxy {truth:?}");
     eprintln!("B hears {heard:?}");
     eprintln!("B's view of A {peer:?}");
@@ -315,29 +347,6 @@ fn engine_over_udp_keeps_playing_through_an_impaired_proxy_and_counts_what_was_l
     // What the receiver counts lost is what the proxy dropped of A's originals (resends are
     // byte-identical; the proxy tells them apart by their sequence number seen before):
     // measured 305/307, 317/324, 315/322.
-    let dropped = truth.to_client.media_lost;
-    assert!(dropped > 100, "the proxy dropped {dropped} media packets");
-    assert!(
-        lost.abs_diff(dropped) * 20 <= dropped,
-        "counted {lost} lost, the proxy dropped {dropped} originals"
-    );
-    // Every counted loss was repaired in time by parity or a resend, given up as missing, or
-    // is still awaited at the snapshot; with recovery broken `recovered` is 0.
-    assert_eq!(
-        peer.recovered + peer.missing + peer.pending,
-        lost,
-        "lost {lost}, recovered {}, missing {}, pending {}",
-        peer.recovered,
-        peer.missing,
-        peer.pending
-    );
-    assert!(
-        peer.recovered * 10 >= dropped * 9,
-        "recovered {}",
-        peer.recovered
-    );
-    // Bounded: the jitter buffer holds what 5 ms of jitter needs, not an unbounded backlog.
-    let buffered_ms = heard.buffer.level_ticks as f64 / 48.0;
-    assert!(buffered_ms < 100.0, "{buffered_ms} ms buffered");
+    assert_loss_counted(&peer, &heard, truth.to_client.media_lost);
     assert_eq!(truth.to_client.overflow + truth.to_upstream.overflow, 0);
 }

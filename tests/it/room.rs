@@ -10,13 +10,12 @@
 //! up to it, and hands each member whose block is due to the test's closure, which calls its
 //! processor (and its controller when it likes); what the processor queued is sent at once.
 
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use engine::{Config, Controller, ManualClock, Processor};
-use netsim::{Fate, Link, Netem};
+use netsim::{Fate, InFlight, Link, Netem};
 use proto::time::Instant;
 
 /// Frames per block.
@@ -71,16 +70,6 @@ pub(crate) struct Traffic {
     pub(crate) media_lost: u64,
 }
 
-#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct InFlight {
-    at: Duration,
-    /// Send order: ties deliver in the order sent.
-    order: u64,
-    to: usize,
-    from: SocketAddr,
-    data: Vec<u8>,
-}
-
 /// The members, the links between them and the datagrams in flight.
 pub(crate) struct Room {
     now: Duration,
@@ -92,8 +81,7 @@ pub(crate) struct Room {
     traffic: BTreeMap<(usize, usize), Traffic>,
     /// Media originals seen per direction, by (SSRC, sequence number).
     originals: BTreeMap<(usize, usize), HashSet<(u32, u16)>>,
-    in_flight: BinaryHeap<Reverse<InFlight>>,
-    order: u64,
+    in_flight: InFlight,
     buf: Vec<u8>,
 }
 
@@ -110,8 +98,7 @@ impl Room {
             links: BTreeMap::new(),
             traffic: BTreeMap::new(),
             originals: BTreeMap::new(),
-            in_flight: BinaryHeap::new(),
-            order: 0,
+            in_flight: InFlight::new(),
             buf: vec![0; MAX_DATAGRAM],
         }
     }
@@ -242,10 +229,7 @@ impl Room {
             );
             self.set_now(at);
             let now = instant(at);
-            while self.in_flight.peek().is_some_and(|f| f.0.at <= at) {
-                let Some(Reverse(datagram)) = self.in_flight.pop() else {
-                    break;
-                };
+            while let Some(datagram) = self.in_flight.pop_arrived(at) {
                 let member = &mut self.members[datagram.to];
                 if member.gone {
                     continue;
@@ -287,7 +271,7 @@ impl Room {
 
     /// The next delivery, protocol deadline or status tick.
     fn next_network_event(&self) -> Option<Duration> {
-        let delivery = self.in_flight.peek().map(|f| f.0.at);
+        let delivery = self.in_flight.next_arrival();
         let members = self.members.iter().filter(|m| !m.gone);
         let sessions = members.flat_map(|m| {
             let deadline = m.network.session.poll_timeout().map(Instant::as_duration);
@@ -327,23 +311,12 @@ impl Room {
                 }
                 Fate::Delivered(delay, copy) => {
                     if let Some(copy) = copy {
-                        self.schedule(now + copy, to, from_addr, data.clone());
+                        self.in_flight.push(now + copy, to, from_addr, data.clone());
                     }
-                    self.schedule(now + delay, to, from_addr, data);
+                    self.in_flight.push(now + delay, to, from_addr, data);
                 }
             }
         }
-    }
-
-    fn schedule(&mut self, at: Duration, to: usize, from: SocketAddr, data: Vec<u8>) {
-        self.order += 1;
-        self.in_flight.push(Reverse(InFlight {
-            at,
-            order: self.order,
-            to,
-            from,
-            data,
-        }));
     }
 
     /// The link from `from` to `to`, created on first use with the default impairments and a
