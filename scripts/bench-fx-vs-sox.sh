@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# osp-fx vs SoX, side by side in one run (dsp.md §5): the same 60 s stereo 48 kHz pluck
+# osp-fx vs SoX, side by side in one run (docs/effects.md §5): the same 60 s stereo 48 kHz pluck
 # arpeggio through `osp-fx render --effect KEY` and through the nearest SoX effect, CPU time
 # (user + sys, best of 3) minus each tool's own decode/encode baseline (`osp-fx render --bypass`,
 # plain `sox in.wav out.wav`), in ns per stereo frame. Prints the machine and load, since wall
@@ -21,7 +21,7 @@ rate=48000
 seconds=60
 frames=$((rate * seconds))
 
-# Stimulus (dsp.md §5): E2 B2 E3 G3 B3 E4 B3 G3, 0.5 s plucks, looped to 60 s, right channel
+# Stimulus (docs/effects.md §5): E2 B2 E3 G3 B3 E4 B3 G3, 0.5 s plucks, looped to 60 s, right channel
 # 11 ms late, -3 dBFS peak, 32-bit float.
 notes=(E2 B2 E3 G3 B3 E4 B3 G3)
 parts=()

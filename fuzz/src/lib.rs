@@ -157,6 +157,7 @@ pub fn inbound(data: &[u8]) {
         payload_type: data.first().map_or(111, |b| b & 0x7F),
         ssrc: None,
         accept: ACCEPTS[1],
+        resends: true,
     });
     let mut rest = data.get(1..).unwrap_or_default();
     let mut count = 0u64;

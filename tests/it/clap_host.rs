@@ -192,7 +192,7 @@ fn clap_bundle_processes_with_a_playing_120_bpm_transport() {
     };
     let processor = instance.activate(|_, _| (), config).expect("activate");
     // The default chain's limiter looks 2 ms ahead; the host is told, and the audio is
-    // delayed by exactly that (dsp.md §1 test 30).
+    // delayed by exactly that (docs/effects.md §1 test 30).
     let latency = {
         let handle = instance.plugin_handle();
         let ext = handle

@@ -249,10 +249,10 @@ pub(crate) fn assert_latency_reported(
 }
 
 /// What B counted of A's stream through a link that dropped `dropped` of A's originals: the
-/// same count within 5 % (an original that arrives after its parity repaired it is late, not
-/// lost), every loss repaired in time, given up as missing or still awaited, at least 90 %
-/// repaired (with recovery broken `recovered` is 0), and a jitter buffer that holds what the
-/// jitter needs rather than a backlog.
+/// same count within 0.5 percentage points of the packets expected, every loss repaired in
+/// time, given up as missing or still awaited, at least 90 % repaired (with recovery broken
+/// `recovered` is 0), and a jitter buffer that holds what the jitter needs rather than a
+/// backlog.
 pub(crate) fn assert_loss_counted(
     peer: &net::PeerStatus,
     heard: &engine::remote::Stats,
@@ -261,8 +261,9 @@ pub(crate) fn assert_loss_counted(
     let lost = peer.lost;
     assert!(dropped > 100, "the link dropped {dropped} media packets");
     assert!(
-        lost.abs_diff(dropped) * 20 <= dropped,
-        "counted {lost} lost, the link dropped {dropped} originals"
+        lost.abs_diff(dropped) * 200 <= peer.expected,
+        "counted {lost} lost, the link dropped {dropped} originals of {}",
+        peer.expected
     );
     assert_eq!(
         peer.recovered + peer.missing + peer.pending,
@@ -344,9 +345,8 @@ fn engine_over_udp_keeps_playing_through_an_impaired_proxy_and_counts_what_was_l
     let concealed = heard.concealed as f64 / played as f64;
     assert!(concealed < 0.01, "{:.2} % concealed", concealed * 100.0);
 
-    // What the receiver counts lost is what the proxy dropped of A's originals (resends are
-    // byte-identical; the proxy tells them apart by their sequence number seen before):
-    // measured 305/307, 317/324, 315/322.
+    // What the receiver counts lost is what the proxy dropped of A's originals (resends carry
+    // their own payload type, which the proxy does not count as media).
     assert_loss_counted(&peer, &heard, truth.to_client.media_lost);
     assert_eq!(truth.to_client.overflow + truth.to_upstream.overflow, 0);
 }

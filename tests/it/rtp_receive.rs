@@ -61,6 +61,7 @@ fn our_receiver(datagrams: &[Vec<u8>]) -> Decoded {
             plain_rtp: true,
             legacy_no_crc: false,
         },
+        resends: false,
     });
     let mut arrivals: Vec<_> = datagrams
         .iter()

@@ -1,5 +1,5 @@
 //! `cargo bench -p dsp --bench chain`: the full chain, every effect on, stereo 48 kHz, as a
-//! share of one core (dsp.md §5 "Full chain"): mean CPU, and each block's thread CPU time
+//! share of one core (docs/effects.md §5 "Full chain"): mean CPU, and each block's thread CPU time
 //! against the block period (p50/p99/p99.9/max), at 64-frame blocks with the default and a
 //! heavy preset, plus CPU at 32-frame blocks over CPU at 1024 (per-block overhead).
 //!
@@ -17,7 +17,7 @@ mod support;
 const FS: f64 = 48_000.0;
 const SECONDS: f64 = 10.0;
 
-/// Settings where cost grows with the parameters (dsp.md §5 "heavy"): most voices, longest
+/// Settings where cost grows with the parameters (docs/effects.md §5 "heavy"): most voices, longest
 /// grains, largest rooms, every EQ band boosted.
 const HEAVY: &str = r#"{
     "harmonizer": {"voices": 4, "harmonyType": "majorChord"},
@@ -66,7 +66,7 @@ fn block_times(preset: &Preset, input: &(Vec<f32>, Vec<f32>), block: usize) -> V
     chain.prepare(&ProcessSpec::stereo(FS, block));
     let mut work = input.clone();
     // Warm-up: 2 s through, so caches, branch predictors and the effects' tails are in their
-    // running state (dsp.md §5).
+    // running state (docs/effects.md §5).
     let warm = (2.0 * FS) as usize;
     for (l, r) in work.0[..warm]
         .chunks_mut(block)
@@ -126,7 +126,8 @@ fn main() {
         default.units.len()
     );
     println!(
-        "targets (dsp.md §5): default mean <= 15 %, p99.9 <= 40 %, max < 100 %; heavy mean <= 30 %"
+        "targets (docs/effects.md §5): default mean <= 15 %, p99.9 <= 40 %, max < 100 %; \
+         heavy mean <= 30 %"
     );
     report("default", &block_times(&default, &input, 64), 64);
     report("heavy", &block_times(&heavy, &input, 64), 64);

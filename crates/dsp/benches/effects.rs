@@ -1,6 +1,6 @@
 //! `cargo bench -p dsp --bench effects`: ns per stereo frame of every effect the chain
-//! implements (dsp.md §5, per effect, in process, no I/O), at 64- and 1024-frame blocks, stereo
-//! 48 kHz, on a 2-second seeded pluck arpeggio, next to its dsp.md §4 target.
+//! implements (docs/effects.md §5, per effect, in process, no I/O), at 64- and 1024-frame blocks,
+//! stereo 48 kHz, on a 2-second seeded pluck arpeggio, next to its docs/effects.md §4 target.
 //!
 //! The effect list comes from `chain::Preset`, so an effect added to the chain's table is
 //! benchmarked without touching this file. Each effect runs as a whole chain with only it
@@ -29,12 +29,10 @@ const BYPASS: &str = "(bypass chain)";
 /// The baseline's second run (criterion wants unique names; the table pools it with the first).
 const BYPASS_AGAIN: &str = "(bypass chain again)";
 
-/// Effects whose defaults do no work, again with settings that do (dsp.md §5 "heavy"): the EQ's
-/// default bands are all 0 dB, which it skips entirely; the phaser and doubler at their most
-/// stages and voices.
-/// default bands are all 0 dB, which it skips entirely; the granular delay's default density
-/// sounds 4.5 grains of its 8; the delay's default skips the modulated read.
-/// default bands are all 0 dB, which it skips entirely.
+/// Effects whose defaults do little work, again with settings that do (docs/effects.md §5
+/// "heavy"): the EQ's default bands are all 0 dB, which it skips entirely; the granular delay's
+/// default density sounds 4.5 grains of its 8; the delay's default skips the modulated read; the
+/// phaser, doubler and harmonizer at their most stages and voices.
 const HEAVY: &[(&str, &str)] = &[
     (
         "eq 5 bands +6 dB",
@@ -70,11 +68,12 @@ const HEAVY: &[(&str, &str)] = &[
     ),
 ];
 
-/// dsp.md §4 targets, net ns per stereo frame, by effect key ("–" where §4 names none).
+/// docs/effects.md §4 targets, net ns per stereo frame, by effect key ("–" where §4 names none).
 const TARGETS: &[(&str, f64)] = &[
     ("pitchCorrection", 300.0),
     ("harmonizer", 200.0),
-    // Both shape at 4× the rate: dsp.md's "drive, oversampled" class, not "no oversampling".
+    // Both shape at 4× the rate: the "drive oversampled" class of docs/effects.md §4, not "no
+    // oversampling".
     ("overdrive", 150.0),
     ("distortion", 150.0),
     ("harmonizer 4 voices", 800.0),

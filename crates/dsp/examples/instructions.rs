@@ -1,6 +1,6 @@
-//! A deterministic load for instruction counting (dsp.md §5 "CI signal": wall time on a shared
-//! machine varies, instruction counts do not). Runs one effect (the chain with only it switched
-//! on, as the bench does) over a 1 s pluck stimulus `passes` times at `block` frames:
+//! A deterministic load for instruction counting (docs/effects.md §5 "CI signal": wall time on a
+//! shared machine varies, instruction counts do not). Runs one effect (the chain with only it
+//! switched on, as the bench does) over a 1 s pluck stimulus `passes` times at `block` frames:
 //!
 //! ```text
 //! cargo build --release -p dsp --example instructions

@@ -2,10 +2,10 @@
 //! range, kind) and read or written by index as plain `f32`s, without allocating, so automation
 //! reaches the effects on the audio thread.
 //!
-//! An effect's `Params` implements [`Automatable`] with the [`automatable!`](crate::automatable) macro, in the
-//! effect's own file beside its ranges (the metadata lives with the DSP it drives). The
-//! `enabled` field is not listed: the chain owns every effect's on/off switch and crossfades it.
-//! Values cross as `f32` through [`HostValue`]: numbers as they are, toggles as 0/1, choices
+//! An effect's `Params` implements [`Automatable`] with the [`automatable!`](crate::automatable)
+//! macro, in the effect's own file beside its ranges (the metadata lives with the DSP it drives).
+//! The `enabled` field is not listed: the chain owns every effect's on/off switch and crossfades
+//! it. Values cross as `f32` through [`HostValue`]: numbers as they are, toggles as 0/1, choices
 //! and note values as indices into their lists.
 
 use crate::effects::param::{Key, Scale, Subdivision};
@@ -78,7 +78,7 @@ impl Kind {
         "C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B",
     ]);
 
-    /// A scale (osp.md §10 order).
+    /// A scale (docs/effects.md §3.1 order).
     pub const SCALE: Self = Self::Choice(&[
         "Chromatic",
         "Major",

@@ -1,4 +1,4 @@
-//! The effect chain: all 35 effects of osp.md §10, in chain order, built and prepared
+//! The effect chain: all 35 effects of docs/effects.md §3, in chain order, built and prepared
 //! up front, and the [`Preset`] model that configures it (the reference preset JSON: an object
 //! keyed by effect key, each value a partial parameter object).
 //!
@@ -27,7 +27,7 @@ use serde_json::Value;
 /// accepts for the key.
 #[derive(Clone, Copy, Debug)]
 pub struct EffectInfo {
-    /// The osp.md §10 key ("multibandCompressor").
+    /// The docs/effects.md §3 key ("multibandCompressor").
     pub key: &'static str,
     /// The display name (host parameter groups, reports).
     pub name: &'static str,
@@ -35,7 +35,7 @@ pub struct EffectInfo {
     pub aliases: &'static [&'static str],
 }
 
-/// The 35 effects of osp.md §10 in chain order.
+/// The 35 effects of docs/effects.md §3 in chain order.
 pub const EFFECT_ORDER: [EffectInfo; 35] = [
     EffectInfo {
         key: "pitchCorrection",
@@ -573,12 +573,12 @@ impl std::error::Error for PresetError {}
 pub struct Preset {
     /// Parameters of every effect, in chain order.
     pub units: Vec<UnitParams>,
-    /// Keys that are no effect of osp.md §10.
+    /// Keys that are no effect of docs/effects.md §3.
     pub unknown: Vec<String>,
 }
 
 impl Default for Preset {
-    /// Every effect at its defaults: all off except the limiter (osp.md §10).
+    /// Every effect at its defaults: all off except the limiter (docs/effects.md §3).
     fn default() -> Self {
         let mut units = UnitParams::all_defaults();
         units.sort_by_key(|p| chain_position(p.key()));
@@ -591,7 +591,7 @@ impl Default for Preset {
 
 impl Preset {
     /// Parses the reference preset JSON. Effect keys and parameter keys may be snake_case
-    /// (osp.md §12 bug 5) or a listed alias.
+    /// (docs/effects.md §3.4) or a listed alias.
     ///
     /// # Errors
     /// [`PresetError`] if the text is not a JSON object or an effect's parameters
@@ -702,7 +702,7 @@ fn camel_case_keys(value: Value) -> Value {
     }
 }
 
-/// The chain: every effect, in osp.md §10 order, each in its switching [`Slot`].
+/// The chain: every effect, in docs/effects.md §3 order, each in its switching [`Slot`].
 #[derive(Debug)]
 pub struct Chain {
     slots: Vec<Slot>,

@@ -1,6 +1,6 @@
 //! The room context every effect may follow: tempo, the position on the shared beat grid, and
-//! the room's key and scale (osp.md §9: key/scale drive pitch correction and the harmonizer;
-//! the tempo drives every tempo-synced parameter).
+//! the room's key and scale (docs/effects.md §3.2: key/scale drive pitch correction and the
+//! harmonizer; the tempo drives every tempo-synced parameter).
 //!
 //! The plugin builds one [`RoomContext`] per block from the host transport and the session's
 //! room state and hands it to [`crate::chain::Chain::set_context`]; effects copy the numbers
@@ -29,7 +29,7 @@ pub struct RoomContext {
 }
 
 impl Default for RoomContext {
-    /// 120 BPM, stopped, no room key or scale (osp.md §9 defaults).
+    /// 120 BPM, stopped, no room key or scale (docs/effects.md §3.2 defaults).
     fn default() -> Self {
         Self {
             tempo_bpm: 120.0,

@@ -2,9 +2,9 @@
 //! stereo [`Block`] it processes, and [`process_guarded`], which runs it with denormals flushed.
 //!
 //! Denormals: a decaying filter or reverb tail that reaches |x| < 1.2e-38 takes a slow microcode
-//! path on x86 (dsp.md §1 test 26: 1.6–1.7× the CPU of music without FTZ/DAZ). The flush mode is
-//! set by `rt::ftz::ScopedFtz`, the one place in the workspace that touches MXCSR/FPCR (with its
-//! `// SAFETY:` comments), so this crate stays `#![forbid(unsafe_code)]`.
+//! path on x86 (docs/effects.md §1 test 26: 1.6–1.7× the CPU of music without FTZ/DAZ). The flush
+//! mode is set by `rt::ftz::ScopedFtz`, the one place in the workspace that touches MXCSR/FPCR
+//! (with its `// SAFETY:` comments), so this crate stays `#![forbid(unsafe_code)]`.
 
 use crate::context::RoomContext;
 

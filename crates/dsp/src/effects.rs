@@ -1,6 +1,6 @@
 //! The effects, one per file, grouped by category. Each file holds the effect's `Params` (serde
-//! names are the reference JSON keys of osp.md §10, defaults and declared ranges beside them)
-//! next to its `process`, so the parameter model and the DSP cannot drift apart.
+//! names are the reference JSON keys of docs/effects.md §3, defaults and declared ranges beside
+//! them) next to its `process`, so the parameter model and the DSP cannot drift apart.
 //!
 //! - [`amplifier`]: amp simulator and cabinet.
 //! - [`delay`]: the delay, the stereo delay and the granular delay.

@@ -2,7 +2,7 @@
 
 use std::f64::consts::TAU;
 
-/// The rate every test runs at unless it says otherwise (dsp.md: all figures at 48 kHz).
+/// The rate every test runs at unless it says otherwise (docs/effects.md: all figures at 48 kHz).
 pub(crate) const FS: f64 = 48_000.0;
 
 /// The DTFT of `signal` at `frequency`, as (re, im). Direct evaluation, exact for any length.
@@ -146,7 +146,7 @@ pub(crate) fn correlation(a: &[f32], b: &[f32]) -> f64 {
 
 /// `signal` through an octave band-pass around `centre`: a 3rd-order Butterworth high-pass at
 /// centre/√2 then a 3rd-order Butterworth low-pass at centre·√2 (each a bilinear first-order
-/// section and a Q = 1 biquad, dsp.md §1 test 5), in `f64`.
+/// section and a Q = 1 biquad, docs/effects.md §1 test 5), in `f64`.
 pub(crate) fn octave_band(signal: &[f32], centre: f64, sample_rate: f64) -> Vec<f64> {
     use crate::blocks::biquad::{Biquad, Design, Kind};
     let low = centre / std::f64::consts::SQRT_2;
@@ -215,7 +215,7 @@ pub(crate) fn t30_of(energy: &[f64], sample_rate: f64) -> f64 {
     -60.0 / slope
 }
 
-/// The T30 of an impulse response in the octave band around `centre` (dsp.md §1 test 5).
+/// The T30 of an impulse response in the octave band around `centre` (docs/effects.md §1 test 5).
 pub(crate) fn octave_band_t30(response: &[f32], centre: f64, sample_rate: f64) -> f64 {
     let band = octave_band(response, centre, sample_rate);
     let energy: Vec<f64> = band.iter().map(|y| y * y).collect();

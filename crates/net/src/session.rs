@@ -297,6 +297,8 @@ impl Session {
                     },
                     &audio.payload,
                 );
+                // Back to the endpoint's pool: the receive path allocates nothing per packet.
+                self.endpoint.recycle(audio.payload);
             }
             // A peer up (again) or announcing a changed set: streams it no longer sends are
             // freed, the others (re)announced.

@@ -1,4 +1,4 @@
-//! Which member's clock is the session master (`reference/osp.md` §1 "Master" row).
+//! Which member's clock is the session master (`docs/protocol.md` §10, "Election").
 //!
 //! This module owns the election state machine: the own priority (from RTT samples to the other
 //! members), the priorities the other members announce in their OSP 0x0303 `MasterElection`
@@ -92,7 +92,7 @@ pub fn beats_by_margin(candidate: u32, master: u32) -> bool {
     5 * rtt_candidate < 4 * rtt_master
 }
 
-/// Election parameters; [`Config::default`] is the `osp.md` §1 rule.
+/// Election parameters; [`Config::default`] is the rule of `docs/protocol.md` §10.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Config {
     /// Members including this one; input about further members is ignored and counted.
@@ -113,7 +113,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Self {
-            // 8 performers per room (osp.md §8) with room to spare.
+            // 8 performers per room (docs/protocol.md §10, "Bounds") with room to spare.
             max_members: 16,
             samples_per_peer: 16,
             rtt_window: Duration::from_secs(10),

@@ -106,6 +106,12 @@ impl Monitor {
         self.last_transit = Some(transit);
     }
 
+    /// Counts an original that arrived after its resend (or parity repair) already took its
+    /// place: the network delivered it, so it is not lost; too late to be a jitter sample.
+    pub fn record_late_original(&mut self, seq: SeqNo) {
+        self.count_arrival(seq);
+    }
+
     /// Counts `seq` as received unless it is a duplicate or far out of range; whether it was.
     fn count_arrival(&mut self, seq: SeqNo) -> bool {
         let s = seq.0;

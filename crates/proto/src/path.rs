@@ -8,8 +8,8 @@ use std::net::SocketAddr;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RelayTrack(pub u32);
 
-/// Where a datagram goes or came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// Where a datagram goes or came from (ordered, so the endpoint can index peers by path).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Path {
     /// A unicast UDP address (LAN, or the pair NAT traversal found).
     Direct(SocketAddr),
@@ -73,6 +73,11 @@ impl Paths {
     /// Stops accepting `path` (unless it is the active one).
     pub fn forget(&mut self, path: Path) {
         remove(&mut self.accepted, path);
+    }
+
+    /// Every accepted path, the active one first.
+    pub fn iter(&self) -> impl Iterator<Item = Path> + '_ {
+        std::iter::once(self.active).chain(self.accepted.iter().flatten().copied())
     }
 
     /// Whether a datagram arriving on `path` belongs to this peer.

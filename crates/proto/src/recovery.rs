@@ -126,14 +126,16 @@ impl Default for Config {
     }
 }
 
-/// How a packet reached the receiver.
+/// How a packet reached the receiver. Our senders mark resends (payload type
+/// [`RESEND_PAYLOAD_TYPE`](crate::ostp::packet::RESEND_PAYLOAD_TYPE)), so the receiver knows
+/// which copy is the original and counts as lost exactly the packets whose original never came.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Via {
-    /// First transmission, in time.
+    /// The original transmission.
     Original,
     /// Rebuilt from parity.
     Parity,
-    /// Arrived after it was NACKed (a resend, or the original delayed).
+    /// A resend answering our NACK.
     Resend,
 }
 
@@ -179,14 +181,9 @@ pub struct Stats {
     /// Packets rebuilt from parity whose original arrived afterwards (not lost, only slower
     /// than their parity; not counted in `lost` or `repaired_parity`).
     pub parity_early: u64,
-    /// NACKed packets whose original arrived before any resend could have (the floor round
-    /// trip after the first NACK): only slow, not counted as lost.
+    /// NACKed packets whose original arrived after all: only slow, not counted as lost.
     pub spurious_nacks: u64,
 }
-
-/// Copies one NACK can bring: the resend and its delayed second copy (`docs/protocol.md` §6,
-/// `Timing::resend_copy_after`). More copies than this per NACK include the original.
-pub const COPIES_PER_NACK: u8 = 2;
 
 /// Packets held for parity repair and duplicate suppression.
 const RING: usize = 256;
@@ -210,12 +207,8 @@ const FLOOR_BUCKETS: usize = 2;
 #[derive(Clone, Debug, Default)]
 struct Slot {
     seq: Option<u64>,
+    /// How it came; `None` once its original arrived after a repair (the loss undone).
     via: Option<Via>,
-    /// For a packet rebuilt from parity: when it was first NACKed, if it was. A copy arriving
-    /// before a resend could (that instant + the floor round trip) is provably the original.
-    asked: Option<Instant>,
-    /// For a packet first received after NACKs: the copies that came against them.
-    copies: Copies,
     header: Header,
     timestamp: u64,
     payload: Vec<u8>,
@@ -226,24 +219,6 @@ struct Slot {
 #[derive(Clone, Copy, Debug, Default)]
 struct Missed {
     seq: Option<u64>,
-    /// Copies received since it was given up, against its NACKs.
-    copies: Copies,
-}
-
-/// Copies of a NACKed packet against the NACKs sent for it.
-#[derive(Clone, Copy, Debug, Default)]
-struct Copies {
-    nacks: u8,
-    received: u8,
-}
-
-impl Copies {
-    /// Counts one more copy; true once more came than the NACKs can bring, so one of them
-    /// was the original.
-    fn add(&mut self) -> bool {
-        self.received = self.received.saturating_add(1);
-        self.received > self.nacks.saturating_mul(COPIES_PER_NACK)
-    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -349,7 +324,9 @@ impl Receiver {
         Some(Instant::from_micros(due) + self.config.playout_delay)
     }
 
-    /// Takes one media packet that passed the stream's inbound checks.
+    /// Takes one media packet that passed the stream's inbound checks: the original
+    /// ([`Via::Original`]) or a resend ([`Via::Resend`]; [`Via::Parity`] is never an arrival and
+    /// counts as an original).
     pub fn handle_packet(
         &mut self,
         now: Instant,
@@ -357,19 +334,24 @@ impl Receiver {
         timestamp: u64,
         header: &Header,
         payload: &[u8],
+        via: Via,
     ) -> Received {
-        self.observe_transit(now, timestamp);
+        let resend = via == Via::Resend;
+        if !resend {
+            // Resends left the sender late; only originals measure the path.
+            self.observe_transit(now, timestamp);
+        }
         let seq = seq.0;
         if self.holds(seq) {
-            self.handle_duplicate(now, SeqNo(seq));
+            self.handle_duplicate(SeqNo(seq), via);
             return Received::Duplicate;
         }
         let Some(highest) = self.highest else {
             self.highest = Some(seq);
             self.highest_timestamp = timestamp;
             self.received_highest = seq;
-            self.store(seq, timestamp, header, payload);
-            return Received::Accepted(Via::Original);
+            self.store(seq, timestamp, header, payload, via);
+            return Received::Accepted(via);
         };
         self.received_highest = self.received_highest.max(seq);
         if highest.saturating_sub(seq) >= RING as u64 / 2 {
@@ -381,116 +363,89 @@ impl Receiver {
             let gap = seq - highest - 1;
             if gap > MAX_GAP {
                 self.resync(seq, timestamp);
-                self.store(seq, timestamp, header, payload);
+                self.store(seq, timestamp, header, payload, via);
                 return Received::Resynced;
             }
             self.advance(now, seq, timestamp);
         }
         let was_pending = self.take_pending(seq);
-        if was_pending.is_none() && seq <= highest && self.copy_of_missed(seq) {
-            self.stats.late += 1;
+        if was_pending.is_none() && self.was_missed(seq) {
+            // Given up on (its deadline passed): an original undoes the loss, a resend is late.
+            if resend {
+                self.stats.late_resend += 1;
+            } else {
+                self.undo_missed(seq);
+            }
             return Received::Late;
         }
         if self.deadline(timestamp).is_some_and(|due| now > due) {
-            match was_pending {
-                Some(p) if p.nacks > 0 => self.stats.late_resend += 1,
-                _ => self.stats.late += 1,
-            }
-            match was_pending {
-                // Asked for and here after its deadline (a resend too slow, or an original
-                // slower still): the loss stands and its moment is gone. The caller forwards
-                // the packet for the player to judge, so only the count says missing.
-                Some(p) if p.nacks > 0 => {
+            match (was_pending, resend) {
+                // A resend after the deadline: the loss stands, and its moment is gone. The
+                // caller forwards the packet for the player to judge; the count says missing.
+                (Some(_), true) => {
+                    self.stats.late_resend += 1;
                     self.stats.missing += 1;
-                    self.remember_missed(seq, p.nacks, 1);
+                    self.remember_missed(seq);
                 }
-                // Never asked for: this is the original, late, not lost.
-                Some(_) => self.stats.lost = self.stats.lost.saturating_sub(1),
-                None => {}
+                (Some(_), false) => {
+                    self.stats.late += 1;
+                    self.stats.lost = self.stats.lost.saturating_sub(1);
+                }
+                (None, true) => self.stats.late_resend += 1,
+                (None, false) => self.stats.late += 1,
             }
             return Received::Late;
         }
-        self.store(seq, timestamp, header, payload);
-        match was_pending {
-            Some(Pending {
-                asked: Some(asked),
-                nacks,
-                ..
-            }) if !self.before_any_resend(now, asked) => {
+        self.store(seq, timestamp, header, payload, via);
+        match (was_pending, resend) {
+            (Some(_), true) => {
                 self.stats.repaired_resend += 1;
-                let slot = &mut self.slots[seq as usize % RING];
-                slot.via = Some(Via::Resend);
-                slot.copies = Copies { nacks, received: 1 };
                 Received::Accepted(Via::Resend)
             }
-            Some(p) => {
-                // Declared missing (overdue or reordered) but here before anyone asked, or
-                // before a resend could be: the original, only slow.
+            // Counted lost (revealed by a gap, or overdue), but the original came: only slow.
+            (Some(p), false) => {
                 self.stats.lost = self.stats.lost.saturating_sub(1);
                 if p.asked.is_some() {
                     self.stats.spurious_nacks += 1;
                 }
                 Received::Accepted(Via::Original)
             }
-            None => Received::Accepted(Via::Original),
+            (None, _) => Received::Accepted(via),
         }
     }
 
-    /// A second copy of packet `seq` arrived at `now` (the caller's duplicate filter saw it,
-    /// or this receiver holds it). Retransmits are byte-identical to their original, so a copy
-    /// proves the packet was only slow, not lost, only when no resend can be it:
-    /// - its first copy came by parity and either nobody asked for it or this one is earlier
-    ///   than a resend could be;
-    /// - or more copies came than the NACKs sent for it can bring (a resend and its second
-    ///   copy each, [`COPIES_PER_NACK`]): on a short round trip an original a few ms late is
-    ///   asked for and looks like a resend, and the resends then arrive as the extra copies.
-    ///
-    /// - or it was given up as missing and now more copies came than its NACKs can bring.
-    ///
-    /// Then the counters say so and this returns true; otherwise (a resend's second copy, or an original
-    /// that was asked for more often than it came) the loss stands.
-    pub fn handle_duplicate(&mut self, now: Instant, seq: SeqNo) -> bool {
-        if self.copy_of_missed(seq.0) {
-            return true;
-        }
-        let slot = &mut self.slots[seq.0 as usize % RING];
-        if slot.seq != Some(seq.0) {
+    /// Another copy of packet `seq` arrived (the caller's duplicate filter saw it, or this
+    /// receiver holds it). An original after its resend or its parity repair proves the packet
+    /// was never lost: the counters say so and this returns true. Resends and network
+    /// duplicates change nothing.
+    pub fn handle_duplicate(&mut self, seq: SeqNo, via: Via) -> bool {
+        if via == Via::Resend {
             return false;
         }
-        if slot.via == Some(Via::Resend) {
-            if !slot.copies.add() {
-                return false;
+        let seq = seq.0;
+        if self.was_missed(seq) {
+            self.undo_missed(seq);
+            return true;
+        }
+        let slot = &mut self.slots[seq as usize % RING];
+        if slot.seq != Some(seq) {
+            return false;
+        }
+        match slot.via {
+            Some(Via::Resend) => {
+                slot.via = None;
+                self.stats.repaired_resend = self.stats.repaired_resend.saturating_sub(1);
+                self.stats.spurious_nacks += 1;
             }
-            slot.via = None;
-            self.stats.lost = self.stats.lost.saturating_sub(1);
-            self.stats.repaired_resend = self.stats.repaired_resend.saturating_sub(1);
-            self.stats.spurious_nacks += 1;
-            return true;
+            Some(Via::Parity) => {
+                slot.via = None;
+                self.stats.repaired_parity = self.stats.repaired_parity.saturating_sub(1);
+                self.stats.parity_early += 1;
+            }
+            Some(Via::Original) | None => return false,
         }
-        if slot.via != Some(Via::Parity) {
-            return false;
-        }
-        if slot
-            .asked
-            .is_some_and(|asked| !self.before_any_resend(now, asked))
-        {
-            return false;
-        }
-        let slot = &mut self.slots[seq.0 as usize % RING];
-        slot.via = None;
         self.stats.lost = self.stats.lost.saturating_sub(1);
-        self.stats.repaired_parity = self.stats.repaired_parity.saturating_sub(1);
-        self.stats.parity_early += 1;
-        if slot.asked.is_some() {
-            self.stats.spurious_nacks += 1;
-        }
         true
-    }
-
-    /// Whether `now` is earlier than any resend answering a NACK sent at `asked` can arrive
-    /// (the floor round trip after it).
-    fn before_any_resend(&self, now: Instant, asked: Instant) -> bool {
-        now < asked + self.rtt
     }
 
     /// Takes one parity packet for this stream (already parsed), repairing its group if exactly
@@ -633,12 +588,10 @@ impl Receiver {
         self.slots[seq as usize % RING].seq == Some(seq)
     }
 
-    fn store(&mut self, seq: u64, timestamp: u64, header: &Header, payload: &[u8]) {
+    fn store(&mut self, seq: u64, timestamp: u64, header: &Header, payload: &[u8], via: Via) {
         let slot = &mut self.slots[seq as usize % RING];
         slot.seq = Some(seq);
-        slot.via = Some(Via::Original);
-        slot.asked = None;
-        slot.copies = Copies::default();
+        slot.via = Some(via);
         slot.header = *header;
         slot.timestamp = timestamp;
         slot.payload.clear();
@@ -695,31 +648,24 @@ impl Receiver {
     fn declare_missing(&mut self, pending: &Pending) {
         self.stats.missing += 1;
         self.missing.push(pending.seq);
-        self.remember_missed(pending.seq, pending.nacks, 0);
+        self.remember_missed(pending.seq);
     }
 
-    fn remember_missed(&mut self, seq: u64, nacks: u8, received: u8) {
-        self.missed[seq as usize % RING] = Missed {
-            seq: Some(seq),
-            copies: Copies { nacks, received },
-        };
+    fn remember_missed(&mut self, seq: u64) {
+        self.missed[seq as usize % RING] = Missed { seq: Some(seq) };
     }
 
-    /// A copy of packet `seq` arrived after it was given up as missing. The network delivered
-    /// it (only later than our deadline estimate said) once more copies came than its NACKs
-    /// can bring: then it was never lost, and the counters say so.
-    fn copy_of_missed(&mut self, seq: u64) -> bool {
-        let missed = &mut self.missed[seq as usize % RING];
-        if missed.seq != Some(seq) {
-            return false;
-        }
-        if !missed.copies.add() {
-            return false;
-        }
-        missed.seq = None;
+    fn was_missed(&self, seq: u64) -> bool {
+        self.missed[seq as usize % RING].seq == Some(seq)
+    }
+
+    /// The original of a packet given up as missing arrived after all (later than our deadline
+    /// estimate said): concealed, but never lost.
+    fn undo_missed(&mut self, seq: u64) {
+        self.missed[seq as usize % RING].seq = None;
         self.stats.lost = self.stats.lost.saturating_sub(1);
         self.stats.missing = self.stats.missing.saturating_sub(1);
-        true
+        self.stats.late += 1;
     }
 
     fn take_pending(&mut self, seq: u64) -> Option<Pending> {
@@ -776,15 +722,14 @@ impl Receiver {
             self.stats.parity_unused += 1;
             return;
         };
-        let Some(pending) = self.take_pending(lost) else {
+        if self.take_pending(lost).is_none() {
             // Not tracked as missing: already reported missing (too late), or not wanted.
             return;
-        };
+        }
         let timestamp = extend_timestamp(self.highest_timestamp, header.timestamp);
         let slot = &mut self.slots[lost as usize % RING];
         slot.seq = Some(lost);
         slot.via = Some(Via::Parity);
-        slot.asked = pending.asked;
         slot.header = header;
         slot.timestamp = timestamp;
         slot.payload.clear();

@@ -1,5 +1,5 @@
-//! `osp-fx`: the offline renderer of dsp.md §5. Runs OSP Jam's effect chain over a WAV file
-//! without a host, for listening, objective tests and side-by-side timing against SoX.
+//! `osp-fx`: the offline renderer of docs/effects.md §5. Runs OSP Jam's effect chain over a WAV
+//! file without a host, for listening, objective tests and side-by-side timing against SoX.
 //!
 //! ```text
 //! osp-fx render [--preset FILE | --effect KEY | --bypass] [--block N] [--compensate] [--time]

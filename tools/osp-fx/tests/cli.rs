@@ -130,7 +130,8 @@ fn bypass_is_exact_and_a_latent_chain_delayed_without_compensation() {
     std::fs::remove_dir_all(dir).ok();
 }
 
-/// −6 dBFS in, threshold −24, ratio 4, hard knee: −24 + 18/4 = −19.5 dBFS out (dsp.md §2.6).
+/// −6 dBFS in, threshold −24, ratio 4, hard knee: −24 + 18/4 = −19.5 dBFS out (docs/effects.md
+/// §2.6).
 #[test]
 fn compressor_follows_its_static_curve() {
     let dir = temp_dir("compressor");

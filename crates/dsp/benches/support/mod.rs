@@ -1,8 +1,8 @@
-//! What the dsp benches share: the dsp.md §5 stimulus.
+//! What the dsp benches share: the docs/effects.md §5 stimulus.
 
-/// A pluck-like stereo stimulus: the dsp.md §5 arpeggio (E2 B2 E3 G3 B3 E4 B3 G3) at 4 notes a
-/// second, each note eight harmonics whose upper partials die faster (as a string's do), the
-/// right channel 11 ms late, a little seeded noise, −3 dBFS peak. Realistic levels matter:
+/// A pluck-like stereo stimulus: the docs/effects.md §5 arpeggio (E2 B2 E3 G3 B3 E4 B3 G3) at 4
+/// notes a second, each note eight harmonics whose upper partials die faster (as a string's do),
+/// the right channel 11 ms late, a little seeded noise, −3 dBFS peak. Realistic levels matter:
 /// gates, compressors and limiters take different paths above and below threshold.
 pub(crate) fn stimulus(sample_rate: f64, seconds: f64) -> (Vec<f32>, Vec<f32>) {
     const NOTES_HZ: [f64; 8] = [82.41, 123.47, 164.81, 196.0, 246.94, 329.63, 246.94, 196.0];

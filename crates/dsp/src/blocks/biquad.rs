@@ -2,8 +2,8 @@
 //! variant whose parameters can move while audio plays without clicking.
 //!
 //! Coefficients and state are `f64`: in `f32`, a 20 Hz high-pass is already 0.09 dB off at its
-//! cutoff (dsp.md §2.1), and the DC blocker, low shelves and crossovers live down there. Samples
-//! enter and leave as `f32`.
+//! cutoff (docs/effects.md §2.1), and the DC blocker, low shelves and crossovers live down there.
+//! Samples enter and leave as `f32`.
 
 use std::f64::consts::{LN_2, PI, TAU};
 
@@ -684,8 +684,8 @@ mod tests {
         ir
     }
 
-    /// dsp.md §1 test 1: the DTFT of the f32 impulse response against the analytic |H| of the
-    /// f64 coefficients, every shape, f0 from 20 Hz to 15 kHz, Q 0.5 to 10, gains ±12 dB.
+    /// docs/effects.md §1 test 1: the DTFT of the f32 impulse response against the analytic |H| of
+    /// the f64 coefficients, every shape, f0 from 20 Hz to 15 kHz, Q 0.5 to 10, gains ±12 dB.
     #[test]
     fn impulse_response_matches_the_analytic_magnitude() {
         let mut worst_above_40 = 0.0f64;
@@ -744,7 +744,8 @@ mod tests {
                     assert!(at(Kind::Allpass, 0.0, f).abs() < 1e-9);
                 }
                 for gain_db in [-15.0, -3.0, 6.0, 12.0] {
-                    // dsp.md §1 test 1: peaking at f0 = gain ± 0.01 dB, shelf at f0 = gain/2.
+                    // docs/effects.md §1 test 1: peaking at f0 = gain ± 0.01 dB, shelf at f0 =
+                    // gain/2.
                     assert!((at(Kind::Peak, gain_db, f0) - gain_db).abs() < 0.01);
                     assert!((at(Kind::LowShelf, gain_db, f0) - gain_db / 2.0).abs() < 0.01);
                     assert!((at(Kind::HighShelf, gain_db, f0) - gain_db / 2.0).abs() < 0.01);
@@ -778,8 +779,8 @@ mod tests {
         }
     }
 
-    /// dsp.md §1 test 2: f0 and Q jump to random values every block on noise; the output stays
-    /// finite and below +40 dBFS, and decays below −120 dB within 1 s of silence.
+    /// docs/effects.md §1 test 2: f0 and Q jump to random values every block on noise; the output
+    /// stays finite and below +40 dBFS, and decays below −120 dB within 1 s of silence.
     #[test]
     fn random_sweeps_on_noise_stay_stable_and_decay() {
         let mut noise = Noise::new(7);

@@ -1,5 +1,5 @@
 //! Linkwitz–Riley 4th-order crossovers: 2 bands, and 3 bands with the all-pass fix that keeps
-//! the band sum flat (dsp.md §2.2).
+//! the band sum flat (docs/effects.md §2.2).
 //!
 //! An LR4 low-pass is a Butterworth 2nd-order low-pass squared (two RBJ sections at Q = 1/√2),
 //! likewise the high-pass; each is −6.02 dB at the crossover and the pair sums to a 2nd-order
@@ -213,8 +213,8 @@ mod tests {
         [low, high]
     }
 
-    /// dsp.md §1 test 3: each band −6.02 ± 0.05 dB at fc, |LP + HP| flat ±0.01 dB from 20 Hz to
-    /// 20 kHz, LP at 2·fc −24.6 ± 0.5 dB (fc ≤ 2 kHz).
+    /// docs/effects.md §1 test 3: each band −6.02 ± 0.05 dB at fc, |LP + HP| flat ±0.01 dB from 20
+    /// Hz to 20 kHz, LP at 2·fc −24.6 ± 0.5 dB (fc ≤ 2 kHz).
     #[test]
     fn two_bands_cross_at_minus_6_db_and_sum_flat() {
         let mut worst_sum = 0.0f64;
@@ -227,8 +227,8 @@ mod tests {
             // One octave up, an analog LR4 is 1/(1 + 2^4): −24.61 dB. The bilinear transform
             // maps 2·fc to an analog ratio of tan(2πfc/fs)/tan(πfc/fs) > 2, so the digital
             // filter is steeper as fc rises: −24.75 dB at 1 kHz, −25.18 dB at 2 kHz (just past
-            // dsp.md's ±0.5 dB, which therefore holds up to about 1.7 kHz). Check the exact
-            // warped value everywhere, and dsp.md's figure where it applies.
+            // the ±0.5 dB of docs/effects.md §1 test 3, which therefore holds up to about 1.7 kHz).
+            // Check the exact warped value everywhere, and that figure where it applies.
             let octave_up = response_db(&low, 2.0 * fc, FS);
             let w = std::f64::consts::PI * fc / FS;
             let warped_ratio = (2.0 * w).tan() / w.tan();
@@ -272,9 +272,9 @@ mod tests {
         10.0 * (error / power).log10()
     }
 
-    /// dsp.md §1 test 4: 1 s of white noise through 3 bands at 0 dB; the band sum nulls against
-    /// AP(fc1)·AP(fc2)·x to −90 dB or better. The same split without the all-pass fix must
-    /// fail by a wide margin (dsp.md's calibration: −37.8 dB), which shows the test can fail.
+    /// docs/effects.md §1 test 4: 1 s of white noise through 3 bands at 0 dB; the band sum nulls
+    /// against AP(fc1)·AP(fc2)·x to −90 dB or better. The same split without the all-pass fix must
+    /// fail by a wide margin (docs/effects.md §1 test 4: −37.8 dB), which shows the test can fail.
     #[test]
     fn three_bands_sum_to_the_allpass_reference() {
         let input: Vec<f32> = {

@@ -1,5 +1,5 @@
-//! DC blocker: the one-pole high-pass `y = x − x₁ + R·y₁` (dsp.md §2.10), with R solved so the
-//! response is exactly −3 dB at the requested corner.
+//! DC blocker: the one-pole high-pass `y = x − x₁ + R·y₁` (docs/effects.md §2.10), with R solved so
+//! the response is exactly −3 dB at the requested corner.
 //!
 //! The usual approximation `fc ≈ (1 − R)·fs/2π` is off by a fraction of about π·fc/fs (0.13 %
 //! at 20 Hz, 6.5 % at 1 kHz), so R comes from the exact magnitude, which costs nothing:
@@ -66,7 +66,7 @@ mod tests {
     use super::*;
     use crate::test_support::{FS, impulse, response_db, sine};
 
-    /// dsp.md §1 test 21: −3 dB at the design corner ±2 %; 1 kHz passes.
+    /// docs/effects.md §1 test 21: −3 dB at the design corner ±2 %; 1 kHz passes.
     #[test]
     fn corner_is_minus_3_db_and_1_khz_passes() {
         let half_power = -10.0 * 2f64.log10();
@@ -89,8 +89,8 @@ mod tests {
         }
     }
 
-    /// dsp.md §1 test 21: a DC step under a 1 kHz tone; after 1 s the mean is below 1e-5 and
-    /// the tone is intact.
+    /// docs/effects.md §1 test 21: a DC step under a 1 kHz tone; after 1 s the mean is below 1e-5
+    /// and the tone is intact.
     #[test]
     fn dc_step_is_removed_within_a_second() {
         let tone = sine(1_000.0, 0.25, 2 * FS as usize, FS);

@@ -3,8 +3,8 @@
 //!
 //! Linear interpolation is a low-pass whose depth depends on the fraction (at a fraction of ½
 //! it is −0.02 dB at 1 kHz but −3 dB at 12 kHz), so a modulated delay read linearly also
-//! modulates its tone; dsp.md §2.8 asks for cubic Hermite or Lagrange for modulated delays.
-//! The 4-point, 3rd-order Hermite (Catmull–Rom) reader is exact for linear ramps, has
+//! modulates its tone; docs/effects.md §2.8 asks for cubic Hermite or Lagrange for modulated
+//! delays. The 4-point, 3rd-order Hermite (Catmull–Rom) reader is exact for linear ramps, has
 //! continuous first derivative across samples, and costs four reads and a few multiplies.
 
 /// A circular buffer of past samples.

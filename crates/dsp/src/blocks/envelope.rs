@@ -1,6 +1,6 @@
 //! Envelope followers: the level of a signal with separate attack and release times, peak or RMS.
 //!
-//! Time constants follow one convention across the crate (dsp.md §1 "define time constants
+//! Time constants follow one convention across the crate (docs/effects.md §1 "define time constants
 //! once"): τ is the time a step takes to cover 1 − 1/e ≈ 63 % of the change. A one-pole with
 //! coefficient `exp(−1/(τ·fs))` does that exactly at `τ·fs` samples.
 

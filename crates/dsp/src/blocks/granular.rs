@@ -9,8 +9,8 @@
 //! the new tap's delay is chosen within 20 ms of the far end of the window where the input
 //! best matches the sounding tap's (least squared difference over 32 points, 16 samples apart,
 //! at every fourth lag and then around the best: about 8,000 multiply-adds per splice, a
-//! splice every ~30 ms at an octave up), so the taps join in phase and a steady tone passes the splice
-//! intact (the idea of SOLA, applied to a delay line). Everything runs on a sample-count
+//! splice every ~30 ms at an octave up), so the taps join in phase and a steady tone passes the
+//! splice intact (the idea of SOLA, applied to a delay line). Everything runs on a sample-count
 //! schedule; [`Shifter::process`] never allocates.
 
 use super::delay::DelayLine;
@@ -212,8 +212,9 @@ mod tests {
     use crate::test_support::FS;
     use std::f64::consts::TAU;
 
-    /// dsp.md §1 test 11 for the delay-line shifter: a 220 Hz sine shifted by the shimmer's
-    /// intervals, peak over 1–3 s within ±1 cent, ≥ 30 dB between the ±3 % band and the rest.
+    /// docs/effects.md §1 test 11 for the delay-line shifter: a 220 Hz sine shifted by the
+    /// shimmer's intervals, peak over 1–3 s within ±1 cent, ≥ 30 dB between the ±3 % band and the
+    /// rest.
     #[test]
     fn a_sine_is_shifted_cleanly_through_the_splices() {
         let input: Vec<f32> = (0..4 * FS as usize)

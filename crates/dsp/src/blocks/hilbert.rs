@@ -1,5 +1,5 @@
-//! A 90° phase-difference network (Olli Niemitalo's allpass pair, dsp.md §2.3): two chains of
-//! four second-order allpass sections whose outputs differ in phase by 90° ± 0.7° from 30 Hz to
+//! A 90° phase-difference network (Olli Niemitalo's allpass pair, docs/effects.md §2.3): two chains
+//! of four second-order allpass sections whose outputs differ in phase by 90° ± 0.7° from 30 Hz to
 //! 23.5 kHz at 48 kHz. Together they are an analytic-signal (Hilbert) pair: `in_phase` and
 //! `quadrature` of the input, both with the same (non-linear) phase lag, for a frequency
 //! shifter or a single-sideband modulator.
@@ -126,9 +126,9 @@ mod tests {
         (a.1.atan2(a.0), b.1.atan2(b.0))
     }
 
-    /// dsp.md §2.3: the two outputs are 90° apart within 0.7° from 30 Hz to 23.5 kHz at
+    /// docs/effects.md §2.3: the two outputs are 90° apart within 0.7° from 30 Hz to 23.5 kHz at
     /// 48 kHz, the quadrature output leading. (The design's equiripple error peaks at 0.702°;
-    /// dsp.md rounds it to 0.7°.)
+    /// docs/effects.md §2.3 rounds it to 0.7°.)
     #[test]
     fn the_outputs_are_90_degrees_apart_across_the_band() {
         let mut worst = (0.0, 0.0f64);

@@ -1,7 +1,7 @@
 //! Low-frequency oscillators: sine, triangle, square and saw with a phase offset, free-running
 //! in Hz or synced to the host tempo.
 //!
-//! The phase is an `f64` count of cycles (dsp.md §2.10): an `f32` phase accumulator drifts
+//! The phase is an `f64` count of cycles (docs/effects.md §2.10): an `f32` phase accumulator drifts
 //! audibly over a long session (its increment for 0.1 Hz at 48 kHz has only 17 significant
 //! bits).
 

@@ -2,9 +2,9 @@
 //! decimators, linear phase, with an integer latency reported to the host.
 //!
 //! A waveshaper makes harmonics above Nyquist that fold back as inharmonic aliases; running it
-//! at 2× or 4× the rate and filtering before decimation removes them (dsp.md §1 test 19). FIR
-//! rather than IIR half-bands: linear phase keeps transients' shape and makes the latency an
-//! exact sample count (dsp.md §1 test 30), and a half-band's taps are half zeros and half
+//! at 2× or 4× the rate and filtering before decimation removes them (docs/effects.md §1 test 19).
+//! FIR rather than IIR half-bands: linear phase keeps transients' shape and makes the latency an
+//! exact sample count (docs/effects.md §1 test 30), and a half-band's taps are half zeros and half
 //! mirror images, so each output costs one multiply per distinct tap (see `folded_fir`).
 //!
 //! Designs are Kaiser-windowed sincs (β from the attenuation, length from the transition,
@@ -471,8 +471,8 @@ mod tests {
         10.0 * ((re3 * re3 + im3 * im3) / (re1 * re1 + im1 * im1)).log10()
     }
 
-    /// dsp.md §1 test 19: a 3001 Hz sine at −6 dBFS into tanh driven so the 3rd harmonic is at
-    /// −15.5 dB; at 4× the aliases must be ≤ −60 dB (HQ: ≤ −80 dB). Also a 5 kHz sine, driven
+    /// docs/effects.md §1 test 19: a 3001 Hz sine at −6 dBFS into tanh driven so the 3rd harmonic
+    /// is at −15.5 dB; at 4× the aliases must be ≤ −60 dB (HQ: ≤ −80 dB). Also a 5 kHz sine, driven
     /// harder. Each against the same shaper without oversampling.
     #[test]
     fn oversampling_suppresses_waveshaper_aliases() {
@@ -495,8 +495,9 @@ mod tests {
                 a4 - a1
             );
             // The stimulus aliases audibly without oversampling. At 4× the aliases are at least
-            // 60 dB lower and below dsp.md's HQ −80 dB; 2× gains at least 20 dB (at drive 10
-            // the harmonics that fold past 2× are still strong: 4× is the setting for that).
+            // 60 dB lower and below the high-quality −80 dB of docs/effects.md §1 test 19; 2× gains
+            // at least 20 dB (at drive 10 the harmonics that fold past 2× are still strong: 4× is
+            // the setting for that).
             assert!(
                 a1 > -70.0,
                 "the stimulus must alias without oversampling: {a1}"

@@ -1,6 +1,7 @@
 //! Sliding-window maximum: the largest value among the last N samples, O(1) amortised per
-//! sample (a monotonic deque in a fixed ring; dsp.md §2.7). Peak detectors hold a waveform's
-//! peak across its cycle with it; the lookahead limiter finds the deepest gain in its window.
+//! sample (a monotonic deque in a fixed ring; docs/effects.md §2.7). Peak detectors hold a
+//! waveform's peak across its cycle with it; the lookahead limiter finds the deepest gain in its
+//! window.
 
 /// The maximum over a window of the most recent samples.
 #[derive(Clone, Debug, Default)]

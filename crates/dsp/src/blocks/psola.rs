@@ -3,8 +3,8 @@
 //!
 //! Analysis marks sit one detected period apart (each mark stores the distance to the next
 //! one, so marks and grains agree exactly); unvoiced input gets marks every 5 ms. The formant
-//! shifter also moves each mark onto the pitch pulse ([`Analysis::with_pulse_marks`]). A voice places
-//! synthesis marks (grain centres) `period / pitch` apart and, for each, overlap-adds a
+//! shifter also moves each mark onto the pitch pulse ([`Analysis::with_pulse_marks`]). A voice
+//! places synthesis marks (grain centres) `period / pitch` apart and, for each, overlap-adds a
 //! Hann-windowed grain read around the analysis mark nearest to `centre − latency`:
 //!
 //! - `formant = 1` (formant preserving by construction): the grain is two input periods read
@@ -494,7 +494,7 @@ pub(crate) mod tests {
 
     /// The frequency of the strongest spectral peak of `signal` (Hann window, 8× zero-padded
     /// DFT evaluated around the coarse peak, parabolic interpolation on the dB magnitude) and
-    /// the energy within ±3 % of `target` against the rest, in dB (dsp.md §1 test 11).
+    /// the energy within ±3 % of `target` against the rest, in dB (docs/effects.md §1 test 11).
     pub(crate) fn peak_and_purity(signal: &[f32], target: f64) -> (f64, f64) {
         let n = signal.len();
         let windowed: Vec<f64> = signal
@@ -560,9 +560,9 @@ pub(crate) mod tests {
         output
     }
 
-    /// dsp.md §1 test 11 on the shifter itself: a 220 Hz sine shifted by musical intervals,
-    /// formants moving with the pitch: the peak over 1–3 s within ±1 cent of the target, and
-    /// ≥ 50 dB between the ±3 % band and everything else.
+    /// docs/effects.md §1 test 11 on the shifter itself: a 220 Hz sine shifted by musical
+    /// intervals, formants moving with the pitch: the peak over 1–3 s within ±1 cent of the target,
+    /// and ≥ 50 dB between the ±3 % band and everything else.
     #[test]
     fn a_sine_is_shifted_to_the_exact_interval_with_a_clean_spectrum() {
         let input: Vec<f32> = (0..4 * FS as usize)

@@ -1,9 +1,9 @@
 //! Parameter smoothers: a linear ramp that arrives exactly on time, and a one-pole that glides
 //! exponentially (τ = 63 % convention, as in [`super::envelope`]).
 //!
-//! Gains and mixes that jump zip (dsp.md §1 test 29); 5–50 ms of smoothing hides that
-//! (dsp.md §2.10). The linear ramp suits parameters whose arrival time matters (crossfades, a
-//! bypass fade); the one-pole suits continuous controls moved by hand.
+//! Gains and mixes that jump zip (docs/effects.md §1 test 29); 5–50 ms of smoothing hides that
+//! (docs/effects.md §2.10). The linear ramp suits parameters whose arrival time matters
+//! (crossfades, a bypass fade); the one-pole suits continuous controls moved by hand.
 
 /// A linear ramp to each new target over a fixed time.
 #[derive(Clone, Debug)]

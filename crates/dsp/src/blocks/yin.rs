@@ -1,5 +1,5 @@
-//! The YIN pitch detector (de Cheveigné & Kawahara, JASA 2002; dsp.md §2.4), run on a fixed
-//! sample-count schedule so its result never depends on how the host cuts blocks.
+//! The YIN pitch detector (de Cheveigné & Kawahara, JASA 2002; docs/effects.md §2.4), run on a
+//! fixed sample-count schedule so its result never depends on how the host cuts blocks.
 //!
 //! Each analysis takes the last `frame` samples (a power of two ≥ 2× the longest period: 2048
 //! at 48 kHz for 60 Hz) and computes, for lags τ up to the longest period, the difference
@@ -12,7 +12,8 @@
 //! d′ below the absolute threshold 0.15 walked down to its local minimum, and a parabola through
 //! d at τ−1, τ, τ+1 for the fractional period (interpolating d rather than d′ avoids the bias
 //! of d′'s 1/Σ tilt). Confidence = 1 − d′ at the chosen lag; a frame is voiced when the
-//! confidence exceeds 0.5 (osp.md §10: the reference's gate), which the threshold implies.
+//! confidence exceeds 0.5 (docs/effects.md §2.4: the reference's gate), which the threshold
+//! implies.
 //!
 //! Schedule: a new frame is captured every `hop` = frame/4 samples (512 at 48 kHz), and its
 //! analysis runs in four stages `hop/4` samples apart (copy + FFT of the window; FFT of the
@@ -27,13 +28,13 @@ use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
 use std::fmt;
 use std::sync::Arc;
 
-/// The absolute threshold on d′ (dsp.md §2.4: 0.10–0.15, default 0.15).
+/// The absolute threshold on d′ (docs/effects.md §2.4: 0.10–0.15, default 0.15).
 pub const THRESHOLD: f64 = 0.15;
-/// Frames whose confidence (1 − d′) is at most this are unvoiced (osp.md §10: > 0.5).
+/// Frames whose confidence (1 − d′) is at most this are unvoiced (docs/effects.md §2.4: > 0.5).
 pub const MIN_CONFIDENCE: f32 = 0.5;
-/// The lowest pitch the effects look for, Hz (osp.md §10).
+/// The lowest pitch the effects look for, Hz (docs/effects.md §2.4).
 pub const MIN_HZ: f64 = 60.0;
-/// The highest pitch the effects look for, Hz (osp.md §10).
+/// The highest pitch the effects look for, Hz (docs/effects.md §2.4).
 pub const MAX_HZ: f64 = 1_000.0;
 /// Frames quieter than this mean square are unvoiced (−100 dBFS RMS): d′ of silence is 0/0.
 const SILENCE_MEAN_SQUARE: f64 = 1e-10;
@@ -376,9 +377,9 @@ mod tests {
         1200.0 * (measured / truth).log2()
     }
 
-    /// dsp.md §1 test 12: sines, band-limited saws and saws with noise at 20 dB SNR from E2 to
-    /// E6, frames of 2048 every 1024 samples: median error ≤ 1 cent (≤ 2 above 1 kHz), no error
-    /// over 50 cents.
+    /// docs/effects.md §1 test 12: sines, band-limited saws and saws with noise at 20 dB SNR from
+    /// E2 to E6, frames of 2048 every 1024 samples: median error ≤ 1 cent (≤ 2 above 1 kHz), no
+    /// error over 50 cents.
     #[test]
     fn yin_finds_the_pitch_of_sines_saws_and_noisy_saws() {
         let notes = [
@@ -428,7 +429,7 @@ mod tests {
         println!("worst medians: sine {worst_median:.3?}");
     }
 
-    /// dsp.md §1 test 12, plucks: E2, A2, G3 and E4 as decaying strings (eight harmonics,
+    /// docs/effects.md §1 test 12, plucks: E2, A2, G3 and E4 as decaying strings (eight harmonics,
     /// the upper ones dying faster, a bright noisy attack), 2 s each: median error ≤ 1 cent
     /// over the frames the detector calls voiced, which must be most of them, and none over
     /// 50 cents.

@@ -7,8 +7,8 @@
 //! - **silence**: a fresh instance turns silence into exact silence, and after a burst the tail
 //!   falls below 1e-20 within [`Subject::TAIL_LIMIT_SECONDS`] (staying there for
 //!   [`Subject::TAIL_QUIET_SECONDS`], for echoes and beating reverb modes) and stays there,
-//!   with flush-to-zero active inside every process call (dsp.md §1 test 26); switches listed
-//!   in [`Subject::SUSTAINING`] (freeze) are off for this check;
+//!   with flush-to-zero active inside every process call (docs/effects.md §1 test 26);
+//!   switches listed in [`Subject::SUSTAINING`] (freeze) are off for this check;
 //! - **hostile input**: full-scale square, full-scale noise and denormal-only input at every
 //!   parameter's range extremes and at 200 seeded random parameter sets, with parameters also
 //!   jumping while audio plays, give finite output below [`Subject::OUTPUT_BOUND`] (test 27);
@@ -40,7 +40,7 @@ pub(crate) const MAX_BLOCK: usize = 1024;
 /// Number of seeded random parameter sets in the hostile-input check.
 const RANDOM_SETS: usize = 200;
 
-/// Output below this magnitude counts as a finished tail (dsp.md §1 test 26).
+/// Output below this magnitude counts as a finished tail (docs/effects.md §1 test 26).
 const TAIL_FLOOR: f32 = 1e-20;
 
 /// An effect under test: how to build it from its parameters, and what it promises.
@@ -50,8 +50,8 @@ pub(crate) trait Subject: Effect + Sized {
 
     /// String fields (JSON pointers into the serialised parameters) and the values they take.
     const CHOICES: &'static [(&'static str, &'static [&'static str])] = &[];
-    /// Output magnitude no parameter set may reach on full-scale input (dsp.md: 10). Effects
-    /// with large declared gains raise it and say why.
+    /// Output magnitude no parameter set may reach on full-scale input (docs/effects.md §1 test 27:
+    /// 10). Effects with large declared gains raise it and say why.
     const OUTPUT_BOUND: f32 = 10.0;
     /// Longest time a tail may take to fall below 1e-20 after a burst, at any parameter set.
     const TAIL_LIMIT_SECONDS: f64 = 10.0;

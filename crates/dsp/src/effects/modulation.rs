@@ -3,8 +3,8 @@
 //! Shared here: the waveform choice of the effects that offer one ([`LfoWaveform`]) and a
 //! cheap LFO (`Phasor`) for the per-sample modulators. The shapes are those of
 //! [`crate::blocks::lfo::Waveform`]; the sine is a polynomial (error < 2e-7) because a libm
-//! `sin` per sample and channel (≈ 10–20 ns) alone would spend the tremolo's whole dsp.md §4
-//! budget.
+//! `sin` per sample and channel (≈ 10–20 ns) alone would spend the tremolo's whole docs/effects.md
+//! §4 budget.
 
 pub mod auto_pan;
 pub mod chorus;
@@ -120,8 +120,8 @@ pub(crate) fn shape(waveform: Waveform, phase: f64) -> f32 {
     }
 }
 
-/// An LFO's phase: an `f64` count of cycles (dsp.md §2.10) advanced once per sample, so its
-/// value never depends on block boundaries. Shapes are read with [`shape`] at any offset.
+/// An LFO's phase: an `f64` count of cycles (docs/effects.md §2.10) advanced once per sample, so
+/// its value never depends on block boundaries. Shapes are read with [`shape`] at any offset.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Phasor {
     /// Cycles, 0…1.
@@ -207,7 +207,8 @@ impl Ramp {
     }
 }
 
-/// Measurements shared by the modulation effects' objective tests (dsp.md §1 #16–#18, #22).
+/// Measurements shared by the modulation effects' objective tests (docs/effects.md §1 #16–#18,
+/// #22).
 #[cfg(test)]
 pub(crate) mod measure {
     use std::f64::consts::TAU;

@@ -1,5 +1,5 @@
 //! Parameter types shared by several effects' `Params`: tempo-synced note values, musical keys
-//! and scales, as the reference JSON writes them (osp.md §9–10).
+//! and scales, as the reference JSON writes them (docs/effects.md §3.1–3.2).
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
@@ -93,7 +93,8 @@ impl<'de> Deserialize<'de> for Subdivision {
 }
 
 /// A musical key (its tonic's pitch class): `"C"` = 0 … `"B"` = 11, sharps (`#`, `♯`) and the
-/// flats Db Eb Gb Ab Bb (and any other `b`/`♭` spelling). Unknown text reads as C (osp.md §10).
+/// flats Db Eb Gb Ab Bb (and any other `b`/`♭` spelling). Unknown text reads as C (docs/effects.md
+/// §3.1).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Key(u8);
 
@@ -156,7 +157,7 @@ impl<'de> Deserialize<'de> for Key {
     }
 }
 
-/// A scale: the pitch classes above the key's tonic that belong to it (osp.md §10).
+/// A scale: the pitch classes above the key's tonic that belong to it (docs/effects.md §3.1).
 ///
 /// Unknown text reads as chromatic: no snapping is the safe reading of a bad field.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
@@ -191,7 +192,7 @@ impl<'de> Deserialize<'de> for Scale {
 }
 
 impl Scale {
-    /// Every scale, in the order of osp.md §10.
+    /// Every scale, in the order of docs/effects.md §3.1.
     pub const ALL: [Self; 9] = [
         Self::Chromatic,
         Self::Major,

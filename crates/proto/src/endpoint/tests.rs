@@ -7,11 +7,18 @@ use std::time::Duration;
 
 use netsim::{Loss, Mesh, Netem};
 
+use std::collections::VecDeque;
+
 use super::*;
-use crate::osp::Frame;
 use crate::osp::message::StreamEncoding;
+use crate::osp::message::{PeerAuth, PeerHello, StreamInfo};
+use crate::osp::{Frame, FrameHeader};
 use crate::ostp::packet::{self, Accept};
+use crate::path::Path;
 use crate::path::RelayTrack;
+use crate::peer::BackoffPolicy;
+use crate::recovery::Via;
+use crate::time::MediaTime;
 
 /// A clock running `1 + skew` times real time from `offset` µs.
 #[derive(Clone, Copy, Debug)]
@@ -901,9 +908,9 @@ fn run_loss(loss: Loss, seconds: u64) -> Outcome {
     for i in 0..2 {
         let ep = &mesh.node(i).ep;
         assert!(
-            ep.spare.len() <= ep.config.limits.max_transmits,
+            ep.out.pooled() <= ep.config.limits.max_transmits,
             "{}",
-            ep.spare.len()
+            ep.out.pooled()
         );
     }
     eprintln!("sender {:?}", mesh.node(0).ep.stats());
@@ -930,14 +937,17 @@ fn assert_recovered(name: &str, outcome: &Outcome, rate: f64) {
         "{name}: the link lost {loss}, not {rate}"
     );
     assert!(share >= 0.99, "{name}: {:.2} % recovered", share * 100.0);
-    // The receiver's own loss count (which cannot see the datagrams) matches the truth: a
-    // packet only slow (reordered behind its parity, or NACKed too soon) is not counted.
+    // The receiver's own loss count (which cannot see the datagrams) matches the truth within
+    // 0.1 percentage points of the packets sent: a packet only slow (reordered behind its
+    // parity, or NACKed too soon) is not counted, since resends are marked. Measured: 617
+    // counted for 614 lost (5 % random), 463 for 463 (Gilbert-Elliott).
     let error = outcome.counted_lost.abs_diff(outcome.lost);
     assert!(
-        error <= (outcome.lost / 20).max(10),
-        "{name}: counted {} lost, {} were",
+        error * 1_000 <= outcome.sent,
+        "{name}: counted {} lost, {} were, of {} sent",
         outcome.counted_lost,
-        outcome.lost
+        outcome.lost,
+        outcome.sent
     );
     // A loss whose NACK or resend is lost too needs a second round trip (20 ms) inside the
     // 30 ms buffer: most make it, a few (5 % of 5 % of packets) cannot. At most 0.5 % of the

@@ -1,7 +1,7 @@
 //! OSP, the session-control protocol: the datagram frame (`OSP1` magic, little-endian header,
 //! CRC-32) and every message it carries.
 //!
-//! Frame layout (`reference/osp.md` §2, kept byte-compatible with the reference so its test
+//! Frame layout (`docs/protocol.md` §6.1, kept byte-compatible with the reference so its test
 //! vectors hold):
 //!
 //! | Off | Size | Field |
@@ -12,7 +12,8 @@
 //! | 8 | 2 | message id, u16 LE |
 //! | 10 | 2 | payload length n, u16 LE |
 //! | 12 | n | payload |
-//! | 12+n | 4 | CRC-32 (zlib) LE over bytes 0..10 and the payload: the length field is not covered |
+//! | 12+n | 4 | CRC-32 (zlib) LE over bytes 0..10 and the payload: the length field is not covered
+//! |
 //!
 //! - [`message`]: the message ids and payloads (bincode 1.x legacy layout; AudioFrame hand-packed).
 

@@ -1,4 +1,4 @@
-//! OSP frames and payloads against the reference test vectors (`reference/osp.md` §5).
+//! OSP frames and payloads against the reference's test vectors (`docs/protocol.md` §6.1 and §6.3).
 
 use std::collections::BTreeMap;
 

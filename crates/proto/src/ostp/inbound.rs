@@ -6,7 +6,7 @@
 //! the first packet only or on every packet). The marker bit is reported, never interpreted.
 //! Fixed size; never allocates.
 
-use super::packet::{self, Accept, Integrity, Ssrc};
+use super::packet::{self, Accept, Integrity, RESEND_PAYLOAD_TYPE, Ssrc};
 use crate::seq::{Extender, SeqNo};
 
 /// What a stream accepts.
@@ -18,6 +18,9 @@ pub struct Config {
     pub ssrc: Option<Ssrc>,
     /// Integrity forms besides checked OSTP (plain RTP for standard senders).
     pub accept: Accept,
+    /// Accept resends marked with [`RESEND_PAYLOAD_TYPE`] (our peers); a standard sender's
+    /// stream leaves it off.
+    pub resends: bool,
 }
 
 /// One accepted packet.
@@ -34,8 +37,11 @@ pub struct Arrival<'a> {
     pub integrity: Integrity,
     /// Codec payload.
     pub payload: &'a [u8],
-    /// The decoded header (parity repair XORs its fields).
+    /// The decoded header (parity repair XORs its fields), with the stream's payload type
+    /// also on a resend.
     pub header: packet::Header,
+    /// A resend (sent with [`RESEND_PAYLOAD_TYPE`]), not the original.
+    pub resend: bool,
 }
 
 /// Why a datagram was dropped; each is also counted in [`Stats`].
@@ -51,9 +57,14 @@ pub enum Dropped {
     /// Not the announced payload type.
     #[error("unexpected payload type {0}")]
     PayloadType(u8),
-    /// Already received (or older than the duplicate window): its extended sequence number.
-    #[error("duplicate packet {}", .0.0)]
-    Duplicate(SeqNo),
+    /// Already received (or older than the duplicate window).
+    #[error("duplicate packet {}", .seq.0)]
+    Duplicate {
+        /// Its extended sequence number.
+        seq: SeqNo,
+        /// Whether this copy is a resend.
+        resend: bool,
+    },
 }
 
 /// Counters of one inbound stream.
@@ -133,7 +144,11 @@ impl Inbound {
                 return Err(Dropped::Invalid(e));
             }
         };
-        let header = packet.header;
+        let mut header = packet.header;
+        let resend = self.config.resends && header.payload_type == RESEND_PAYLOAD_TYPE;
+        if resend {
+            header.payload_type = self.config.payload_type;
+        }
         if header.payload_type != self.config.payload_type {
             self.stats.wrong_payload_type += 1;
             return Err(Dropped::PayloadType(header.payload_type));
@@ -152,7 +167,7 @@ impl Inbound {
         };
         if !self.mark_received(seq.0) {
             self.stats.duplicates += 1;
-            return Err(Dropped::Duplicate(seq));
+            return Err(Dropped::Duplicate { seq, resend });
         }
         let timestamp = self.timestamps.extend(header.timestamp.into()).0;
         self.stats.accepted += 1;
@@ -164,6 +179,7 @@ impl Inbound {
             integrity: packet.integrity,
             payload: packet.payload,
             header,
+            resend,
         })
     }
 
@@ -223,6 +239,7 @@ mod tests {
                 plain_rtp: true,
                 legacy_no_crc: false,
             },
+            resends: false,
         }
     }
 
@@ -245,7 +262,7 @@ mod tests {
             );
             match inbound.receive(&datagram) {
                 Ok(a) => seqs.push((a.seq.0, a.timestamp)),
-                Err(Dropped::Duplicate(_)) => {}
+                Err(Dropped::Duplicate { .. }) => {}
                 Err(e) => panic!("{e}"),
             }
         }
@@ -301,7 +318,10 @@ mod tests {
         }
         assert_eq!(
             inbound.receive(&plain(3, 0, 7, 111)),
-            Err(Dropped::Duplicate(SeqNo(3)))
+            Err(Dropped::Duplicate {
+                seq: SeqNo(3),
+                resend: false
+            })
         );
     }
 
@@ -334,5 +354,54 @@ mod tests {
             inbound.receive(&plain(1, 0, 1, 111)),
             Err(Dropped::Invalid(packet::DecodeError::Integrity))
         ));
+    }
+
+    #[test]
+    fn a_marked_resend_is_told_from_its_original() {
+        let ours = |seq: u16, pt: u8| {
+            let header = Header {
+                marker: false,
+                payload_type: pt,
+                seq,
+                timestamp: u32::from(seq) * 120,
+                ssrc: Ssrc(7),
+                extension: Some(Extension {
+                    stream_id: StreamId(1),
+                    seq_ext: 0,
+                    media_timestamp: 0,
+                }),
+            };
+            let mut out = [0u8; 64];
+            let n = packet::encode(&header, &[9, 9], SendForm::Padding, &mut out).unwrap();
+            out[..n].to_vec()
+        };
+        let original = ours(2, 111);
+        let mut resend = [0u8; 64];
+        let n = packet::encode_resend(&original, &mut resend).unwrap();
+        let resend = &resend[..n];
+        assert_eq!(resend[1] & 0x7F, RESEND_PAYLOAD_TYPE);
+
+        let mut stream = Inbound::new(Config {
+            resends: true,
+            ..config()
+        });
+        assert!(!stream.receive(&ours(1, 111)).unwrap().resend);
+        let arrival = stream.receive(resend).unwrap();
+        assert!(arrival.resend);
+        assert_eq!((arrival.seq, arrival.header.payload_type), (SeqNo(2), 111));
+        assert_eq!(arrival.payload, &[9, 9]);
+        assert_eq!(
+            stream.receive(&original),
+            Err(Dropped::Duplicate {
+                seq: SeqNo(2),
+                resend: false
+            })
+        );
+        // A stream of a standard sender does not take the marked payload type.
+        let mut plain = Inbound::new(config());
+        assert_eq!(
+            plain.receive(resend),
+            Err(Dropped::PayloadType(RESEND_PAYLOAD_TYPE))
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! OSTP media packets: encode in our canonical form, decode every dialect we accept.
 //!
-//! Canonical form (`reference/ostp.md` §1–2): byte 0 = `0xB0` (V=2, P=1, X=1, CC=0), the 8-byte
+//! Canonical form (`docs/protocol.md` §2.1–2.2): byte 0 = `0xB0` (V=2, P=1, X=1, CC=0), the 8-byte
 //! `0x4F53` extension (stream_id, seq_ext, media_timestamp), the payload, then RTP padding
 //! holding the CRC-32 (zlib) of every preceding byte, big-endian, and the pad count `0x05`.
 //! Standard RTP receivers strip the padding and decode the audio bit-exactly.
@@ -132,6 +132,39 @@ pub enum EncodeError {
     /// Payload type does not fit in 7 bits.
     #[error("payload type {0} does not fit in 7 bits")]
     PayloadType(u8),
+}
+
+/// Payload type of a resend from our senders: the original datagram with only its payload
+/// type changed (and its CRC recomputed), so the receiver tells it from the original and counts
+/// exactly the packets whose original never came as lost (`docs/protocol.md` §4.4). Standard
+/// receivers drop it as an unknown payload type; they never send our NACKs anyway.
+pub const RESEND_PAYLOAD_TYPE: u8 = 120;
+
+/// Writes the resend form of `original` (one of our datagrams, CRC in padding) into `out`.
+///
+/// # Errors
+///
+/// [`DecodeError`] if `original` is not a valid packet of ours; [`EncodeError`] if `out` is
+/// too small.
+pub fn encode_resend(original: &[u8], out: &mut [u8]) -> Result<usize, ResendError> {
+    let packet = decode(original, Accept::default())?;
+    let header = Header {
+        payload_type: RESEND_PAYLOAD_TYPE,
+        ..packet.header
+    };
+    Ok(encode(&header, packet.payload, SendForm::Padding, out)?)
+}
+
+/// Why a resend could not be written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ResendError {
+    /// The held datagram does not decode (a bug in the sender's history).
+    #[error("held datagram: {0}")]
+    Decode(#[from] DecodeError),
+    /// The output buffer is too small (the caller's bug).
+    #[error("resend: {0}")]
+    Encode(#[from] EncodeError),
 }
 
 /// The CRC form a packet is sent with.

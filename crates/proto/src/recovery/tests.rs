@@ -53,6 +53,7 @@ fn deliver(rx: &mut Receiver, seq: u64) -> Received {
         seq * u64::from(FRAME),
         &header(seq),
         &payload(seq),
+        Via::Original,
     )
 }
 
@@ -113,7 +114,7 @@ fn nacks_go_out_at_once_repeat_and_stop_when_the_budget_is_gone() {
     // The resend of 1 arrives in time; 2 never does.
     let at = us(40_000);
     assert_eq!(
-        rx.handle_packet(at, SeqNo(1), 120, &header(1), &payload(1)),
+        rx.handle_packet(at, SeqNo(1), 120, &header(1), &payload(1), Via::Resend),
         Received::Accepted(Via::Resend)
     );
     rx.handle_timeout(us(45_000));
@@ -123,7 +124,14 @@ fn nacks_go_out_at_once_repeat_and_stop_when_the_budget_is_gone() {
     assert_eq!((s.repaired_resend, s.missing, s.nacked), (1, 1, 4));
     // 2 arriving now is late and dropped.
     assert_eq!(
-        rx.handle_packet(us(46_000), SeqNo(2), 240, &header(2), &payload(2)),
+        rx.handle_packet(
+            us(46_000),
+            SeqNo(2),
+            240,
+            &header(2),
+            &payload(2),
+            Via::Original
+        ),
         Received::Late
     );
 }
@@ -142,7 +150,14 @@ fn a_resend_after_its_deadline_counts_the_packet_missing() {
     }
     // Deadline of 1: 12.5 ms + 30 ms. Its resend comes 0.5 ms later; no timer ran in between.
     assert_eq!(
-        rx.handle_packet(us(43_000), SeqNo(1), 120, &header(1), &payload(1)),
+        rx.handle_packet(
+            us(43_000),
+            SeqNo(1),
+            120,
+            &header(1),
+            &payload(1),
+            Via::Resend
+        ),
         Received::Late
     );
     // The caller forwards it for the player to judge: no missing verdict besides.
@@ -160,101 +175,6 @@ fn a_resend_after_its_deadline_counts_the_packet_missing() {
     assert_eq!(rx.poll_missing(), Some(SeqNo(14)));
     let s = rx.stats();
     assert_eq!((s.lost, s.missing, s.resyncs), (2, 2, 1));
-}
-
-/// On a short round trip an original a few ms late is asked for, and arrives after a resend
-/// could: it looks like the resend. The resend and its second copy that follow are one copy
-/// more than a NACK brings: the packet was never lost. An original late past its deadline that nobody asked for is late,
-/// not lost.
-#[test]
-fn more_copies_than_nacks_undo_a_loss_and_an_unasked_late_original_is_not_lost() {
-    let mut rx = receiver();
-    rx.set_rtt(Duration::from_micros(200));
-    let mut list = [0u16; 32];
-    deliver(&mut rx, 0);
-    deliver(&mut rx, 2);
-    assert_eq!(rx.poll_nacks(arrival(2), &mut list), 1);
-    // The original 1 ms after the NACK (past the 0.2 ms round trip): taken for the resend.
-    let late = arrival(2) + Duration::from_millis(1);
-    assert_eq!(
-        rx.handle_packet(late, SeqNo(1), 120, &header(1), &payload(1)),
-        Received::Accepted(Via::Resend)
-    );
-    assert_eq!((rx.stats().lost, rx.stats().repaired_resend), (1, 1));
-    // The resend the NACK brought and its second copy: three copies for one NACK.
-    assert!(!rx.handle_duplicate(late + Duration::from_micros(50), SeqNo(1)));
-    assert_eq!(
-        rx.stats().lost,
-        1,
-        "a resend and its copy are what one NACK brings"
-    );
-    assert!(rx.handle_duplicate(late + Duration::from_micros(4_550), SeqNo(1)));
-    let s = rx.stats();
-    assert_eq!((s.lost, s.repaired_resend, s.spurious_nacks), (0, 0, 1));
-    assert!(!rx.handle_duplicate(late, SeqNo(1)), "undone once");
-
-    // Asked twice, four copies (two resends, each with its second copy): the loss stands.
-    deliver(&mut rx, 4);
-    let at = arrival(4);
-    assert_eq!(rx.poll_nacks(at, &mut list), 1);
-    assert_eq!(rx.poll_nacks(at + Duration::from_millis(3), &mut list), 1);
-    let resend = at + Duration::from_millis(4);
-    assert_eq!(
-        rx.handle_packet(resend, SeqNo(3), 360, &header(3), &payload(3)),
-        Received::Accepted(Via::Resend)
-    );
-    for _ in 0..3 {
-        assert!(!rx.handle_duplicate(resend, SeqNo(3)));
-    }
-    assert_eq!(rx.stats().lost, 1);
-
-    // 6 is never asked for (the timer never runs) and arrives after its deadline.
-    deliver(&mut rx, 5);
-    deliver(&mut rx, 7);
-    assert_eq!(
-        rx.handle_packet(us(60_000), SeqNo(6), 720, &header(6), &payload(6)),
-        Received::Late
-    );
-    let s = rx.stats();
-    assert_eq!((s.lost, s.late, s.missing), (1, 1, 0));
-
-    // 8 is asked for once and given up at its deadline; then its original, the resend and
-    // the resend's copy arrive: three copies for one NACK, never lost after all.
-    deliver(&mut rx, 9);
-    // Asked once it is overdue (the late arrivals above widened the transit spread it waits
-    // for), well before its 60 ms deadline.
-    let asked = (0..25u32)
-        .map(|ms| arrival(9) + Duration::from_millis(u64::from(ms)))
-        .find(|&t| rx.poll_nacks(t, &mut list) == 1)
-        .expect("8 asked for");
-    assert!(asked < us(57_000), "{asked:?}");
-    rx.handle_timeout(arrival(9) + Duration::from_millis(40));
-    let missing: Vec<SeqNo> = std::iter::from_fn(|| rx.poll_missing()).collect();
-    assert!(missing.contains(&SeqNo(8)), "{missing:?}");
-    // (The sender's silence after 9 made 10.. overdue and missing too.)
-    let given_up = rx.stats();
-    let after = arrival(9) + Duration::from_millis(41);
-    assert_eq!(
-        rx.handle_packet(after, SeqNo(8), 960, &header(8), &payload(8)),
-        Received::Late
-    );
-    assert!(!rx.handle_duplicate(after, SeqNo(8)));
-    assert_eq!(
-        rx.stats().lost,
-        given_up.lost,
-        "two copies for one NACK prove nothing"
-    );
-    assert!(rx.handle_duplicate(after, SeqNo(8)));
-    let s = rx.stats();
-    assert_eq!(
-        (s.lost, s.missing),
-        (given_up.lost - 1, given_up.missing - 1)
-    );
-    // Every counted loss is accounted for.
-    assert_eq!(
-        s.lost,
-        s.repaired_parity + s.repaired_resend + s.missing + s.pending
-    );
 }
 
 #[test]
@@ -310,6 +230,7 @@ fn the_overdue_wait_follows_the_transit_spread_only_where_there_is_slack() {
                 seq * u64::from(FRAME),
                 &header(seq),
                 &[0; 8],
+                Via::Original,
             );
         }
         rx.overdue_wait()
@@ -323,61 +244,101 @@ fn the_overdue_wait_follows_the_transit_spread_only_where_there_is_slack() {
     assert_eq!(jittered(30, 20), Duration::from_millis(2));
 }
 
-/// Copies are byte-identical, so only timing tells an original from a resend: a copy earlier
-/// than the first NACK + the floor round trip is the original (the loss is undone); a later
-/// one may be the sender's second resend copy (the loss stands).
+/// Resends are marked, so the receiver knows which copy is the original: an original that
+/// comes after its NACK, after its resend or after its deadline was never lost; a resend
+/// repairs a loss and its copies change nothing.
 #[test]
-fn a_late_copy_undoes_a_loss_only_when_no_resend_could_be_it() {
-    let mut rx = receiver(); // 15 ms round trip, 30 ms buffer, NACK at once
+fn only_packets_whose_original_never_came_stay_lost() {
+    let mut rx = receiver();
+    rx.set_rtt(Duration::from_micros(200));
     let mut list = [0u16; 32];
     deliver(&mut rx, 0);
     deliver(&mut rx, 2);
-    let asked = arrival(2);
-    assert_eq!(rx.poll_nacks(asked, &mut list), 1);
-    // 1 arrives 5 ms after the NACK: no resend can be here before 15 ms.
+    assert_eq!(rx.poll_nacks(arrival(2), &mut list), 1);
+    // 1's original, 1 ms after the NACK (five round trips): still the original.
+    let late = arrival(2) + Duration::from_millis(1);
     assert_eq!(
-        rx.handle_packet(
-            asked + Duration::from_millis(5),
-            SeqNo(1),
-            120,
-            &header(1),
-            &payload(1)
-        ),
+        rx.handle_packet(late, SeqNo(1), 120, &header(1), &payload(1), Via::Original),
         Received::Accepted(Via::Original)
     );
     let s = rx.stats();
     assert_eq!((s.lost, s.repaired_resend, s.spurious_nacks), (0, 0, 1));
+    // The resend the NACK brought, and its second copy: duplicates that change nothing.
+    assert!(!rx.handle_duplicate(SeqNo(1), Via::Resend));
+    assert!(!rx.handle_duplicate(SeqNo(1), Via::Resend));
+    assert_eq!(rx.stats().lost, 0);
 
-    // 4 is lost and NACKed twice; the first resend arrives after a round trip, then the
-    // second (two copies for two NACKs).
-    deliver(&mut rx, 3);
-    deliver(&mut rx, 5);
-    let asked = arrival(5);
-    assert_eq!(rx.poll_nacks(asked, &mut list), 1);
+    // 3 is lost: its resend repairs it; the resend's second copy changes nothing.
+    deliver(&mut rx, 4);
+    assert_eq!(rx.poll_nacks(arrival(4), &mut list), 1);
+    let resend = arrival(4) + Duration::from_millis(1);
     assert_eq!(
-        rx.poll_nacks(asked + Duration::from_millis(3), &mut list),
-        1
-    );
-    let resend = asked + Duration::from_millis(16);
-    assert_eq!(
-        rx.handle_packet(resend, SeqNo(4), 480, &header(4), &payload(4)),
+        rx.handle_packet(resend, SeqNo(3), 360, &header(3), &payload(3), Via::Resend),
         Received::Accepted(Via::Resend)
     );
+    assert!(!rx.handle_duplicate(SeqNo(3), Via::Resend));
+    assert_eq!((rx.stats().lost, rx.stats().repaired_resend), (1, 1));
+    // Its original after all, behind the resend: never lost.
+    assert!(rx.handle_duplicate(SeqNo(3), Via::Original));
+    let s = rx.stats();
+    assert_eq!((s.lost, s.repaired_resend, s.spurious_nacks), (0, 0, 2));
+    assert!(!rx.handle_duplicate(SeqNo(3), Via::Original), "undone once");
+
+    // 6 is never asked for and arrives after its deadline: late, not lost.
+    deliver(&mut rx, 5);
+    deliver(&mut rx, 7);
     assert_eq!(
         rx.handle_packet(
-            resend + Duration::from_millis(4),
-            SeqNo(4),
-            480,
-            &header(4),
-            &payload(4)
+            us(60_000),
+            SeqNo(6),
+            720,
+            &header(6),
+            &payload(6),
+            Via::Original
         ),
-        Received::Duplicate
+        Received::Late
+    );
+    let s = rx.stats();
+    assert_eq!((s.lost, s.late, s.missing), (0, 1, 0));
+
+    // 8 is given up at its deadline (concealed); its original turning up later undoes the
+    // loss, a late resend would not.
+    deliver(&mut rx, 9);
+    rx.handle_timeout(arrival(9) + Duration::from_millis(40));
+    let missing: Vec<SeqNo> = std::iter::from_fn(|| rx.poll_missing()).collect();
+    assert!(missing.contains(&SeqNo(8)), "{missing:?}");
+    // (The sender's silence after 9 made 10.. overdue and missing too.)
+    let given_up = rx.stats();
+    let after = arrival(9) + Duration::from_millis(41);
+    assert_eq!(
+        rx.handle_packet(
+            after,
+            SeqNo(10),
+            1_200,
+            &header(10),
+            &payload(10),
+            Via::Resend
+        ),
+        Received::Late
+    );
+    assert_eq!(
+        rx.stats().lost,
+        given_up.lost,
+        "a late resend repairs nothing"
+    );
+    assert_eq!(
+        rx.handle_packet(after, SeqNo(8), 960, &header(8), &payload(8), Via::Original),
+        Received::Late
     );
     let s = rx.stats();
     assert_eq!(
-        (s.lost, s.repaired_resend),
-        (1, 1),
-        "the second copy is no proof"
+        (s.lost, s.missing),
+        (given_up.lost - 1, given_up.missing - 1)
+    );
+    // Every counted loss is accounted for.
+    assert_eq!(
+        s.lost,
+        s.repaired_parity + s.repaired_resend + s.missing + s.pending
     );
 }
 
@@ -411,6 +372,7 @@ fn a_sender_whose_clock_runs_slow_is_not_called_lossy() {
                 seq * u64::from(FRAME),
                 &header(seq),
                 &payload(seq),
+                Via::Original,
             );
             assert_eq!(
                 received,

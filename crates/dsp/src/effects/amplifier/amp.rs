@@ -1,4 +1,4 @@
-//! The amp simulator (osp.md §10 #7, also keyed `ampSimulator`): high-pass at 40 Hz, preamp
+//! The amp simulator (docs/effects.md §3 #7, also keyed `ampSimulator`): high-pass at 40 Hz, preamp
 //! gain (1 + 10·gain) × the type's factor into the type's waveshaper at 4× the sample rate, a
 //! DC blocker, low-pass at 6 kHz, then the tone stack (bass low shelf at 100 Hz, mid peak at
 //! 700 Hz, treble high shelf at 3 kHz, each (v − 0.5)·24 dB), the presence shelf at 4 kHz
@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use std::f64::consts::FRAC_1_SQRT_2;
 use std::ops::RangeInclusive;
 
-/// The effect's key in the reference JSON (osp.md §10).
+/// The effect's key in the preset JSON (docs/effects.md §3).
 pub const KEY: &str = "amp";
 /// Other keys the reference uses for this effect.
 pub const KEY_ALIASES: &[&str] = &["ampSimulator"];
@@ -348,7 +348,7 @@ mod tests {
         }
     }
 
-    /// dsp.md §1 test 19, static curve: with the tone stack flat and the fixed filters
+    /// docs/effects.md §1 test 19, static curve: with the tone stack flat and the fixed filters
     /// bypassed, a slow ramp comes out as master·shape(preamp·x) within 1e-4 for every type.
     #[test]
     fn static_curve_is_the_types_shaper() {
@@ -379,8 +379,8 @@ mod tests {
         }
     }
 
-    /// dsp.md §1 test 19, aliasing: 3001 Hz at −6 dBFS, gain set so the strongest harmonic is
-    /// about −15 dB (or the lowest gain, for the types whose factor already drives harder),
+    /// docs/effects.md §1 test 19, aliasing: 3001 Hz at −6 dBFS, gain set so the strongest harmonic
+    /// is about −15 dB (or the lowest gain, for the types whose factor already drives harder),
     /// fixed filters bypassed, tone flat: aliases ≤ −60 dB. Gain 1 is reported too.
     #[test]
     fn oversampling_keeps_every_types_aliases_below_60_db() {

@@ -1,4 +1,4 @@
-//! The cabinet (osp.md §10 #8): an IIR model of a speaker cabinet and its microphone, not a
+//! The cabinet (docs/effects.md §3 #8): an IIR model of a speaker cabinet and its microphone, not a
 //! convolution. Per type a high-pass (the box's low-end limit), a low-pass (the cone's
 //! break-up) and a resonance peak; then the microphone: a low-pass at 6 kHz on the cone's
 //! centre, 3.5 kHz at its edge, both averaged for "blend", and for "room" the blend plus a short
@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use std::f64::consts::FRAC_1_SQRT_2;
 use std::ops::RangeInclusive;
 
-/// The effect's key in the reference JSON (osp.md §10).
+/// The effect's key in the preset JSON (docs/effects.md §3).
 pub const KEY: &str = "cabinet";
 
 /// Declared range of [`Params::room_level`].

@@ -1,5 +1,5 @@
-//! The delay (osp.md §10 #28): an echo with five characters, free time or a tempo-synced note
-//! value, feedback, tone, modulation and a dry/wet mix.
+//! The delay (docs/effects.md §3 #28): an echo with five characters, free time or a tempo-synced
+//! note value, feedback, tone, modulation and a dry/wet mix.
 //!
 //! - **digital**: a clean feedback delay per channel.
 //! - **analog**: the feedback passes a one-pole low-pass at `500 + 15000·tone` Hz (the
@@ -46,14 +46,14 @@ use serde::{Deserialize, Serialize};
 use std::f64::consts::TAU;
 use std::ops::RangeInclusive;
 
-/// The effect's key in the reference JSON (osp.md §10).
+/// The effect's key in the preset JSON (docs/effects.md §3).
 pub const KEY: &str = "delay";
 
 /// Declared range of [`Params::time`] (s).
 pub const TIME_RANGE: RangeInclusive<f32> = 0.01..=2.0;
 /// Declared range of the 0…1 parameters (feedback, mix, tone, modulation, spread).
 pub const UNIT_RANGE: RangeInclusive<f32> = 0.0..=1.0;
-/// The highest feedback any setting reaches (osp.md §10).
+/// The highest feedback any setting reaches (docs/effects.md §3 #28).
 pub const MAX_FEEDBACK: f32 = 0.95;
 
 /// Glide time constant of a new delay time.
@@ -72,7 +72,7 @@ const CHORUS_DEPTH_S: f64 = 0.001;
 /// Flutter: rate (Hz) and depth at full modulation (s).
 const FLUTTER_HZ: f64 = 6.5;
 const FLUTTER_DEPTH_S: f64 = 0.0002;
-/// The feedback low-pass: `TONE_BASE_HZ + TONE_SPAN_HZ·tone` (osp.md §10).
+/// The feedback low-pass: `TONE_BASE_HZ + TONE_SPAN_HZ·tone` (docs/effects.md §3 #28).
 const TONE_BASE_HZ: f64 = 500.0;
 const TONE_SPAN_HZ: f64 = 15_000.0;
 

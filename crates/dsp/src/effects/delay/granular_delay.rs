@@ -1,6 +1,6 @@
-//! The granular delay (osp.md §10 #30): up to eight overlapping Hann-windowed grains read from
-//! a recording of the input, each with its own position, pitch, direction and pan, fed back and
-//! mixed with the dry signal; `freeze` stops the recording so the grains loop what it holds.
+//! The granular delay (docs/effects.md §3 #30): up to eight overlapping Hann-windowed grains read
+//! from a recording of the input, each with its own position, pitch, direction and pan, fed back
+//! and mixed with the dry signal; `freeze` stops the recording so the grains loop what it holds.
 //!
 //! - **Scheduling**: a new grain starts every `grainSize / overlap` samples, overlap =
 //!   `1 + 7·density/100` (1 … 8 grains sounding at once), the interval jittered by
@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 use std::f64::consts::TAU;
 use std::ops::RangeInclusive;
 
-/// The effect's key in the reference JSON (osp.md §10).
+/// The effect's key in the preset JSON (docs/effects.md §3).
 pub const KEY: &str = "granularDelay";
 
 /// Declared range of [`Params::grain_size`] (ms).

@@ -1,5 +1,5 @@
-//! The stereo delay (osp.md §10 #29): two delay lines (2 s each) with their own times (ms or
-//! tempo-synced note values, dotted and triplet included) and feedbacks, cross-feed between
+//! The stereo delay (docs/effects.md §3 #29): two delay lines (2 s each) with their own times (ms
+//! or tempo-synced note values, dotted and triplet included) and feedbacks, cross-feed between
 //! them, a ping-pong mode, a tone control and a dry/wet mix.
 //!
 //! Each line's output is filtered (high-pass at `lowCut`, low-pass at
@@ -13,8 +13,8 @@
 //! - Feedbacks are capped at 0.95 and the cross-feed rows sum to 1, so the loop gain is at
 //!   most 0.95 whatever the settings; the filters are one-poles (never above unity), which
 //!   also keeps the cost within the delay class's budget.
-//! - Legacy fields (osp.md §10): `crossFeedback` stands in for `crossFeed` while that is 0;
-//!   `lowCut` and `highCut` shape the feedback together with `tone`.
+//! - Legacy fields (docs/effects.md §3 #29): `crossFeedback` stands in for `crossFeed` while
+//!   that is 0; `lowCut` and `highCut` shape the feedback together with `tone`.
 //! - Times are whole samples when settled (a synced repeat lands exactly on the grid) and a
 //!   new time glides with bounded read speed, as in the delay (the same glide).
 //! - Feedback, cross-feed, mix and the filters' coefficients glide per sample (10 ms).
@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use std::f64::consts::TAU;
 use std::ops::RangeInclusive;
 
-/// The effect's key in the reference JSON (osp.md §10).
+/// The effect's key in the preset JSON (docs/effects.md §3).
 pub const KEY: &str = "stereoDelay";
 
 /// Range of [`Params::left_time`] and [`Params::right_time`] (ms): up to the 2 s buffers.

@@ -1,4 +1,4 @@
-//! The distortion (osp.md §10 #6): five waveshapers (classic tanh, hard clip, fuzz,
+//! The distortion (docs/effects.md §3 #6): five waveshapers (classic tanh, hard clip, fuzz,
 //! asymmetric, rectifier) at 4× the sample rate, driven by 1 + 30·amount, between a 60 Hz
 //! high-pass and a tone low-pass (1 kHz·10^tone, 1–10 kHz), then a linear output level.
 //!
@@ -13,7 +13,7 @@ use crate::effects::clamp_param;
 use serde::{Deserialize, Serialize};
 use std::ops::RangeInclusive;
 
-/// The effect's key in the reference JSON (osp.md §10).
+/// The effect's key in the preset JSON (docs/effects.md §3).
 pub const KEY: &str = "distortion";
 
 /// Declared range of [`Params::amount`], [`Params::tone`] and [`Params::level`].
@@ -21,7 +21,7 @@ pub const UNIT_RANGE: RangeInclusive<f32> = 0.0..=1.0;
 
 /// High-pass before the shaper (Hz).
 const PRE_HIGHPASS_HZ: f64 = 60.0;
-/// Drive gain at amount = 1 is 1 + this (osp.md: drive 1 + 30·amount).
+/// Drive gain at amount = 1 is 1 + this (docs/effects.md §3 #6: drive 1 + 30·amount).
 const DRIVE_SPAN: f32 = 30.0;
 /// Tone corner at tone = 0 (Hz); tone = 1 is ten times higher.
 const TONE_BASE_HZ: f64 = 1_000.0;
@@ -262,8 +262,8 @@ mod tests {
         }
     }
 
-    /// dsp.md §1 test 19, static curve: a 2 s ramp from −1 to 1, filters bypassed, comes out
-    /// as level·shape(gain·x) delayed by the latency, within 1e-4, for every type.
+    /// docs/effects.md §1 test 19, static curve: a 2 s ramp from −1 to 1, filters bypassed, comes
+    /// out as level·shape(gain·x) delayed by the latency, within 1e-4, for every type.
     #[test]
     fn static_curve_is_the_shaper_for_every_type() {
         for distortion_type in TYPES {
@@ -306,7 +306,7 @@ mod tests {
             .fold(f64::MIN, f64::max)
     }
 
-    /// dsp.md §1 test 19, aliasing: a 3001 Hz sine at −6 dBFS with the amount set so the
+    /// docs/effects.md §1 test 19, aliasing: a 3001 Hz sine at −6 dBFS with the amount set so the
     /// strongest harmonic is about −15 dB, filters bypassed: every type's aliases ≤ −60 dB at
     /// 4×. Heavier settings are reported beside the same shaper without oversampling.
     #[test]

@@ -1,4 +1,4 @@
-//! The exciter (osp.md §10 #13): the treble above `frequency` is driven into a harmonic
+//! The exciter (docs/effects.md §3 #13): the treble above `frequency` is driven into a harmonic
 //! generator at 2× the sample rate, and the harmonics, high-passed and coloured by a high
 //! shelf, are added to the dry signal.
 //!
@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use std::f64::consts::FRAC_1_SQRT_2;
 use std::ops::RangeInclusive;
 
-/// The effect's key in the reference JSON (osp.md §10).
+/// The effect's key in the preset JSON (docs/effects.md §3).
 pub const KEY: &str = "exciter";
 
 /// Range of [`Params::frequency`] (Hz; undeclared in the reference).
@@ -120,7 +120,7 @@ crate::host_choice!(Harmonics {
     Both => "Both",
 });
 
-// `dynamics` is a legacy field (osp.md §10): presets set it, hosts do not automate it.
+// `dynamics` is a legacy field (docs/effects.md §3 #13): presets set it, hosts do not automate it.
 crate::automatable!(Params {
     [frequency] "frequency", "Frequency", HostKind::logarithmic(FREQUENCY_RANGE, "Hz");
     [amount] "amount", "Amount", HostKind::linear(PERCENT_RANGE, "%");

@@ -1,5 +1,5 @@
-//! The overdrive (osp.md §10 #5): high-pass at 80 Hz, gain 1 + 15·drive, an asymmetric tanh at
-//! 4× the sample rate, a DC blocker, a tone low-pass at 1000 + 7000·tone Hz and a linear output
+//! The overdrive (docs/effects.md §3 #5): high-pass at 80 Hz, gain 1 + 15·drive, an asymmetric tanh
+//! at 4× the sample rate, a DC blocker, a tone low-pass at 1000 + 7000·tone Hz and a linear output
 //! level. Gains glide and the tone corner glides, so turning a knob does not zip or click.
 //!
 //! The asymmetry (the negative half saturates at 0.8 instead of 1) adds the even harmonics of
@@ -13,7 +13,7 @@ use crate::effects::clamp_param;
 use serde::{Deserialize, Serialize};
 use std::ops::RangeInclusive;
 
-/// The effect's key in the reference JSON (osp.md §10).
+/// The effect's key in the preset JSON (docs/effects.md §3).
 pub const KEY: &str = "overdrive";
 
 /// Declared range of [`Params::drive`], [`Params::tone`] and [`Params::level`].
@@ -177,8 +177,8 @@ mod tests {
         }
     }
 
-    /// dsp.md §1 test 19, static curve: a ramp from −1 to 1 over 2 s, filters bypassed, comes
-    /// out as level·shape(gain·x), delayed by the reported latency, within 1e-4.
+    /// docs/effects.md §1 test 19, static curve: a ramp from −1 to 1 over 2 s, filters bypassed,
+    /// comes out as level·shape(gain·x), delayed by the reported latency, within 1e-4.
     #[test]
     fn static_curve_is_the_shaper() {
         for drive in [0.0, 0.5, 1.0] {
@@ -202,7 +202,7 @@ mod tests {
         }
     }
 
-    /// dsp.md §1 test 19, aliasing: a 3001 Hz sine at −6 dBFS, driven so its strongest
+    /// docs/effects.md §1 test 19, aliasing: a 3001 Hz sine at −6 dBFS, driven so its strongest
     /// harmonic is about −15 dB, filters bypassed: aliases ≤ −60 dB at 4×. The same shaper
     /// without oversampling shows what the stimulus would alias.
     #[test]

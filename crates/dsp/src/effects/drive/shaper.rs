@@ -1,6 +1,6 @@
 //! The static waveshaping curves of the drive and amp effects. Each maps a driven sample to an
 //! output within ±1 and is smooth (at least C1), so its harmonics fall off fast enough for 4×
-//! oversampling to keep the aliases below −60 dB (dsp.md §1 test 19).
+//! oversampling to keep the aliases below −60 dB (docs/effects.md §1 test 19).
 
 use crate::blocks::approx::exp;
 

@@ -1,6 +1,6 @@
-//! The compressor (osp.md §10 #15): feed-forward, stereo-linked peak detection on
-//! max(|L|, |R|), the Giannoulis–Massberg–Reiss soft-knee gain computer (dsp.md §2.6), gain
-//! smoothed in dB with separate attack and release, and smoothed make-up gain.
+//! The compressor (docs/effects.md §3 #15): feed-forward, stereo-linked peak detection on
+//! max(|L|, |R|), the Giannoulis–Massberg–Reiss soft-knee gain computer (docs/effects.md §2.6),
+//! gain smoothed in dB with separate attack and release, and smoothed make-up gain.
 //!
 //! Detector: the maximum of max(|L|, |R|) over the last few milliseconds. Fed the rectified
 //! signal alone, the gain computer would see the level collapse at every zero crossing and the
@@ -12,8 +12,8 @@
 //! window is at most a quarter of the release and the release smoother's τ is shortened by it:
 //! the gain still covers 63 % of a drop exactly at the release time.
 //!
-//! Timing convention (dsp.md §1 "define time constants once"): attack and release are τ, the
-//! time the gain takes to cover 63 % of a step's change in dB.
+//! Timing convention (docs/effects.md §1 "define time constants once"): attack and release are τ,
+//! the time the gain takes to cover 63 % of a step's change in dB.
 
 use super::super::clamp_param;
 use crate::automation::Kind;
@@ -25,7 +25,7 @@ use crate::effect::{Block, Effect, ProcessSpec};
 use serde::{Deserialize, Serialize};
 use std::ops::RangeInclusive;
 
-/// The effect's key in the reference JSON (osp.md §10).
+/// The effect's key in the preset JSON (docs/effects.md §3).
 pub const KEY: &str = "compressor";
 
 /// Declared range of [`Params::threshold`] (dB).
@@ -50,7 +50,7 @@ const MAKEUP_SMOOTHING_S: f64 = 0.01;
 const LEVEL_FLOOR: f32 = 1e-10;
 
 /// The compressor's parameters. Field names are the reference JSON keys; a partial update
-/// fills missing fields from [`Params::default`] (osp.md §10).
+/// fills missing fields from [`Params::default`] (docs/effects.md §3.4).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct Params {
@@ -111,7 +111,7 @@ impl Params {
 }
 
 /// The static curve: output level in dB for a detector level `level_db`, with the soft knee of
-/// width `knee_db` centred on the threshold (dsp.md §2.6).
+/// width `knee_db` centred on the threshold (docs/effects.md §2.6).
 pub fn gain_computer(level_db: f64, threshold_db: f64, ratio: f64, knee_db: f64) -> f64 {
     let over = level_db - threshold_db;
     if 2.0 * over < -knee_db {
@@ -286,8 +286,8 @@ mod tests {
         assert_eq!(gain_computer(-30.0, -20.0, 2.0, 0.0), -30.0);
     }
 
-    /// dsp.md §1 test 7: a 1 kHz sine from −40 to 0 dBFS in 2 dB steps of 0.5 s; over the last
-    /// half of each step the output level (RMS + 3.01 dB, i.e. the peak of a sine) is the gain
+    /// docs/effects.md §1 test 7: a 1 kHz sine from −40 to 0 dBFS in 2 dB steps of 0.5 s; over the
+    /// last half of each step the output level (RMS + 3.01 dB, i.e. the peak of a sine) is the gain
     /// computer's output for the input peak, plus make-up, within 0.1 dB.
     #[test]
     fn static_curve_matches_the_gain_computer() {
@@ -342,8 +342,8 @@ mod tests {
         }
     }
 
-    /// dsp.md §1 test 8: ±20 dB level steps; the gain covers 63 % of its change in dB within
-    /// ±10 % of the attack (up) and release (down) times. DC input, so out/in is the gain at
+    /// docs/effects.md §1 test 8: ±20 dB level steps; the gain covers 63 % of its change in dB
+    /// within ±10 % of the attack (up) and release (down) times. DC input, so out/in is the gain at
     /// every sample.
     #[test]
     fn attack_and_release_follow_their_time_constants() {
@@ -472,7 +472,8 @@ mod tests {
 
     /// The static curve off the sample grid: at 997 Hz the detector's windowed maximum wanders
     /// up to 1 − cos(π·997/48000) (0.02 dB) below the true peak from window to window, and at
-    /// 110 Hz the 5 ms window only just spans a half period; both stay within dsp.md's 0.1 dB.
+    /// 110 Hz the 5 ms window only just spans a half period; both stay within the 0.1 dB of
+    /// docs/effects.md §1 test 7.
     #[test]
     fn static_curve_holds_off_the_sample_grid_and_for_bass() {
         for frequency in [997.0, 110.0] {
@@ -495,8 +496,8 @@ mod tests {
         }
     }
 
-    /// dsp.md §1 tests 24 and 27: block size does not change a bit of the output, and reset
-    /// gives a fresh instance.
+    /// docs/effects.md §1 tests 24 and 27: block size does not change a bit of the output, and
+    /// reset gives a fresh instance.
     #[test]
     fn output_is_independent_of_block_size_and_reset_is_fresh() {
         let params = Params {

@@ -1,6 +1,6 @@
-//! The de-esser (osp.md §10 #10; dsp.md §2.8): a high-passed sidechain finds sibilance, and
-//! the gain falls as it rises above the threshold, either for the sibilant band only (split)
-//! or for the whole signal (wideband).
+//! The de-esser (docs/effects.md §3 #10 and §2.8): a high-passed sidechain finds
+//! sibilance, and the gain falls as it rises above the threshold, either for the sibilant band only
+//! (split) or for the whole signal (wideband).
 //!
 //! Gain law: with the sidechain `over` dB above the threshold, the reduction is
 //! `over · reduction / 6` dB, at most `range` dB: `reduction` is the dB taken off per 6 dB of
@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use std::f64::consts::FRAC_1_SQRT_2;
 use std::ops::RangeInclusive;
 
-/// The effect's key in the reference JSON (osp.md §10).
+/// The effect's key in the preset JSON (docs/effects.md §3).
 pub const KEY: &str = "deEsser";
 
 /// Declared range of [`Params::frequency`] (Hz).
@@ -310,7 +310,7 @@ mod tests {
             let measured = level_db(&params, 7_919.0, amplitude);
             println!("reduction {reduction} range {range}: {measured:.2} dB, law {expected:.2} dB");
             // The peak follower rides a sine's peaks (τ 0.5 ms attack on a 6-sample period) a
-            // fraction of a dB off the true peak; dsp.md sets no tolerance here.
+            // fraction of a dB off the true peak; docs/effects.md sets no tolerance here.
             assert!(
                 (measured - expected).abs() < 0.5,
                 "{measured} vs {expected}"

@@ -1,5 +1,5 @@
-//! The lookahead limiter (osp.md §10 #35; dsp.md §2.7): no sample leaves above the limit, and
-//! the gain reaches each peak's required value before the peak itself does.
+//! The lookahead limiter (docs/effects.md §3 #35 and §2.7): no sample leaves above the
+//! limit, and the gain reaches each peak's required value before the peak itself does.
 //!
 //! How the guarantee is built. The audio is delayed by `D` samples (the reported latency). For
 //! every input sample the required gain is `g = min(1, limit/peak)`, `peak = max(|L|, |R|)`
@@ -33,7 +33,7 @@ use crate::effect::{Block, Effect, ProcessSpec};
 use serde::{Deserialize, Serialize};
 use std::ops::RangeInclusive;
 
-/// The effect's key in the reference JSON (osp.md §10).
+/// The effect's key in the preset JSON (docs/effects.md §3).
 pub const KEY: &str = "limiter";
 
 /// Declared range of [`Params::threshold`] (dB).
@@ -47,7 +47,7 @@ pub const CEILING_RANGE: RangeInclusive<f32> = -3.0..=0.0;
 pub const LOOKAHEAD_MS: f64 = 2.0;
 
 /// The limiter's parameters. Field names are the reference JSON keys; a partial update fills
-/// missing fields from [`Params::default`] (osp.md §10).
+/// missing fields from [`Params::default`] (docs/effects.md §3.4).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct Params {
@@ -320,8 +320,8 @@ mod tests {
         (left, right)
     }
 
-    /// dsp.md §1 test 9: zero samples above limit·(1 + 1e-6) on a hostile programme, at several
-    /// settings and sample rates, with the safety clamp never needed.
+    /// docs/effects.md §1 test 9: zero samples above limit·(1 + 1e-6) on a hostile programme, at
+    /// several settings and sample rates, with the safety clamp never needed.
     #[test]
     fn no_sample_exceeds_the_limit_on_a_hostile_programme() {
         let settings = [
@@ -415,8 +415,8 @@ mod tests {
         );
     }
 
-    /// dsp.md §1 tests 9 and 30: the lag of the cross-correlation between input and output (an
-    /// impulse, and noise) is the reported latency, exactly; below the limit the delayed input
+    /// docs/effects.md §1 tests 9 and 30: the lag of the cross-correlation between input and output
+    /// (an impulse, and noise) is the reported latency, exactly; below the limit the delayed input
     /// comes out bit for bit.
     #[test]
     fn measured_latency_equals_the_reported_latency() {

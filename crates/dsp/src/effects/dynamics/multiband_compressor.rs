@@ -1,6 +1,6 @@
-//! The 3-band compressor (osp.md §10 #16): an LR4 crossover with the all-pass fix (so the
-//! bands sum flat: dsp.md §2.2, test 4), and per band a stereo-linked compressor built like
-//! [`super::compressor`] (sliding-max peak detector, the soft-knee gain computer, dB-domain
+//! The 3-band compressor (docs/effects.md §3 #16): an LR4 crossover with the all-pass fix (so the
+//! bands sum flat: docs/effects.md §2.2, test 4), and per band a stereo-linked compressor built
+//! like [`super::compressor`] (sliding-max peak detector, the soft-knee gain computer, dB-domain
 //! attack/release), make-up gain, solo and bypass; then an output gain.
 //!
 //! Parameters: the `low`/`mid`/`high` objects win; the reference's legacy
@@ -26,7 +26,7 @@ use crate::effect::{Block, Effect, ProcessSpec};
 use serde::{Deserialize, Serialize};
 use std::ops::RangeInclusive;
 
-/// The effect's key in the reference JSON (osp.md §10).
+/// The effect's key in the preset JSON (docs/effects.md §3).
 pub const KEY: &str = "multibandCompressor";
 
 /// Range of [`Params::low_crossover`] (Hz).
@@ -502,7 +502,7 @@ mod tests {
         }
     }
 
-    /// dsp.md §1 test 4: all bands neutral, 1 s of white noise; the output against
+    /// docs/effects.md §1 test 4: all bands neutral, 1 s of white noise; the output against
     /// AP(fc1)·AP(fc2)·x computed in f64 nulls to ≤ −90 dB.
     #[test]
     fn neutral_bands_null_against_the_allpass_reference() {

@@ -1,6 +1,6 @@
-//! The noise gate (osp.md §10 #9; dsp.md §2.8): a closed → attack → open → hold → release
-//! state machine driven by the level of mean(|L|, |R|), with hysteresis so a signal hovering
-//! at the threshold cannot make it chatter.
+//! The noise gate (docs/effects.md §3 #9 and §2.8): a closed → attack → open → hold →
+//! release state machine driven by the level of mean(|L|, |R|), with hysteresis so a signal
+//! hovering at the threshold cannot make it chatter.
 //!
 //! Detector: the sliding maximum of mean(|L|, |R|) over [`DETECTOR_WINDOW_MS`], which holds a
 //! waveform's peak through its cycle (down to 50 Hz), so a steady tone reads as one steady
@@ -22,7 +22,7 @@ use crate::effect::{Block, Effect, ProcessSpec};
 use serde::{Deserialize, Serialize};
 use std::ops::RangeInclusive;
 
-/// The effect's key in the reference JSON (osp.md §10).
+/// The effect's key in the preset JSON (docs/effects.md §3).
 pub const KEY: &str = "noiseGate";
 
 /// Declared range of [`Params::threshold`] (dB).
@@ -36,13 +36,13 @@ pub const RELEASE_RANGE: RangeInclusive<f32> = 1.0..=5_000.0;
 /// Range of [`Params::range`] (dB of attenuation when closed); undeclared in the reference.
 pub const RANGE_RANGE: RangeInclusive<f32> = -120.0..=0.0;
 
-/// The close threshold sits this far below the open threshold (dsp.md: 3–10 dB).
+/// The close threshold sits this far below the open threshold (docs/effects.md §2.8: 3–10 dB).
 pub const HYSTERESIS_DB: f64 = 6.0;
 /// Window of the peak detector: half a period of 50 Hz.
 pub const DETECTOR_WINDOW_MS: f64 = 10.0;
 
 /// The gate's parameters. Field names are the reference JSON keys; a partial update fills
-/// missing fields from [`Params::default`] (osp.md §10).
+/// missing fields from [`Params::default`] (docs/effects.md §3.4).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct Params {
@@ -306,7 +306,8 @@ mod tests {
         (input, lead, lead + tone_len)
     }
 
-    /// dsp.md §1 test 10, first part: −70 dBFS noise, a −20 dBFS tone for 1 s, noise again.
+    /// docs/effects.md §1 test 10, first part: −70 dBFS noise, a −20 dBFS tone for 1 s, noise
+    /// again.
     #[test]
     fn opens_holds_and_releases_on_time() {
         for (attack, hold, release) in [
@@ -357,8 +358,8 @@ mod tests {
         }
     }
 
-    /// dsp.md §1 test 10, second part: a tone wobbling ±1.5 dB around the threshold at 6 Hz
-    /// makes at most two state changes (closed → attack → open), thanks to the hysteresis.
+    /// docs/effects.md §1 test 10, second part: a tone wobbling ±1.5 dB around the threshold at 6
+    /// Hz makes at most two state changes (closed → attack → open), thanks to the hysteresis.
     #[test]
     fn a_tone_wobbling_at_the_threshold_does_not_chatter() {
         for threshold in [-40.0f32, -20.0, -60.0] {

@@ -1,5 +1,5 @@
-//! The transient shaper (osp.md §10 #11; dsp.md §2.8): a fast envelope minus a slow one says
-//! where the attacks are; `attack` boosts or cuts them, `sustain` the rest.
+//! The transient shaper (docs/effects.md §3 #11 and §2.8): a fast envelope minus a
+//! slow one says where the attacks are; `attack` boosts or cuts them, `sustain` the rest.
 //!
 //! Both followers track max(|L|, |R|) (stereo-linked): the fast one with τ = attackTime·0.1 up
 //! and releaseTime·0.5 down, the slow one with attackTime·2 and releaseTime·2 (the reference's
@@ -16,7 +16,7 @@ use crate::effect::{Block, Effect, ProcessSpec};
 use serde::{Deserialize, Serialize};
 use std::ops::RangeInclusive;
 
-/// The effect's key in the reference JSON (osp.md §10).
+/// The effect's key in the preset JSON (docs/effects.md §3).
 pub const KEY: &str = "transientShaper";
 
 /// Declared range of [`Params::attack`] and [`Params::sustain`].

@@ -1,5 +1,5 @@
-//! The parametric EQ (osp.md §10 #12): up to [`MAX_BANDS`] serial RBJ bands (low shelf, peak,
-//! high shelf), all preallocated, each gliding to new settings.
+//! The parametric EQ (docs/effects.md §3 #12): up to [`MAX_BANDS`] serial RBJ bands (low shelf,
+//! peak, high shelf), all preallocated, each gliding to new settings.
 //!
 //! Why a band can change shape without a click: every shape here is the identity at 0 dB, so a
 //! band whose type changes first glides to 0 dB in its old shape, switches shape there (where
@@ -24,10 +24,11 @@ use crate::effect::{Block, Effect, ProcessSpec};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::ops::RangeInclusive;
 
-/// The effect's key in the reference JSON (osp.md §10).
+/// The effect's key in the preset JSON (docs/effects.md §3).
 pub const KEY: &str = "eq";
 
-/// Bands the EQ holds (osp.md §10: 8 preallocated); further bands in a preset are ignored.
+/// Bands the EQ holds (docs/effects.md §3 #12: 8 preallocated); further bands in a preset are
+/// ignored.
 pub const MAX_BANDS: usize = 8;
 /// Range of [`Band::frequency`] (Hz).
 pub const FREQUENCY_RANGE: RangeInclusive<f32> = 20.0..=20_000.0;
@@ -65,7 +66,7 @@ impl BandType {
     }
 }
 
-/// One band. Missing fields: 1000 Hz, 0 dB, Q 1, peak (osp.md §10).
+/// One band. Missing fields: 1000 Hz, 0 dB, Q 1, peak (docs/effects.md §3 #12).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct Band {
@@ -426,8 +427,8 @@ mod tests {
         }
     }
 
-    /// dsp.md §1 test 23: all gains at 0 dB is the identity, bit for bit, including after a
-    /// band has been boosted and brought back (once its ringing has died away).
+    /// docs/effects.md §1 test 23: all gains at 0 dB is the identity, bit for bit, including after
+    /// a band has been boosted and brought back (once its ringing has died away).
     #[test]
     fn flat_eq_is_bit_exact() {
         let mut rng = Noise::new(12);
@@ -454,8 +455,8 @@ mod tests {
         assert!(eq.slots.iter().all(|slot| !slot.active));
     }
 
-    /// dsp.md §1 test 1 through the effect: the impulse response's magnitude is the product of
-    /// the RBJ bands' analytic responses within 0.01 dB; peaks read their gain at f0 and
+    /// docs/effects.md §1 test 1 through the effect: the impulse response's magnitude is the
+    /// product of the RBJ bands' analytic responses within 0.01 dB; peaks read their gain at f0 and
     /// shelves half of it.
     #[test]
     fn magnitude_matches_the_rbj_formulas() {

@@ -1,5 +1,5 @@
-//! The multi-mode filter (osp.md §10 #14): low-pass, high-pass, band-pass, notch, all-pass or a
-//! three-formant vowel filter (RBJ biquads, Q = 0.5 + 9.5·resonance/100), with input drive and
+//! The multi-mode filter (docs/effects.md §3 #14): low-pass, high-pass, band-pass, notch, all-pass
+//! or a three-formant vowel filter (RBJ biquads, Q = 0.5 + 9.5·resonance/100), with input drive and
 //! a cutoff moved by an LFO (free or tempo-synced), an envelope follower and key tracking, and
 //! a dry/wet mix.
 //!
@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 use std::f64::consts::{FRAC_1_SQRT_2, LN_2};
 use std::ops::RangeInclusive;
 
-/// The effect's key in the reference JSON (osp.md §10).
+/// The effect's key in the preset JSON (docs/effects.md §3).
 pub const KEY: &str = "multiFilter";
 
 /// Declared range of [`Params::frequency`] (Hz).

@@ -1,4 +1,4 @@
-//! The wah (osp.md §10 #4): a band-pass (RBJ, 0 dB peak) whose centre sweeps from
+//! The wah (docs/effects.md §3 #4): a band-pass (RBJ, 0 dB peak) whose centre sweeps from
 //! `baseFrequency` to `maxFrequency` on a logarithmic scale, set by hand (manual), by a sine LFO
 //! (auto) or by the input's envelope (envelope), with a real dry/wet mix.
 //!
@@ -26,7 +26,7 @@ use crate::effects::clamp_param;
 use serde::{Deserialize, Serialize};
 use std::ops::RangeInclusive;
 
-/// The effect's key in the reference JSON (osp.md §10).
+/// The effect's key in the preset JSON (docs/effects.md §3).
 pub const KEY: &str = "wah";
 
 /// Declared range of [`Params::frequency`], [`Params::depth`], [`Params::sensitivity`] and

@@ -1,4 +1,4 @@
-//! The bitcrusher (osp.md §10 #17): sample-and-hold at `sampleRate`, then quantisation to
+//! The bitcrusher (docs/effects.md §3 #17): sample-and-hold at `sampleRate`, then quantisation to
 //! exactly 2^bits levels (two's-complement PCM: k/2^(bits−1) for k = −2^(bits−1) …
 //! 2^(bits−1) − 1, so zero is a level and silence stays silence), with optional TPDF dither and
 //! a dry/wet mix.
@@ -14,7 +14,7 @@ use crate::effects::clamp_param;
 use serde::{Deserialize, Serialize};
 use std::ops::RangeInclusive;
 
-/// The effect's key in the reference JSON (osp.md §10).
+/// The effect's key in the preset JSON (docs/effects.md §3).
 pub const KEY: &str = "bitcrusher";
 
 /// Declared range of [`Params::bit_depth`] (bits; rounded to a whole number).
@@ -226,8 +226,8 @@ mod tests {
         }
     }
 
-    /// dsp.md §1 test 20: a full-scale ramp comes out on exactly 2^bits distinct levels, each
-    /// a multiple of 2^−(bits−1).
+    /// docs/effects.md §1 test 20: a full-scale ramp comes out on exactly 2^bits distinct levels,
+    /// each a multiple of 2^−(bits−1).
     #[test]
     fn a_ramp_comes_out_on_exactly_2_to_the_bits_levels() {
         let len = 1 << 18;
@@ -247,8 +247,8 @@ mod tests {
         }
     }
 
-    /// dsp.md §1 test 20: the hold is exactly host rate / hold rate samples (a steep ramp makes
-    /// every held value different); a fractional ratio holds for the right average.
+    /// docs/effects.md §1 test 20: the hold is exactly host rate / hold rate samples (a steep ramp
+    /// makes every held value different); a fractional ratio holds for the right average.
     #[test]
     fn the_hold_is_exactly_the_rate_ratio() {
         let ramp: Vec<f32> = (0..48_000).map(|n| -1.0 + n as f32 / 24_000.0).collect();

@@ -1,12 +1,12 @@
-//! The auto-pan (osp.md §10 #26): the mono sum panned by an LFO with a constant-power law
-//! (L = cos θ, R = sin θ, dsp.md §2.8), mixed with the untouched input: out = depth·pan(mono) +
-//! (1 − depth)·dry. `width` scales the swing (100: hard left to hard right), `phase` offsets
-//! the LFO, and with `tempoSync` one cycle lasts `subdivision` at the room tempo, its phase
-//! locked to the beat grid while a transport runs.
+//! The auto-pan (docs/effects.md §3 #26): the mono sum panned by an LFO with a constant-power law
+//! (L = cos θ, R = sin θ, docs/effects.md §2.8), mixed with the untouched input: out =
+//! depth·pan(mono) + (1 − depth)·dry. `width` scales the swing (100: hard left to hard right),
+//! `phase` offsets the LFO, and with `tempoSync` one cycle lasts `subdivision` at the room tempo,
+//! its phase locked to the beat grid while a transport runs.
 //!
 //! The mono sum is (L + R)/√2, so a centred mono source keeps its level (each channel gets
 //! back exactly its input at the centre) and the panned power L² + R² equals the input's
-//! whatever the position (dsp.md §1 #18). The position and its gains are computed every 16
+//! whatever the position (docs/effects.md §1 #18). The position and its gains are computed every 16
 //! samples and the gains step linearly in between (`CONTROL_INTERVAL`); the position is
 //! slew-limited to a full left-to-right swing in 4 ms: the square and sawtooth shapes jump, a
 //! phase change jumps, and a jump is a click. Slower motion (≤ 2π·10 Hz /s for a sine, the
@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use std::f32::consts::FRAC_1_SQRT_2;
 use std::ops::RangeInclusive;
 
-/// The effect's key in the reference JSON (osp.md §10).
+/// The effect's key in the preset JSON (docs/effects.md §3).
 pub const KEY: &str = "autoPan";
 
 /// Declared range of [`Params::rate`] (Hz).
@@ -311,7 +311,7 @@ mod tests {
             .collect()
     }
 
-    /// dsp.md §1 #18: at full depth the total power L² + R² of a panned 1 kHz sine stays
+    /// docs/effects.md §1 #18: at full depth the total power L² + R² of a panned 1 kHz sine stays
     /// constant within ±0.1 dB, for every shape, while the pan really swings hard left to
     /// hard right (each side's level spans more than 40 dB).
     #[test]

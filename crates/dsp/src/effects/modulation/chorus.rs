@@ -1,4 +1,4 @@
-//! The chorus (osp.md §10 #21): three delayed copies of each channel whose delays swing on
+//! The chorus (docs/effects.md §3 #21): three delayed copies of each channel whose delays swing on
 //! one sine LFO at phases 0, ⅓ and ⅔ of a cycle, averaged, fed back and mixed with the dry
 //! signal. `spread` is the right channel's LFO phase offset (0…180°), so the two sides move
 //! apart and the image widens.
@@ -13,8 +13,8 @@
 //! Feedback: the voices' average returns into the line with a loop gain of 0.9·feedback. The
 //! average of three taps passes DC at unity, so a loop gain of 1 would hold a DC offset for
 //! ever; 0.9 keeps the longest tail (30 ms loop) under 10 s to −400 dB. Delay and depth glide
-//! over 50 ms (at the control rate) (a delay change bends the pitch briefly, as on hardware), feedback and mix over
-//! 20 ms.
+//! over 50 ms (at the control rate) (a delay change bends the pitch briefly, as on hardware),
+//! feedback and mix over 20 ms.
 
 use crate::automation::Kind;
 use crate::blocks::delay::DelayLine;
@@ -25,7 +25,7 @@ use crate::effects::modulation::{CONTROL_INTERVAL, Phasor, Ramp, sine, wrap};
 use serde::{Deserialize, Serialize};
 use std::ops::RangeInclusive;
 
-/// The effect's key in the reference JSON (osp.md §10).
+/// The effect's key in the preset JSON (docs/effects.md §3).
 pub const KEY: &str = "chorus";
 
 /// Declared range of [`Params::rate`] (Hz).
@@ -345,9 +345,9 @@ mod tests {
         }
     }
 
-    /// dsp.md §1 #16 on a 1 kHz sine, wet only, one voice solo: its instantaneous frequency
-    /// swings at the set rate (±0.5 %) by f₀·2π·f_lfo·A (±5 %), A = ½·depth·delay; the other
-    /// voices run ⅓ and ⅔ of a cycle ahead.
+    /// docs/effects.md §1 #16 on a 1 kHz sine, wet only, one voice solo: its instantaneous
+    /// frequency swings at the set rate (±0.5 %) by f₀·2π·f_lfo·A (±5 %), A = ½·depth·delay; the
+    /// other voices run ⅓ and ⅔ of a cycle ahead.
     #[test]
     fn each_voice_swings_at_the_rate_by_the_delay_swing() {
         for (rate, depth, delay) in [(1.0, 0.5, 7.0), (3.0, 0.3, 12.0), (0.3, 1.0, 20.0)] {
@@ -398,8 +398,8 @@ mod tests {
         assert!((lead - 0.125).abs() < 0.005);
     }
 
-    /// dsp.md §1 #16, frozen LFO (depth 0: every voice at the centre delay τ), mix ½: notches
-    /// at (k + ½)/τ, ±1 %, with and without feedback, at a fractional τ.
+    /// docs/effects.md §1 #16, frozen LFO (depth 0: every voice at the centre delay τ), mix ½:
+    /// notches at (k + ½)/τ, ±1 %, with and without feedback, at a fractional τ.
     #[test]
     fn the_frozen_comb_has_its_notches_at_odd_half_multiples() {
         for (delay, feedback) in [(7.01, 0.0), (3.3, 0.6), (15.0, 1.0)] {

@@ -1,4 +1,4 @@
-//! The flanger (osp.md §10 #22): one short delay per channel swept by a sine LFO, fed back
+//! The flanger (docs/effects.md §3 #22): one short delay per channel swept by a sine LFO, fed back
 //! and mixed with the dry signal, so a comb of notches sweeps the spectrum. Feedback is limited
 //! to ±0.95 (the reference's bound); `negative` inverts the wet path, which moves the notches
 //! from the odd multiples of 1/(2τ) to the multiples of 1/τ (DC included): the hollow
@@ -24,7 +24,7 @@ use crate::effects::modulation::{CONTROL_INTERVAL, Phasor, Ramp, sine};
 use serde::{Deserialize, Serialize};
 use std::ops::RangeInclusive;
 
-/// The effect's key in the reference JSON (osp.md §10).
+/// The effect's key in the preset JSON (docs/effects.md §3).
 pub const KEY: &str = "flanger";
 
 /// Declared range of [`Params::rate`] (Hz).
@@ -281,8 +281,8 @@ mod tests {
         }
     }
 
-    /// dsp.md §1 #16 on a 1 kHz sine, wet only: the instantaneous frequency swings at the set
-    /// rate (±0.5 %) by f₀·2π·f_lfo·A (±5 %), A = depth·delay.
+    /// docs/effects.md §1 #16 on a 1 kHz sine, wet only: the instantaneous frequency swings at the
+    /// set rate (±0.5 %) by f₀·2π·f_lfo·A (±5 %), A = depth·delay.
     #[test]
     fn the_sweep_runs_at_the_rate_with_the_delay_swing() {
         for (rate, depth, delay) in [(0.5, 0.5, 2.0), (2.0, 0.8, 5.0), (5.0, 0.3, 10.0)] {
@@ -303,8 +303,8 @@ mod tests {
         }
     }
 
-    /// dsp.md §1 #16, frozen LFO (depth 0), mix ½: notches at (k + ½)/τ ±1 %, with feedback
-    /// too; `negative` moves them to k/τ (without feedback, DC is one of them).
+    /// docs/effects.md §1 #16, frozen LFO (depth 0), mix ½: notches at (k + ½)/τ ±1 %, with
+    /// feedback too; `negative` moves them to k/τ (without feedback, DC is one of them).
     #[test]
     fn the_frozen_comb_notches_and_negative_moves_them() {
         for (delay, feedback, negative) in [

@@ -1,4 +1,4 @@
-//! The frequency shifter (osp.md §10 #19): every component of the input moved by the same
+//! The frequency shifter (docs/effects.md §3 #19): every component of the input moved by the same
 //! number of hertz (a Bode shifter, single-sideband modulation), up, down or both, with an LFO
 //! on the shift, a 100 ms feedback loop and a dry/wet mix.
 //!
@@ -34,7 +34,7 @@ use crate::effects::delay::delay::saturate;
 use serde::{Deserialize, Serialize};
 use std::ops::RangeInclusive;
 
-/// The effect's key in the reference JSON (osp.md §10).
+/// The effect's key in the preset JSON (docs/effects.md §3).
 pub const KEY: &str = "frequencyShifter";
 
 /// Declared range of [`Params::shift`] (Hz).
@@ -44,7 +44,7 @@ pub const LFO_RATE_RANGE: RangeInclusive<f32> = 0.0..=10.0;
 /// Declared range of the percentages (LFO depth, feedback, mix).
 pub const PERCENT_RANGE: RangeInclusive<f32> = 0.0..=100.0;
 
-/// The feedback loop's delay (osp.md §10).
+/// The feedback loop's delay (docs/effects.md §3 #19).
 const FEEDBACK_DELAY_S: f64 = 0.1;
 /// Loop gain at feedback 100 %.
 const MAX_FEEDBACK: f32 = 0.9;
@@ -347,8 +347,8 @@ mod tests {
         (hann(&left[FS as usize..]), hann(&right[FS as usize..]))
     }
 
-    /// dsp.md §1 test 15: sines at 50, 200, 1k, 5k, 15k and 20k Hz shifted +100 Hz: the peak
-    /// at f + 100 Hz ± 0.05 Hz, the image (f − 100 Hz) at least 40 dB down, the carrier
+    /// docs/effects.md §1 test 15: sines at 50, 200, 1k, 5k, 15k and 20k Hz shifted +100 Hz: the
+    /// peak at f + 100 Hz ± 0.05 Hz, the image (f − 100 Hz) at least 40 dB down, the carrier
     /// (100 Hz) at least 60 dB down.
     #[test]
     fn sines_move_by_the_shift_with_the_image_and_carrier_suppressed() {

@@ -1,8 +1,8 @@
-//! The phaser (osp.md §10 #23): a cascade of first-order all-passes whose break frequencies
+//! The phaser (docs/effects.md §3 #23): a cascade of first-order all-passes whose break frequencies
 //! an LFO sweeps over base·2^(u·depth·octaves) (u = ½ + ½·sin, so the sweep runs from
 //! `baseFrequency` up `depth`·`octaves` octaves and back), with feedback around the cascade
 //! and a dry/wet mix. N first-order stages turn the phase from 0 to −Nπ, so mixed with the dry
-//! signal they cut N/2 notches where the cascade's phase is −(2k + 1)π (dsp.md §2.8).
+//! signal they cut N/2 notches where the cascade's phase is −(2k + 1)π (docs/effects.md §2.8).
 //!
 //! `q` sets how tightly the stages bunch: stage i of N sits 0.25/q·(i − (N − 1)/2) octaves from
 //! the swept frequency (at most an octave apart). High q stacks the stages, which makes the
@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use std::f64::consts::PI;
 use std::ops::RangeInclusive;
 
-/// The effect's key in the reference JSON (osp.md §10).
+/// The effect's key in the preset JSON (docs/effects.md §3).
 pub const KEY: &str = "phaser";
 
 /// Range of [`Params::rate`] (Hz; undeclared).
@@ -375,8 +375,8 @@ mod tests {
             .sum()
     }
 
-    /// dsp.md §1 #17, LFO frozen (depth 0), mix ½: the response has stages/2 notches (local
-    /// minima below −12 dB from 10 Hz to 23 kHz), each where the analytic cascade phase is
+    /// docs/effects.md §1 #17, LFO frozen (depth 0), mix ½: the response has stages/2 notches
+    /// (local minima below −12 dB from 10 Hz to 23 kHz), each where the analytic cascade phase is
     /// −(2k + 1)π, ±2 %.
     #[test]
     fn frozen_notches_sit_where_the_cascade_phase_is_an_odd_multiple_of_pi() {

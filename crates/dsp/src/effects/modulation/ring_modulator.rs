@@ -1,12 +1,12 @@
-//! The ring modulator (osp.md §10 #18): the input multiplied by a carrier (sine, triangle,
+//! The ring modulator (docs/effects.md §3 #18): the input multiplied by a carrier (sine, triangle,
 //! square or sawtooth) at `frequency`·(1 + lfo·depth), the LFO a sine at `lfoRate`, with a
 //! dry/wet mix. Both channels share the carrier.
 //!
 //! The carrier phase is an `f64` count of cycles. The sine is a polynomial (error < 1e-7, so
 //! a sine carrier leaves nothing but f_in ± f_c above −140 dB) rather than libm's `sin`, to
-//! stay within dsp.md's 15 ns per stereo frame. Square and sawtooth are band-limited with
-//! PolyBLEP corrections at their jumps (a naive square at 2 kHz aliases at −30 dB); the
-//! triangle has no jump and its harmonics fall off as 1/n², so it is left as it is.
+//! stay within the 15 ns per stereo frame of docs/effects.md §4. Square and sawtooth are
+//! band-limited with PolyBLEP corrections at their jumps (a naive square at 2 kHz aliases at −30
+//! dB); the triangle has no jump and its harmonics fall off as 1/n², so it is left as it is.
 
 use crate::automation::Kind;
 use crate::blocks::lfo::{Lfo, Waveform};
@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use std::f64::consts::TAU;
 use std::ops::RangeInclusive;
 
-/// The effect's key in the reference JSON (osp.md §10).
+/// The effect's key in the preset JSON (docs/effects.md §3).
 pub const KEY: &str = "ringModulator";
 
 /// Declared range of [`Params::frequency`] (Hz).
@@ -310,7 +310,7 @@ mod tests {
         10.0 * ((total - lines).max(1e-30) / total).log10()
     }
 
-    /// dsp.md §1 test 20: with a sine carrier, a sine input comes out as f_in ± f_c only;
+    /// docs/effects.md §1 test 20: with a sine carrier, a sine input comes out as f_in ± f_c only;
     /// everything else together is ≤ −60 dB.
     #[test]
     fn a_sine_carrier_leaves_only_the_sum_and_difference() {

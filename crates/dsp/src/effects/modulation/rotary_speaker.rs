@@ -1,10 +1,10 @@
-//! The rotary speaker (osp.md §10 #20): a Leslie cabinet. The mono sum is (optionally)
+//! The rotary speaker (docs/effects.md §3 #20): a Leslie cabinet. The mono sum is (optionally)
 //! driven, split at 800 Hz (LR4) into a treble horn and a bass drum that rotate, each heard by
 //! two microphones on opposite sides (left and right 180° apart): every rotor moves its sound
 //! towards and away from each microphone (Doppler) and turns its beam past it (amplitude
 //! modulation).
 //!
-//! Constants from setBfree (dsp.md §2.9): horn radius 19.2 cm, drum 22 cm, c = 340 m/s;
+//! Constants from setBfree (docs/effects.md §2.9): horn radius 19.2 cm, drum 22 cm, c = 340 m/s;
 //! speed-change time constants horn 0.161 s up / 0.321 s down, drum 4.127 s up / 1.371 s down
 //! (at `acceleration` 50; each 50 points away scales them by 4, so 0 is four times slower and
 //! 100 four times faster). The horn turns at `slowRate` or `fastRate`; the drum at 0.85× the
@@ -15,10 +15,10 @@
 //! Doppler: with the microphone far compared to the radius, the path from a rotor at angle θ is
 //! d − r·cos θ, so each microphone reads its rotor's line at a delay of (r/c)·(1 − cos θ) plus
 //! two samples: a swing of ±r/c = ±0.56 ms (horn) and ±0.65 ms (drum), inside the ≤ 1.5 ms and
-//! ≤ 3 ms of osp.md, and a peak frequency deviation of 2π·f_rot·r/c (2.5 % at 7 Hz). The beam
-//! faces a microphone when the rotor is closest to it: gain 1 − m·½·(1 − cos θ), m the AM depth,
-//! 0.8 → 0.3 for the horn and 0.5 → 0.2 for the drum as `distance` goes 0 → 100 (a far
-//! microphone hears more of the room and less of the beam). Reads are cubic Hermite.
+//! ≤ 3 ms of docs/effects.md §3 #20, and a peak frequency deviation of 2π·f_rot·r/c (2.5 % at 7
+//! Hz). The beam faces a microphone when the rotor is closest to it: gain 1 − m·½·(1 − cos θ), m
+//! the AM depth, 0.8 → 0.3 for the horn and 0.5 → 0.2 for the drum as `distance` goes 0 → 100 (a
+//! far microphone hears more of the room and less of the beam). Reads are cubic Hermite.
 //!
 //! Speeds: `slow` and `fast` as above; `stop` switches the motors off, and the rotors coast
 //! down with the deceleration time constants; `brake` stops them within ~0.1 s (τ = 30 ms). A
@@ -38,7 +38,7 @@ use crate::effects::modulation::{sine, wrap};
 use serde::{Deserialize, Serialize};
 use std::ops::RangeInclusive;
 
-/// The effect's key in the reference JSON (osp.md §10).
+/// The effect's key in the preset JSON (docs/effects.md §3).
 pub const KEY: &str = "rotarySpeaker";
 
 /// Declared range of [`Params::slow_rate`] (Hz).
@@ -465,8 +465,8 @@ mod tests {
         FS / frame as f64 / lag
     }
 
-    /// dsp.md §1 #22: the horn turns at slowRate/fastRate and the drum at 0.85× that, ±1 %,
-    /// measured on the amplitude modulation of a tone in each band (4 kHz horn, 150 Hz drum).
+    /// docs/effects.md §1 #22: the horn turns at slowRate/fastRate and the drum at 0.85× that, ±1
+    /// %, measured on the amplitude modulation of a tone in each band (4 kHz horn, 150 Hz drum).
     #[test]
     fn rotors_turn_at_their_rates() {
         for (speed, slow, fast) in [
@@ -531,7 +531,7 @@ mod tests {
         f64::INFINITY
     }
 
-    /// dsp.md §1 #22: speed changes follow setBfree's time constants ±10 % at acceleration
+    /// docs/effects.md §1 #22: speed changes follow setBfree's time constants ±10 % at acceleration
     /// 50 (horn 0.161/0.321 s, drum 4.127/1.371 s), four times faster at 100.
     #[test]
     fn speed_changes_follow_the_setbfree_time_constants() {
@@ -559,7 +559,7 @@ mod tests {
         assert!(braked < 0.05, "{braked}");
     }
 
-    /// dsp.md §1 #22, Doppler consistent with the radius: a 4 kHz tone through the horn at
+    /// docs/effects.md §1 #22, Doppler consistent with the radius: a 4 kHz tone through the horn at
     /// fast speed swings by f₀·2π·f_rot·r/c (±5 %) at the rotation rate; the right
     /// microphone hears the opposite swing.
     #[test]

@@ -1,5 +1,5 @@
-//! The tremolo (osp.md §10 #25): the level moved by an LFO, gain = 1 − depth·½·(1 − lfo), so
-//! the gain swings between 1 (LFO crest) and 1 − depth (trough); the right channel's LFO runs
+//! The tremolo (docs/effects.md §3 #25): the level moved by an LFO, gain = 1 − depth·½·(1 − lfo),
+//! so the gain swings between 1 (LFO crest) and 1 − depth (trough); the right channel's LFO runs
 //! `spread`·¼ cycle ahead (spread 1: a quarter-cycle stereo chase).
 //!
 //! Design: one `Phasor` (`f64` phase, advanced per sample) read at two offsets. Depth and
@@ -7,7 +7,7 @@
 //! which turns the square's and sawtooth's jumps (a 0 → 1 gain step is a click) and waveform or
 //! rate changes into short ramps. Unlike a smoothing filter it leaves every slower motion
 //! exact (a sine or triangle at the 20 Hz limit moves at most 80 /s, the limit is 2000 /s), so
-//! the extremes stay on 1 and 1 − depth (dsp.md §1 #18, ±0.01).
+//! the extremes stay on 1 and 1 − depth (docs/effects.md §1 #18, ±0.01).
 
 use crate::automation::Kind;
 use crate::blocks::smoother::OnePole;
@@ -17,7 +17,7 @@ use crate::effects::modulation::{LfoWaveform, Phasor, shape, wrap};
 use serde::{Deserialize, Serialize};
 use std::ops::RangeInclusive;
 
-/// The effect's key in the reference JSON (osp.md §10).
+/// The effect's key in the preset JSON (docs/effects.md §3).
 pub const KEY: &str = "tremolo";
 
 /// Declared range of [`Params::rate`] (Hz).
@@ -220,8 +220,8 @@ mod tests {
         }
     }
 
-    /// dsp.md §1 #18: on a 12 kHz sine (samples 0, 1, 0, −1: each 4-sample frame's peak is the
-    /// gain there), the envelope's maximum is 1 and its minimum 1 − depth, ±0.01, for every
+    /// docs/effects.md §1 #18: on a 12 kHz sine (samples 0, 1, 0, −1: each 4-sample frame's peak is
+    /// the gain there), the envelope's maximum is 1 and its minimum 1 − depth, ±0.01, for every
     /// shape and across the rate range; its period is the rate's, ±0.5 %.
     #[test]
     fn the_envelope_spans_one_minus_depth_to_one_at_the_rate() {

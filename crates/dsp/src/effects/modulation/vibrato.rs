@@ -1,4 +1,4 @@
-//! The vibrato (osp.md §10 #24): the pitch moved by an LFO through a modulated delay, wet
+//! The vibrato (docs/effects.md §3 #24): the pitch moved by an LFO through a modulated delay, wet
 //! only. **Ours**: `depth` is the peak pitch deviation in cents (the reference moves a 12.5 ms
 //! delay by ±2 ms·depth, whose pitch swing then depends on the rate).
 //!
@@ -41,7 +41,7 @@ use serde::{Deserialize, Serialize};
 use std::f64::consts::{PI, TAU};
 use std::ops::RangeInclusive;
 
-/// The effect's key in the reference JSON (osp.md §10).
+/// The effect's key in the preset JSON (docs/effects.md §3).
 pub const KEY: &str = "vibrato";
 
 /// Declared range of [`Params::rate`] (Hz).
@@ -397,7 +397,7 @@ mod tests {
         instantaneous_frequency(&output[FS as usize..], FS)
     }
 
-    /// dsp.md §1 #16 on a 1 kHz sine: the instantaneous frequency swings at the LFO rate
+    /// docs/effects.md §1 #16 on a 1 kHz sine: the instantaneous frequency swings at the LFO rate
     /// (±0.5 %) by f₀·2π·f_lfo·A_delay (±5 %), A_delay = r/(2π·f_lfo), i.e. the depth in cents.
     #[test]
     fn the_pitch_swings_by_the_depth_in_cents_at_the_rate() {

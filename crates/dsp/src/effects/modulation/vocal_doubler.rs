@@ -1,5 +1,5 @@
-//! The vocal doubler (osp.md §10 #27): one to four extra "takes" of the input, each a delayed
-//! copy whose pitch wanders slowly, panned across the stereo field and mixed with the dry
+//! The vocal doubler (docs/effects.md §3 #27): one to four extra "takes" of the input, each a
+//! delayed copy whose pitch wanders slowly, panned across the stereo field and mixed with the dry
 //! signal (automatic double tracking).
 //!
 //! Voice v (0-based) reads a delay line fed with the mono sum ½(L + R):
@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use std::f64::consts::TAU;
 use std::ops::RangeInclusive;
 
-/// The effect's key in the reference JSON (osp.md §10).
+/// The effect's key in the preset JSON (docs/effects.md §3).
 pub const KEY: &str = "vocalDoubler";
 
 /// Declared range of [`Params::detune`] (cents).

@@ -1,4 +1,4 @@
-//! The formant shifter (osp.md §10 #3): the spectral envelope moved by the factor
+//! The formant shifter (docs/effects.md §3 #3): the spectral envelope moved by the factor
 //! 2^(shift/12)·(1 + 0.3·gender/100) (the reference's band factor) while the pitch stays.
 //!
 //! Where the reference moves 16 band-pass filters (which changes the sound's colour but not
@@ -23,7 +23,7 @@ use crate::effects::clamp_param;
 use serde::{Deserialize, Serialize};
 use std::ops::RangeInclusive;
 
-/// The effect's key in the reference JSON (osp.md §10).
+/// The effect's key in the preset JSON (docs/effects.md §3).
 pub const KEY: &str = "formantShifter";
 
 /// Declared range of [`Params::shift`] (semitones).
@@ -33,7 +33,7 @@ pub const GENDER_RANGE: RangeInclusive<f32> = -100.0..=100.0;
 /// Declared range of [`Params::mix`] (%).
 pub const PERCENT_RANGE: RangeInclusive<f32> = 0.0..=100.0;
 
-/// The envelope factor per unit of gender at 100 (osp.md: 1 + 0.3·gender/100).
+/// The envelope factor per unit of gender at 100 (docs/effects.md §3 #3: 1 + 0.3·gender/100).
 const GENDER_SPAN: f64 = 0.3;
 /// Grains pair with marks 1.5 longest periods back (see [`crate::blocks::psola`]): enough
 /// that marks of voices down to 90 Hz are placed on input already heard, so they can sit on
@@ -288,8 +288,8 @@ mod tests {
         pitches[pitches.len() / 2]
     }
 
-    /// dsp.md §1 test 14: a 120 Hz impulse train through formants at 700/1200/2600 Hz; with
-    /// the pitch kept, f0 stays within ±1 cent and each envelope peak moves by the factor
+    /// docs/effects.md §1 test 14: a 120 Hz impulse train through formants at 700/1200/2600 Hz;
+    /// with the pitch kept, f0 stays within ±1 cent and each envelope peak moves by the factor
     /// within ±3 % (peaks by a resonance fit on the harmonics, read alike from the output and
     /// from the vowel synthesised with its formants moved by the factor).
     #[test]

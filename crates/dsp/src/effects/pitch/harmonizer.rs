@@ -1,4 +1,4 @@
-//! The harmonizer (osp.md §10 #2): up to four voices shifted from the input by a harmony's
+//! The harmonizer (docs/effects.md §3 #2): up to four voices shifted from the input by a harmony's
 //! intervals, TD-PSOLA over the YIN detector ([`crate::blocks::psola`]), each panned across
 //! the stereo field and added to the (latency-aligned) input: out = in + mix·Σ voices, as the
 //! reference sums them.
@@ -15,8 +15,8 @@
 //! pitch (unvoiced, before the first estimate) the voices keep their last intervals.
 //!
 //! Legacy presets: `voice1…3Interval` (semitones, chromatic) and `voice1…3Level` are read
-//! only when `harmonyType` is absent (osp.md: ours), giving up to three voices at their own
-//! levels.
+//! only when `harmonyType` is absent (docs/effects.md §3 #2: ours), giving up to three voices at
+//! their own levels.
 //!
 //! The voices share one analysis of the mono sum (detector, marks, one input line); each is a
 //! mono PSOLA voice panned at constant power (spread 0: all centred; 100: spread from hard
@@ -35,7 +35,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::f64::consts::FRAC_PI_4;
 use std::ops::RangeInclusive;
 
-/// The effect's key in the reference JSON (osp.md §10).
+/// The effect's key in the preset JSON (docs/effects.md §3).
 pub const KEY: &str = "harmonizer";
 
 /// Declared range of [`Params::voices`] (rounded to a whole number).
@@ -54,7 +54,7 @@ const LATENCY_PERIODS: f64 = 1.0;
 /// Gains and the mix glide over this time constant.
 const SMOOTHING_S: f64 = 0.02;
 
-/// The harmony (osp.md §10 names).
+/// The harmony (docs/effects.md §3 #2 names).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum HarmonyType {
@@ -658,9 +658,9 @@ mod tests {
         1200.0 * (measured / truth).log2()
     }
 
-    /// dsp.md §1 test 11: a 220 Hz sine through one voice; the voice's peak over 1–3 s within
-    /// ±1 cent of the interval and ≥ 50 dB clean with formants moving (pure pitch shift). Key
-    /// lock in C major turns the third above A into C, the fifth below into D and the sixth
+    /// docs/effects.md §1 test 11: a 220 Hz sine through one voice; the voice's peak over 1–3 s
+    /// within ±1 cent of the interval and ≥ 50 dB clean with formants moving (pure pitch shift).
+    /// Key lock in C major turns the third above A into C, the fifth below into D and the sixth
     /// above into F; a major chord stays chromatic (C♯).
     #[test]
     fn one_voice_sits_exactly_on_its_interval() {

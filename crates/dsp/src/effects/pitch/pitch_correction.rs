@@ -1,4 +1,4 @@
-//! Pitch correction (osp.md §10 #1): the sung pitch pulled to the nearest note of a key and
+//! Pitch correction (docs/effects.md §3 #1): the sung pitch pulled to the nearest note of a key and
 //! scale, by a TD-PSOLA voice over the YIN detector ([`crate::blocks::psola`]).
 //!
 //! The room's key and scale ([`RoomContext`]), when set, override the parameters: a jam
@@ -8,7 +8,7 @@
 //! grain is exactly on the note). Smoothing the correction rather than the output note lets
 //! vibrato faster than the retune time through, as a retune-speed control does. Unvoiced
 //! input glides the correction back to 0. Humanize adds a seeded random drift of ±15·h/100
-//! cents moving at 0.5 Hz (osp.md); detune adds ±100 cents to the target.
+//! cents moving at 0.5 Hz (docs/effects.md §3 #1); detune adds ±100 cents to the target.
 //!
 //! With `formantPreserve` the grains keep their spectral envelope (PSOLA's own behaviour);
 //! off, grains are resampled and formants move with the correction. The detector runs on the
@@ -27,7 +27,7 @@ use crate::effects::pitch::{RandomDrift, note_of};
 use serde::{Deserialize, Serialize};
 use std::ops::RangeInclusive;
 
-/// The effect's key in the reference JSON (osp.md §10).
+/// The effect's key in the preset JSON (docs/effects.md §3).
 pub const KEY: &str = "pitchCorrection";
 
 /// Declared range of [`Params::speed`], [`Params::humanize`] and [`Params::mix`] (%).
@@ -37,9 +37,9 @@ pub const DETUNE_RANGE: RangeInclusive<f32> = -100.0..=100.0;
 
 /// Retune time constant per unit of `speed`, seconds (speed 100 → 200 ms).
 const RETUNE_SECONDS_PER_SPEED: f64 = 0.002;
-/// Humanize depth at 100 %, cents each way (osp.md: ±15·h).
+/// Humanize depth at 100 %, cents each way (docs/effects.md §3 #1: ±15·h).
 const HUMANIZE_CENTS: f64 = 15.0;
-/// Humanize drift rate, Hz (osp.md).
+/// Humanize drift rate, Hz (docs/effects.md §3 #1).
 const HUMANIZE_RATE_HZ: f64 = 0.5;
 /// The humanize drift's seed.
 const HUMANIZE_SEED: u64 = 0x5EED_0001;
@@ -316,8 +316,8 @@ mod tests {
             .collect()
     }
 
-    /// dsp.md §1 test 13: 440·2^(30/1200) Hz, chromatic, speed 0 → 440 Hz ± 2 cents after the
-    /// retune, and no octave jumps (every frame from 85 ms on within 2 cents). With formants
+    /// docs/effects.md §1 test 13: 440·2^(30/1200) Hz, chromatic, speed 0 → 440 Hz ± 2 cents after
+    /// the retune, and no octave jumps (every frame from 85 ms on within 2 cents). With formants
     /// resampled the spectrum is as clean as the pitch shifter's (≥ 50 dB, test 11); with
     /// formants kept a sine's grains are 2-period Hann bursts whose spectrum leaks into the
     /// second harmonic (≈ −40 dB), which is PSOLA's nature, not an error of pitch.

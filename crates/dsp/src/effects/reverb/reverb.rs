@@ -1,15 +1,15 @@
-//! The reverb (osp.md §10 #32, §11): Freeverb (Jezar's public-domain design, dsp.md §2.5) with
-//! the reference's controls: a type that sets the damping, a decay time, a pre-delay, input
-//! low/high cuts and a dry/wet mix.
+//! The reverb (docs/effects.md §3 #32, §3.3): Freeverb (Jezar's public-domain design,
+//! docs/effects.md §2.5) with the reference's controls: a type that sets the damping, a decay time,
+//! a pre-delay, input low/high cuts and a dry/wet mix.
 //!
 //! Signal path: the mono sum `(L + R)·INPUT_GAIN` → high-pass(lowCut) → low-pass(highCut)
 //! (RBJ, Q 0.707) → pre-delay → 8 parallel lowpass-feedback combs → 4 series all-passes, once
 //! per channel. The right channel's delays are the left's plus Freeverb's stereo spread of 23
 //! samples (at 44.1 kHz); every delay is the classic length scaled to the sample rate and
 //! truncated, so at 48 kHz the combs are 1214…1760 (L) and 1239…1785 (R) samples, the
-//! all-passes 605…244 and 630…269 (dsp.md §2.5). Comb and all-pass are Freeverb's own forms
-//! (comb: `store = out·(1 − d) + store·d; buf = in + store·g`; all-pass: `buf = in + ½·b; out =
-//! b − in`), kept for their sound. Width is Freeverb's 1: each channel's wet is its own network.
+//! all-passes 605…244 and 630…269 (docs/effects.md §2.5). Comb and all-pass are Freeverb's own
+//! forms (comb: `store = out·(1 − d) + store·d; buf = in + store·g`; all-pass: `buf = in + ½·b; out
+//! = b − in`), kept for their sound. Width is Freeverb's 1: each channel's wet is its own network.
 //!
 //! Design choices:
 //! - **`decay` is the reverberation time in seconds.** Each comb gets its own feedback
@@ -42,7 +42,7 @@ use serde::{Deserialize, Serialize};
 use std::f64::consts::FRAC_1_SQRT_2;
 use std::ops::RangeInclusive;
 
-/// The effect's key in the reference JSON (osp.md §10).
+/// The effect's key in the preset JSON (docs/effects.md §3).
 pub const KEY: &str = "reverb";
 
 /// Declared range of [`Params::decay`] (s).
@@ -81,7 +81,7 @@ const FILTER_GLIDE_S: f64 = 0.02;
 /// The highest low-pass corner, as a share of the sample rate.
 const MAX_CUT_RATIO: f64 = 0.45;
 
-/// The character of the reverb: its damping (osp.md §11).
+/// The character of the reverb: its damping (docs/effects.md §3.3).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ReverbType {
@@ -180,7 +180,7 @@ impl Params {
 }
 
 /// `tuning` samples at 44.1 kHz, scaled to `sample_rate` and truncated (as Freeverb's ports
-/// to other rates do; dsp.md §2.5 lists the 48 kHz lengths).
+/// to other rates do; docs/effects.md §2.5 lists the 48 kHz lengths).
 pub fn scaled_length(tuning: usize, sample_rate: f64) -> usize {
     ((tuning as f64 * sample_rate / TUNING_RATE) as usize).max(1)
 }
@@ -607,7 +607,7 @@ mod tests {
     }
 
     /// The T30 the comb network predicts in the octave band around `centre`: the sum of the
-    /// 8 comb exponentials (dsp.md §2.5), each decaying by `g_k·|Hd|` every `D_k` samples,
+    /// 8 comb exponentials (docs/effects.md §2.5), each decaying by `g_k·|Hd|` every `D_k` samples,
     /// run through the same Schroeder integral and −5…−35 dB fit as the measurement, over the
     /// same length.
     fn predicted_t30(delays: &[usize; 8], feedbacks: &[f32; 8], damp: f64, centre: f64) -> f64 {
@@ -629,7 +629,7 @@ mod tests {
         t30_of(&envelope, FS)
     }
 
-    /// dsp.md §1 test 5: octave-band T30 (3rd-order Butterworth band-passes, Schroeder
+    /// docs/effects.md §1 test 5: octave-band T30 (3rd-order Butterworth band-passes, Schroeder
     /// integral, −5…−35 dB) within ±10 % of the sum-of-combs prediction for the bands up to
     /// 2 kHz; damping makes 4 kHz shorter than 500 Hz; T30 grows with the decay setting.
     #[test]
@@ -672,7 +672,7 @@ mod tests {
         );
     }
 
-    /// dsp.md §1 test 6: the left and right wet signals are decorrelated over 0.1–1 s.
+    /// docs/effects.md §1 test 6: the left and right wet signals are decorrelated over 0.1–1 s.
     #[test]
     fn left_and_right_are_decorrelated() {
         for reverb_type in [ReverbType::Room, ReverbType::Hall, ReverbType::Plate] {
@@ -684,8 +684,8 @@ mod tests {
         }
     }
 
-    /// dsp.md §1 test 6 stability: at the longest decay the energy 30 s after the impulse is
-    /// more than 100 dB below the peak, and it falls steadily on the way.
+    /// docs/effects.md §1 test 6 stability: at the longest decay the energy 30 s after the impulse
+    /// is more than 100 dB below the peak, and it falls steadily on the way.
     #[test]
     fn the_longest_decay_dies_away() {
         let (_, left, right) = impulse_response(&wet(ReverbType::Plate, 10.0), 31.0);

@@ -1,5 +1,5 @@
-//! The room simulator (osp.md §10 #31): early reflections from six taps and a late reverb from a
-//! four-line feedback delay network, with size, decay time, damping, diffusion, modulation,
+//! The room simulator (docs/effects.md §3 #31): early reflections from six taps and a late reverb
+//! from a four-line feedback delay network, with size, decay time, damping, diffusion, modulation,
 //! pre-delay, early/late levels and a dry/wet mix.
 //!
 //! Signal path: the mono sum → pre-delay line. **Early**: six taps per channel read the line at
@@ -39,7 +39,7 @@ use crate::effects::clamp_param;
 use serde::{Deserialize, Serialize};
 use std::ops::RangeInclusive;
 
-/// The effect's key in the reference JSON (osp.md §10).
+/// The effect's key in the preset JSON (docs/effects.md §3).
 pub const KEY: &str = "roomSimulator";
 
 /// Declared range of the percentages.
@@ -49,9 +49,9 @@ pub const DECAY_RANGE: RangeInclusive<f32> = 0.1..=5.0;
 /// Declared range of [`Params::pre_delay`] (ms).
 pub const PRE_DELAY_RANGE: RangeInclusive<f32> = 0.0..=100.0;
 
-/// Early reflection times of the medium room (ms; osp.md §10).
+/// Early reflection times of the medium room (ms; docs/effects.md §3 #31).
 pub const EARLY_TAPS_MS: [f64; 6] = [8.0, 15.0, 23.0, 35.0, 48.0, 62.0];
-/// The late lines of the medium room (ms; osp.md §10).
+/// The late lines of the medium room (ms; docs/effects.md §3 #31).
 pub const LATE_LINES_MS: [f64; 4] = [37.0, 49.0, 61.0, 73.0];
 /// The right channel's early taps are this much later than the left's.
 const RIGHT_TAP_STRETCH: f64 = 1.07;
@@ -624,8 +624,8 @@ mod tests {
         }
     }
 
-    /// The late reverb decays in `decay` seconds: octave-band T30 (dsp.md §1 test 5 method)
-    /// at 250 Hz–2 kHz within ±10 % of the setting, without damping, at every size; with
+    /// The late reverb decays in `decay` seconds: octave-band T30 (docs/effects.md §1 test 5
+    /// method) at 250 Hz–2 kHz within ±10 % of the setting, without damping, at every size; with
     /// modulation too; damping shortens 4 kHz against 500 Hz.
     #[test]
     fn the_late_decay_time_is_the_decay_setting() {

@@ -1,4 +1,4 @@
-//! The shimmer reverb (osp.md §10 #33): a six-line feedback delay network with a real pitch
+//! The shimmer reverb (docs/effects.md §3 #33): a six-line feedback delay network with a real pitch
 //! shifter in its loop, so every pass through the loop climbs by `pitch` semitones.
 //!
 //! Signal flow: the mono input → pre-delay → four series allpass diffusers (coefficient
@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 use std::f64::consts::TAU;
 use std::ops::RangeInclusive;
 
-/// The effect's key in the reference JSON (osp.md §10).
+/// The effect's key in the preset JSON (docs/effects.md §3).
 pub const KEY: &str = "shimmerReverb";
 
 /// Declared range of [`Params::decay`] (s).
@@ -45,12 +45,12 @@ pub const PERCENT_RANGE: RangeInclusive<f32> = 0.0..=100.0;
 pub const PITCH_RANGE: RangeInclusive<f32> = 0.0..=24.0;
 /// Declared range of [`Params::pre_delay`] (ms).
 pub const PRE_DELAY_RANGE: RangeInclusive<f32> = 0.0..=100.0;
-/// The shimmer intervals osp.md allows, semitones.
+/// The shimmer intervals docs/effects.md §3 #33 allows, semitones.
 pub const PITCHES: [f32; 6] = [0.0, 5.0, 7.0, 12.0, 19.0, 24.0];
 
 /// Delay lines in the network.
 const LINES: usize = 6;
-/// Line lengths: 29 + 8·i ms (osp.md).
+/// Line lengths: 29 + 8·i ms (docs/effects.md §3 #33).
 const FIRST_LINE_S: f64 = 0.029;
 const LINE_STEP_S: f64 = 0.008;
 /// Diffuser allpass lengths, seconds, and the largest coefficient.

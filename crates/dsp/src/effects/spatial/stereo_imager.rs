@@ -1,5 +1,5 @@
-//! The stereo imager (osp.md §10 #34): mid/side width, mid and side levels, a low/high split
-//! of the width, bass mono, centre emphasis and balance.
+//! The stereo imager (docs/effects.md §3 #34): mid/side width, mid and side levels, a low/high
+//! split of the width, bass mono, centre emphasis and balance.
 //!
 //! Everything acts on the side signal S = (L − R)/2 except the mid level, centre and balance,
 //! so at unity mid level, centre 0 and balance 0 the mono sum L + R is untouched at any width
@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use std::f64::consts::FRAC_1_SQRT_2;
 use std::ops::RangeInclusive;
 
-/// The effect's key in the reference JSON (osp.md §10).
+/// The effect's key in the preset JSON (docs/effects.md §3).
 pub const KEY: &str = "stereoImager";
 
 /// Declared range of the widths (%; 100 = unchanged).
@@ -72,7 +72,7 @@ pub struct Params {
 }
 
 // The legacy fields (centre, low/high width, crossover, monoBass) are preset compatibility and
-// are not offered to hosts (osp.md §10).
+// are not offered to hosts (docs/effects.md §3 #34).
 crate::automatable!(Params {
     [width] "width", "Width", HostKind::linear(WIDTH_RANGE, "%");
     [mid_level] "midLevel", "Mid Level", HostKind::linear(LEVEL_RANGE, "dB");

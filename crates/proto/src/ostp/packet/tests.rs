@@ -1,4 +1,4 @@
-//! Byte-exact test vectors from `reference/ostp.md` §2 and §4, dialect detection, and hostile
+//! Byte-exact test vectors from `docs/protocol.md` §2.1–2.2, dialect detection, and hostile
 //! input.
 
 use super::*;
