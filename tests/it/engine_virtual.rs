@@ -330,7 +330,7 @@ fn engine_room_of_eight_hears_every_other_member_at_its_level() {
     let link = Netem::latency(Duration::from_millis(5)).with_jitter(Duration::from_millis(1));
     let mut room = Room::new(link, 11);
     for user_id in 1..=8 {
-        let peers = (0..room_size(&room)).map(|i| room.addr(i)).collect();
+        let peers = (0..room.len()).map(|i| room.addr(i)).collect();
         let mut config = config(user_id, PCM, peers);
         config.jitter = JitterMode::Auto;
         room.join(config);
@@ -367,11 +367,6 @@ fn engine_room_of_eight_hears_every_other_member_at_its_level() {
             index + 1
         );
     }
-}
-
-/// How many members have joined `room`.
-fn room_size(room: &Room) -> usize {
-    room.next_addr().port() as usize - 10_000
 }
 
 /// Runs tones until every one of `members` sees all the others.

@@ -130,6 +130,11 @@ impl Room {
         index
     }
 
+    /// How many members have joined (those who left included).
+    pub(crate) fn len(&self) -> usize {
+        self.members.len()
+    }
+
     /// Member `index`'s address.
     pub(crate) fn addr(&self, index: usize) -> SocketAddr {
         self.members[index].addr
