@@ -6,10 +6,12 @@
 
 mod clap_host;
 mod engine;
+mod engine_virtual;
 mod jack_shell;
 mod jam;
 mod proxy;
 mod robustness;
+mod room;
 mod rtp_interop;
 mod rtp_receive;
 mod standalone;

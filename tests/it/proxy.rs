@@ -174,7 +174,7 @@ fn relay(
 }
 
 /// (SSRC, sequence number) of an RTP packet (version 2) of one of the watched payload types.
-fn media_id(data: &[u8], media_types: &[u8]) -> Option<(u32, u16)> {
+pub(crate) fn media_id(data: &[u8], media_types: &[u8]) -> Option<(u32, u16)> {
     let rtp = data.len() >= 12 && data[0] & 0xC0 == 0x80;
     (rtp && media_types.contains(&(data[1] & 0x7F))).then(|| {
         let seq = u16::from_be_bytes([data[2], data[3]]);

@@ -7,7 +7,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::announce::track_stream;
+use crate::clock::Clock;
 use crate::config::Config;
+use crate::error::Error;
 use crate::grid::{self, SampleClockFit};
 use crate::processor::{self, MAX_REMOTES, Processor};
 use crate::remote::LAG_TICKS;
@@ -28,14 +31,9 @@ pub struct Controller {
     tracks: Vec<TrackClock>,
     /// What the room was last told of our transport, and the beat it was told at.
     published: Option<(Published, f64, Instant)>,
-}
-
-/// The control thread's clock. The engine's audio side takes its time from the sample clock
-/// (hence the crate-wide lint); the controller never runs there, and relating the two clocks
-/// is its job.
-#[allow(clippy::disallowed_methods)]
-fn control_clock() -> Instant {
-    Instant::now()
+    /// The control thread's clock; relating the audio thread's sample clock to it is the
+    /// controller's job.
+    clock: Clock,
 }
 
 /// Local tracks a session sends at most (one per plugin instance; `proto`'s local stream slots).
@@ -102,16 +100,18 @@ impl Controller {
         shared: Arc<Shared>,
         config: Config,
         send_latency: usize,
+        clock: Clock,
     ) -> Self {
         Self {
             handle,
             stats,
             shared,
             send_latency,
-            fit: SampleClockFit::new(config.sample_rate, FIT_WINDOW, control_clock()),
+            fit: SampleClockFit::new(config.sample_rate, FIT_WINDOW, clock.now()),
             tracks: Vec::new(),
             config,
             published: None,
+            clock,
         }
     }
 
@@ -121,20 +121,20 @@ impl Controller {
     /// through the session's first processor) but sees the room's grid like the first.
     ///
     /// # Errors
-    /// [`crate::Error::Track`] when eight tracks are running or the session stopped;
-    /// [`crate::Error::Codec`] if the encoder refuses the session's codec.
-    pub fn add_track(&mut self) -> Result<(Track, Processor), crate::Error> {
+    /// [`Error::Track`] when eight tracks are running or the session stopped;
+    /// [`Error::Codec`] if the encoder refuses the session's codec.
+    pub fn add_track(&mut self) -> Result<(Track, Processor), Error> {
         let index = (1..MAX_TRACKS as u8)
             .find(|i| self.tracks.iter().all(|t| t.index != *i))
-            .ok_or(crate::Error::Track("eight tracks are running"))?;
+            .ok_or(Error::Track("eight tracks are running"))?;
         let config = &self.config;
         let send = crate::send::Send::new(config.codec, config.sample_rate, config.max_block)?
             .on_stream(index);
-        let info = crate::track_stream(config.user_id, u16::from(index) + 1, config.codec);
+        let info = track_stream(config.user_id, u16::from(index) + 1, config.codec);
         let outbound = self
             .handle
             .add_track(index, info)
-            .ok_or(crate::Error::Track("the session has stopped"))?;
+            .ok_or(Error::Track("the session has stopped"))?;
         // Nothing arrives here: the room plays in the first track's processor.
         let (_, inbound) = rt::packet::ring(1);
         let link = net::link::AudioLink {
@@ -156,7 +156,7 @@ impl Controller {
         self.tracks.push(TrackClock {
             index,
             shared,
-            fit: SampleClockFit::new(config.sample_rate, FIT_WINDOW, control_clock()),
+            fit: SampleClockFit::new(config.sample_rate, FIT_WINDOW, self.clock.now()),
         });
         Ok((Track { index }, processor))
     }
@@ -178,7 +178,7 @@ impl Controller {
     /// whenever it changes or the host relocates), and hands the audio thread the room's grid
     /// on its sample clock.
     pub fn tick(&mut self, lead: Lead<'_>) {
-        let now = control_clock();
+        let now = self.clock.now();
         self.fit.observe(self.shared.sample_clock(), now);
         // Every track's fit learns all the time, so its grid is right from the room's first
         // transport on.
@@ -389,7 +389,7 @@ impl Controller {
                 }
             })
             .collect();
-        let samples_now = self.fit.samples_at(control_clock());
+        let samples_now = self.fit.samples_at(self.clock.now());
         Report {
             grid: audio.grid.map(|grid| GridReport {
                 playing: grid.playing,

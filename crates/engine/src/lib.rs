@@ -1,12 +1,17 @@
 //! OSP Jam's audio engine, shared by the plugin and the standalone.
 //!
 //! [`new`] builds a session from a [`Config`]: the network driver (`net`) on its own threads, a
-//! [`Controller`] for the control thread and a [`Processor`] for the audio thread. Everything
+//! [`Controller`] for the control thread and a [`Processor`] for the audio thread. [`detached`]
+//! builds the same two around a network side without socket or threads, stepped by its caller
+//! on a clock it sets (simulated rooms on virtual time). Everything
 //! the processor runs per block is real-time safe: no allocation, lock, syscall or log after
 //! construction. Host frameworks stay out: the plugin adapter converts the host's view
 //! (parameters, transport) into the plain types defined here.
 //!
 //! - [`config`]: what a session is built from, validated once.
+//! - [`announce`]: what peers are told of our tracks (stream announcements, payload types).
+//! - [`clock`]: the control thread's clock (the system's, or one a simulation sets).
+//! - [`error`]: why a session or a track could not start.
 //! - [`processor`]: the audio thread: encode and send our track, receive, buffer, decode,
 //!   follow each sender's clock, mix.
 //! - [`controller`]: the control thread: network handle, gains, transport, reports.
@@ -19,9 +24,12 @@
 //!   between the player's own signal and the room, output gain, and a click-free bypass.
 //! - [`transport`]: the host transport as a lock-free snapshot for the rest of the engine.
 
+pub mod announce;
 pub mod click;
+pub mod clock;
 pub mod config;
 pub mod controller;
+pub mod error;
 pub mod grid;
 pub mod processor;
 pub mod remote;
@@ -33,36 +41,12 @@ pub mod transport;
 
 use std::sync::Arc;
 
+pub use announce::{PT_L24, PT_OPUS, PT_PARITY, track_stream};
+pub use clock::{Clock, ManualClock};
 pub use config::{Align, Codec, Config, ConfigError, JitterMode};
 pub use controller::{Controller, Report};
+pub use error::Error;
 pub use processor::Processor;
-
-use proto::osp::message::{StreamEncoding, StreamInfo};
-
-/// Why a session could not start.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// A configuration value is out of range (the caller's fault).
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    /// The codec refused its settings.
-    #[error("codec: {0}")]
-    Codec(#[from] codec::opus::Error),
-    /// The network could not start (address in use, no permission).
-    #[error(transparent)]
-    Net(#[from] net::Error),
-    /// The session has stopped, or holds its most tracks already.
-    #[error("the session cannot take another track ({0})")]
-    Track(&'static str),
-}
-
-/// RTP payload type of our Opus streams (the conventional dynamic value).
-pub const PT_OPUS: u8 = 111;
-/// RTP payload type of our L24 streams (codec::pcm).
-pub const PT_L24: u8 = 96;
-/// RTP payload type of parity packets.
-pub const PT_PARITY: u8 = 127;
 
 /// Builds a session: binds the socket, starts the network driver, preallocates the audio
 /// thread's state for `config.max_block`.
@@ -71,7 +55,29 @@ pub const PT_PARITY: u8 = 127;
 /// A bad configuration, a codec refusing it, or a socket that cannot be bound.
 pub fn new(config: Config) -> Result<(Controller, Processor), Error> {
     config.validate()?;
-    let send = send::Send::new(config.codec, config.sample_rate, config.max_block)?;
+    let (handle, link) = net::spawn(net_config(&config))?;
+    build(config, handle, link, Clock::System)
+}
+
+/// Builds a session whose network side runs without socket or threads: the returned
+/// [`net::Detached`] carries its datagrams and time (a simulation moves them on virtual time,
+/// with `clock` as the controller's clock and `config.listen` as the session's address).
+///
+/// # Errors
+/// A bad configuration or a codec refusing it.
+pub fn detached(
+    config: Config,
+    clock: ManualClock,
+) -> Result<(Controller, Processor, net::Detached), Error> {
+    config.validate()?;
+    let now = proto::time::Instant::from_duration(clock.elapsed());
+    let (handle, link, network) = net::detached(&net_config(&config), clock.epoch(), now);
+    let (controller, processor) = build(config, handle, link, Clock::Manual(clock))?;
+    Ok((controller, processor, network))
+}
+
+/// The network side's configuration for a session.
+fn net_config(config: &Config) -> net::Config {
     let mut endpoint = proto::endpoint::Config::new(
         config.user_id,
         &config.room,
@@ -82,8 +88,17 @@ pub fn new(config: Config) -> Result<(Controller, Processor), Error> {
     endpoint.streams = vec![track_stream(config.user_id, 1, config.codec)];
     let mut net_config = net::Config::new(config.listen, endpoint);
     net_config.peers = config.peers.clone();
-    let (handle, link) = net::spawn(net_config)?;
+    net_config
+}
 
+/// The controller and processor around a running network side.
+fn build(
+    config: Config,
+    handle: net::Handle,
+    link: net::link::AudioLink,
+    clock: Clock,
+) -> Result<(Controller, Processor), Error> {
+    let send = send::Send::new(config.codec, config.sample_rate, config.max_block)?;
     let buffer = jitter_config(&config);
     // Placement keeps up to MAX_ALIGN_DELAY of decoded audio per stream; without it the
     // streams only hold what the resampler reads ahead.
@@ -98,26 +113,8 @@ pub fn new(config: Config) -> Result<(Controller, Processor), Error> {
     let (stats_in, stats_out) = triple_buffer::triple_buffer(&processor::Stats::default());
     let send_latency = send.latency_samples();
     let processor = Processor::new(link, Arc::clone(&shared), stats_in, send, remotes, &config);
-    let controller = Controller::new(handle, stats_out, shared, config, send_latency);
+    let controller = Controller::new(handle, stats_out, shared, config, send_latency, clock);
     Ok((controller, processor))
-}
-
-/// The announcement of one of our tracks: SSRCs derived from our id and the track, so they
-/// are stable across restarts and distinct between members.
-pub fn track_stream(user_id: u32, stream_id: u16, codec: Codec) -> StreamInfo {
-    let ssrc = user_id.rotate_left(8) ^ (u32::from(stream_id) << 1);
-    let (encoding, payload_type) = match codec {
-        Codec::PcmL24 { .. } => (StreamEncoding::L24, PT_L24),
-        Codec::Opus { .. } => (StreamEncoding::Opus, PT_OPUS),
-    };
-    StreamInfo::stereo(
-        ssrc,
-        stream_id,
-        encoding,
-        payload_type,
-        codec.frame_samples(),
-    )
-    .with_parity(ssrc ^ 1, PT_PARITY, 5)
 }
 
 /// The jitter buffer every remote stream gets.

@@ -1,22 +1,21 @@
 //! The audio thread's half of the engine: our track out (encode → ring), the room in
 //! (ring → per-stream jitter buffer → decode/conceal → drift-following resampler), the room
 //! mix with per-player gain and mute, and the per-player outputs a host records on their own
-//! tracks. Everything is preallocated by [`crate::new`]; nothing here allocates, locks, logs or
-//! makes a syscall.
+//! tracks. Everything is preallocated when the session is built; nothing here allocates,
+//! locks, logs or makes a syscall.
 
 use std::sync::Arc;
 
 use net::link::{AudioLink, Inbound};
 
-use crate::config::Align;
+use crate::config::{Align, Config};
 use crate::grid::Grid;
 use crate::remote::{self, Remote, StreamShape, Timing};
 use crate::resample::Kernel;
 use crate::send::{self, Send};
 use crate::shared::Shared;
 
-/// Remote streams the processor can play at once (7 players with two tracks each, and room).
-pub const MAX_REMOTES: usize = 16;
+pub use crate::shared::MAX_REMOTES;
 
 /// How often (in blocks) stats and playout delays are published.
 const PUBLISH_EVERY_BLOCKS: u32 = 16;
@@ -91,7 +90,7 @@ impl Processor {
         stats: triple_buffer::Input<Stats>,
         send: Send,
         remotes: Box<[Remote]>,
-        config: &crate::Config,
+        config: &Config,
     ) -> Self {
         let (sample_rate, max_block) = (config.sample_rate, config.max_block);
         let rate_factor = 48_000.0 / sample_rate;

@@ -5,7 +5,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use rt::atomic::AtomicF32;
 
-use crate::processor::MAX_REMOTES;
+/// Remote streams the processor can play at once (7 players with two tracks each, and room):
+/// the slots whose parameters are shared here.
+pub const MAX_REMOTES: usize = 16;
 
 /// Shared per-slot parameters, the audio thread's sample clock and the room's grid.
 pub struct Shared {

@@ -3,16 +3,23 @@
 //! and the monotonic clock go in, datagrams and events come out, and every protocol choice
 //! (handshakes, resends, clock probes, elections) stays in `proto`.
 //!
+//! - [`session`]: the sans-IO part: the endpoint, the audio thread's link and the status,
+//!   driven by whoever brings time and datagrams.
+//! - [`driver`]: the event loop on its own thread (a current-thread tokio runtime) with the
+//!   socket and the clock around a [`session::Session`], and the wake-up thread that notices
+//!   audio-thread packets.
+//! - [`status`]: what the control thread sees of a running session.
 //! - [`udp`]: socket setup (DSCP EF, buffer sizes, dual stack, address normalisation).
-//! - [`link`]: the fixed-slot rings and atomics between the driver and the audio thread.
-//! - [`driver`]: the event loop on its own thread (a current-thread tokio runtime) and the
-//!   wake-up thread that notices audio-thread packets.
+//! - [`link`]: the fixed-slot rings and atomics between the network side and the audio thread.
 //!
-//! [`spawn`] starts a session and returns a [`Handle`] for the control thread and an
-//! [`link::AudioLink`] for the audio thread.
+//! [`spawn`] starts a session on a socket and returns a [`Handle`] for the control thread and
+//! an [`link::AudioLink`] for the audio thread; [`detached`] returns the same two around a
+//! [`Detached`] session that the caller steps itself (simulations on virtual time).
 
 pub mod driver;
 pub mod link;
+pub mod session;
+pub mod status;
 pub mod udp;
 
 use std::io;
@@ -22,7 +29,8 @@ use std::time::Duration;
 
 use proto::endpoint;
 
-pub use driver::{PeerStatus, Status};
+pub use session::Session;
+pub use status::{PeerStatus, Status};
 
 /// What a session needs to start.
 #[derive(Clone, Debug)]
@@ -184,16 +192,17 @@ pub fn spawn(config: Config) -> Result<(Handle, link::AudioLink), Error> {
     })?;
     let (audio, driver_link) = link::pair();
     let (requests, request_rx) = tokio::sync::mpsc::unbounded_channel();
-    let status = Arc::new(Mutex::new(Status::new(&setup, config.endpoint.user_id)));
-    let thread = driver::start(
-        config,
-        socket,
-        setup,
+    let epoch = std::time::Instant::now();
+    let session = Session::new(
+        config.endpoint.clone(),
+        setup.local,
+        setup.dscp,
         driver_link,
-        request_rx,
-        Arc::clone(&status),
-    )
-    .map_err(Error::Thread)?;
+        epoch,
+    );
+    let status = session.status();
+    let thread =
+        driver::start(config, socket, session, epoch, request_rx).map_err(Error::Thread)?;
     Ok((
         Handle {
             requests,
@@ -203,4 +212,69 @@ pub fn spawn(config: Config) -> Result<(Handle, link::AudioLink), Error> {
         },
         audio,
     ))
+}
+
+/// A session without socket or threads: the caller carries its datagrams between
+/// [`Session::poll_transmit`] and [`Session::handle_datagram`], keeps its time, and calls
+/// [`Detached::poll_requests`] to carry out what the control thread's [`Handle`] asked.
+#[derive(Debug)]
+pub struct Detached {
+    /// The session.
+    pub session: Session,
+    requests: tokio::sync::mpsc::UnboundedReceiver<Request>,
+    left: bool,
+}
+
+impl Detached {
+    /// Carries out the control thread's pending requests at `now`.
+    pub fn poll_requests(&mut self, now: proto::time::Instant) {
+        while !self.left {
+            match self.requests.try_recv() {
+                Ok(Request::Leave) | Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => {
+                    self.session.leave(now);
+                    self.left = true;
+                }
+                Ok(request) => self.session.request(now, request),
+                Err(tokio::sync::mpsc::error::TryRecvError::Empty) => break,
+            }
+        }
+    }
+
+    /// The session has left the room (its handle asked, or was dropped).
+    pub fn has_left(&self) -> bool {
+        self.left
+    }
+}
+
+/// Starts a session at `config.listen` without binding it: the [`Handle`] and
+/// [`link::AudioLink`] work as [`spawn`]'s do, while the caller runs the network side through
+/// the returned [`Detached`]. `now` is the caller's time, counted from the control thread's
+/// `epoch`; the session calls `config.peers` at it. `config.dscp` is what the status reports.
+pub fn detached(
+    config: &Config,
+    epoch: std::time::Instant,
+    now: proto::time::Instant,
+) -> (Handle, link::AudioLink, Detached) {
+    let (audio, session_link) = link::pair();
+    let (requests, request_rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut session = Session::new(
+        config.endpoint.clone(),
+        config.listen,
+        config.dscp,
+        session_link,
+        epoch,
+    );
+    session.call(now, &config.peers);
+    let handle = Handle {
+        requests,
+        status: session.status(),
+        thread: None,
+        local: config.listen,
+    };
+    let detached = Detached {
+        session,
+        requests: request_rx,
+        left: false,
+    };
+    (handle, audio, detached)
 }

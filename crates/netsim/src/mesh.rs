@@ -4,11 +4,11 @@
 //! session runs in however long its events take to compute, and the same seed gives the same
 //! run, datagram for datagram.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::flight::InFlight;
 use crate::netem::{Fate, Link, Netem};
 
 /// Something with an address that speaks datagrams on virtual time: a protocol endpoint, a
@@ -44,16 +44,6 @@ pub struct Stats {
     pub unroutable: u64,
 }
 
-#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct InFlight {
-    at: Duration,
-    /// Send order: ties at the same instant deliver in the order sent.
-    order: u64,
-    to: usize,
-    from: SocketAddr,
-    data: Vec<u8>,
-}
-
 /// Largest datagram a node may send through the mesh.
 pub const MAX_DATAGRAM: usize = 65_536;
 
@@ -71,8 +61,7 @@ pub struct Mesh<N> {
     default: Netem,
     seed: u64,
     now: Duration,
-    in_flight: BinaryHeap<Reverse<InFlight>>,
-    order: u64,
+    in_flight: InFlight,
     stats: Stats,
     buf: Vec<u8>,
 }
@@ -88,8 +77,7 @@ impl<N: Node> Mesh<N> {
             default,
             seed,
             now: Duration::ZERO,
-            in_flight: BinaryHeap::new(),
-            order: 0,
+            in_flight: InFlight::new(),
             stats: Stats::default(),
             buf: vec![0; MAX_DATAGRAM],
         }
@@ -157,7 +145,7 @@ impl<N: Node> Mesh<N> {
 
     /// The next instant something happens: a delivery or a node deadline.
     pub fn next_event(&self) -> Option<Duration> {
-        let delivery = self.in_flight.peek().map(|Reverse(f)| f.at);
+        let delivery = self.in_flight.next_arrival();
         let timeout = (0..self.nodes.len()).filter_map(|i| self.deadline(i)).min();
         match (delivery, timeout) {
             (Some(d), Some(t)) => Some(d.min(t)),
@@ -173,13 +161,7 @@ impl<N: Node> Mesh<N> {
             return false;
         };
         self.now = self.now.max(at);
-        while let Some(Reverse(f)) = self.in_flight.peek() {
-            if f.at > self.now {
-                break;
-            }
-            let Some(Reverse(f)) = self.in_flight.pop() else {
-                break;
-            };
+        while let Some(f) = self.in_flight.pop_arrived(self.now) {
             self.stats.delivered += 1;
             self.nodes[f.to]
                 .1
@@ -265,25 +247,15 @@ impl<N: Node> Mesh<N> {
                     Fate::Delivered(delay, copy) => {
                         if let Some(copy_delay) = copy {
                             self.stats.duplicated += 1;
-                            self.schedule(now + copy_delay, to, from_addr, data.clone());
+                            let copy = data.clone();
+                            self.in_flight.push(now + copy_delay, to, from_addr, copy);
                         }
-                        self.schedule(now + delay, to, from_addr, data);
+                        self.in_flight.push(now + delay, to, from_addr, data);
                     }
                 }
             }
         }
         self.cache_deadlines();
-    }
-
-    fn schedule(&mut self, at: Duration, to: usize, from: SocketAddr, data: Vec<u8>) {
-        self.order += 1;
-        self.in_flight.push(Reverse(InFlight {
-            at,
-            order: self.order,
-            to,
-            from,
-            data,
-        }));
     }
 }
 
