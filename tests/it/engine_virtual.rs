@@ -392,11 +392,13 @@ fn assert_hears(heard: &[(u32, Vec<f32>)], users: &[u32]) {
     assert_eq!(who, users, "A hears");
     for (user_id, x) in heard {
         let hz = tone(*user_id);
-        // The scan's 0.1 Hz step, and 300 ppm of the resampler's glide (up to 0.5 % by
-        // design) while an adaptive buffer settles.
+        // The scan's 0.1 Hz step, and 1,000 ppm (1.7 cents) of the resampler's glide while
+        // an adaptive buffer settles: the schedule glides at the gap to its target over 1 s
+        // (`jitter::Config::slew_ticks`, at most 0.5 % by design), and a target that falls
+        // 0.5 s after a spike leaves gaps of 50-100 ticks to glide (measured 795 ppm).
         let found = dominant_frequency(&x[4_800..], RATE, hz);
         assert!(
-            (found - hz).abs() <= 0.1 + hz * 3e-4,
+            (found - hz).abs() <= 0.1 + hz * 1e-3,
             "user {user_id}: {found} Hz"
         );
         let level = level_db(&x[4_800..], 0.25);
