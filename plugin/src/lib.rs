@@ -12,6 +12,7 @@
 
 pub mod diag;
 pub mod effects;
+mod latency;
 pub mod params;
 pub mod session;
 
@@ -51,8 +52,8 @@ pub struct OspJam {
     chain: Chain,
     /// The chain's settings as last read from the host parameters (audio thread copy).
     chain_settings: Preset,
-    /// The latency last reported to the host (samples).
-    reported_latency: u32,
+    /// The latency reported at activation and the padding that holds the chain on it.
+    latency: latency::LatencyPad,
     /// The player's signal through input gain and the chain, one chunk.
     local: [[f32; CHUNK]; 2],
     /// The metronome on the room's grid, when the session asks for one.
@@ -86,7 +87,7 @@ impl Default for OspJam {
             processor: None,
             chain: Chain::new(&Preset::default()),
             chain_settings: Preset::default(),
-            reported_latency: 0,
+            latency: latency::LatencyPad::default(),
             local: [[0.0; CHUNK]; 2],
             click: None,
         }
@@ -110,17 +111,16 @@ impl OspJam {
         &self.params
     }
 
-    /// Reads the effect parameters into the chain; returns its latency.
+    /// Reads the effect parameters into the chain.
     ///
     /// Audio thread: must not allocate, lock or block.
-    fn update_chain(&mut self) -> u32 {
+    fn update_chain(&mut self) {
         let chain = &mut self.chain;
         self.params
             .effects
             .read_into(&mut self.chain_settings, |index, unit| {
                 chain.slots_mut()[index].set_params(unit);
             });
-        u32::try_from(self.chain.latency()).unwrap_or(u32::MAX)
     }
 
     /// The room context at `offset` samples into the block: the room's grid while it rolls
@@ -216,8 +216,10 @@ impl Plugin for OspJam {
         self.chain = Chain::new(&self.chain_settings);
         self.chain
             .prepare(&ProcessSpec::stereo(self.sample_rate, CHUNK));
-        self.reported_latency = u32::try_from(self.chain.latency()).unwrap_or(u32::MAX);
-        context.set_latency_samples(self.reported_latency);
+        // The one place the latency changes (see `latency`): nice-plug tells a CLAP host
+        // through `latency.changed` inside the activation that follows.
+        self.latency = latency::LatencyPad::new(self.chain.latency());
+        context.set_latency_samples(u32::try_from(self.latency.reported()).unwrap_or(u32::MAX));
         self.sample_clock = 0;
         self.stop_session();
         let settings = match session::standalone() {
@@ -259,6 +261,7 @@ impl Plugin for OspJam {
     fn reset(&mut self) {
         self.strip.reset(self.params.bypass.value());
         self.chain.reset();
+        self.latency.reset();
     }
 
     fn process(
@@ -274,10 +277,12 @@ impl Plugin for OspJam {
 
         let samples = buffer.samples();
         let bypass = self.params.bypass.value();
-        let latency = self.update_chain();
-        if latency != self.reported_latency {
-            self.reported_latency = latency;
-            context.set_latency_samples(latency);
+        self.update_chain();
+        let chain_latency = self.chain.latency();
+        if self.latency.needs_restart(chain_latency) {
+            // Thread-safe in CLAP and VST3; the new latency is reported as the host
+            // reactivates us, never from here.
+            context.request_restart();
         }
         if let Some(processor) = &self.processor {
             for (index, player) in self.params.players.iter().enumerate() {
@@ -334,6 +339,7 @@ impl Plugin for OspJam {
             self.chain
                 .set_context(&Self::room_context(&snapshot, grid_at, start));
             self.chain.process(&mut Block::new(local_left, local_right));
+            self.latency.process(chain_latency, local_left, local_right);
             if channels.len() == 1 {
                 // A mono track hears (and sends) the middle of the stereo chain.
                 for (l, r) in local_left.iter_mut().zip(local_right.iter()) {

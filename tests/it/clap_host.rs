@@ -32,7 +32,7 @@ impl HostHandlers for TestHost {
     type AudioProcessor<'a> = ();
 }
 
-fn host_info() -> HostInfo {
+pub(crate) fn host_info() -> HostInfo {
     HostInfo::new(
         "osp-jam-it",
         "OSP Jam tests",
@@ -47,7 +47,7 @@ fn clap_path() -> std::path::PathBuf {
     bundled("OSP Jam.clap")
 }
 
-fn load_entry() -> PluginEntry {
+pub(crate) fn load_entry() -> PluginEntry {
     // SAFETY: loading our own freshly built plugin; its entry point follows the CLAP ABI.
     unsafe { PluginEntry::load(clap_path()) }.expect("load OSP Jam.clap")
 }
@@ -59,7 +59,9 @@ fn new_instance(entry: &PluginEntry) -> PluginInstance<TestHost> {
 }
 
 /// Parameter ids by display name, with flags.
-fn params(instance: &mut PluginInstance<TestHost>) -> Vec<(String, ClapId, ParamInfoFlags)> {
+pub(crate) fn params<H: HostHandlers>(
+    instance: &mut PluginInstance<H>,
+) -> Vec<(String, ClapId, ParamInfoFlags)> {
     let handle = instance.plugin_handle();
     let ext = handle
         .get_extension::<PluginParams>()
@@ -77,7 +79,7 @@ fn params(instance: &mut PluginInstance<TestHost>) -> Vec<(String, ClapId, Param
         .collect()
 }
 
-fn param_id(params: &[(String, ClapId, ParamInfoFlags)], name: &str) -> ClapId {
+pub(crate) fn param_id(params: &[(String, ClapId, ParamInfoFlags)], name: &str) -> ClapId {
     params
         .iter()
         .find(|(n, ..)| n == name)

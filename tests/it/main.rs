@@ -5,6 +5,7 @@
 //! which bundles first.
 
 mod clap_host;
+mod clap_latency;
 mod engine;
 mod jack_shell;
 mod jam;
