@@ -11,10 +11,13 @@
 //! assertion.
 
 pub mod diag;
+pub mod editor;
 pub mod effects;
 mod latency;
 pub mod params;
+pub mod secrets;
 pub mod session;
+pub mod status;
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -58,6 +61,10 @@ pub struct OspJam {
     local: [[f32; CHUNK]; 2],
     /// The metronome on the room's grid, when the session asks for one.
     click: Option<Click>,
+    /// What the editor shows: levels, the session's state and report.
+    status: Arc<status::Status>,
+    /// The editor's window size and scale, saved with the project.
+    editor_state: Arc<nice_plug_egui::EguiEditorState>,
 }
 
 /// Level of the click on the grid (-12 dBFS peak): audible over a band, below a loud track.
@@ -90,6 +97,8 @@ impl Default for OspJam {
             latency: latency::LatencyPad::default(),
             local: [[0.0; CHUNK]; 2],
             click: None,
+            status: status::Status::new_shared(),
+            editor_state: editor::default_state(),
         }
     }
 }
@@ -109,6 +118,27 @@ impl OspJam {
     /// The instance's parameters.
     pub fn jam_params(&self) -> &Arc<JamParams> {
         &self.params
+    }
+
+    /// What the editor shows that is not a parameter.
+    pub fn status(&self) -> &Arc<status::Status> {
+        &self.status
+    }
+
+    /// The session's settings with the secret filled in from the user's secrets file when the
+    /// settings carry none (they are saved without it).
+    fn session_settings(&self) -> session::Settings {
+        let mut settings = match self.params.session.lock() {
+            Ok(settings) => settings.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        if settings.secret.is_empty()
+            && let Some(secret) =
+                secrets::SecretStore::for_user().and_then(|store| store.get(&settings.room))
+        {
+            settings.secret = secret;
+        }
+        settings
     }
 
     /// Reads the effect parameters into the chain.
@@ -194,7 +224,7 @@ impl Plugin for OspJam {
 
     const SAMPLE_ACCURATE_AUTOMATION: bool = true;
 
-    type Editor = ();
+    type Editor = nice_plug_egui::EguiEditor<editor::JamEditor>;
     type SysExMessage = ();
     type BackgroundTask = ();
 
@@ -222,13 +252,12 @@ impl Plugin for OspJam {
         context.set_latency_samples(u32::try_from(self.latency.reported()).unwrap_or(u32::MAX));
         self.sample_clock = 0;
         self.stop_session();
-        let settings = match session::standalone() {
-            Some(settings) => settings.clone(),
-            None => match self.params.session.lock() {
-                Ok(settings) => settings.clone(),
-                Err(poisoned) => poisoned.into_inner().clone(),
-            },
-        };
+        let settings = self.session_settings();
+        self.status.sample_rate.store(
+            buffer_config.sample_rate as u32,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        self.status.set_state(status::SessionState::Off);
         self.click = settings.click.then(|| Click::new(self.sample_rate));
         if settings.is_enabled() {
             match session::Session::start(
@@ -236,13 +265,22 @@ impl Plugin for OspJam {
                 self.sample_rate,
                 CHUNK,
                 Arc::clone(&self.transport),
+                Arc::clone(&self.status),
             ) {
                 Ok((session, processor)) => {
                     self.session = Some(session);
                     self.processor = Some(processor);
+                    self.status.set_state(status::SessionState::Running {
+                        room: settings.room.clone(),
+                        peers_called: settings.peers.len(),
+                        codec: settings.codec_description(),
+                        frame: settings.frame_samples,
+                    });
                 }
                 Err(err) => {
                     let why = format!("cannot join room {:?}: {err}", settings.room);
+                    self.status
+                        .set_state(status::SessionState::Failed(why.clone()));
                     // The standalone stops there; in a DAW the plugin still passes audio and
                     // the player sees why the room is silent.
                     if !session::standalone_start_failed(&why) {
@@ -256,6 +294,15 @@ impl Plugin for OspJam {
 
     fn deactivate(&mut self) {
         self.stop_session();
+        self.status.set_state(status::SessionState::Off);
+    }
+
+    fn editor(&mut self, _async_executor: AsyncExecutor<Self>) -> Option<Self::Editor> {
+        editor::create(
+            Arc::clone(&self.params),
+            Arc::clone(&self.status),
+            Arc::clone(&self.editor_state),
+        )
     }
 
     fn reset(&mut self) {
@@ -276,6 +323,9 @@ impl Plugin for OspJam {
         diag::LAST_TRANSPORT.publish(&snapshot);
 
         let samples = buffer.samples();
+        self.status
+            .block
+            .store(samples as u32, std::sync::atomic::Ordering::Relaxed);
         let bypass = self.params.bypass.value();
         self.update_chain();
         let chain_latency = self.chain.latency();
@@ -347,6 +397,7 @@ impl Plugin for OspJam {
                 }
                 local_right.copy_from_slice(local_left);
             }
+            self.status.input.measure(local_left, local_right);
             let own: [&[f32]; 2] = [local_left, local_right];
             match &mut self.processor {
                 Some(processor) => {
@@ -378,6 +429,20 @@ impl Plugin for OspJam {
                             [] => {}
                         }
                     }
+                    for (index, meter) in self.status.players.iter().enumerate() {
+                        match processor.remote(index) {
+                            Some(remote) => {
+                                meter
+                                    .user_id
+                                    .store(remote.user_id, std::sync::atomic::Ordering::Relaxed);
+                                meter.level.measure(remote.left, remote.right);
+                            }
+                            None => {
+                                meter.user_id.store(0, std::sync::atomic::Ordering::Relaxed);
+                                meter.level.clear();
+                            }
+                        }
+                    }
                     for (index, out) in aux.outputs.iter_mut().enumerate() {
                         let out = out.as_slice();
                         match processor.remote(index) {
@@ -405,6 +470,9 @@ impl Plugin for OspJam {
                     }
                 }
             }
+            self.status
+                .output
+                .measure(&channels[0][range.clone()], &channels[right][range]);
             start += len;
         }
         self.sample_clock += samples as u64;

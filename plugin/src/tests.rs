@@ -4,9 +4,9 @@
 use super::*;
 use nice_plug::context::process::SendEventError;
 
-const SR: f32 = 48_000.0;
+pub(crate) const SR: f32 = 48_000.0;
 
-struct TestContext {
+pub(crate) struct TestContext {
     transport: Transport,
     /// Restarts the plugin asked for.
     restarts: std::cell::Cell<u32>,
@@ -39,7 +39,7 @@ impl ProcessContext<OspJam> for TestContext {
 
 /// A plugin initialised for 48 kHz stereo, with every smoother snapped to its value and the
 /// effect chain off (the limiter too), so these tests see the strip's gains alone.
-fn plugin() -> OspJam {
+pub(crate) fn plugin() -> OspJam {
     let plugin = OspJam::default();
     set_by_id(&plugin, "limiter.on", 0.0);
     activated(plugin)
@@ -51,7 +51,7 @@ fn plugin_with_default_chain() -> OspJam {
 }
 
 /// Sets the parameter with host id `id` to the normalised `value`, as a host would.
-fn set_by_id(plugin: &OspJam, id: &str, normalized: f32) {
+pub(crate) fn set_by_id(plugin: &OspJam, id: &str, normalized: f32) {
     let (_, ptr, _) = plugin
         .params()
         .param_map()
@@ -65,7 +65,7 @@ fn set_by_id(plugin: &OspJam, id: &str, normalized: f32) {
     }
 }
 
-fn activated(mut plugin: OspJam) -> OspJam {
+pub(crate) fn activated(mut plugin: OspJam) -> OspJam {
     struct Init;
     impl ActivateContext<OspJam> for Init {
         fn plugin_api(&self) -> PluginApi {
@@ -105,7 +105,7 @@ fn set(param: &FloatParam, plain: f32) {
 }
 
 /// Runs one block of `channels` through `process` under the allocation guard.
-fn run(plugin: &mut OspJam, context: &mut TestContext, channels: &mut [Vec<f32>]) {
+pub(crate) fn run(plugin: &mut OspJam, context: &mut TestContext, channels: &mut [Vec<f32>]) {
     let len = channels[0].len();
     let mut buffer = Buffer::default();
     // SAFETY: each slice outlives `buffer`, which is dropped at the end of this function.
@@ -126,7 +126,7 @@ fn run(plugin: &mut OspJam, context: &mut TestContext, channels: &mut [Vec<f32>]
     assert!(matches!(status, ProcessStatus::KeepAlive));
 }
 
-fn context() -> TestContext {
+pub(crate) fn context() -> TestContext {
     TestContext {
         transport: Transport::new(SR),
         restarts: std::cell::Cell::new(0),
@@ -364,7 +364,7 @@ fn blocks_longer_than_a_chunk_are_processed_whole() {
 
 /// Level of `hz` in `x` relative to a full-scale sine, dB: the median over 20 ms windows, so a
 /// concealed packet (which shifts the phase of everything after it) does not cancel the sum.
-fn tone_db(x: &[f32], hz: f64) -> f64 {
+pub(crate) fn tone_db(x: &[f32], hz: f64) -> f64 {
     let mut levels: Vec<f64> = x.chunks_exact(960).map(|w| window_tone_db(w, hz)).collect();
     levels.sort_by(f64::total_cmp);
     levels[levels.len() / 2]
