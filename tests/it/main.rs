@@ -6,6 +6,7 @@
 
 mod clap_host;
 mod clap_latency;
+mod editor_window;
 mod engine;
 mod jack_shell;
 mod jam;

@@ -169,7 +169,7 @@ impl JamEditor {
             .show(ui, |ui| self.events.show(ui));
         egui::Panel::left("join")
             .resizable(false)
-            .default_size(330.0)
+            .default_size(300.0)
             .show(ui, |ui| {
                 egui::ScrollArea::vertical().id_salt("left").show(ui, |ui| {
                     let in_room = matches!(self.state, SessionState::Running { .. });
@@ -183,7 +183,7 @@ impl JamEditor {
             });
         egui::Panel::right("chain")
             .resizable(true)
-            .default_size(330.0)
+            .default_size(280.0)
             .show(ui, |ui| chain::show(ui, &setter, &self.params));
         egui::CentralPanel::default().show(ui, |ui| {
             self.show_center(ui, &setter, dt);

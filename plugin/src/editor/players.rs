@@ -86,21 +86,12 @@ impl PlayersPane {
                 .striped(true)
                 .spacing([12.0, 6.0])
                 .show(ui, |ui| {
-                    for title in [
-                        "Player",
-                        "Path",
-                        "RTT",
-                        "Jitter",
-                        "Loss",
-                        "Buffer",
-                        "One-way",
-                        "Grid lag",
-                        "Codec",
-                        "Recovered / concealed",
-                        "Gain",
-                        "Mute",
-                        "Level",
-                    ] {
+                    #[rustfmt::skip]
+                    let titles = [
+                        "Player", "Level", "Gain", "Mute", "RTT", "One-way", "Buffer",
+                        "Jitter", "Loss", "Grid lag", "Recovered / concealed", "Codec", "Path",
+                    ];
+                    for title in titles {
                         ui.label(egui::RichText::new(title).strong());
                     }
                     ui.end_row();
@@ -128,32 +119,41 @@ impl PlayersPane {
         {
             self.chosen = Some(row.user_id);
         }
+        match row.slot {
+            Some(slot) => {
+                let player = &params.players[slot];
+                self.meters[slot].show(ui, &format!("Level of {name}"), 90.0);
+                ui.horizontal(|ui| {
+                    param_slider(ui, setter, &player.gain, player.gain.name(), 80.0);
+                });
+                param_switch(ui, setter, &player.mute, "");
+            }
+            None => {
+                ui.label("no audio yet");
+                ui.label("");
+                ui.label("");
+            }
+        }
         let peer = row.peer;
-        cell(
-            ui,
-            if peer.is_some() { "direct" } else { "—" },
-            &format!("Path to {name}"),
-        );
         let rtt = maybe(peer.and_then(|p| p.rtt_ms), 2, "ms");
         cell(ui, &rtt, &format!("RTT to {name}: {rtt}"));
-        let jitter = maybe(peer.map(|p| p.jitter_ms), 2, "ms");
-        cell(ui, &jitter, &format!("Jitter of {name}: {jitter}"));
-        let loss = maybe(peer.map(|p| p.loss * 100.0), 2, "%");
-        cell(ui, &loss, &format!("Loss from {name}: {loss}"));
-        let buffer = maybe(peer.map(|p| p.buffer_ms), 1, "ms");
-        cell(ui, &buffer, &format!("Buffer for {name}: {buffer}"));
         let one_way = maybe(peer.and_then(|p| p.one_way_ms), 1, "ms");
         cell(
             ui,
             &one_way,
             &format!("One-way latency from {name}: {one_way}"),
         );
+        let buffer = maybe(peer.map(|p| p.buffer_ms), 1, "ms");
+        cell(ui, &buffer, &format!("Buffer for {name}: {buffer}"));
+        let jitter = maybe(peer.map(|p| p.jitter_ms), 2, "ms");
+        cell(ui, &jitter, &format!("Jitter of {name}: {jitter}"));
+        let loss = maybe(peer.map(|p| p.loss * 100.0), 2, "%");
+        cell(ui, &loss, &format!("Loss from {name}: {loss}"));
         let lag = match peer.and_then(|p| p.grid_lag_ms.zip(p.grid_lag_beats)) {
             Some((ms, beats)) => format!("{ms:.1} ms ({beats:.2} beats)"),
             None => maybe(peer.and_then(|p| p.grid_lag_ms), 1, "ms"),
         };
         cell(ui, &lag, &format!("Grid lag of {name}: {lag}"));
-        cell(ui, codec, &format!("Codec from {name}: {codec}"));
         let repaired = peer.map_or_else(
             || "—".to_owned(),
             |p| format!("{} / {}", p.recovered, p.concealed),
@@ -163,20 +163,12 @@ impl PlayersPane {
             &repaired,
             &format!("Recovered and concealed from {name}: {repaired}"),
         );
-        match row.slot {
-            Some(slot) => {
-                let player = &params.players[slot];
-                ui.horizontal(|ui| {
-                    param_slider(ui, setter, &player.gain, player.gain.name(), 90.0);
-                });
-                param_switch(ui, setter, &player.mute, "");
-                self.meters[slot].show(ui, &format!("Level of {name}"), 110.0);
-            }
-            None => {
-                ui.label("no audio yet");
-                ui.label("");
-                ui.label("");
-            }
-        }
+        cell(ui, codec, &format!("Codec from {name}: {codec}"));
+        // Every peer is reached directly today (the network reports no relayed path).
+        cell(
+            ui,
+            if peer.is_some() { "direct" } else { "—" },
+            &format!("Path to {name}"),
+        );
     }
 }
