@@ -102,6 +102,49 @@ fn current_value(instance: &mut PluginInstance<TestHost>, id: ClapId) -> f64 {
     ext.get_value(&handle, id).expect("get_value")
 }
 
+/// One block of `input` (on both channels) through `processor` with `events`; the two output
+/// channels and the status.
+pub(crate) fn process_stereo<H: HostHandlers>(
+    processor: &mut StartedPluginAudioProcessor<H>,
+    input: &[f32],
+    events: &EventBuffer,
+    steady_time: u64,
+    transport: Option<&TransportEvent>,
+) -> (Vec<f32>, Vec<f32>, ProcessStatus) {
+    let mut in_ports = AudioPorts::with_capacity(2, 1);
+    let mut out_ports = AudioPorts::with_capacity(2, 1);
+    let mut out_events = EventBuffer::new();
+    let mut left = input.to_vec();
+    let mut right = input.to_vec();
+    let mut out_l = vec![0.0f32; input.len()];
+    let mut out_r = vec![0.0f32; input.len()];
+    let ins = in_ports.with_input_buffers([AudioPortBuffer {
+        latency: 0,
+        channels: AudioPortBufferType::f32_input_only(
+            [&mut left[..], &mut right[..]]
+                .into_iter()
+                .map(InputChannel::variable),
+        ),
+    }]);
+    let mut outs = out_ports.with_output_buffers([AudioPortBuffer {
+        latency: 0,
+        channels: AudioPortBufferType::f32_output_only(
+            [&mut out_l[..], &mut out_r[..]].into_iter(),
+        ),
+    }]);
+    let status = processor
+        .process(
+            &ins,
+            &mut outs,
+            &InputEvents::from_buffer(events),
+            &mut OutputEvents::from_buffer(&mut out_events),
+            Some(steady_time),
+            transport,
+        )
+        .expect("process");
+    (out_l, out_r, status)
+}
+
 /// A playing 4/4 transport at 120 BPM, looping beats 4..12, at `beats` into the song.
 fn transport_at(beats: f64) -> TransportEvent {
     let bar = (beats / 4.0).floor();
@@ -208,10 +251,7 @@ fn clap_bundle_processes_with_a_playing_120_bpm_transport() {
     let blocks = 80; // 0.43 s: well past the 20 ms gain smoothing
     let input = sine(440.0, 0.5, SR, BLOCK * blocks);
     let mut output = vec![[0.0f32; 2 * BLOCK]; blocks].concat();
-    let mut in_ports = AudioPorts::with_capacity(2, 1);
-    let mut out_ports = AudioPorts::with_capacity(2, 1);
     let mut events = EventBuffer::new();
-    let mut out_events = EventBuffer::new();
     let start_beats = 8.0; // bar 2 (0-based), beat 1
     for b in 0..blocks {
         events.clear();
@@ -225,34 +265,13 @@ fn clap_bundle_processes_with_a_playing_120_bpm_transport() {
         }
         let beats = start_beats + (b * BLOCK) as f64 * TEMPO / 60.0 / SR;
         let transport = transport_at(beats);
-        let mut left = input[b * BLOCK..(b + 1) * BLOCK].to_vec();
-        let mut right = left.clone();
-        let mut out_l = [0.0f32; BLOCK];
-        let mut out_r = [0.0f32; BLOCK];
-        let ins = in_ports.with_input_buffers([AudioPortBuffer {
-            latency: 0,
-            channels: AudioPortBufferType::f32_input_only(
-                [&mut left[..], &mut right[..]]
-                    .into_iter()
-                    .map(InputChannel::variable),
-            ),
-        }]);
-        let mut outs = out_ports.with_output_buffers([AudioPortBuffer {
-            latency: 0,
-            channels: AudioPortBufferType::f32_output_only(
-                [&mut out_l[..], &mut out_r[..]].into_iter(),
-            ),
-        }]);
-        let status = processor
-            .process(
-                &ins,
-                &mut outs,
-                &InputEvents::from_buffer(&events),
-                &mut OutputEvents::from_buffer(&mut out_events),
-                Some((b * BLOCK) as u64),
-                Some(&transport),
-            )
-            .expect("process");
+        let (out_l, out_r, status) = process_stereo(
+            &mut processor,
+            &input[b * BLOCK..(b + 1) * BLOCK],
+            &events,
+            (b * BLOCK) as u64,
+            Some(&transport),
+        );
         assert_eq!(status, ProcessStatus::Continue);
         let frame = &mut output[b * 2 * BLOCK..(b + 1) * 2 * BLOCK];
         frame[..BLOCK].copy_from_slice(&out_l);

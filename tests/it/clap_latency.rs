@@ -9,7 +9,7 @@ use clack_extensions::latency::{HostLatency, HostLatencyImpl, PluginLatency};
 use clack_host::events::event_types::ParamValueEvent;
 use clack_host::prelude::*;
 
-use crate::clap_host::{host_info, load_entry, param_id, params};
+use crate::clap_host::{host_info, load_entry, param_id, params, process_stereo};
 
 const SR: f64 = 48_000.0;
 const BLOCK: usize = 256;
@@ -140,9 +140,6 @@ impl Host {
     /// returns the left output.
     fn process(&mut self, input: &[f32], events: &[ParamValueEvent]) -> Vec<f32> {
         let mut output = Vec::with_capacity(input.len());
-        let mut in_ports = AudioPorts::with_capacity(2, 1);
-        let mut out_ports = AudioPorts::with_capacity(2, 1);
-        let mut out_events = EventBuffer::new();
         for (index, chunk) in input.chunks(BLOCK).enumerate() {
             let mut buffer = EventBuffer::new();
             if index == 0 {
@@ -150,38 +147,10 @@ impl Host {
                     buffer.push(event);
                 }
             }
-            let mut left = chunk.to_vec();
-            let mut right = chunk.to_vec();
-            let mut out_l = vec![0.0f32; chunk.len()];
-            let mut out_r = vec![0.0f32; chunk.len()];
-            let ins = in_ports.with_input_buffers([AudioPortBuffer {
-                latency: 0,
-                channels: AudioPortBufferType::f32_input_only(
-                    [&mut left[..], &mut right[..]]
-                        .into_iter()
-                        .map(InputChannel::variable),
-                ),
-            }]);
-            let mut outs = out_ports.with_output_buffers([AudioPortBuffer {
-                latency: 0,
-                channels: AudioPortBufferType::f32_output_only(
-                    [&mut out_l[..], &mut out_r[..]].into_iter(),
-                ),
-            }]);
-            self.processor
-                .as_mut()
-                .expect("active")
-                .process(
-                    &ins,
-                    &mut outs,
-                    &InputEvents::from_buffer(&buffer),
-                    &mut OutputEvents::from_buffer(&mut out_events),
-                    Some(self.steady_time),
-                    None,
-                )
-                .expect("process");
+            let processor = self.processor.as_mut().expect("active");
+            let (left, _, _) = process_stereo(processor, chunk, &buffer, self.steady_time, None);
             self.steady_time += chunk.len() as u64;
-            output.extend_from_slice(&out_l);
+            output.extend_from_slice(&left);
         }
         output
     }

@@ -2,9 +2,9 @@
 //! your own levels, follow the grid and shape the effect chain. The standalone opens the same
 //! editor in its window.
 //!
-//! Panes, one file each: [`join`], [`players`], [`latency`] (the chosen player's breakdown),
-//! [`levels`] (your own meters and strip), [`grid`], [`chain`] (the effects) and [`events`]
-//! (the room's events, where chat will go). Parameters change through the host
+//! Panes, one file each: `join`, `players`, `latency` (the chosen player's breakdown),
+//! `levels` (your own meters and strip), `grid`, `chain` (the effects) and `events` (the
+//! room's events, where chat will go). Parameters change through the host
 //! ([`ParamSetter`]), so automation and undo see them; everything else comes from the
 //! plugin's [`Status`], which the audio and control threads publish without waiting for the
 //! editor.
