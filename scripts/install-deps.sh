@@ -23,6 +23,10 @@ PACKAGES=(
   sox gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good ffmpeg tshark
   # NAT traversal, LAN discovery, network namespaces
   coturn avahi-daemon avahi-utils dbus iproute2
+  # the editor: X11 and OpenGL to build its window (baseview), a virtual display with Mesa's
+  # software GL to test it headless, and xwd + ImageMagick for its screenshot
+  libx11-dev libx11-xcb-dev libxcb1-dev libxcb-dri2-0-dev libxcb-icccm4-dev libxcursor-dev
+  libxkbcommon-dev libgl1-mesa-dev libgl1-mesa-dri xvfb x11-apps x11-utils imagemagick
 )
 
 missing=()

@@ -30,10 +30,23 @@ pub fn set_standalone_preset(preset: Preset) -> bool {
 pub const STATE_KEY: &str = "effects";
 
 /// One host parameter of an effect, typed as the host shows it.
-enum HostParam {
+pub enum HostParam {
+    /// A continuous value.
     Float(FloatParam),
+    /// A whole number, or one of a list of choices.
     Int(IntParam),
+    /// A switch.
     Toggle(BoolParam),
+}
+
+/// One effect's switch and parameters as the editor shows them.
+pub struct EffectView<'a> {
+    /// Its display name ("Compressor").
+    pub name: &'a str,
+    /// Its on switch.
+    pub enabled: &'a BoolParam,
+    /// Its parameters, in the effect's order.
+    pub params: &'a [HostParam],
 }
 
 impl HostParam {
@@ -233,6 +246,15 @@ impl EffectParams {
         let mut preset = Preset::default();
         self.read_into(&mut preset, |_, _| {});
         preset
+    }
+
+    /// Every effect, in chain order.
+    pub fn effects(&self) -> impl Iterator<Item = EffectView<'_>> {
+        self.groups.iter().map(|group| EffectView {
+            name: &group.group,
+            enabled: &group.enabled,
+            params: &group.params,
+        })
     }
 
     /// How many host parameters the chain has, switches included.

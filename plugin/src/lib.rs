@@ -11,9 +11,13 @@
 //! assertion.
 
 pub mod diag;
+pub mod editor;
 pub mod effects;
+mod latency;
 pub mod params;
+pub mod secrets;
 pub mod session;
+pub mod status;
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -51,12 +55,16 @@ pub struct OspJam {
     chain: Chain,
     /// The chain's settings as last read from the host parameters (audio thread copy).
     chain_settings: Preset,
-    /// The latency last reported to the host (samples).
-    reported_latency: u32,
+    /// The latency reported at activation and the padding that holds the chain on it.
+    latency: latency::LatencyPad,
     /// The player's signal through input gain and the chain, one chunk.
     local: [[f32; CHUNK]; 2],
     /// The metronome on the room's grid, when the session asks for one.
     click: Option<Click>,
+    /// What the editor shows: levels, the session's state and report.
+    status: Arc<status::Status>,
+    /// The editor's window size and scale, saved with the project.
+    editor_state: Arc<nice_plug_egui::EguiEditorState>,
 }
 
 /// Level of the click on the grid (-12 dBFS peak): audible over a band, below a loud track.
@@ -86,9 +94,11 @@ impl Default for OspJam {
             processor: None,
             chain: Chain::new(&Preset::default()),
             chain_settings: Preset::default(),
-            reported_latency: 0,
+            latency: latency::LatencyPad::default(),
             local: [[0.0; CHUNK]; 2],
             click: None,
+            status: status::Status::new_shared(),
+            editor_state: editor::default_state(),
         }
     }
 }
@@ -110,17 +120,37 @@ impl OspJam {
         &self.params
     }
 
-    /// Reads the effect parameters into the chain; returns its latency.
+    /// What the editor shows that is not a parameter.
+    pub fn status(&self) -> &Arc<status::Status> {
+        &self.status
+    }
+
+    /// The session's settings with the secret filled in from the user's secrets file when the
+    /// settings carry none (they are saved without it).
+    fn session_settings(&self) -> session::Settings {
+        let mut settings = match self.params.session.lock() {
+            Ok(settings) => settings.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        if settings.secret.is_empty()
+            && let Some(secret) =
+                secrets::SecretStore::for_user().and_then(|store| store.get(&settings.room))
+        {
+            settings.secret = secret;
+        }
+        settings
+    }
+
+    /// Reads the effect parameters into the chain.
     ///
     /// Audio thread: must not allocate, lock or block.
-    fn update_chain(&mut self) -> u32 {
+    fn update_chain(&mut self) {
         let chain = &mut self.chain;
         self.params
             .effects
             .read_into(&mut self.chain_settings, |index, unit| {
                 chain.slots_mut()[index].set_params(unit);
             });
-        u32::try_from(self.chain.latency()).unwrap_or(u32::MAX)
     }
 
     /// The room context at `offset` samples into the block: the room's grid while it rolls
@@ -194,7 +224,7 @@ impl Plugin for OspJam {
 
     const SAMPLE_ACCURATE_AUTOMATION: bool = true;
 
-    type Editor = ();
+    type Editor = nice_plug_egui::EguiEditor<editor::JamEditor>;
     type SysExMessage = ();
     type BackgroundTask = ();
 
@@ -216,17 +246,18 @@ impl Plugin for OspJam {
         self.chain = Chain::new(&self.chain_settings);
         self.chain
             .prepare(&ProcessSpec::stereo(self.sample_rate, CHUNK));
-        self.reported_latency = u32::try_from(self.chain.latency()).unwrap_or(u32::MAX);
-        context.set_latency_samples(self.reported_latency);
+        // The one place the latency changes (see `latency`): nice-plug tells a CLAP host
+        // through `latency.changed` inside the activation that follows.
+        self.latency = latency::LatencyPad::new(self.chain.latency());
+        context.set_latency_samples(u32::try_from(self.latency.reported()).unwrap_or(u32::MAX));
         self.sample_clock = 0;
         self.stop_session();
-        let settings = match session::standalone() {
-            Some(settings) => settings.clone(),
-            None => match self.params.session.lock() {
-                Ok(settings) => settings.clone(),
-                Err(poisoned) => poisoned.into_inner().clone(),
-            },
-        };
+        let settings = self.session_settings();
+        self.status.sample_rate.store(
+            buffer_config.sample_rate as u32,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        self.status.set_state(status::SessionState::Off);
         self.click = settings.click.then(|| Click::new(self.sample_rate));
         if settings.is_enabled() {
             match session::Session::start(
@@ -234,13 +265,22 @@ impl Plugin for OspJam {
                 self.sample_rate,
                 CHUNK,
                 Arc::clone(&self.transport),
+                Arc::clone(&self.status),
             ) {
                 Ok((session, processor)) => {
                     self.session = Some(session);
                     self.processor = Some(processor);
+                    self.status.set_state(status::SessionState::Running {
+                        room: settings.room.clone(),
+                        peers_called: settings.peers.len(),
+                        codec: settings.codec_description(),
+                        frame: settings.frame_samples,
+                    });
                 }
                 Err(err) => {
                     let why = format!("cannot join room {:?}: {err}", settings.room);
+                    self.status
+                        .set_state(status::SessionState::Failed(why.clone()));
                     // The standalone stops there; in a DAW the plugin still passes audio and
                     // the player sees why the room is silent.
                     if !session::standalone_start_failed(&why) {
@@ -254,11 +294,21 @@ impl Plugin for OspJam {
 
     fn deactivate(&mut self) {
         self.stop_session();
+        self.status.set_state(status::SessionState::Off);
+    }
+
+    fn editor(&mut self, _async_executor: AsyncExecutor<Self>) -> Option<Self::Editor> {
+        editor::create(
+            Arc::clone(&self.params),
+            Arc::clone(&self.status),
+            Arc::clone(&self.editor_state),
+        )
     }
 
     fn reset(&mut self) {
         self.strip.reset(self.params.bypass.value());
         self.chain.reset();
+        self.latency.reset();
     }
 
     fn process(
@@ -273,11 +323,16 @@ impl Plugin for OspJam {
         diag::LAST_TRANSPORT.publish(&snapshot);
 
         let samples = buffer.samples();
+        self.status
+            .block
+            .store(samples as u32, std::sync::atomic::Ordering::Relaxed);
         let bypass = self.params.bypass.value();
-        let latency = self.update_chain();
-        if latency != self.reported_latency {
-            self.reported_latency = latency;
-            context.set_latency_samples(latency);
+        self.update_chain();
+        let chain_latency = self.chain.latency();
+        if self.latency.needs_restart(chain_latency) {
+            // Thread-safe in CLAP and VST3; the new latency is reported as the host
+            // reactivates us, never from here.
+            context.request_restart();
         }
         if let Some(processor) = &self.processor {
             for (index, player) in self.params.players.iter().enumerate() {
@@ -334,6 +389,7 @@ impl Plugin for OspJam {
             self.chain
                 .set_context(&Self::room_context(&snapshot, grid_at, start));
             self.chain.process(&mut Block::new(local_left, local_right));
+            self.latency.process(chain_latency, local_left, local_right);
             if channels.len() == 1 {
                 // A mono track hears (and sends) the middle of the stereo chain.
                 for (l, r) in local_left.iter_mut().zip(local_right.iter()) {
@@ -341,6 +397,7 @@ impl Plugin for OspJam {
                 }
                 local_right.copy_from_slice(local_left);
             }
+            self.status.input.measure(local_left, local_right);
             let own: [&[f32]; 2] = [local_left, local_right];
             match &mut self.processor {
                 Some(processor) => {
@@ -372,6 +429,20 @@ impl Plugin for OspJam {
                             [] => {}
                         }
                     }
+                    for (index, meter) in self.status.players.iter().enumerate() {
+                        match processor.remote(index) {
+                            Some(remote) => {
+                                meter
+                                    .user_id
+                                    .store(remote.user_id, std::sync::atomic::Ordering::Relaxed);
+                                meter.level.measure(remote.left, remote.right);
+                            }
+                            None => {
+                                meter.user_id.store(0, std::sync::atomic::Ordering::Relaxed);
+                                meter.level.clear();
+                            }
+                        }
+                    }
                     for (index, out) in aux.outputs.iter_mut().enumerate() {
                         let out = out.as_slice();
                         match processor.remote(index) {
@@ -399,6 +470,9 @@ impl Plugin for OspJam {
                     }
                 }
             }
+            self.status
+                .output
+                .measure(&channels[0][range.clone()], &channels[right][range]);
             start += len;
         }
         self.sample_clock += samples as u64;

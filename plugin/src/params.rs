@@ -47,7 +47,8 @@ pub struct JamParams {
     /// The effect chain: every effect's switch and parameters, grouped per effect.
     #[nested(group = "Effects")]
     pub effects: EffectParams,
-    /// The network session's settings (room, secret, addresses, codec, jitter buffer).
+    /// The network session's settings (room, addresses, codec, jitter buffer; the secret is
+    /// kept in the user's secrets file, not here).
     #[persist = "session"]
     pub session: Mutex<session::Settings>,
 }
@@ -99,7 +100,8 @@ impl Default for JamParams {
             .with_string_to_value(formatters::s2v_f32_percentage()),
             players: std::array::from_fn(|i| PlayerParams::new(i + 1)),
             effects: EffectParams::default(),
-            session: Mutex::new(session::Settings::default()),
+            // The standalone's command line is where its session settings come from.
+            session: Mutex::new(session::standalone().cloned().unwrap_or_default()),
         }
     }
 }

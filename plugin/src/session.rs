@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 use engine::controller::{Lead, Track};
 use engine::transport;
 use engine::{Codec, Controller, JitterMode, Processor};
+
+use crate::status::Status;
 use serde::{Deserialize, Serialize};
 
 /// What a player sets up: saved in the plugin state (`session` key) as JSON.
@@ -24,7 +26,10 @@ use serde::{Deserialize, Serialize};
 pub struct Settings {
     /// The room; empty means no session (the plugin only passes audio through).
     pub room: String,
-    /// The room secret every member shares.
+    /// The room secret every member shares. Never saved with the project (a shared project
+    /// must not share it): the editor keeps it in the user's own file (`secrets`), read back
+    /// by room when the session starts. Read from old projects that still carry it.
+    #[serde(skip_serializing)]
     pub secret: String,
     /// Local UDP address.
     pub listen: String,
@@ -108,6 +113,16 @@ impl Settings {
     /// Whether a session should run.
     pub fn is_enabled(&self) -> bool {
         !self.room.is_empty()
+    }
+
+    /// The codec as a player reads it: "Opus 128 kb/s, 2.5 ms" or "PCM 24-bit, 1.3 ms".
+    pub fn codec_description(&self) -> String {
+        let frame_ms = f64::from(self.frame_samples) / 48.0;
+        match self.codec.as_str() {
+            "opus" => format!("Opus {} kb/s, {frame_ms:.1} ms", self.bitrate / 1000),
+            "pcm" | "l24" => format!("PCM 24-bit, {frame_ms:.1} ms"),
+            other => other.to_owned(),
+        }
     }
 
     /// The engine configuration for a host running at `sample_rate` with blocks up to
@@ -271,6 +286,7 @@ impl Session {
         sample_rate: f64,
         max_block: usize,
         host_transport: Arc<transport::Shared>,
+        status: Arc<Status>,
     ) -> Result<(Self, Processor), String> {
         let mut running = lock(&RUNNING);
         running.retain(|(_, session)| session.strong_count() > 0);
@@ -313,7 +329,7 @@ impl Session {
             std::thread::Builder::new()
                 .name("osp-jam-session".into())
                 .spawn(move || {
-                    control_loop(&controller, &stop, &host_transport, lead, print);
+                    control_loop(&controller, &stop, &host_transport, lead, print, &status);
                 })
                 .map_err(|e| e.to_string())?
         };
@@ -381,7 +397,10 @@ fn control_loop(
     host_transport: &transport::Shared,
     leading: Leading,
     print: Print,
+    status: &Status,
 ) {
+    // The editor's numbers: five a second reads as live without costing the control thread.
+    const PUBLISH: Duration = Duration::from_millis(200);
     // Short enough that the sample-clock fit sees reads soon after block starts, and that a
     // host's tempo change reaches the room within a beat's fraction.
     const TICK: Duration = Duration::from_millis(10);
@@ -393,6 +412,7 @@ fn control_loop(
         let _ = out.flush();
     }
     let mut next_stats = Instant::now() + Duration::from_secs(1);
+    let mut next_publish = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(TICK);
         let host = host_transport.read::<transport::Snapshot>();
@@ -403,6 +423,10 @@ fn control_loop(
         };
         let mut controller = lock(controller);
         controller.tick(lead);
+        if Instant::now() >= next_publish {
+            next_publish += PUBLISH;
+            status.publish(controller.report());
+        }
         if print.stats && Instant::now() >= next_stats {
             next_stats += Duration::from_secs(1);
             println!("{}", controller.report());

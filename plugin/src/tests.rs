@@ -4,10 +4,12 @@
 use super::*;
 use nice_plug::context::process::SendEventError;
 
-const SR: f32 = 48_000.0;
+pub(crate) const SR: f32 = 48_000.0;
 
-struct TestContext {
+pub(crate) struct TestContext {
     transport: Transport,
+    /// Restarts the plugin asked for.
+    restarts: std::cell::Cell<u32>,
 }
 
 impl ProcessContext<OspJam> for TestContext {
@@ -29,13 +31,15 @@ impl ProcessContext<OspJam> for TestContext {
         Err((event, SendEventError::NoOutputBuffer))
     }
     fn set_latency_samples(&self, _samples: u32) {}
-    fn request_restart(&self) {}
+    fn request_restart(&self) {
+        self.restarts.set(self.restarts.get() + 1);
+    }
     fn set_current_voice_capacity(&self, _capacity: u32) {}
 }
 
 /// A plugin initialised for 48 kHz stereo, with every smoother snapped to its value and the
 /// effect chain off (the limiter too), so these tests see the strip's gains alone.
-fn plugin() -> OspJam {
+pub(crate) fn plugin() -> OspJam {
     let plugin = OspJam::default();
     set_by_id(&plugin, "limiter.on", 0.0);
     activated(plugin)
@@ -47,7 +51,7 @@ fn plugin_with_default_chain() -> OspJam {
 }
 
 /// Sets the parameter with host id `id` to the normalised `value`, as a host would.
-fn set_by_id(plugin: &OspJam, id: &str, normalized: f32) {
+pub(crate) fn set_by_id(plugin: &OspJam, id: &str, normalized: f32) {
     let (_, ptr, _) = plugin
         .params()
         .param_map()
@@ -61,7 +65,7 @@ fn set_by_id(plugin: &OspJam, id: &str, normalized: f32) {
     }
 }
 
-fn activated(mut plugin: OspJam) -> OspJam {
+pub(crate) fn activated(mut plugin: OspJam) -> OspJam {
     struct Init;
     impl ActivateContext<OspJam> for Init {
         fn plugin_api(&self) -> PluginApi {
@@ -101,7 +105,7 @@ fn set(param: &FloatParam, plain: f32) {
 }
 
 /// Runs one block of `channels` through `process` under the allocation guard.
-fn run(plugin: &mut OspJam, context: &mut TestContext, channels: &mut [Vec<f32>]) {
+pub(crate) fn run(plugin: &mut OspJam, context: &mut TestContext, channels: &mut [Vec<f32>]) {
     let len = channels[0].len();
     let mut buffer = Buffer::default();
     // SAFETY: each slice outlives `buffer`, which is dropped at the end of this function.
@@ -122,9 +126,10 @@ fn run(plugin: &mut OspJam, context: &mut TestContext, channels: &mut [Vec<f32>]
     assert!(matches!(status, ProcessStatus::KeepAlive));
 }
 
-fn context() -> TestContext {
+pub(crate) fn context() -> TestContext {
     TestContext {
         transport: Transport::new(SR),
+        restarts: std::cell::Cell::new(0),
     }
 }
 
@@ -148,7 +153,7 @@ fn unity_by_default_own_signal_passes_unchanged() {
 #[test]
 fn the_default_chain_limits_at_the_ceiling_with_its_latency() {
     let mut plugin = plugin_with_default_chain();
-    assert_eq!(plugin.reported_latency, 96);
+    assert_eq!(plugin.latency.reported(), 96);
     let mut ctx = context();
     let mut io = vec![vec![2.0f32; 4096], vec![-2.0f32; 4096]];
     run(&mut plugin, &mut ctx, &mut io);
@@ -188,6 +193,34 @@ fn host_effect_parameters_reach_the_chain() {
     run(&mut plugin, &mut ctx, &mut io);
     assert!(io[0][1024..].iter().all(|&y| y == 0.5));
     assert!(io[1][1024..].iter().all(|&y| y == -0.25));
+}
+
+/// Switching the limiter off while processing keeps the latency the host was told (the chain
+/// is padded to it: an impulse still comes out 96 samples late) and asks for one restart; the
+/// next activation reports the chain's new latency, 0.
+#[test]
+fn a_latency_change_waits_for_the_restart_and_is_padded_until_then() {
+    let mut plugin = plugin_with_default_chain();
+    let mut ctx = context();
+    set_by_id(&plugin, "limiter.on", 0.0);
+    // Past the limiter's crossfade, so the chain itself has no latency left.
+    let mut io = vec![vec![0.0f32; 8192], vec![0.0f32; 8192]];
+    run(&mut plugin, &mut ctx, &mut io);
+    assert_eq!(plugin.chain.latency(), 0);
+    let mut io = vec![vec![0.0f32; 1024], vec![0.0f32; 1024]];
+    io[0][100] = 0.5;
+    io[1][100] = 0.5;
+    run(&mut plugin, &mut ctx, &mut io);
+    let peak = io[0].iter().position(|&y| y != 0.0);
+    assert_eq!(
+        peak,
+        Some(196),
+        "the impulse comes out at the reported 96 samples"
+    );
+    assert!((io[0][196] - 0.5).abs() < 1e-6);
+    assert_eq!(ctx.restarts.get(), 1, "one restart asked for");
+    let plugin = activated(plugin);
+    assert_eq!(plugin.latency.reported(), 0);
 }
 
 #[test]
@@ -331,7 +364,7 @@ fn blocks_longer_than_a_chunk_are_processed_whole() {
 
 /// Level of `hz` in `x` relative to a full-scale sine, dB: the median over 20 ms windows, so a
 /// concealed packet (which shifts the phase of everything after it) does not cancel the sum.
-fn tone_db(x: &[f32], hz: f64) -> f64 {
+pub(crate) fn tone_db(x: &[f32], hz: f64) -> f64 {
     let mut levels: Vec<f64> = x.chunks_exact(960).map(|w| window_tone_db(w, hz)).collect();
     levels.sort_by(f64::total_cmp);
     levels[levels.len() / 2]

@@ -5,6 +5,9 @@
 //! The shell drives the plugin's own `Plugin` impl, so the standalone keeps everything the
 //! track has in a DAW (effect chain, strip, parameters, transport, session).
 
+use std::sync::Arc;
+
+use nice_plug::context::gui::AsyncExecutor;
 use nice_plug::context::process::SendEventError;
 use nice_plug::prelude::*;
 use plugin::OspJam;
@@ -25,6 +28,8 @@ pub(crate) struct OwnTransport {
 /// An activated plugin and the buffers its `process()` takes, allocated once.
 pub(crate) struct Host {
     plugin: OspJam,
+    layout: AudioIOLayout,
+    config: BufferConfig,
     sample_rate: f32,
     transport: OwnTransport,
     /// Samples processed since activation (the transport's position).
@@ -81,6 +86,8 @@ impl Host {
             .collect();
         Ok(Self {
             plugin,
+            layout: *layout,
+            config,
             sample_rate,
             transport,
             position: 0,
@@ -166,6 +173,32 @@ impl Host {
     /// Deactivates the plugin: it leaves the room (peers are told).
     pub(crate) fn deactivate(&mut self) {
         self.plugin.deactivate();
+    }
+
+    /// Deactivates and activates the plugin again, as a plugin host does when the plugin asks
+    /// for a restart (the editor's Join and Leave): the session starts anew from the settings.
+    /// Call with the audio callbacks stopped.
+    ///
+    /// # Errors
+    /// The plugin refused to activate again.
+    pub(crate) fn restart(&mut self) -> Result<(), String> {
+        self.plugin.deactivate();
+        if !self
+            .plugin
+            .activate(&self.layout, &self.config, &mut Activation)
+        {
+            return Err("the plugin refused to activate again".to_owned());
+        }
+        self.plugin.reset();
+        self.position = 0;
+        Ok(())
+    }
+
+    /// The plugin's editor, unless the process runs headless.
+    pub(crate) fn editor(&mut self) -> Option<<OspJam as Plugin>::Editor> {
+        // The editor runs no background tasks: both executors drop what they are given.
+        let executor = AsyncExecutor::new(Arc::new(|_task| {}), Arc::new(|_task| {}));
+        self.plugin.editor(executor)
     }
 }
 

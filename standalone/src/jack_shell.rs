@@ -17,7 +17,10 @@
 //!   allocation guard in debug builds); the plugin splits periods of any size into its own
 //!   chunks, so a period size change needs no new buffers.
 //! - Ctrl-C / SIGTERM deactivate the client, then the plugin (which leaves the room), and the
-//!   app exits 0. A server that goes away ends the app with one line and status 1.
+//!   app exits 0. With a window, closing it does the same.
+//! - The editor's Join and Leave restart the plugin between periods: the client is
+//!   deactivated, the plugin activated again with its new settings, the client activated and
+//!   connected again. A server that goes away ends the app with one line and status 1.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -61,6 +64,10 @@ struct Flags {
     shutdown: AtomicBool,
     /// The server's sample rate changed to this (0: it did not).
     new_rate: AtomicU32,
+    /// The editor asked for the plugin to be restarted.
+    restart: Arc<AtomicBool>,
+    /// The player closed the window.
+    window_closed: AtomicBool,
 }
 
 /// Opens the client, activates the plugin on it, and runs until Ctrl-C, SIGTERM or the
@@ -102,8 +109,11 @@ pub(crate) fn run(shell: &Shell) -> Result<Ended, StartError> {
         time_signature: (shell.timesig_num, shell.timesig_denom),
     };
     // Joins the room (a session that cannot start ends the app from the plugin's hook).
-    let host =
+    let mut host =
         Host::activate(&layout, rate as f32, period, transport).map_err(StartError::Failed)?;
+    // The window (when there is a display) needs the plugin's editor before the plugin moves
+    // to the audio callback.
+    let editor = host.editor();
     let notify = Notify {
         flags: Arc::clone(&flags),
         rate,
@@ -122,28 +132,109 @@ pub(crate) fn run(shell: &Shell) -> Result<Ended, StartError> {
     }
     tracing::info!("JACK client {name:?}: {rate} Hz, {period}-frame periods");
 
-    let ended = loop {
-        std::thread::sleep(Duration::from_millis(20));
-        if flags.stop.load(Ordering::Relaxed) {
-            break Ended::Stopped;
-        }
-        if flags.shutdown.load(Ordering::Relaxed) {
-            break Ended::Lost("the JACK server shut down".to_owned());
-        }
-        let new_rate = flags.new_rate.load(Ordering::Relaxed);
-        if new_rate != 0 {
-            break Ended::Lost(format!(
-                "the JACK server changed its sample rate from {rate} to {new_rate} Hz; restart \
-                 osp-jam"
-            ));
-        }
+    let supervisor = Supervisor {
+        flags: Arc::clone(&flags),
+        rate,
+        name,
+        layout,
+        shell: shell.clone(),
     };
-    // The callbacks stop first, then the plugin leaves the room. If the server is gone the
-    // client cannot be deactivated; the plugin is then dropped with it (and still says goodbye).
-    if let Ok((_, _, mut process)) = active.deactivate() {
-        process.host.deactivate();
-    }
+    let Some(editor) = editor else {
+        return Ok(supervisor.run(active));
+    };
+    // The window on this thread (toolkits want the main one), the client supervised on another.
+    let gui = crate::window::ShellGui {
+        restart: Arc::clone(&flags.restart),
+        sample_rate: rate as f32,
+    };
+    let supervising = std::thread::Builder::new()
+        .name("osp-jam-shell".into())
+        .spawn(move || {
+            let ended = supervisor.run(active);
+            if !supervisor.flags.window_closed.load(Ordering::Relaxed) {
+                // Ctrl-C, SIGTERM or the server's end while the window is open: the room is
+                // left; the window goes with the process.
+                if let Ended::Lost(why) = &ended {
+                    eprintln!("osp-jam: {why}");
+                    std::process::exit(1);
+                }
+                std::process::exit(0);
+            }
+            ended
+        })
+        .map_err(|e| StartError::Failed(format!("cannot start the shell's thread: {e}")))?;
+    let window = crate::window::run(&editor, gui);
+    flags.window_closed.store(true, Ordering::Relaxed);
+    flags.stop.store(true, Ordering::Relaxed);
+    let ended = supervising
+        .join()
+        .unwrap_or_else(|_| Ended::Lost("the shell's thread panicked".to_owned()));
+    window.map_err(StartError::Failed)?;
     Ok(ended)
+}
+
+/// Watches the running client: stops it on Ctrl-C, SIGTERM, a closed window or the server's
+/// end, and restarts the plugin when its editor asks (Join, Leave).
+struct Supervisor {
+    flags: Arc<Flags>,
+    /// The rate the plugin runs at.
+    rate: u32,
+    /// The client's name.
+    name: String,
+    layout: AudioIOLayout,
+    shell: Shell,
+}
+
+type Active = jack::AsyncClient<Notify, Process>;
+
+impl Supervisor {
+    fn run(&self, mut active: Active) -> Ended {
+        let flags = &self.flags;
+        let ended = loop {
+            std::thread::sleep(Duration::from_millis(20));
+            if flags.stop.load(Ordering::Relaxed) {
+                break Ended::Stopped;
+            }
+            if flags.shutdown.load(Ordering::Relaxed) {
+                break Ended::Lost("the JACK server shut down".to_owned());
+            }
+            let new_rate = flags.new_rate.load(Ordering::Relaxed);
+            if new_rate != 0 {
+                break Ended::Lost(format!(
+                    "the JACK server changed its sample rate from {} to {new_rate} Hz; restart \
+                     osp-jam",
+                    self.rate
+                ));
+            }
+            if flags.restart.swap(false, Ordering::Relaxed) {
+                active = match self.restart(active) {
+                    Ok(active) => active,
+                    Err(why) => return Ended::Lost(why),
+                };
+            }
+        };
+        // The callbacks stop first, then the plugin leaves the room. If the server is gone the
+        // client cannot be deactivated; the plugin is then dropped with it (and still says
+        // goodbye).
+        if let Ok((_, _, mut process)) = active.deactivate() {
+            process.host.deactivate();
+        }
+        ended
+    }
+
+    /// Stops the callbacks, restarts the plugin (it joins or leaves with its new settings),
+    /// and runs the client again with its connections.
+    fn restart(&self, active: Active) -> Result<Active, String> {
+        let (client, notify, mut process) = active
+            .deactivate()
+            .map_err(|e| format!("cannot stop JACK client {:?}: {e}", self.name))?;
+        process.host.restart()?;
+        let active = client
+            .activate_async(notify, process)
+            .map_err(|e| format!("cannot restart JACK client {:?}: {e}", self.name))?;
+        connect(active.as_client(), &self.name, &self.shell, &self.layout)?;
+        Ok(active)
+    }
 }
 
 /// Opens the client: the exact name asked for, or [`DEFAULT_NAME`] made unique by JACK.

@@ -13,6 +13,9 @@
 //! Once in the room it prints `listening on ADDR` (the bound address: with `--listen
 //! 127.0.0.1:0` the port the OS chose) on stdout.
 //!
+//! With a display (`DISPLAY` or `WAYLAND_DISPLAY`) the plugin's editor opens in a window titled
+//! "OSP Jam", and closing it quits; without one, or with `--no-gui`, the app runs headless.
+//!
 //! JACK runs on our own shell ([`jack_shell`], which says why); ALSA and dummy on nice-plug's.
 //! Every failure to start prints one line `osp-jam: <why>` on stderr and exits with status 2;
 //! log messages (ours, nice-plug's, JACK's with `RUST_LOG=jack=info`) go to stderr, filtered
@@ -23,6 +26,7 @@ mod jack_shell;
 mod logging;
 mod session_flags;
 mod shell_args;
+mod window;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -67,6 +71,9 @@ fn run() -> Result<ExitCode, String> {
         }
         Err(err) => return Err(clap_line(&err)),
     };
+    if shell.no_gui || !window::display_available() {
+        plugin::editor::disable();
+    }
     if settings.is_enabled() {
         plugin::session::set_standalone(settings);
         // A room that cannot be joined (the UDP port taken, ...) is a failure to start, in

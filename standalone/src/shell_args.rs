@@ -50,6 +50,10 @@ pub(crate) struct Shell {
     /// The standalone transport's time signature denominator.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub(crate) timesig_denom: u32,
+    /// Run without the window even when a display is available (as without one: the README
+    /// demo, scripts, servers).
+    #[arg(long)]
+    pub(crate) no_gui: bool,
     /// ALSA: input device (an empty value lists them).
     #[arg(long)]
     pub(crate) input_device: Option<String>,

@@ -32,7 +32,7 @@ impl HostHandlers for TestHost {
     type AudioProcessor<'a> = ();
 }
 
-fn host_info() -> HostInfo {
+pub(crate) fn host_info() -> HostInfo {
     HostInfo::new(
         "osp-jam-it",
         "OSP Jam tests",
@@ -47,7 +47,7 @@ fn clap_path() -> std::path::PathBuf {
     bundled("OSP Jam.clap")
 }
 
-fn load_entry() -> PluginEntry {
+pub(crate) fn load_entry() -> PluginEntry {
     // SAFETY: loading our own freshly built plugin; its entry point follows the CLAP ABI.
     unsafe { PluginEntry::load(clap_path()) }.expect("load OSP Jam.clap")
 }
@@ -59,7 +59,9 @@ fn new_instance(entry: &PluginEntry) -> PluginInstance<TestHost> {
 }
 
 /// Parameter ids by display name, with flags.
-fn params(instance: &mut PluginInstance<TestHost>) -> Vec<(String, ClapId, ParamInfoFlags)> {
+pub(crate) fn params<H: HostHandlers>(
+    instance: &mut PluginInstance<H>,
+) -> Vec<(String, ClapId, ParamInfoFlags)> {
     let handle = instance.plugin_handle();
     let ext = handle
         .get_extension::<PluginParams>()
@@ -77,7 +79,7 @@ fn params(instance: &mut PluginInstance<TestHost>) -> Vec<(String, ClapId, Param
         .collect()
 }
 
-fn param_id(params: &[(String, ClapId, ParamInfoFlags)], name: &str) -> ClapId {
+pub(crate) fn param_id(params: &[(String, ClapId, ParamInfoFlags)], name: &str) -> ClapId {
     params
         .iter()
         .find(|(n, ..)| n == name)
@@ -98,6 +100,49 @@ fn current_value(instance: &mut PluginInstance<TestHost>, id: ClapId) -> f64 {
     let handle = instance.plugin_handle();
     let ext = handle.get_extension::<PluginParams>().unwrap();
     ext.get_value(&handle, id).expect("get_value")
+}
+
+/// One block of `input` (on both channels) through `processor` with `events`; the two output
+/// channels and the status.
+pub(crate) fn process_stereo<H: HostHandlers>(
+    processor: &mut StartedPluginAudioProcessor<H>,
+    input: &[f32],
+    events: &EventBuffer,
+    steady_time: u64,
+    transport: Option<&TransportEvent>,
+) -> (Vec<f32>, Vec<f32>, ProcessStatus) {
+    let mut in_ports = AudioPorts::with_capacity(2, 1);
+    let mut out_ports = AudioPorts::with_capacity(2, 1);
+    let mut out_events = EventBuffer::new();
+    let mut left = input.to_vec();
+    let mut right = input.to_vec();
+    let mut out_l = vec![0.0f32; input.len()];
+    let mut out_r = vec![0.0f32; input.len()];
+    let ins = in_ports.with_input_buffers([AudioPortBuffer {
+        latency: 0,
+        channels: AudioPortBufferType::f32_input_only(
+            [&mut left[..], &mut right[..]]
+                .into_iter()
+                .map(InputChannel::variable),
+        ),
+    }]);
+    let mut outs = out_ports.with_output_buffers([AudioPortBuffer {
+        latency: 0,
+        channels: AudioPortBufferType::f32_output_only(
+            [&mut out_l[..], &mut out_r[..]].into_iter(),
+        ),
+    }]);
+    let status = processor
+        .process(
+            &ins,
+            &mut outs,
+            &InputEvents::from_buffer(events),
+            &mut OutputEvents::from_buffer(&mut out_events),
+            Some(steady_time),
+            transport,
+        )
+        .expect("process");
+    (out_l, out_r, status)
 }
 
 /// A playing 4/4 transport at 120 BPM, looping beats 4..12, at `beats` into the song.
@@ -206,10 +251,7 @@ fn clap_bundle_processes_with_a_playing_120_bpm_transport() {
     let blocks = 80; // 0.43 s: well past the 20 ms gain smoothing
     let input = sine(440.0, 0.5, SR, BLOCK * blocks);
     let mut output = vec![[0.0f32; 2 * BLOCK]; blocks].concat();
-    let mut in_ports = AudioPorts::with_capacity(2, 1);
-    let mut out_ports = AudioPorts::with_capacity(2, 1);
     let mut events = EventBuffer::new();
-    let mut out_events = EventBuffer::new();
     let start_beats = 8.0; // bar 2 (0-based), beat 1
     for b in 0..blocks {
         events.clear();
@@ -223,34 +265,13 @@ fn clap_bundle_processes_with_a_playing_120_bpm_transport() {
         }
         let beats = start_beats + (b * BLOCK) as f64 * TEMPO / 60.0 / SR;
         let transport = transport_at(beats);
-        let mut left = input[b * BLOCK..(b + 1) * BLOCK].to_vec();
-        let mut right = left.clone();
-        let mut out_l = [0.0f32; BLOCK];
-        let mut out_r = [0.0f32; BLOCK];
-        let ins = in_ports.with_input_buffers([AudioPortBuffer {
-            latency: 0,
-            channels: AudioPortBufferType::f32_input_only(
-                [&mut left[..], &mut right[..]]
-                    .into_iter()
-                    .map(InputChannel::variable),
-            ),
-        }]);
-        let mut outs = out_ports.with_output_buffers([AudioPortBuffer {
-            latency: 0,
-            channels: AudioPortBufferType::f32_output_only(
-                [&mut out_l[..], &mut out_r[..]].into_iter(),
-            ),
-        }]);
-        let status = processor
-            .process(
-                &ins,
-                &mut outs,
-                &InputEvents::from_buffer(&events),
-                &mut OutputEvents::from_buffer(&mut out_events),
-                Some((b * BLOCK) as u64),
-                Some(&transport),
-            )
-            .expect("process");
+        let (out_l, out_r, status) = process_stereo(
+            &mut processor,
+            &input[b * BLOCK..(b + 1) * BLOCK],
+            &events,
+            (b * BLOCK) as u64,
+            Some(&transport),
+        );
         assert_eq!(status, ProcessStatus::Continue);
         let frame = &mut output[b * 2 * BLOCK..(b + 1) * 2 * BLOCK];
         frame[..BLOCK].copy_from_slice(&out_l);

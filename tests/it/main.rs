@@ -5,6 +5,8 @@
 //! which bundles first.
 
 mod clap_host;
+mod clap_latency;
+mod editor_window;
 mod engine;
 mod engine_virtual;
 mod jack_shell;

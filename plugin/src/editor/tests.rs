@@ -1,0 +1,327 @@
+//! The editor driven headless through its accessibility tree (egui_kittest; no pixels are
+//! compared): what a player types and presses reaches the plugin, and what the room does
+//! reaches the screen and the audio.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use egui_kittest::Harness;
+use egui_kittest::kittest::{NodeT, Queryable};
+use nice_plug::context::gui::{GuiContext, GuiContextInner};
+use nice_plug::prelude::*;
+
+use super::JamEditor;
+use crate::OspJam;
+use crate::secrets::SecretStore;
+use crate::status::SessionState;
+use crate::tests::{SR, TestContext, activated, context, plugin, run, tone_db};
+
+/// The host's side of the editor: parameters set at once, restarts counted.
+#[derive(Default)]
+struct TestHost {
+    restarts: AtomicU32,
+}
+
+impl GuiContextInner for TestHost {
+    fn plugin_api(&self) -> PluginApi {
+        PluginApi::Clap
+    }
+    unsafe fn raw_begin_set_parameter(&self, _param: ParamPtr) {}
+    unsafe fn raw_set_parameter_normalized(&self, param: ParamPtr, normalized: f32) {
+        // SAFETY: the editor hands pointers to the plugin's own parameters, alive for the test.
+        unsafe {
+            param._internal_set_normalized_value(normalized);
+            param._internal_update_smoother(SR, false);
+        }
+    }
+    unsafe fn raw_end_set_parameter(&self, _param: ParamPtr) {}
+    fn get_state(&self) -> PluginState {
+        unreachable!("the editor does not read the state")
+    }
+    fn set_state(&self, _state: PluginState) {
+        unreachable!("the editor does not load state")
+    }
+    fn request_restart(&self) {
+        self.restarts.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// A folder of its own for a test's secrets file, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("osp-jam-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        Self(dir)
+    }
+
+    fn store(&self) -> SecretStore {
+        SecretStore::at(self.0.join("secrets.json"))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn editor(plugin: &OspJam, store: SecretStore) -> (Harness<'static, JamEditor>, Arc<TestHost>) {
+    let host = Arc::new(TestHost::default());
+    let mut editor = JamEditor::with_secrets(
+        Arc::clone(&plugin.params),
+        Arc::clone(&plugin.status),
+        Some(store),
+    );
+    editor.set_gui_context(GuiContext::new(
+        Arc::clone(&host) as Arc<dyn GuiContextInner>
+    ));
+    let harness = Harness::builder()
+        .with_size(egui::vec2(1280.0, 800.0))
+        .build_ui_state(|ui, editor: &mut JamEditor| editor.draw(ui), editor);
+    (harness, host)
+}
+
+/// Types `text` into the field labelled `label` (replacing what it held).
+fn fill(harness: &mut Harness<'_, JamEditor>, label: &str, text: &str) {
+    harness.get_by_label(label).set_text_value_accesskit(text);
+    harness.step();
+}
+
+/// Fills the Join form, presses Join, and restarts the plugin as the host does when asked.
+fn join(
+    harness: &mut Harness<'_, JamEditor>,
+    host: &TestHost,
+    plugin: OspJam,
+    fields: &[(&str, &str)],
+) -> OspJam {
+    for (label, text) in fields {
+        fill(harness, label, text);
+    }
+    harness
+        .get_by_role_and_label(egui::accesskit::Role::Button, "Join")
+        .click();
+    harness.step();
+    harness.step();
+    assert_eq!(
+        host.restarts.load(Ordering::SeqCst),
+        1,
+        "Join asks for a restart"
+    );
+    activated(plugin)
+}
+
+#[test]
+fn join_starts_the_session_typed_and_keeps_the_secret_out_of_the_project() {
+    let dir = TempDir::new("editor-join");
+    let plugin = plugin();
+    let (mut harness, host) = editor(&plugin, dir.store());
+    harness.get_by_label("Session: not in a room");
+    let plugin = join(
+        &mut harness,
+        &host,
+        plugin,
+        &[
+            ("Room", "editor-room"),
+            ("Secret", "s3cret"),
+            ("Listen on", "127.0.0.1:0"),
+            ("Peers", "127.0.0.1:9"),
+        ],
+    );
+    let settings = plugin.params.session.lock().unwrap().clone();
+    assert_eq!(settings.room, "editor-room");
+    assert_eq!(settings.listen, "127.0.0.1:0");
+    assert_eq!(settings.peers, ["127.0.0.1:9"]);
+    // The project's state carries no secret; the user's file does, for that room.
+    let saved = serde_json::to_string(&settings).unwrap();
+    assert!(!saved.contains("s3cret"), "{saved}");
+    assert_eq!(dir.store().get("editor-room").as_deref(), Some("s3cret"));
+    // The plugin, restarted, runs the room.
+    assert!(plugin.session.is_some(), "a session runs");
+    assert_eq!(
+        plugin.status.state(),
+        Some(SessionState::Running {
+            room: "editor-room".into(),
+            peers_called: 1,
+            codec: "Opus 128 kb/s, 2.5 ms".into(),
+            frame: 120,
+        })
+    );
+    harness.step();
+    harness.get_by_label("Session: in room editor-room, connecting to 0 of 1");
+}
+
+/// A second real engine in the room: its row shows a numeric RTT, and setting its gain to
+/// -20 dB in the editor takes 20 dB off its tone in the plugin's output.
+#[test]
+fn a_second_engine_shows_with_its_rtt_and_its_gain_sets_its_level_in_the_mix() {
+    const BLOCK: usize = 64;
+    const REMOTE_ID: u32 = 99;
+    let dir = TempDir::new("editor-players");
+    let mut config = engine::Config::new(
+        REMOTE_ID,
+        "editor-players",
+        "s3cret",
+        "127.0.0.1:0".parse().unwrap(),
+    );
+    config.codec = engine::Codec::PcmL24 { frame_samples: 64 };
+    config.max_block = BLOCK;
+    let (remote, mut remote_processor) = engine::new(config).expect("remote engine");
+
+    let plugin = plugin();
+    let (mut harness, host) = editor(&plugin, dir.store());
+    let mut plugin = join(
+        &mut harness,
+        &host,
+        plugin,
+        &[
+            ("Room", "editor-players"),
+            ("Secret", "s3cret"),
+            ("Listen on", "127.0.0.1:0"),
+            ("Peers", &remote.local_addr().to_string()),
+        ],
+    );
+
+    // Real time: both engines' audio paced by the clock, the editor drawn ten times a second.
+    let mut ctx = context();
+    let period = Duration::from_secs_f64(BLOCK as f64 / f64::from(SR));
+    let tone =
+        |n: usize| (0.25 * (std::f64::consts::TAU * 660.0 * n as f64 / 48_000.0).sin()) as f32;
+    let mut block = 0usize;
+    let mut play = |plugin: &mut OspJam,
+                    ctx: &mut TestContext,
+                    harness: &mut Harness<'_, JamEditor>,
+                    seconds: f64|
+     -> Vec<f32> {
+        let blocks = (seconds * f64::from(SR)) as usize / BLOCK;
+        let start = Instant::now();
+        let mut out = Vec::with_capacity(blocks * BLOCK);
+        for i in 0..blocks {
+            if let Some(wait) = (start + period * i as u32).checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+            let mut io = vec![vec![0.0f32; BLOCK]; 2];
+            run(plugin, ctx, &mut io);
+            let remote_in: Vec<f32> = (0..BLOCK).map(|s| tone(block * BLOCK + s)).collect();
+            remote_processor.process(&remote_in, &remote_in, None);
+            out.extend_from_slice(&io[0]);
+            block += 1;
+            if i % 75 == 0 {
+                harness.step();
+            }
+        }
+        out
+    };
+
+    // The row appears with a number for its RTT (bounded wait: 20 s under any load).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let rtt_label = format!("RTT to player {REMOTE_ID}: ");
+    let rtt_ms = loop {
+        play(&mut plugin, &mut ctx, &mut harness, 0.25);
+        let rtt = harness
+            .query_by_label_contains(&rtt_label)
+            // A text cell's words are its value (a label of role Label reads from it).
+            .and_then(|node| node.accesskit_node().value())
+            .and_then(|label| {
+                label
+                    .strip_prefix(&rtt_label)?
+                    .strip_suffix(" ms")?
+                    .parse::<f64>()
+                    .ok()
+            });
+        if let Some(rtt) = rtt {
+            break rtt;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no RTT for player {REMOTE_ID} after 20 s: state {:?}, report {:?}, remote {:?}",
+            plugin.status.state(),
+            plugin.status.report(),
+            remote.network().peers,
+        );
+    };
+    assert!((0.0..1_000.0).contains(&rtt_ms), "RTT {rtt_ms} ms");
+
+    let slot = plugin
+        .status
+        .players
+        .iter()
+        .position(|p| p.user_id.load(Ordering::Relaxed) == REMOTE_ID)
+        .expect("the player has a slot");
+    // Settled at unity gain: its tone in our output.
+    play(&mut plugin, &mut ctx, &mut harness, 1.0);
+    let before = tone_db(&play(&mut plugin, &mut ctx, &mut harness, 1.0), 660.0);
+    assert!(before > -30.0, "the player is heard at {before:.1} dB");
+
+    // Its gain to -20 dB through the editor's slider, as a screen reader would set it.
+    let gain = &plugin.params.players[slot].gain;
+    let normalized = gain.preview_normalized(util::db_to_gain(-20.0));
+    harness
+        .get_by_label(&format!("Player {} Gain", slot + 1))
+        .set_value_accesskit(f64::from(normalized));
+    harness.step();
+    assert!(
+        (util::gain_to_db(gain.value()) + 20.0).abs() < 0.1,
+        "gain {} dB",
+        util::gain_to_db(gain.value())
+    );
+    play(&mut plugin, &mut ctx, &mut harness, 0.5);
+    let after = tone_db(&play(&mut plugin, &mut ctx, &mut harness, 1.0), 660.0);
+    assert!(
+        (before - after - 20.0).abs() < 1.5,
+        "the player went from {before:.1} to {after:.1} dB"
+    );
+    drop(plugin);
+    drop(remote);
+}
+
+/// The process's resident set, bytes (Linux: `/proc/self/statm`, in pages).
+fn resident_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").expect("read /proc/self/statm");
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|field| field.parse().ok())
+        .expect("resident pages in statm");
+    pages * 4096
+}
+
+/// Opening and closing the editor 100 times (a fresh editor and egui context each time, three
+/// frames drawn, then dropped) keeps the process within 2 MB of where it was after 10: the
+/// editor keeps nothing per opening. The window system's side (baseview, OpenGL) is not in
+/// this count.
+#[test]
+fn a_hundred_editor_openings_cost_no_memory() {
+    let dir = TempDir::new("editor-rss");
+    let plugin = plugin();
+    let mut frames = Duration::ZERO;
+    let mut open_and_close = || {
+        let (mut harness, _host) = editor(&plugin, dir.store());
+        let start = Instant::now();
+        for _ in 0..3 {
+            harness.step();
+        }
+        frames += start.elapsed();
+    };
+    for _ in 0..10 {
+        open_and_close();
+    }
+    let after_10 = resident_bytes();
+    for _ in 10..100 {
+        open_and_close();
+    }
+    let after_100 = resident_bytes();
+    let grown = after_100.saturating_sub(after_10);
+    // A figure, not a limit: the editor's layout per frame (egui without the GPU's drawing).
+    eprintln!(
+        "RSS after 10 openings {after_10} B, after 100 {after_100} B; {:.2} ms per frame",
+        frames.as_secs_f64() * 1e3 / 300.0
+    );
+    assert!(
+        grown <= 2 << 20,
+        "RSS grew {grown} B between the 10th and the 100th opening"
+    );
+}
