@@ -2,9 +2,9 @@
 //! up front, and the [`Preset`] model that configures it (the reference preset JSON: an object
 //! keyed by effect key, each value a partial parameter object).
 //!
-//! Registration is one place: the `units!` table in `chain/registry.rs`. Adding an effect = one line there
-//! (variant, key, type, module); the chain order comes from [`EFFECT_ORDER`], the full list of
-//! the 35 reference keys.
+//! Registration is one place: the `units!` table in `chain/registry.rs`. Adding an effect = one
+//! line there (variant, key, type, module); the chain order comes from [`EFFECT_ORDER`], the full
+//! list of the 35 reference keys.
 //!
 //! Switching: the chain, not the effect, owns each effect's `enabled`. An effect inside the
 //! chain always runs as enabled; its [`Slot`] decides whether to call it and crossfades between
