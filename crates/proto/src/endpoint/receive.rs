@@ -93,8 +93,7 @@ impl Endpoint {
             Ok(arrival) => arrival,
             Err(inbound::Dropped::Duplicate { seq, resend }) => {
                 // An original after its resend or repair undoes the counted loss.
-                let via = if resend { Via::Resend } else { Via::Original };
-                if stream.recovery.handle_duplicate(seq, via) {
+                if stream.recovery.handle_duplicate(seq, sent_as(resend)) {
                     peer.health.record_late_original(seq);
                 }
                 return;
@@ -104,18 +103,13 @@ impl Endpoint {
                 return;
             }
         };
-        let sent_as = if arrival.resend {
-            Via::Resend
-        } else {
-            Via::Original
-        };
         let outcome = stream.recovery.handle_packet(
             now,
             arrival.seq,
             arrival.timestamp,
             &arrival.header,
             arrival.payload,
-            sent_as,
+            sent_as(arrival.resend),
         );
         // Link health (and so the parity policy) sees the network's loss: a resend repairs a
         // loss, it does not undo it; an original arrived, late or not.
@@ -221,4 +215,9 @@ impl Endpoint {
             }
         }
     }
+}
+
+/// How a copy of a packet was sent: our senders mark resends.
+fn sent_as(resend: bool) -> Via {
+    if resend { Via::Resend } else { Via::Original }
 }
