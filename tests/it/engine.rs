@@ -202,7 +202,9 @@ pub(crate) fn assess_exchange(
         .map(|p| {
             let out = origin + p;
             let sent = out - out % IMPULSE_EVERY; // the impulse A sent most recently before
-            let sent = if out - sent < 200 {
+            // No packet plays sooner than the block after it was sent: an impulse heard
+            // within a block of A's latest is the one before it.
+            let sent = if out - sent < BLOCK {
                 sent - IMPULSE_EVERY
             } else {
                 sent

@@ -11,6 +11,7 @@ mod engine;
 mod engine_virtual;
 mod jack_shell;
 mod jam;
+mod latency_virtual;
 mod proxy;
 mod robustness;
 mod room;

@@ -13,7 +13,6 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::grid::{self, SampleClockFit};
 use crate::processor::{self, MAX_REMOTES, Processor};
-use crate::remote::LAG_TICKS;
 use crate::shared::Shared;
 use crate::transport;
 
@@ -358,7 +357,8 @@ impl Controller {
                 let (mut skipped_ticks, mut repeated_ticks) = (0f64, 0f64);
                 let mut grid_lag_ticks: Option<f64> = None;
                 for stream in streams {
-                    let ticks = stream.buffer.delay_ticks.max(0) as f64 + f64::from(LAG_TICKS);
+                    let ticks = stream.buffer.delay_ticks.max(0) as f64
+                        + f64::from(stream.reader_lag_ticks);
                     buffer_ms = buffer_ms.max(ticks / 48.0);
                     concealed += stream.concealed;
                     late += stream.buffer.late;

@@ -19,8 +19,15 @@
 //! steered to its target position by a phase-locked rate (the scheduled reader's ratio plus a
 //! bounded correction), and jumping only when it is far off (a start, a tempo change).
 //!
-//! Where each part lives: the reader that follows a device off the sender's rate by skipping
-//! or repeating audio is `remote/schedule.rs`; the placing reader is `remote/placement.rs`.
+//! Direct reading: while the host runs at the wire's 48 kHz, the stream is played live and the
+//! sender's clock is not measurably off ours, the scheduled reader does not interpolate at all:
+//! it copies whole samples, each at its deadline, so it needs neither the interpolator's
+//! look-ahead nor a margin for its rounding (a packet can play in the block after it arrived,
+//! bit-exact for PCM). It follows a moving schedule a whole sample at a time, crossfaded.
+//!
+//! Where each part lives: the direct reader is `remote/direct.rs`; the reader that follows a
+//! device off the sender's rate by skipping or repeating audio is `remote/schedule.rs`; the
+//! placing reader is `remote/placement.rs`.
 
 use codec::opus::FrameDuration;
 use proto::jitter::{self, Pop};
@@ -30,6 +37,7 @@ use proto::time::MediaTime;
 
 use crate::resample::{Fifo, Kernel, LOOKAHEAD};
 
+mod direct;
 mod placement;
 mod schedule;
 #[cfg(test)]
@@ -91,8 +99,11 @@ pub struct Stats {
     /// ticks, plus the interpolator's delay: the one-way latency when both sample clocks share
     /// an origin (senders stamp media with their sample clock).
     pub playout_lag_ticks: f64,
-    /// The ratio the resampler plays at (media ticks per local tick).
+    /// The ratio the resampler plays at (media ticks per local tick; exactly 1 on the grid).
     pub ratio: f64,
+    /// How far behind the jitter buffer's schedule the reader plays, in ticks: the
+    /// interpolator's look-ahead, or 0 while it copies on the sample grid.
+    pub reader_lag_ticks: u32,
     /// How long ago, on the session timeline, the audio this slot plays at the last block
     /// start was captured by its sender, in 48 kHz ticks: the lag behind the room's grid (the
     /// audio devices' own input and output latencies not included). `None` until the sender's
@@ -136,6 +147,9 @@ pub struct Remote {
     fifo: Fifo,
     /// Absolute FIFO position of the next output sample.
     read: f64,
+    /// The scheduled reader copies whole samples on the sample grid (see `remote/direct.rs`)
+    /// rather than interpolating.
+    direct: bool,
     playing: bool,
     ratio: f64,
     payload: Box<[u8]>,
@@ -168,6 +182,7 @@ impl Remote {
             buffer: jitter::Buffer::new(buffer),
             fifo: Fifo::new(FIFO_FRAMES + held),
             read: 0.0,
+            direct: false,
             playing: false,
             ratio: 1.0,
             payload: vec![0; net::link::MAX_PAYLOAD].into_boxed_slice(),
@@ -294,21 +309,36 @@ impl Remote {
         timing: Timing,
     ) {
         let frames = frames.min(self.left.len());
+        self.choose_reader(rate_factor, timing);
         if !self.playing && !self.start(now) {
             self.left[..frames].fill(0.0);
             self.right[..frames].fill(0.0);
             self.gain = gain;
             return;
         }
-        let step = self.ratio * rate_factor;
-        let jumped_from = self.keep_on_schedule(now);
+        let rate = if self.direct { 1.0 } else { self.ratio };
+        let step = rate * rate_factor;
+        let jumped_from = if self.direct {
+            self.keep_on_grid(now)
+        } else {
+            self.keep_on_schedule(now)
+        };
+        let lookahead = self.lookahead() as f64;
         let last = self.read + (frames.saturating_sub(1)) as f64 * step;
         // A repeat's fade still plays the old reader's next frames: they must be held too.
         let faded_last = jumped_from.map_or(0.0, |from| from + JUMP_FADE_FRAMES as f64 * step);
-        let need = last.max(faded_last).floor() as u64 + LOOKAHEAD as u64 + 1;
+        let need = (last.max(faded_last) + lookahead).floor() as u64 + 1;
         while self.fifo.end() < need {
-            let ahead = (self.fifo.end() as f64 - self.read).max(0.0) / self.ratio;
-            let pop_at = MediaTime(now + ahead as u64);
+            let pop_at = if self.direct {
+                // Packets reach the buffer only between blocks, so whatever is due before
+                // this block ends is as final now as at its own deadline; asking at the end
+                // also keeps a schedule that glides a fraction of a tick during the block
+                // from leaving the reader a sample short.
+                MediaTime(now + frames.saturating_sub(1) as u64)
+            } else {
+                let ahead = (self.fifo.end() as f64 - self.read).max(0.0) / rate;
+                MediaTime(now + ahead as u64)
+            };
             match self.buffer.pop(pop_at, &mut self.payload) {
                 Pop::Packet { media, len, .. } => {
                     let skip = self.align(media.ticks());
@@ -325,8 +355,9 @@ impl Remote {
         // reader got ahead of the schedule (the buffer had nothing due yet): the rest of the
         // block is silence and the read position waits, so no media is skipped; the rate loop
         // and the jitter target move the reader back behind the schedule.
-        let covered = self.fifo.end() as f64 - LOOKAHEAD as f64 - 1.0 - self.read;
-        let scheduled_starved = self.fifo.end() < need;
+        let covered = self.fifo.end() as f64 - lookahead - 1.0 - self.read;
+        // Only the block's own frames count: a jump's fade may want more than is due yet.
+        let scheduled_starved = self.fifo.end() < (last + lookahead).floor() as u64 + 1;
         let playable = if scheduled_starved {
             ((covered / step).floor() + 1.0).clamp(0.0, frames as f64) as usize
         } else {
@@ -347,13 +378,20 @@ impl Remote {
                 if scheduled_starved {
                     self.stats.starved += 1;
                 }
-                self.read = self.fifo.render(
-                    kernel,
-                    self.read,
-                    step,
-                    &mut self.left[..playable],
-                    &mut self.right[..playable],
-                );
+                self.read = if self.direct {
+                    let at = self.read.max(0.0) as u64;
+                    let (left, right) = (&mut self.left[..playable], &mut self.right[..playable]);
+                    self.fifo.copy(at, left, right);
+                    self.read + playable as f64
+                } else {
+                    self.fifo.render(
+                        kernel,
+                        self.read,
+                        step,
+                        &mut self.left[..playable],
+                        &mut self.right[..playable],
+                    )
+                };
                 self.left[playable..frames].fill(0.0);
                 self.right[playable..frames].fill(0.0);
                 if let Some(from) = jumped_from {
@@ -382,7 +420,8 @@ impl Remote {
             self.playing = false;
         }
         self.apply_gain(frames, gain);
-        self.stats.ratio = self.ratio;
+        self.stats.ratio = rate;
+        self.stats.reader_lag_ticks = self.lag();
     }
 
     /// Starts playing once the first packet is due; false while nothing is.
@@ -392,15 +431,14 @@ impl Remote {
             return false;
         };
         let media = media.ticks();
-        // Start exactly where the rate loop wants the reader: LAG_TICKS behind the schedule's
-        // place now. The packet was due `past_deadline` ago, so the schedule is that far into
+        // Start exactly where the reader belongs: its lag behind the schedule's place now. The packet was due `past_deadline` ago, so the schedule is that far into
         // it already (a late start skips the packet's beginning rather than carry the delay).
         let past_deadline = self
             .buffer
             .deadline(MediaTime(media))
             .map_or(0, |deadline| now.saturating_sub(deadline.ticks()));
         self.fifo.restart(media);
-        self.read = media as f64 + past_deadline as f64 - f64::from(LAG_TICKS);
+        self.read = media as f64 + past_deadline as f64 - f64::from(self.lag());
         self.ratio = 1.0;
         self.playing = true;
         self.decode(len, 0);
@@ -415,7 +453,7 @@ impl Remote {
             let gap = media - end;
             if gap > MAX_GAP {
                 self.fifo.restart(media);
-                self.read = media as f64 - f64::from(LAG_TICKS);
+                self.read = media as f64 - f64::from(self.lag());
             } else {
                 for _ in 0..gap {
                     self.fifo.push(0.0, 0.0);
@@ -525,7 +563,7 @@ impl Remote {
     /// The jitter buffer's current playout delay beyond the path minimum, plus our lag, in µs.
     pub fn playout_delay_us(&self) -> u32 {
         let stats = self.buffer.stats();
-        let ticks = stats.delay_ticks.max(0) as f64 + f64::from(LAG_TICKS);
+        let ticks = stats.delay_ticks.max(0) as f64 + f64::from(self.lag());
         (ticks * 1e6 / 48_000.0) as u32
     }
 

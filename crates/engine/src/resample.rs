@@ -184,6 +184,19 @@ impl Fifo {
         self.end += 1;
     }
 
+    /// Copies `left.len()` frames starting at the whole sample `position`, unfiltered: what
+    /// [`Fifo::render`] gives at ratio 1 on the sample grid, without its look-ahead or cost.
+    /// The same bounds apply, with no look-ahead: `end − capacity ..= end − left.len()`.
+    ///
+    /// Audio thread: must not allocate, lock or block.
+    pub fn copy(&self, position: u64, left: &mut [f32], right: &mut [f32]) {
+        for (i, (l, r)) in left.iter_mut().zip(right.iter_mut()).enumerate() {
+            let index = (position as usize).wrapping_add(i) & self.mask;
+            *l = self.left[index];
+            *r = self.right[index];
+        }
+    }
+
     /// Renders `left.len()` output frames starting at `position`, `step` input samples apart,
     /// through `kernel`. Positions the FIFO no longer (or not yet) holds read as whatever the
     /// ring holds there; callers keep their reads inside `end − capacity + TAPS .. end − LOOKAHEAD`.

@@ -15,7 +15,8 @@
 //! the floor running the wrong way, not the network: it is forgotten and the target restored.
 //!
 //! The *target delay* is the jitter quantile that leaves [`Config::glitch_budget`] of packets
-//! late, from a decaying log-linear histogram (`histogram.rs`), plus [`Config::margin_ticks`],
+//! late, from a decaying log-linear histogram (`histogram.rs`), plus [`Config::margin_ticks`]
+//! when that quantile is above zero (a clean link needs no margin),
 //! clamped to [`Config::min_delay_ticks`]..=[`Config::max_delay_ticks`]. It rises at once when
 //! a packet's jitter exceeds it and falls only after [`Config::hold_ticks`] without a rise,
 //! exponentially.
@@ -404,6 +405,24 @@ impl Buffer {
         self.error += (error - self.error) * ERROR_GAIN;
     }
 
+    /// How far behind the schedule the consumer plays from now on ([`Config::lag_ticks`]): an
+    /// interpolating reader its look-ahead, a reader on the sample grid nothing. The rate loop
+    /// restarts from the new lag.
+    ///
+    /// Audio thread: must not allocate, lock or block.
+    pub fn set_lag(&mut self, lag_ticks: u32) {
+        if self.config.lag_ticks != lag_ticks {
+            self.config.lag_ticks = lag_ticks;
+            self.error = f64::from(lag_ticks);
+        }
+    }
+
+    /// The drift of the transit floor being followed (local ticks per local tick; 0 while
+    /// the sender's clock and ours agree to within what the rate loop absorbs).
+    pub fn skew(&self) -> f64 {
+        self.floor.skew()
+    }
+
     /// The next pending event, oldest first.
     ///
     /// Audio thread: must not allocate, lock or block.
@@ -541,8 +560,18 @@ impl Buffer {
         self.histogram.add(jitter);
         let quantile = self.histogram.quantile(self.config.glitch_budget) as f64;
         let margin = f64::from(self.config.margin_ticks);
-        let floor = quantile + margin;
-        let spike = jitter as f64 + margin;
+        // The margin covers what the quantile may get wrong about the jitter's tail; with no
+        // jitter measured at all (a clean link, arrivals on the block grid) there is none.
+        let floor = if quantile > 0.0 {
+            quantile + margin
+        } else {
+            0.0
+        };
+        let spike = if jitter > 0 {
+            jitter as f64 + margin
+        } else {
+            0.0
+        };
         if spike > self.target || floor > self.target {
             self.set_target(spike.max(floor), arrival);
             self.last_rise = arrival;

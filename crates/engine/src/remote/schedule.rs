@@ -51,8 +51,14 @@ impl Remote {
     /// continuation) into what was rendered from the new one.
     pub(super) fn crossfade_from(&mut self, kernel: &Kernel, from: f64, step: f64, frames: usize) {
         let fade = JUMP_FADE_FRAMES.min(frames);
-        // Only what the FIFO holds: past its end the old reader would read stale ring data.
-        let covered = self.fifo.end() as f64 - LOOKAHEAD as f64 - 1.0 - from;
+        // Only what the FIFO holds: past its end the old reader would read stale ring data. A
+        // continuation on the grid at ratio 1 is a plain copy and needs no look-ahead.
+        let lookahead = if step == 1.0 && from.fract() == 0.0 {
+            0.0
+        } else {
+            LOOKAHEAD as f64
+        };
+        let covered = self.fifo.end() as f64 - lookahead - 1.0 - from;
         let held = ((covered / step).floor() + 1.0).clamp(0.0, fade as f64) as usize;
         self.fifo.render(
             kernel,
@@ -61,8 +67,9 @@ impl Remote {
             &mut self.fade_left[..held],
             &mut self.fade_right[..held],
         );
-        self.fade_left[held..fade].fill(0.0);
-        self.fade_right[held..fade].fill(0.0);
+        // A continuation cut short (the audio after it is not due yet) fades over what there
+        // is rather than into silence.
+        let fade = held;
         for i in 0..fade {
             let new = (i + 1) as f32 / (fade + 1) as f32;
             let old = 1.0 - new;

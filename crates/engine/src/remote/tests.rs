@@ -130,9 +130,12 @@ fn run(rates: &[f64], seed: u64) -> Vec<Segment> {
                 }
             }
             // A click within a packet of a frame concealed or a starved block is that
-            // glitch's (a lost PCM frame plays as silence); any other is a jump's.
+            // glitch's (a lost PCM frame plays as silence); any other is a jump's. A frame is
+            // decoded when the reader's look-ahead first reaches it and heard up to the
+            // interpolating reader's lag plus its largest lag behind the schedule later
+            // (82 ticks: up to two more blocks).
             if (stats.concealed, stats.starved) != last_glitches {
-                glitch_blocks = 1 + FRAME as usize / BLOCK + 1;
+                glitch_blocks = 1 + FRAME as usize / BLOCK + 2;
             }
             last_glitches = (stats.concealed, stats.starved);
             let glitched = glitch_blocks > 0;
