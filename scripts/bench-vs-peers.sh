@@ -15,6 +15,10 @@
 #   OSP Jam    two release standalones, PCM with 64-frame packets and Opus 2.5 ms frames,
 #              `--jitter auto`, into A, out of B; B's `--stats` over the same window gives the
 #              concealed, late and skipped audio next to the latency
+#   OSP Jam under jitter (with --jitter MS): the same two pairs with B calling A through
+#              `osp-netem` (the project's impairment proxy: each datagram delayed |N(0, MS)|,
+#              each direction), to show what the adaptive buffer costs and how many glitches
+#              remain; JackTrip and Jamulus are not run through it
 #
 # Everything runs in a private network namespace when the script may create one (root), so
 # JackTrip and the Jamulus client, which bind every interface and have no option to bind one,
@@ -22,13 +26,16 @@
 # client names and UDP ports are unique per run. Ctrl-C or any exit stops every process it
 # started (each in its own process group) and then the JACK server.
 #
-# Usage: scripts/bench-vs-peers.sh [-p 64|128] [-d SECONDS] [-s SECONDS] [--bin PATH] [--keep-logs]
+# Usage: scripts/bench-vs-peers.sh [-p 64|128] [-d SECONDS] [-s SECONDS] [--bin PATH] [--jitter MS]
+#                                  [--keep-logs]
 #   -p PERIOD    JACK period in frames (default: both 64 and 128; env OSP_BENCH_PERIOD)
 #   -d SECONDS   measured time per system (default 20, at least 20 for the published table;
 #                env OSP_BENCH_SECONDS)
 #   -s SECONDS   settling time before the readings count (default 5; env OSP_BENCH_SETTLE)
-#   --bin PATH   the osp-jam binary to run (default: `cargo build --release -p standalone`,
-#                under flock on $OSP_BUILD_LOCK, default /tmp/osp-build.lock)
+#   --bin PATH   the osp-jam binary to run (default: `cargo build --release -p standalone
+#                -p osp-netem`, under flock on $OSP_BUILD_LOCK, default /tmp/osp-build.lock);
+#                `osp-netem` is taken from the same directory
+#   --jitter MS  also measure both OSP Jam pairs with MS of jitter σ between them
 #   --keep-logs  keep every program's log (the directory is printed) instead of deleting it
 set -euo pipefail
 
@@ -38,6 +45,7 @@ SECONDS_PER_SYSTEM="${OSP_BENCH_SECONDS:-20}"
 SETTLE="${OSP_BENCH_SETTLE:-5}"
 BIN=""
 KEEP_LOGS=0
+JITTER_MS=""
 if [ -n "${OSP_BENCH_PERIOD:-}" ]; then PERIODS=("$OSP_BENCH_PERIOD"); fi
 
 die() {
@@ -55,6 +63,7 @@ while [ $# -gt 0 ]; do
     -s) SETTLE="${2:?-s needs seconds}"; shift 2 ;;
     --bin) BIN="${2:?--bin needs a path}"; shift 2 ;;
     --keep-logs) KEEP_LOGS=1; shift ;;
+    --jitter) JITTER_MS="${2:?--jitter needs milliseconds}"; shift 2 ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
   esac
@@ -65,6 +74,7 @@ done
 [[ "$SECONDS_PER_SYSTEM" =~ ^[0-9]+$ && "$SECONDS_PER_SYSTEM" -gt 0 ]] ||
   die "-d takes whole seconds, not $SECONDS_PER_SYSTEM"
 [[ "$SETTLE" =~ ^[0-9]+$ ]] || die "-s takes whole seconds, not $SETTLE"
+[[ -z "$JITTER_MS" || "$JITTER_MS" =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "--jitter takes milliseconds, not $JITTER_MS"
 
 # Debian names the Jamulus binary `Jamulus`; other builds call it `jamulus`.
 JAMULUS="$(command -v Jamulus || command -v jamulus || true)"
@@ -81,12 +91,14 @@ if [ -z "$BIN" ]; then
   say "building the release standalone ($target)"
   lock=(flock "${OSP_BUILD_LOCK:-/tmp/osp-build.lock}")
   command -v flock >/dev/null || lock=()
-  (cd "$root" && CARGO_TARGET_DIR="$target" "${lock[@]}" cargo build --release -q -p standalone) ||
-    die "cargo build --release -p standalone failed"
+  (cd "$root" && CARGO_TARGET_DIR="$target" "${lock[@]}" cargo build --release -q -p standalone -p osp-netem) ||
+    die "cargo build --release -p standalone -p osp-netem failed"
   BIN="$target/release/osp-jam"
   args+=(--bin "$BIN")
 fi
 [ -x "$BIN" ] || die "no osp-jam binary at $BIN"
+NETEM="$(dirname "$BIN")/osp-netem"
+[ -z "$JITTER_MS" ] || [ -x "$NETEM" ] || die "--jitter needs osp-netem next to osp-jam ($NETEM; cargo build --release -p osp-netem)"
 
 # A private network namespace with only `lo`: nothing here can be reached from, or send to,
 # another host, whatever address a peer binds.
@@ -300,8 +312,8 @@ b_counters_before() { mapfile -t BEFORE < <(b_counters); }
 b_counters_after() { mapfile -t AFTER < <(b_counters); }
 
 bench_osp() {
-  local period="$1" codec="$2" frame="$3" label="$4"
-  local tag="osp-$codec-$period" a="ospa_$$_$codec$period" b="ospb_$$_$codec$period"
+  local period="$1" codec="$2" frame="$3" label="$4" jitter="${5:-}"
+  local tag="osp-$codec-$period${jitter:+-jitter}" a="ospa_$$_$codec$period" b="ospb_$$_$codec$period"
   local readings="$LOGS/$tag" a_log="$LOGS/$tag-a.log" b_log="$LOGS/$tag-b.log"
   local common=(--backend jack --room bench --secret "bench-$$" --codec "$codec" --frame "$frame"
     --jitter auto --stats)
@@ -311,10 +323,22 @@ bench_osp() {
     a_addr=$(awk '/^listening on / { print $3; exit }' "$a_log")
     [ -n "$a_addr" ] || sleep 0.2
   done
+  local peer="$a_addr"
+  if [ -n "$a_addr" ] && [ -n "$jitter" ]; then
+    # B calls A through the impairment proxy; A answers the proxy.
+    spawn "$LOGS/$tag-netem.log" "$NETEM" --upstream "$a_addr" --jitter-ms "$jitter" --seed 1
+    peer="" deadline=$((SECONDS + 10))
+    while [ -z "$peer" ] && [ "$SECONDS" -lt "$deadline" ]; do
+      peer=$(awk '/^proxy on / { print $3; exit }' "$LOGS/$tag-netem.log")
+      [ -n "$peer" ] || sleep 0.2
+    done
+  fi
   if [ -z "$a_addr" ]; then
     echo "standalone A did not start: $(tail -n 1 "$a_log")" >"$readings.why"
+  elif [ -z "$peer" ]; then
+    echo "osp-netem did not start: $(tail -n 1 "$LOGS/$tag-netem.log")" >"$readings.why"
   else
-    spawn "$b_log" "$BIN" --client-name "$b" --listen 127.0.0.1:0 --user-id 2 --peer "$a_addr" "${common[@]}"
+    spawn "$b_log" "$BIN" --client-name "$b" --listen 127.0.0.1:0 --user-id 2 --peer "$peer" "${common[@]}"
     # B hears A once its buffer for A shows.
     deadline=$((SECONDS + 20))
     while [ "$SECONDS" -lt "$deadline" ] && ! awk '/^peers 1 / { for (i = 1; i < NF; i++) if ($i == "buffer" && $(i + 1) > 0) f = 1 } END { exit !f }' "$b_log"; do
@@ -339,7 +363,9 @@ bench_osp() {
     fi
   fi
   stop_groups
-  record_row "OSP Jam 2 standalones" "$label" "$period" "$readings" 1 "${GLITCHES[$tag]:-}"
+  local system="OSP Jam 2 standalones"
+  [ -z "$jitter" ] || system="OSP Jam, ${jitter} ms jitter σ"
+  record_row "$system" "$label" "$period" "$readings" 1 "${GLITCHES[$tag]:-}"
 }
 
 declare -A GLITCHES ONE_WAY
@@ -358,6 +384,11 @@ for PERIOD in "${PERIODS[@]}"; do
   bench_osp "$period" pcm 64 "PCM L24 64"
   say "  OSP Jam Opus 2.5 ms, ${SETTLE}+${SECONDS_PER_SYSTEM} s"
   bench_osp "$period" opus 120 "Opus 2.5 ms"
+  if [ -n "$JITTER_MS" ]; then
+    say "  OSP Jam PCM and Opus through osp-netem, ${JITTER_MS} ms jitter σ, ${SETTLE}+${SECONDS_PER_SYSTEM} s each"
+    bench_osp "$period" pcm 64 "PCM L24 64" "$JITTER_MS"
+    bench_osp "$period" opus 120 "Opus 2.5 ms" "$JITTER_MS"
+  fi
   stop_jackd
 done
 
@@ -378,8 +409,8 @@ for row in "${ROWS[@]}"; do
   ratio=""
   peer=""
   case "$system|$codec" in
-    OSP*"|PCM"*) peer="JackTrip" ;;
-    OSP*"|Opus"*) peer="Jamulus" ;;
+    "OSP Jam 2"*"|PCM"*) peer="JackTrip" ;;
+    "OSP Jam 2"*"|Opus"*) peer="Jamulus" ;;
   esac
   if [ -n "$peer" ]; then
     for other in "${ROWS[@]}"; do

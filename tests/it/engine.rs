@@ -316,7 +316,7 @@ fn engine_over_udp_keeps_playing_through_an_impaired_proxy_and_counts_what_was_l
             .with_jitter(Duration::from_millis(5))
             .with_loss(netsim::Loss::Random(0.05))
     };
-    let proxy = crate::proxy::Proxy::start(a.0.local_addr(), model, 7, &[engine::PT_L24]);
+    let proxy = osp_netem::Proxy::start(a.0.local_addr(), model, 7, &[engine::PT_L24]);
     let mut b_config = config(2, codec, vec![proxy.addr()]);
     b_config.jitter = JitterMode::Fixed(Duration::from_millis(40));
     let b = engine::new(b_config).expect("engine B");

@@ -12,7 +12,6 @@ mod engine_virtual;
 mod jack_shell;
 mod jam;
 mod latency_virtual;
-mod proxy;
 mod robustness;
 mod room;
 mod rtp_interop;

@@ -303,7 +303,7 @@ impl Room {
                 continue;
             };
             let data = self.buf[..len].to_vec();
-            let media = crate::proxy::media_id(&data, &[engine::PT_L24, engine::PT_OPUS])
+            let media = osp_netem::media_id(&data, &[engine::PT_L24, engine::PT_OPUS])
                 .is_some_and(|id| self.originals.entry((from, to)).or_default().insert(id));
             let fate = self.link(from, to).transmit(now, len);
             let traffic = self.traffic.entry((from, to)).or_default();

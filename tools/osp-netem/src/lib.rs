@@ -1,6 +1,7 @@
 //! The impairment proxy: a UDP relay on 127.0.0.1 that applies the netsim link model (delay,
 //! jitter, loss, bursts, reordering, duplication) to real datagrams, since this kernel has no
-//! netem. One socket: the first address that is not `upstream` is the client; datagrams from
+//! netem. The tests start it in-process ([`Proxy::start`]); the `osp-netem` binary runs it in
+//! front of a standalone, for the side-by-side latency probe under jitter. One socket: the first address that is not `upstream` is the client; datagrams from
 //! the client go to `upstream` and back, each direction through its own seeded `netsim::Link`.
 //!
 //! It counts what it did to each direction, including how many RTP media packets of a given
@@ -17,36 +18,42 @@ use netsim::{Fate, Link, Netem};
 
 /// Datagrams held at once, at most (beyond: dropped and counted, so memory stays bounded).
 const MAX_HELD: usize = 4096;
+/// Longest wait for a datagram before the held ones are looked at again.
+const MAX_WAIT: Duration = Duration::from_micros(200);
+/// Shortest wait: below this the next delivery is sent without sleeping.
+const MIN_WAIT: Duration = Duration::from_micros(20);
 
 /// What the proxy did to one direction.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Counts {
+pub struct Counts {
     /// Datagrams that came in.
-    pub(crate) received: u64,
+    pub received: u64,
     /// Datagrams the model lost.
-    pub(crate) lost: u64,
+    pub lost: u64,
     /// Datagrams delivered (duplicates included).
-    pub(crate) delivered: u64,
+    pub delivered: u64,
     /// Extra copies delivered.
-    pub(crate) duplicated: u64,
+    pub duplicated: u64,
     /// RTP media packets (the watched payload types) seen for the first time: originals.
     /// Later copies of the same (SSRC, sequence number) are resends, byte-identical by design.
-    pub(crate) media: u64,
+    pub media: u64,
     /// Originals lost: the ground truth of what a receiver must count as lost.
-    pub(crate) media_lost: u64,
+    pub media_lost: u64,
     /// Dropped because too many were held.
-    pub(crate) overflow: u64,
+    pub overflow: u64,
 }
 
 /// Both directions' counts: towards the upstream, and back to the client.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Report {
-    pub(crate) to_upstream: Counts,
-    pub(crate) to_client: Counts,
+pub struct Report {
+    /// From the client to the upstream.
+    pub to_upstream: Counts,
+    /// From the upstream back to the client.
+    pub to_client: Counts,
 }
 
 /// A running proxy; stops when dropped.
-pub(crate) struct Proxy {
+pub struct Proxy {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
     report: Arc<Mutex<Report>>,
@@ -54,13 +61,25 @@ pub(crate) struct Proxy {
 }
 
 impl Proxy {
-    /// A proxy in front of `upstream`; `media_types` are the RTP payload types counted as media.
-    pub(crate) fn start(upstream: SocketAddr, model: Netem, seed: u64, media_types: &[u8]) -> Self {
-        let socket = UdpSocket::bind("127.0.0.1:0").expect("bind proxy");
-        socket
-            .set_read_timeout(Some(Duration::from_micros(200)))
-            .expect("timeout");
-        let addr = socket.local_addr().expect("proxy addr");
+    /// A proxy on a free loopback port in front of `upstream`; `media_types` are the RTP
+    /// payload types counted as media. Panics if no socket can be had (tests).
+    pub fn start(upstream: SocketAddr, model: Netem, seed: u64, media_types: &[u8]) -> Self {
+        let listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        Self::bind(listen, upstream, model, seed, media_types).expect("bind proxy")
+    }
+
+    /// A proxy on `listen` in front of `upstream`; `media_types` are the RTP payload types
+    /// counted as media.
+    pub fn bind(
+        listen: SocketAddr,
+        upstream: SocketAddr,
+        model: Netem,
+        seed: u64,
+        media_types: &[u8],
+    ) -> std::io::Result<Self> {
+        let socket = UdpSocket::bind(listen)?;
+        socket.set_read_timeout(Some(MAX_WAIT))?;
+        let addr = socket.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));
         let report = Arc::new(Mutex::new(Report::default()));
         let media_types = media_types.to_vec();
@@ -70,22 +89,25 @@ impl Proxy {
                 relay(&socket, upstream, model, seed, &media_types, &stop, &report);
             })
         };
-        Self {
+        Ok(Self {
             addr,
             stop,
             report,
             thread: Some(thread),
-        }
+        })
     }
 
     /// Where clients send.
-    pub(crate) fn addr(&self) -> SocketAddr {
+    pub fn addr(&self) -> SocketAddr {
         self.addr
     }
 
     /// What it did so far.
-    pub(crate) fn report(&self) -> Report {
-        *self.report.lock().expect("report")
+    pub fn report(&self) -> Report {
+        match self.report.lock() {
+            Ok(report) => *report,
+            Err(poisoned) => *poisoned.into_inner(),
+        }
     }
 }
 
@@ -118,13 +140,22 @@ fn relay(
     let mut seen: HashSet<(u32, u16)> = HashSet::new();
     let mut buf = [0u8; 2048];
     while !stop.load(Ordering::Relaxed) {
+        // Sleep in the socket until the next delivery is due (a jitter model is only as
+        // precise as the wake-ups that deliver it), at most MAX_WAIT.
+        let wait = held.peek().map_or(MAX_WAIT, |Reverse((due, ..))| {
+            due.saturating_duration_since(Instant::now())
+                .clamp(MIN_WAIT, MAX_WAIT)
+        });
+        let _ = socket.set_read_timeout(Some(wait));
         if let Ok((len, from)) = socket.recv_from(&mut buf) {
             let to_upstream = from != upstream;
             if to_upstream {
                 client = Some(from);
             }
             let data = &buf[..len];
-            let mut r = report.lock().expect("report");
+            let mut r = report
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             let counts = if to_upstream {
                 &mut r.to_upstream
             } else {
@@ -161,7 +192,9 @@ fn relay(
             let dest = if to_upstream { Some(upstream) } else { client };
             if let Some(dest) = dest {
                 let _ = socket.send_to(&data, dest);
-                let mut r = report.lock().expect("report");
+                let mut r = report
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
                 let counts = if to_upstream {
                     &mut r.to_upstream
                 } else {
@@ -174,7 +207,7 @@ fn relay(
 }
 
 /// (SSRC, sequence number) of an RTP packet (version 2) of one of the watched payload types.
-pub(crate) fn media_id(data: &[u8], media_types: &[u8]) -> Option<(u32, u16)> {
+pub fn media_id(data: &[u8], media_types: &[u8]) -> Option<(u32, u16)> {
     let rtp = data.len() >= 12 && data[0] & 0xC0 == 0x80;
     (rtp && media_types.contains(&(data[1] & 0x7F))).then(|| {
         let seq = u16::from_be_bytes([data[2], data[3]]);
