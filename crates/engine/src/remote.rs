@@ -1,14 +1,15 @@
 //! One remote stream on the audio thread: its jitter buffer (clocked by the local sample
-//! clock), its decoder and concealment, and the drift-following resampler that turns packets
-//! into exactly one host block per callback.
+//! clock), its decoder and concealment, and the reader that turns packets into exactly one
+//! host block per callback.
 //!
 //! Consumer model (see `proto::jitter`): packets are popped into a FIFO when it runs short of
-//! what the block needs; `now` for each pop is the local time at which that packet would start
-//! to play, given what the FIFO already holds. The FIFO is read at the jitter buffer's suggested
-//! ratio (times the wire-to-host rate factor), and the position being played is reported back
-//! with `handle_playout`, so the rate loop holds the consumer [`LAG_TICKS`] behind the schedule:
-//! exactly the interpolator's look-ahead plus a small margin. Clock drift between the sender and
-//! us is absorbed by that ratio without a jump.
+//! what the block needs, each at the local time it starts to play. Two readers play the FIFO.
+//! The direct reader (below) copies whole samples at their deadlines. The interpolating reader
+//! reads it at the jitter buffer's suggested ratio (times the wire-to-host rate factor) and
+//! reports the position it plays with `handle_playout`, so the rate loop holds it
+//! [`LAG_TICKS`] behind the schedule: the interpolator's look-ahead plus a little for the
+//! ratio's rounding. It serves a host that does not run at 48 kHz and a sender whose clock is
+//! measurably off ours, absorbing the drift by that ratio without a jump.
 //!
 //! Grid placement: every packet carries its capture instant on the session timeline (the
 //! sender's `media_timestamp`), so the slot knows which session tick each media tick was
@@ -21,9 +22,9 @@
 //!
 //! Direct reading: while the host runs at the wire's 48 kHz, the stream is played live and the
 //! sender's clock is not measurably off ours, the scheduled reader does not interpolate at all:
-//! it copies whole samples, each at its deadline, so it needs neither the interpolator's
-//! look-ahead nor a margin for its rounding (a packet can play in the block after it arrived,
-//! bit-exact for PCM). It follows a moving schedule a whole sample at a time, crossfaded.
+//! it copies whole samples, each at its deadline, so it needs no look-ahead (a packet can play
+//! in the block after it arrived, bit-exact for PCM). It follows a moving schedule a whole
+//! sample at a time, crossfaded.
 //!
 //! Where each part lives: the direct reader is `remote/direct.rs`; the reader that follows a
 //! device off the sender's rate by skipping or repeating audio is `remote/schedule.rs`; the
