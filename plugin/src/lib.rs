@@ -15,9 +15,11 @@ pub mod editor;
 pub mod effects;
 mod latency;
 pub mod params;
+pub mod presets;
 pub mod secrets;
 pub mod session;
 pub mod status;
+mod user_dir;
 
 use std::num::NonZeroU32;
 use std::sync::Arc;

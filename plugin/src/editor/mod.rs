@@ -28,6 +28,7 @@ use nice_plug::prelude::ParamSetter;
 use nice_plug_egui::{EguiEditor, EguiEditorState, EguiNiceSettings, NiceEguiApp};
 
 use crate::params::JamParams;
+use crate::presets::PresetStore;
 use crate::secrets::SecretStore;
 use crate::status::{SessionState, Status};
 
@@ -78,6 +79,7 @@ pub struct JamEditor {
     gui: Option<GuiContext>,
     join: join::JoinForm,
     players: players::PlayersPane,
+    chain: chain::ChainPane,
     levels: levels::LevelsPane,
     events: events::RoomEvents,
     /// What the threads published last (kept while a write is in progress).
@@ -87,16 +89,23 @@ pub struct JamEditor {
 }
 
 impl JamEditor {
-    /// An editor showing `params` and `status`; the secret comes from the user's store.
+    /// An editor showing `params` and `status`; secrets and presets in the user's folder.
     pub fn new(params: Arc<JamParams>, status: Arc<Status>) -> Self {
-        Self::with_secrets(params, status, SecretStore::for_user())
+        Self::with_stores(
+            params,
+            status,
+            SecretStore::for_user(),
+            PresetStore::for_user(),
+        )
     }
 
-    /// An editor that keeps secrets in `secrets` (tests use their own file).
-    pub fn with_secrets(
+    /// An editor that keeps secrets in `secrets` and presets in `presets` (tests use their own
+    /// folder).
+    pub fn with_stores(
         params: Arc<JamParams>,
         status: Arc<Status>,
         secrets: Option<SecretStore>,
+        presets: Option<PresetStore>,
     ) -> Self {
         let join = join::JoinForm::new(
             &params
@@ -111,6 +120,7 @@ impl JamEditor {
             gui: None,
             join,
             players: players::PlayersPane::default(),
+            chain: chain::ChainPane::new(presets),
             levels: levels::LevelsPane::default(),
             events: events::RoomEvents::new(),
             state: SessionState::Off,
@@ -184,7 +194,7 @@ impl JamEditor {
         egui::Panel::right("chain")
             .resizable(true)
             .default_size(280.0)
-            .show(ui, |ui| chain::show(ui, &setter, &self.params));
+            .show(ui, |ui| self.chain.show(ui, &setter, &self.params));
         egui::CentralPanel::default().show(ui, |ui| {
             self.show_center(ui, &setter, dt);
         });

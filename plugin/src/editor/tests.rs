@@ -14,9 +14,10 @@ use nice_plug::prelude::*;
 
 use super::JamEditor;
 use crate::OspJam;
+use crate::presets::PresetStore;
 use crate::secrets::SecretStore;
 use crate::status::SessionState;
-use crate::tests::{SR, TestContext, activated, context, plugin, run, tone_db};
+use crate::tests::{SR, TestContext, activated, context, plugin, run, set_by_id, tone_db};
 
 /// The host's side of the editor: parameters set at once, restarts counted.
 #[derive(Default)]
@@ -61,6 +62,10 @@ impl TempDir {
     fn store(&self) -> SecretStore {
         SecretStore::at(self.0.join("secrets.json"))
     }
+
+    fn presets(&self) -> PresetStore {
+        PresetStore::at(self.0.join("presets"))
+    }
 }
 
 impl Drop for TempDir {
@@ -69,12 +74,13 @@ impl Drop for TempDir {
     }
 }
 
-fn editor(plugin: &OspJam, store: SecretStore) -> (Harness<'static, JamEditor>, Arc<TestHost>) {
+fn editor(plugin: &OspJam, dir: &TempDir) -> (Harness<'static, JamEditor>, Arc<TestHost>) {
     let host = Arc::new(TestHost::default());
-    let mut editor = JamEditor::with_secrets(
+    let mut editor = JamEditor::with_stores(
         Arc::clone(&plugin.params),
         Arc::clone(&plugin.status),
-        Some(store),
+        Some(dir.store()),
+        Some(dir.presets()),
     );
     editor.set_gui_context(GuiContext::new(
         Arc::clone(&host) as Arc<dyn GuiContextInner>
@@ -118,7 +124,7 @@ fn join(
 fn join_starts_the_session_typed_and_keeps_the_secret_out_of_the_project() {
     let dir = TempDir::new("editor-join");
     let plugin = plugin();
-    let (mut harness, host) = editor(&plugin, dir.store());
+    let (mut harness, host) = editor(&plugin, &dir);
     harness.get_by_label("Session: not in a room");
     let plugin = join(
         &mut harness,
@@ -154,6 +160,77 @@ fn join_starts_the_session_typed_and_keeps_the_secret_out_of_the_project() {
     harness.get_by_label("Session: in room editor-room, connecting to 0 of 1");
 }
 
+/// The plain value of the parameter with host id `id`.
+fn plain_by_id(plugin: &OspJam, id: &str) -> f32 {
+    let (_, ptr, _) = plugin
+        .params()
+        .param_map()
+        .into_iter()
+        .find(|(param_id, _, _)| param_id == id)
+        .unwrap_or_else(|| panic!("no parameter {id}"));
+    // SAFETY: the parameter lives as long as `plugin`.
+    unsafe { ptr.unmodulated_plain_value() }
+}
+
+fn press(harness: &mut Harness<'_, JamEditor>, button: &str) {
+    harness
+        .get_by_role_and_label(egui::accesskit::Role::Button, button)
+        .click();
+    harness.step();
+    harness.step();
+}
+
+/// Save a named preset, move two of its parameters, load it: both are back, through the
+/// host's parameters (the chain reads them on its next block). A file that is no preset reads
+/// as an error in the pane and changes nothing.
+#[test]
+fn a_saved_preset_loads_back_through_the_host_parameters() {
+    let dir = TempDir::new("editor-presets");
+    let plugin = plugin();
+    let (mut harness, _host) = editor(&plugin, &dir);
+    set_by_id(&plugin, "compressor.on", 1.0);
+    set_by_id(&plugin, "compressor.threshold", 0.25);
+    let threshold = plain_by_id(&plugin, "compressor.threshold");
+    fill(&mut harness, "Preset", "tight lead");
+    press(&mut harness, "Save preset");
+    assert_eq!(dir.presets().names(), ["tight lead"]);
+    harness.get_by_label_contains("Saved tight lead");
+
+    set_by_id(&plugin, "compressor.on", 0.0);
+    set_by_id(&plugin, "compressor.threshold", 0.75);
+    let moved = plain_by_id(&plugin, "compressor.threshold");
+    assert!(
+        (moved - threshold).abs() > 5.0,
+        "threshold {threshold} dB, moved to {moved} dB"
+    );
+    press(&mut harness, "Load preset");
+    harness.get_by_label("Loaded tight lead: 2 parameters changed.");
+    assert_eq!(plain_by_id(&plugin, "compressor.on"), 1.0);
+    let loaded = plain_by_id(&plugin, "compressor.threshold");
+    assert!(
+        (loaded - threshold).abs() < 0.01,
+        "threshold {loaded} dB after loading, saved at {threshold} dB"
+    );
+    // What the chain reads on the audio thread is the loaded preset.
+    let units = plugin.params.effects.preset().units;
+    let saved = dir.presets().load("tight lead").unwrap().units;
+    assert_eq!(units, saved);
+
+    std::fs::write(
+        dir.presets().dir().join("broken.json"),
+        "{\"compressor\": 3",
+    )
+    .unwrap();
+    fill(&mut harness, "Preset", "broken");
+    press(&mut harness, "Load preset");
+    harness.get_by_label_contains("Cannot load:");
+    assert_eq!(
+        plain_by_id(&plugin, "compressor.on"),
+        1.0,
+        "nothing changed"
+    );
+}
+
 /// A second real engine in the room: its row shows a numeric RTT, and setting its gain to
 /// -20 dB in the editor takes 20 dB off its tone in the plugin's output.
 #[test]
@@ -172,7 +249,7 @@ fn a_second_engine_shows_with_its_rtt_and_its_gain_sets_its_level_in_the_mix() {
     let (remote, mut remote_processor) = engine::new(config).expect("remote engine");
 
     let plugin = plugin();
-    let (mut harness, host) = editor(&plugin, dir.store());
+    let (mut harness, host) = editor(&plugin, &dir);
     let mut plugin = join(
         &mut harness,
         &host,
@@ -299,7 +376,7 @@ fn a_hundred_editor_openings_cost_no_memory() {
     let plugin = plugin();
     let mut frames = Duration::ZERO;
     let mut open_and_close = || {
-        let (mut harness, _host) = editor(&plugin, dir.store());
+        let (mut harness, _host) = editor(&plugin, &dir);
         let start = Instant::now();
         for _ in 0..3 {
             harness.step();
