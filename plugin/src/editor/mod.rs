@@ -201,9 +201,9 @@ impl JamEditor {
     }
 
     fn show_center(&mut self, ui: &mut Ui, setter: &ParamSetter<'_>, dt: f32) {
-        let (codec, frame) = match &self.state {
-            SessionState::Running { codec, frame, .. } => (codec.clone(), *frame),
-            _ => ("—".to_owned(), 0),
+        let frame = match &self.state {
+            SessionState::Running { frame, .. } => *frame,
+            _ => 0,
         };
         self.players.show(
             ui,
@@ -212,7 +212,6 @@ impl JamEditor {
             &self.status,
             players::Session {
                 report: self.report.as_ref(),
-                codec: &codec,
                 dt,
             },
         );

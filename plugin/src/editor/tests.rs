@@ -332,6 +332,37 @@ fn a_second_engine_shows_with_its_rtt_and_its_gain_sets_its_level_in_the_mix() {
     play(&mut plugin, &mut ctx, &mut harness, 1.0);
     let before = tone_db(&play(&mut plugin, &mut ctx, &mut harness, 1.0), 660.0);
     assert!(before > -30.0, "the player is heard at {before:.1} dB");
+    // Its row reads the codec it sends (PCM L24, 64 samples), not ours (Opus 2.5 ms), and
+    // the path its media takes.
+    let cell_text = |harness: &Harness<'_, JamEditor>, label: &str| {
+        harness
+            .get_by_label_contains(label)
+            .accesskit_node()
+            .value()
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        cell_text(&harness, &format!("Codec from player {REMOTE_ID}: ")),
+        format!("Codec from player {REMOTE_ID}: L24 1.3 ms")
+    );
+    assert_eq!(
+        cell_text(&harness, &format!("Path to player {REMOTE_ID}: ")),
+        format!("Path to player {REMOTE_ID}: direct")
+    );
+    let report = plugin.status.report().flatten().expect("a report");
+    let peer = report
+        .peers
+        .iter()
+        .find(|p| p.user_id == REMOTE_ID)
+        .unwrap();
+    assert_eq!(peer.streams.len(), 1, "{:?}", peer.streams);
+    assert_eq!(peer.streams[0].payload_type, engine::PT_L24);
+    assert_eq!(peer.streams[0].frame_samples, 64);
+    assert!(
+        matches!(peer.path, Some(engine::controller::Path::Direct(addr)) if addr == remote.local_addr()),
+        "{:?}",
+        peer.path
+    );
 
     // Its gain to -20 dB through the editor's slider, as a screen reader would set it.
     let gain = &plugin.params.players[slot].gain;
