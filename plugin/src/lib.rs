@@ -10,9 +10,11 @@
 //! `process` runs under flush-to-zero and, in debug builds, under nice-plug's allocation
 //! assertion.
 
+pub mod control;
 pub mod diag;
 pub mod editor;
 pub mod effects;
+mod handoff;
 mod latency;
 pub mod params;
 pub mod presets;
@@ -49,10 +51,11 @@ pub struct OspJam {
     /// Samples processed since activation: the engine's own clock.
     sample_clock: u64,
     curves: Curves,
-    /// The network session while active with a room configured (control thread side).
-    session: Option<session::Session>,
-    /// Its audio thread side.
+    /// The network session (control side): started at activation and by the editor.
+    control: Arc<control::SessionControl>,
+    /// Its audio thread side: the processor playing the room, and where new ones arrive.
     processor: Option<engine::Processor>,
+    handoff: handoff::Receiver,
     /// The effect chain on the player's own signal.
     chain: Chain,
     /// The chain's settings as last read from the host parameters (audio thread copy).
@@ -61,8 +64,10 @@ pub struct OspJam {
     latency: latency::LatencyPad,
     /// The player's signal through input gain and the chain, one chunk.
     local: [[f32; CHUNK]; 2],
-    /// The metronome on the room's grid, when the session asks for one.
-    click: Option<Click>,
+    /// The metronome on the room's grid (sounding while `control.click` is on).
+    click: Click,
+    /// Whether the click sounded in the last chunk (it restarts from the grid when switched on).
+    click_on: bool,
     /// What the editor shows: levels, the session's state and report.
     status: Arc<status::Status>,
     /// The editor's window size and scale, saved with the project.
@@ -81,10 +86,14 @@ struct Curves {
 
 impl Default for OspJam {
     fn default() -> Self {
+        let transport = Arc::new(transport::Shared::new());
+        let status = status::Status::new_shared();
+        let (control, handoff) =
+            control::SessionControl::new(Arc::clone(&transport), Arc::clone(&status));
         Self {
             params: JamParams::new_shared(),
             strip: Strip::new(48_000.0, false),
-            transport: Arc::new(transport::Shared::new()),
+            transport,
             sample_rate: 48_000.0,
             sample_clock: 0,
             curves: Curves {
@@ -92,14 +101,16 @@ impl Default for OspJam {
                 output_gain: [1.0; CHUNK],
                 monitor: [0.5; CHUNK],
             },
-            session: None,
+            control,
             processor: None,
+            handoff,
             chain: Chain::new(&Preset::default()),
             chain_settings: Preset::default(),
             latency: latency::LatencyPad::default(),
             local: [[0.0; CHUNK]; 2],
-            click: None,
-            status: status::Status::new_shared(),
+            click: Click::new(48_000.0),
+            click_on: false,
+            status,
             editor_state: editor::default_state(),
         }
     }
@@ -109,7 +120,13 @@ impl OspJam {
     /// Leaves the room (if in one) and frees the session, off the audio thread.
     fn stop_session(&mut self) {
         self.processor = None;
-        self.session = None;
+        self.handoff.clear();
+        self.control.deactivate();
+    }
+
+    /// The session's control: what the editor's Join and Leave go through.
+    pub fn session_control(&self) -> &Arc<control::SessionControl> {
+        &self.control
     }
 
     /// The slot this instance publishes its host transport into, once per block.
@@ -259,50 +276,21 @@ impl Plugin for OspJam {
             buffer_config.sample_rate as u32,
             std::sync::atomic::Ordering::Relaxed,
         );
-        self.status.set_state(status::SessionState::Off);
-        self.click = settings.click.then(|| Click::new(self.sample_rate));
-        if settings.is_enabled() {
-            match session::Session::start(
-                &settings,
-                self.sample_rate,
-                CHUNK,
-                Arc::clone(&self.transport),
-                Arc::clone(&self.status),
-            ) {
-                Ok((session, processor)) => {
-                    self.session = Some(session);
-                    self.processor = Some(processor);
-                    self.status.set_state(status::SessionState::Running {
-                        room: settings.room.clone(),
-                        peers_called: settings.peers.len(),
-                        codec: settings.codec_description(),
-                        frame: settings.frame_samples,
-                    });
-                }
-                Err(err) => {
-                    let why = format!("cannot join room {:?}: {err}", settings.room);
-                    self.status
-                        .set_state(status::SessionState::Failed(why.clone()));
-                    // The standalone stops there; in a DAW the plugin still passes audio and
-                    // the player sees why the room is silent.
-                    if !session::standalone_start_failed(&why) {
-                        nice_error!("OSP Jam: {why}");
-                    }
-                }
-            }
-        }
+        self.click = Click::new(self.sample_rate);
+        self.click_on = false;
+        self.processor = self.control.activate(&settings, self.sample_rate);
         true
     }
 
     fn deactivate(&mut self) {
         self.stop_session();
-        self.status.set_state(status::SessionState::Off);
     }
 
     fn editor(&mut self, _async_executor: AsyncExecutor<Self>) -> Option<Self::Editor> {
         editor::create(
             Arc::clone(&self.params),
             Arc::clone(&self.status),
+            Arc::clone(&self.control),
             Arc::clone(&self.editor_state),
         )
     }
@@ -336,6 +324,17 @@ impl Plugin for OspJam {
             // reactivates us, never from here.
             context.request_restart();
         }
+        // A session the editor started or stopped since the last block.
+        self.handoff.swap_into(&mut self.processor);
+        let click_on = self
+            .control
+            .click
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if click_on && !self.click_on {
+            // From silence: the next beat of the grid clicks, not the one already begun.
+            self.click = Click::new(self.sample_rate);
+        }
+        self.click_on = click_on;
         if let Some(processor) = &self.processor {
             for (index, player) in self.params.players.iter().enumerate() {
                 processor.set_gain(index, player.gain.value(), player.mute.value());
@@ -408,7 +407,10 @@ impl Plugin for OspJam {
                     let room: [&[f32]; 2] = [room_left, room_right];
                     self.strip
                         .process(channels, Some(&own), Some(&room), range.clone(), controls);
-                    if let (Some(click), Some((grid, first))) = (&mut self.click, grid_at) {
+                    if self.click_on
+                        && let Some((grid, first)) = grid_at
+                    {
+                        let click = &mut self.click;
                         match channels {
                             [left, right, ..] => click.render(
                                 Some(grid),

@@ -412,8 +412,11 @@ fn two_instances_in_one_room_share_a_session_and_process_allocation_free_with_th
     };
     let mut first = instance();
     let mut second = instance();
-    let session = second.session.as_ref().expect("the second instance joined");
-    assert_eq!(session.track_count(), 2, "one session, two tracks");
+    assert_eq!(
+        second.control.track_count(),
+        Some(2),
+        "one session, two tracks"
+    );
 
     let (mut ctx1, mut ctx2) = (context(), context());
     let period = Duration::from_secs_f64(BLOCK as f64 / f64::from(SR));

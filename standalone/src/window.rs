@@ -3,8 +3,8 @@
 //!
 //! The editor talks to its host through a [`GuiContextInner`]: here parameters are set on the
 //! plugin's own atomics (the audio thread reads them at its next period, as it reads a DAW's
-//! automation), and a restart (Join, Leave) is a flag the shell's supervisor acts on between
-//! periods.
+//! automation), and a restart the editor asks for is a flag the shell's supervisor acts on
+//! between periods.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

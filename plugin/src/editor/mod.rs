@@ -27,6 +27,7 @@ use nice_plug::context::gui::GuiContext;
 use nice_plug::prelude::ParamSetter;
 use nice_plug_egui::{EguiEditor, EguiEditorState, EguiNiceSettings, NiceEguiApp};
 
+use crate::control::SessionControl;
 use crate::params::JamParams;
 use crate::presets::PresetStore;
 use crate::secrets::SecretStore;
@@ -59,6 +60,7 @@ pub fn default_state() -> Arc<EguiEditorState> {
 pub fn create(
     params: Arc<JamParams>,
     status: Arc<Status>,
+    control: Arc<SessionControl>,
     state: Arc<EguiEditorState>,
 ) -> Option<EguiEditor<JamEditor>> {
     if HEADLESS.load(std::sync::atomic::Ordering::Relaxed) {
@@ -68,7 +70,7 @@ pub fn create(
         state,
         nice_plug_egui::RepaintNotifier::new(),
         EguiNiceSettings::new().with_tile(TITLE),
-        JamEditor::new(params, status),
+        JamEditor::new(params, status, control),
     )
 }
 
@@ -76,6 +78,7 @@ pub fn create(
 pub struct JamEditor {
     params: Arc<JamParams>,
     status: Arc<Status>,
+    control: Arc<SessionControl>,
     gui: Option<GuiContext>,
     join: join::JoinForm,
     players: players::PlayersPane,
@@ -90,10 +93,11 @@ pub struct JamEditor {
 
 impl JamEditor {
     /// An editor showing `params` and `status`; secrets and presets in the user's folder.
-    pub fn new(params: Arc<JamParams>, status: Arc<Status>) -> Self {
+    pub fn new(params: Arc<JamParams>, status: Arc<Status>, control: Arc<SessionControl>) -> Self {
         Self::with_stores(
             params,
             status,
+            control,
             SecretStore::for_user(),
             PresetStore::for_user(),
         )
@@ -104,6 +108,7 @@ impl JamEditor {
     pub fn with_stores(
         params: Arc<JamParams>,
         status: Arc<Status>,
+        control: Arc<SessionControl>,
         secrets: Option<SecretStore>,
         presets: Option<PresetStore>,
     ) -> Self {
@@ -117,6 +122,7 @@ impl JamEditor {
         Self {
             params,
             status,
+            control,
             gui: None,
             join,
             players: players::PlayersPane::default(),
@@ -129,7 +135,7 @@ impl JamEditor {
         }
     }
 
-    /// The host's side: parameter changes and restarts go through it.
+    /// The host's side: parameter changes go through it.
     pub fn set_gui_context(&mut self, gui: GuiContext) {
         self.gui = Some(gui);
     }
@@ -145,9 +151,6 @@ impl JamEditor {
         let dt = now.duration_since(self.last_frame).as_secs_f32().min(1.0);
         self.last_frame = now;
         if let Some(state) = self.status.state() {
-            if state != self.state {
-                self.join.pending = None;
-            }
             self.state = state;
         }
         if let Some(report) = self.status.report() {
@@ -183,12 +186,12 @@ impl JamEditor {
             .show(ui, |ui| {
                 egui::ScrollArea::vertical().id_salt("left").show(ui, |ui| {
                     let in_room = matches!(self.state, SessionState::Running { .. });
-                    self.join.show(ui, &self.params, Some(&gui), in_room);
+                    self.join.show(ui, &self.params, &self.control, in_room);
                     ui.separator();
                     self.levels
                         .show(ui, &setter, &self.params, &self.status, dt);
                     ui.separator();
-                    grid::show(ui, &self.params, self.report.as_ref());
+                    grid::show(ui, &self.params, &self.control, self.report.as_ref());
                 });
             });
         egui::Panel::right("chain")
@@ -235,9 +238,6 @@ impl JamEditor {
 
     /// The session's state as a sentence.
     fn state_in_words(&self) -> String {
-        if let Some(what) = self.join.pending {
-            return format!("{what}: waiting for the host to restart the plugin");
-        }
         match &self.state {
             SessionState::Off => "not in a room".to_owned(),
             SessionState::Failed(why) => why.clone(),

@@ -17,7 +17,7 @@ use crate::OspJam;
 use crate::presets::PresetStore;
 use crate::secrets::SecretStore;
 use crate::status::SessionState;
-use crate::tests::{SR, TestContext, activated, context, plugin, run, set_by_id, tone_db};
+use crate::tests::{SR, TestContext, context, plugin, run, set_by_id, tone_db};
 
 /// The host's side of the editor: parameters set at once, restarts counted.
 #[derive(Default)]
@@ -79,6 +79,7 @@ fn editor(plugin: &OspJam, dir: &TempDir) -> (Harness<'static, JamEditor>, Arc<T
     let mut editor = JamEditor::with_stores(
         Arc::clone(&plugin.params),
         Arc::clone(&plugin.status),
+        Arc::clone(&plugin.control),
         Some(dir.store()),
         Some(dir.presets()),
     );
@@ -97,39 +98,29 @@ fn fill(harness: &mut Harness<'_, JamEditor>, label: &str, text: &str) {
     harness.step();
 }
 
-/// Fills the Join form, presses Join, and restarts the plugin as the host does when asked.
-fn join(
-    harness: &mut Harness<'_, JamEditor>,
-    host: &TestHost,
-    plugin: OspJam,
-    fields: &[(&str, &str)],
-) -> OspJam {
+/// Fills the Join form and presses Join: the session starts at once, with no restart asked
+/// of the host.
+fn join(harness: &mut Harness<'_, JamEditor>, host: &TestHost, fields: &[(&str, &str)]) {
     for (label, text) in fields {
         fill(harness, label, text);
     }
-    harness
-        .get_by_role_and_label(egui::accesskit::Role::Button, "Join")
-        .click();
-    harness.step();
-    harness.step();
+    press(harness, "Join");
     assert_eq!(
         host.restarts.load(Ordering::SeqCst),
-        1,
-        "Join asks for a restart"
+        0,
+        "Join restarts nothing"
     );
-    activated(plugin)
 }
 
 #[test]
 fn join_starts_the_session_typed_and_keeps_the_secret_out_of_the_project() {
     let dir = TempDir::new("editor-join");
-    let plugin = plugin();
+    let mut plugin = plugin();
     let (mut harness, host) = editor(&plugin, &dir);
     harness.get_by_label("Session: not in a room");
-    let plugin = join(
+    join(
         &mut harness,
         &host,
-        plugin,
         &[
             ("Room", "editor-room"),
             ("Secret", "s3cret"),
@@ -145,8 +136,14 @@ fn join_starts_the_session_typed_and_keeps_the_secret_out_of_the_project() {
     let saved = serde_json::to_string(&settings).unwrap();
     assert!(!saved.contains("s3cret"), "{saved}");
     assert_eq!(dir.store().get("editor-room").as_deref(), Some("s3cret"));
-    // The plugin, restarted, runs the room.
-    assert!(plugin.session.is_some(), "a session runs");
+    // The running plugin runs the room: the audio thread takes the session at its next block.
+    assert!(plugin.control.is_running(), "a session runs");
+    assert!(plugin.processor.is_none());
+    run(&mut plugin, &mut context(), &mut vec![vec![0.0; 64]; 2]);
+    assert!(
+        plugin.processor.is_some(),
+        "the audio thread plays the room"
+    );
     assert_eq!(
         plugin.status.state(),
         Some(SessionState::Running {
@@ -158,6 +155,106 @@ fn join_starts_the_session_typed_and_keeps_the_secret_out_of_the_project() {
     );
     harness.step();
     harness.get_by_label("Session: in room editor-room, connecting to 0 of 1");
+}
+
+/// Runs the plugin on silence for `seconds`, paced like an audio device; the left output.
+#[allow(clippy::disallowed_methods)] // real time: the session's clocks follow the wall clock
+fn play_silence(plugin: &mut OspJam, ctx: &mut TestContext, seconds: f64) -> Vec<f32> {
+    const BLOCK: usize = 64;
+    let period = Duration::from_secs_f64(BLOCK as f64 / f64::from(SR));
+    let blocks = (seconds * f64::from(SR)) as usize / BLOCK;
+    let start = Instant::now();
+    let mut out = Vec::with_capacity(blocks * BLOCK);
+    for i in 0..blocks {
+        if let Some(wait) = (start + period * i as u32).checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        let mut io = vec![vec![0.0f32; BLOCK]; 2];
+        run(plugin, ctx, &mut io);
+        out.extend_from_slice(&io[0]);
+    }
+    out
+}
+
+/// Where clicks start in `out`: the first sample above -40 dBFS after 50 ms below it.
+fn click_onsets(out: &[f32]) -> Vec<usize> {
+    let mut onsets = Vec::new();
+    let mut quiet = usize::MAX;
+    for (i, x) in out.iter().enumerate() {
+        if x.abs() > 0.01 {
+            if quiet >= 2_400 {
+                onsets.push(i);
+            }
+            quiet = 0;
+        } else {
+            quiet = quiet.saturating_add(1);
+        }
+    }
+    onsets
+}
+
+/// Join, the click switched on and off, Leave: each takes effect in the running plugin (the
+/// host is never asked to restart it): at 120 BPM two seconds hold about four clicks while
+/// the switch is on and none while it is off.
+#[test]
+fn join_leave_and_the_click_take_effect_live_without_a_restart() {
+    let dir = TempDir::new("editor-live");
+    let mut plugin = plugin();
+    // This member leads the room at 120 BPM, so the grid rolls with nobody else there.
+    plugin.params.session.lock().unwrap().bpm = Some(120.0);
+    let (mut harness, host) = editor(&plugin, &dir);
+    join(
+        &mut harness,
+        &host,
+        &[("Room", "editor-live"), ("Listen on", "127.0.0.1:0")],
+    );
+    let mut ctx = context();
+    // The grid reaches the audio thread within a few control ticks (bounded: 10 s under load).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !plugin
+        .processor
+        .as_ref()
+        .and_then(|p| p.grid())
+        .is_some_and(|grid| grid.playing)
+    {
+        assert!(Instant::now() < deadline, "no rolling grid after 10 s");
+        play_silence(&mut plugin, &mut ctx, 0.05);
+    }
+    let off = play_silence(&mut plugin, &mut ctx, 1.0);
+    assert_eq!(click_onsets(&off), [0usize; 0], "no click while off");
+
+    harness.get_by_label("Click on the grid").click_accesskit();
+    harness.step();
+    assert!(plugin.control.click.load(Ordering::Relaxed));
+    let on = play_silence(&mut plugin, &mut ctx, 2.0);
+    let onsets = click_onsets(&on);
+    let peak = on.iter().fold(0f32, |m, x| m.max(x.abs()));
+    // Two seconds at 120 BPM hold four beats; the grid follows the session clock's fit of
+    // this paced loop, so a beat lasts 24,000 samples only on average (a margin for load).
+    eprintln!("clicks at {onsets:?}, peak {peak}");
+    assert!(
+        (2..=6).contains(&onsets.len()),
+        "{} clicks in 2 s at 120 BPM (onsets {onsets:?}), peak {peak}",
+        onsets.len()
+    );
+    assert!(peak > 0.1, "click peak {peak}");
+
+    harness.get_by_label("Click on the grid").click_accesskit();
+    harness.step();
+    let after = play_silence(&mut plugin, &mut ctx, 1.2);
+    // The last click rings out within 0.2 s; nothing sounds after it.
+    assert_eq!(
+        click_onsets(&after[9_600..]),
+        [0usize; 0],
+        "no click once off"
+    );
+
+    press(&mut harness, "Leave");
+    play_silence(&mut plugin, &mut ctx, 0.01);
+    assert!(plugin.processor.is_none(), "the audio thread left the room");
+    assert!(!plugin.control.is_running());
+    assert_eq!(plugin.status.state(), Some(SessionState::Off));
+    assert_eq!(host.restarts.load(Ordering::SeqCst), 0, "nothing restarted");
 }
 
 /// The plain value of the parameter with host id `id`.
@@ -248,12 +345,11 @@ fn a_second_engine_shows_with_its_rtt_and_its_gain_sets_its_level_in_the_mix() {
     config.max_block = BLOCK;
     let (remote, mut remote_processor) = engine::new(config).expect("remote engine");
 
-    let plugin = plugin();
+    let mut plugin = plugin();
     let (mut harness, host) = editor(&plugin, &dir);
-    let mut plugin = join(
+    join(
         &mut harness,
         &host,
-        plugin,
         &[
             ("Room", "editor-players"),
             ("Secret", "s3cret"),

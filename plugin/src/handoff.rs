@@ -1,0 +1,81 @@
+//! Hands the audio thread a new session's processor while it runs, and takes the old one back
+//! to be freed off it: Join and Leave change the session without the host restarting the
+//! plugin.
+//!
+//! Two wait-free rings (`rtrb`): processors (or `None`, "play no room") towards the audio
+//! thread, retired ones back. The audio thread moves values between them and never drops one:
+//! it takes a new processor only while the return ring has room for the one it replaces.
+
+use engine::Processor;
+
+/// Processors queued and not yet taken: more means the host is not processing audio.
+const QUEUED: usize = 4;
+/// Retired processors waiting to be freed by the control side.
+const RETIRED: usize = 8;
+
+/// A new pair of ends.
+pub(crate) fn channel() -> (Sender, Receiver) {
+    let (to_audio, from_control) = rtrb::RingBuffer::new(QUEUED);
+    let (retire, retired) = rtrb::RingBuffer::new(RETIRED);
+    (
+        Sender { to_audio, retired },
+        Receiver {
+            from_control,
+            retire,
+        },
+    )
+}
+
+/// The control side (editor, activation): queues processors, frees retired ones.
+pub(crate) struct Sender {
+    to_audio: rtrb::Producer<Option<Processor>>,
+    retired: rtrb::Consumer<Processor>,
+}
+
+impl Sender {
+    /// Queues `processor` for the audio thread's next block (`None` stops the room's audio),
+    /// after freeing what it gave back.
+    ///
+    /// # Errors
+    /// Gives `processor` back when the audio thread has not taken the ones queued before (the
+    /// host is not processing).
+    pub(crate) fn send(&mut self, processor: Option<Processor>) -> Result<(), Option<Processor>> {
+        self.collect();
+        self.to_audio
+            .push(processor)
+            .map_err(|rtrb::PushError::Full(processor)| processor)
+    }
+
+    /// Frees the processors the audio thread gave back.
+    pub(crate) fn collect(&mut self) {
+        while self.retired.pop().is_ok() {}
+    }
+}
+
+/// The audio thread's side.
+pub(crate) struct Receiver {
+    from_control: rtrb::Consumer<Option<Processor>>,
+    retire: rtrb::Producer<Processor>,
+}
+
+impl Receiver {
+    /// Puts the newest queued processor in `current`, handing the replaced ones back.
+    ///
+    /// Audio thread: wait-free; moves values, never allocates or frees.
+    pub(crate) fn swap_into(&mut self, current: &mut Option<Processor>) {
+        while !self.retire.is_full() {
+            let Ok(next) = self.from_control.pop() else {
+                return;
+            };
+            if let Some(old) = std::mem::replace(current, next) {
+                // Room was checked above, and only this thread pushes.
+                let _ = self.retire.push(old);
+            }
+        }
+    }
+
+    /// Drops everything queued (activation and deactivation: the audio thread is not running).
+    pub(crate) fn clear(&mut self) {
+        while self.from_control.pop().is_ok() {}
+    }
+}
