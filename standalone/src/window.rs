@@ -73,3 +73,18 @@ pub(crate) fn display_available() -> bool {
         .iter()
         .any(|name| std::env::var_os(name).is_some_and(|value| !value.is_empty()))
 }
+
+/// Closes the window on Ctrl-C or SIGTERM, which then ends the app as closing it does: the
+/// plugin leaves the room and the app exits 0. nice-plug's shell installs its own handler
+/// (`ctrlc`), which stops only a run without a window; these flags are chained after it (the
+/// editor calls this as its window opens, once the shell's handler is in place), so both run.
+pub(crate) fn close_on_signals() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            if let Err(err) = signal_hook::flag::register(signal, plugin::editor::close_request()) {
+                tracing::warn!("Ctrl-C will not close the window: {err}");
+            }
+        }
+    });
+}

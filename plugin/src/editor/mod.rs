@@ -42,6 +42,25 @@ pub fn disable() {
     HEADLESS.store(true, std::sync::atomic::Ordering::Relaxed);
 }
 
+/// Set to close every editor window of this process at its next frame.
+static CLOSE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// What the standalone runs as a window opens (see [`on_window_open`]).
+static ON_WINDOW_OPEN: std::sync::OnceLock<fn()> = std::sync::OnceLock::new();
+
+/// The flag that closes every editor window of this process at its next frame: the standalone
+/// sets it on Ctrl-C or SIGTERM (nice-plug's shell stops on them only when headless), and the
+/// shell then leaves the room and exits as when the window is closed. A DAW never sets it.
+pub fn close_request() -> &'static std::sync::atomic::AtomicBool {
+    &CLOSE
+}
+
+/// Makes `hook` run each time an editor window opens, on its thread (the standalone installs
+/// its signal handlers there: after the shell's own, so both run).
+pub fn on_window_open(hook: fn()) {
+    let _ = ON_WINDOW_OPEN.set(hook);
+}
+
 /// The window's title, in a DAW and in the standalone.
 pub const TITLE: &str = "OSP Jam";
 
@@ -146,6 +165,9 @@ impl JamEditor {
             ui.label("The editor has no host.");
             return;
         };
+        if CLOSE.load(std::sync::atomic::Ordering::Relaxed) {
+            ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
+        }
         let setter = gui.param_setter();
         let now = Instant::now();
         let dt = now.duration_since(self.last_frame).as_secs_f32().min(1.0);
@@ -266,6 +288,9 @@ impl NiceEguiApp for JamEditor {
         nice_gui_ctx: GuiContext,
         _frame: &mut nice_plug_egui::Frame,
     ) -> Result<(), nice_plug_egui::baseview::HandlerError> {
+        if let Some(hook) = ON_WINDOW_OPEN.get() {
+            hook();
+        }
         self.set_gui_context(nice_gui_ctx);
         Ok(())
     }
