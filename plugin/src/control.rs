@@ -1,8 +1,8 @@
 //! Starts and stops the plugin's network session off the audio thread: when the host activates
 //! the plugin, and when the editor's Join or Leave changes the settings while it runs. A
-//! session change is no restart: the new processor reaches the audio thread through
-//! [`crate::handoff`] at its next block, the latency the host knows stays as it is (it is the
-//! effect chain's alone; the room's delay is the jitter buffer's, reported in the editor).
+//! session change is no restart: the new processor reaches the audio thread through the
+//! handoff (`handoff.rs`) at its next block, and the latency the host knows stays as it is (it
+//! is the effect chain's alone; the room's delay is the jitter buffer's, shown in the editor).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -93,7 +93,7 @@ impl SessionControl {
             return Ok(());
         };
         let processor = inner.restart(settings, sample_rate, false);
-        if inner.sender.send(processor).is_err() {
+        if !inner.sender.send(processor) {
             inner.session = None;
             inner.status.set_state(SessionState::Off);
             return Err(ApplyError::NotProcessing);

@@ -34,16 +34,11 @@ pub(crate) struct Sender {
 
 impl Sender {
     /// Queues `processor` for the audio thread's next block (`None` stops the room's audio),
-    /// after freeing what it gave back.
-    ///
-    /// # Errors
-    /// Gives `processor` back when the audio thread has not taken the ones queued before (the
-    /// host is not processing).
-    pub(crate) fn send(&mut self, processor: Option<Processor>) -> Result<(), Option<Processor>> {
+    /// after freeing what it gave back. False, and `processor` freed here, when the audio
+    /// thread has not taken the ones queued before (the host is not processing).
+    pub(crate) fn send(&mut self, processor: Option<Processor>) -> bool {
         self.collect();
-        self.to_audio
-            .push(processor)
-            .map_err(|rtrb::PushError::Full(processor)| processor)
+        self.to_audio.push(processor).is_ok()
     }
 
     /// Frees the processors the audio thread gave back.
