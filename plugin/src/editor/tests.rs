@@ -17,7 +17,7 @@ use crate::OspJam;
 use crate::presets::PresetStore;
 use crate::secrets::SecretStore;
 use crate::status::SessionState;
-use crate::tests::{SR, TestContext, context, plugin, run, set_by_id, tone_db};
+use crate::tests::{SR, TestContext, context, param_by_id, plugin, run, set_by_id, tone_db};
 
 /// The host's side of the editor: parameters set at once, restarts counted.
 #[derive(Default)]
@@ -157,10 +157,18 @@ fn join_starts_the_session_typed_and_keeps_the_secret_out_of_the_project() {
     harness.get_by_label("Session: in room editor-room, connecting to 0 of 1");
 }
 
-/// Runs the plugin on silence for `seconds`, paced like an audio device; the left output.
+/// Samples per block of the paced runs.
+const BLOCK: usize = 64;
+
+/// Runs the plugin on silence for `seconds` in blocks of [`BLOCK`], paced like an audio device,
+/// calling `after_block(i)` after block `i`; the left output.
 #[allow(clippy::disallowed_methods)] // real time: the session's clocks follow the wall clock
-fn play_silence(plugin: &mut OspJam, ctx: &mut TestContext, seconds: f64) -> Vec<f32> {
-    const BLOCK: usize = 64;
+fn play_paced(
+    plugin: &mut OspJam,
+    ctx: &mut TestContext,
+    seconds: f64,
+    mut after_block: impl FnMut(usize),
+) -> Vec<f32> {
     let period = Duration::from_secs_f64(BLOCK as f64 / f64::from(SR));
     let blocks = (seconds * f64::from(SR)) as usize / BLOCK;
     let start = Instant::now();
@@ -172,8 +180,13 @@ fn play_silence(plugin: &mut OspJam, ctx: &mut TestContext, seconds: f64) -> Vec
         let mut io = vec![vec![0.0f32; BLOCK]; 2];
         run(plugin, ctx, &mut io);
         out.extend_from_slice(&io[0]);
+        after_block(i);
     }
     out
+}
+
+fn play_silence(plugin: &mut OspJam, ctx: &mut TestContext, seconds: f64) -> Vec<f32> {
+    play_paced(plugin, ctx, seconds, |_| {})
 }
 
 /// Where clicks start in `out`: the first sample above -40 dBFS after 50 ms below it.
@@ -259,14 +272,8 @@ fn join_leave_and_the_click_take_effect_live_without_a_restart() {
 
 /// The plain value of the parameter with host id `id`.
 fn plain_by_id(plugin: &OspJam, id: &str) -> f32 {
-    let (_, ptr, _) = plugin
-        .params()
-        .param_map()
-        .into_iter()
-        .find(|(param_id, _, _)| param_id == id)
-        .unwrap_or_else(|| panic!("no parameter {id}"));
     // SAFETY: the parameter lives as long as `plugin`.
-    unsafe { ptr.unmodulated_plain_value() }
+    unsafe { param_by_id(plugin, id).unmodulated_plain_value() }
 }
 
 fn press(harness: &mut Harness<'_, JamEditor>, button: &str) {
@@ -332,7 +339,6 @@ fn a_saved_preset_loads_back_through_the_host_parameters() {
 /// -20 dB in the editor takes 20 dB off its tone in the plugin's output.
 #[test]
 fn a_second_engine_shows_with_its_rtt_and_its_gain_sets_its_level_in_the_mix() {
-    const BLOCK: usize = 64;
     const REMOTE_ID: u32 = 99;
     let dir = TempDir::new("editor-players");
     let mut config = engine::Config::new(
@@ -360,7 +366,6 @@ fn a_second_engine_shows_with_its_rtt_and_its_gain_sets_its_level_in_the_mix() {
 
     // Real time: both engines' audio paced by the clock, the editor drawn ten times a second.
     let mut ctx = context();
-    let period = Duration::from_secs_f64(BLOCK as f64 / f64::from(SR));
     let tone =
         |n: usize| (0.25 * (std::f64::consts::TAU * 660.0 * n as f64 / 48_000.0).sin()) as f32;
     let mut block = 0usize;
@@ -369,24 +374,14 @@ fn a_second_engine_shows_with_its_rtt_and_its_gain_sets_its_level_in_the_mix() {
                     harness: &mut Harness<'_, JamEditor>,
                     seconds: f64|
      -> Vec<f32> {
-        let blocks = (seconds * f64::from(SR)) as usize / BLOCK;
-        let start = Instant::now();
-        let mut out = Vec::with_capacity(blocks * BLOCK);
-        for i in 0..blocks {
-            if let Some(wait) = (start + period * i as u32).checked_duration_since(Instant::now()) {
-                std::thread::sleep(wait);
-            }
-            let mut io = vec![vec![0.0f32; BLOCK]; 2];
-            run(plugin, ctx, &mut io);
+        play_paced(plugin, ctx, seconds, |i| {
             let remote_in: Vec<f32> = (0..BLOCK).map(|s| tone(block * BLOCK + s)).collect();
             remote_processor.process(&remote_in, &remote_in, None);
-            out.extend_from_slice(&io[0]);
             block += 1;
             if i % 75 == 0 {
                 harness.step();
             }
-        }
-        out
+        })
     };
 
     // The row appears with a number for its RTT (bounded wait: 20 s under any load).
