@@ -321,7 +321,9 @@ impl Plugin for OspJam {
         let chain_latency = self.chain.latency();
         if self.latency.needs_restart(chain_latency) {
             // Thread-safe in CLAP and VST3; the new latency is reported as the host
-            // reactivates us, never from here.
+            // reactivates us, never from here. The one restart the plugin asks for (Join and
+            // Leave need none): the reactivation starts the session anew, and the editor's
+            // chain pane says so.
             context.request_restart();
         }
         // A session the editor started or stopped since the last block.

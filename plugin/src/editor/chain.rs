@@ -45,6 +45,18 @@ impl ChainPane {
             "{running} of {} on, in processing order",
             params.effects.effects().count()
         ));
+        // The one restart left: a chain whose delay changed is reported to the host only as it
+        // activates the plugin again (CLAP allows it nowhere else), and activation starts the
+        // session anew.
+        ui.label(
+            egui::RichText::new(
+                "Switching an effect with a delay of its own (limiter, pitch, drive, amp) \
+                 changes the plugin's latency: the host restarts the plugin to compensate, and \
+                 the room is joined again.",
+            )
+            .small()
+            .weak(),
+        );
         egui::ScrollArea::vertical()
             .id_salt("chain")
             .auto_shrink([false, false])
