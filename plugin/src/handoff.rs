@@ -74,3 +74,46 @@ impl Receiver {
         while self.from_control.pop().is_ok() {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A processor of a session of its own on 127.0.0.1 (its user id tells it apart).
+    fn processor(user_id: u32) -> (engine::Controller, Processor) {
+        let config =
+            engine::Config::new(user_id, "handoff", "secret", "127.0.0.1:0".parse().unwrap());
+        engine::new(config).expect("engine")
+    }
+
+    #[test]
+    fn the_audio_thread_takes_the_newest_processor_and_gives_the_old_ones_back_without_allocating()
+    {
+        let (mut sender, mut receiver) = channel();
+        let (_a, a) = processor(1);
+        let (_b, b) = processor(2);
+        let (_c, c) = processor(3);
+        let mut current = None;
+        assert!(sender.send(Some(a)));
+        rt::guard::no_alloc(|| receiver.swap_into(&mut current));
+        assert!(current.is_some());
+        // Two queued before the next block: the newest plays, the other two go back.
+        assert!(sender.send(Some(b)));
+        assert!(sender.send(Some(c)));
+        rt::guard::no_alloc(|| receiver.swap_into(&mut current));
+        assert_eq!(receiver.retire.slots(), RETIRED - 2, "a and b retired");
+        // Sending frees what came back (a and b) first.
+        assert!(sender.send(None));
+        assert_eq!(receiver.retire.slots(), RETIRED);
+        rt::guard::no_alloc(|| receiver.swap_into(&mut current));
+        assert!(current.is_none(), "None stops the room's audio");
+        assert_eq!(receiver.retire.slots(), RETIRED - 1, "c retired");
+        sender.collect();
+        assert_eq!(receiver.retire.slots(), RETIRED);
+        // With nobody taking them, the queue refuses the fifth.
+        for _ in 0..QUEUED {
+            assert!(sender.send(None));
+        }
+        assert!(!sender.send(None), "the host is not processing");
+    }
+}

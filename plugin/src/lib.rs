@@ -124,11 +124,6 @@ impl OspJam {
         self.control.deactivate();
     }
 
-    /// The session's control: what the editor's Join and Leave go through.
-    pub fn session_control(&self) -> &Arc<control::SessionControl> {
-        &self.control
-    }
-
     /// The slot this instance publishes its host transport into, once per block.
     pub fn transport(&self) -> Arc<transport::Shared> {
         Arc::clone(&self.transport)
