@@ -248,6 +248,29 @@ impl EffectParams {
         preset
     }
 
+    /// Sets every parameter whose value differs from `preset`'s through the host, one gesture
+    /// each (begin, set, end), so the host records the change, automation sees it and undo
+    /// brings the old values back; the audio thread then reads them like any other change.
+    /// Returns how many parameters moved.
+    ///
+    /// GUI thread only.
+    pub fn apply(&self, preset: &Preset, setter: &ParamSetter<'_>) -> usize {
+        let mut moved = 0;
+        for (group, unit) in self.groups.iter().zip(&preset.units) {
+            moved += usize::from(set_if_moved(setter, &group.enabled, unit.enabled()));
+            for (param_index, param) in group.params.iter().enumerate() {
+                let value = unit.get(param_index);
+                let changed = match param {
+                    HostParam::Float(p) => set_if_moved(setter, p, value),
+                    HostParam::Int(p) => set_if_moved(setter, p, value.round() as i32),
+                    HostParam::Toggle(p) => set_if_moved(setter, p, value >= 0.5),
+                };
+                moved += usize::from(changed);
+            }
+        }
+        moved
+    }
+
     /// Every effect, in chain order.
     pub fn effects(&self) -> impl Iterator<Item = EffectView<'_>> {
         self.groups.iter().map(|group| EffectView {
@@ -266,6 +289,20 @@ impl EffectParams {
     pub fn is_empty(&self) -> bool {
         self.groups.is_empty()
     }
+}
+
+/// Sets `param` to `value` through the host as one gesture, if it holds another value.
+fn set_if_moved<P: Param>(setter: &ParamSetter<'_>, param: &P, value: P::Plain) -> bool
+where
+    P::Plain: PartialEq,
+{
+    if param.unmodulated_plain_value() == value {
+        return false;
+    }
+    setter.begin_set_parameter(param);
+    setter.set_parameter(param, value);
+    setter.end_set_parameter(param);
+    true
 }
 
 // SAFETY: every pointer handed out points at a parameter owned by `self.groups`, whose vectors

@@ -10,14 +10,18 @@
 //! `process` runs under flush-to-zero and, in debug builds, under nice-plug's allocation
 //! assertion.
 
+pub mod control;
 pub mod diag;
 pub mod editor;
 pub mod effects;
+mod handoff;
 mod latency;
 pub mod params;
+pub mod presets;
 pub mod secrets;
 pub mod session;
 pub mod status;
+mod user_dir;
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -47,10 +51,11 @@ pub struct OspJam {
     /// Samples processed since activation: the engine's own clock.
     sample_clock: u64,
     curves: Curves,
-    /// The network session while active with a room configured (control thread side).
-    session: Option<session::Session>,
-    /// Its audio thread side.
+    /// The network session (control side): started at activation and by the editor.
+    control: Arc<control::SessionControl>,
+    /// Its audio thread side: the processor playing the room, and where new ones arrive.
     processor: Option<engine::Processor>,
+    handoff: handoff::Receiver,
     /// The effect chain on the player's own signal.
     chain: Chain,
     /// The chain's settings as last read from the host parameters (audio thread copy).
@@ -59,8 +64,10 @@ pub struct OspJam {
     latency: latency::LatencyPad,
     /// The player's signal through input gain and the chain, one chunk.
     local: [[f32; CHUNK]; 2],
-    /// The metronome on the room's grid, when the session asks for one.
-    click: Option<Click>,
+    /// The metronome on the room's grid (sounding while `control.click` is on).
+    click: Click,
+    /// Whether the click sounded in the last chunk (it restarts from the grid when switched on).
+    click_on: bool,
     /// What the editor shows: levels, the session's state and report.
     status: Arc<status::Status>,
     /// The editor's window size and scale, saved with the project.
@@ -79,10 +86,14 @@ struct Curves {
 
 impl Default for OspJam {
     fn default() -> Self {
+        let transport = Arc::new(transport::Shared::new());
+        let status = status::Status::new_shared();
+        let (control, handoff) =
+            control::SessionControl::new(Arc::clone(&transport), Arc::clone(&status));
         Self {
             params: JamParams::new_shared(),
             strip: Strip::new(48_000.0, false),
-            transport: Arc::new(transport::Shared::new()),
+            transport,
             sample_rate: 48_000.0,
             sample_clock: 0,
             curves: Curves {
@@ -90,14 +101,16 @@ impl Default for OspJam {
                 output_gain: [1.0; CHUNK],
                 monitor: [0.5; CHUNK],
             },
-            session: None,
+            control,
             processor: None,
+            handoff,
             chain: Chain::new(&Preset::default()),
             chain_settings: Preset::default(),
             latency: latency::LatencyPad::default(),
             local: [[0.0; CHUNK]; 2],
-            click: None,
-            status: status::Status::new_shared(),
+            click: Click::new(48_000.0),
+            click_on: false,
+            status,
             editor_state: editor::default_state(),
         }
     }
@@ -107,7 +120,8 @@ impl OspJam {
     /// Leaves the room (if in one) and frees the session, off the audio thread.
     fn stop_session(&mut self) {
         self.processor = None;
-        self.session = None;
+        self.handoff.clear();
+        self.control.deactivate();
     }
 
     /// The slot this instance publishes its host transport into, once per block.
@@ -257,50 +271,21 @@ impl Plugin for OspJam {
             buffer_config.sample_rate as u32,
             std::sync::atomic::Ordering::Relaxed,
         );
-        self.status.set_state(status::SessionState::Off);
-        self.click = settings.click.then(|| Click::new(self.sample_rate));
-        if settings.is_enabled() {
-            match session::Session::start(
-                &settings,
-                self.sample_rate,
-                CHUNK,
-                Arc::clone(&self.transport),
-                Arc::clone(&self.status),
-            ) {
-                Ok((session, processor)) => {
-                    self.session = Some(session);
-                    self.processor = Some(processor);
-                    self.status.set_state(status::SessionState::Running {
-                        room: settings.room.clone(),
-                        peers_called: settings.peers.len(),
-                        codec: settings.codec_description(),
-                        frame: settings.frame_samples,
-                    });
-                }
-                Err(err) => {
-                    let why = format!("cannot join room {:?}: {err}", settings.room);
-                    self.status
-                        .set_state(status::SessionState::Failed(why.clone()));
-                    // The standalone stops there; in a DAW the plugin still passes audio and
-                    // the player sees why the room is silent.
-                    if !session::standalone_start_failed(&why) {
-                        nice_error!("OSP Jam: {why}");
-                    }
-                }
-            }
-        }
+        self.click = Click::new(self.sample_rate);
+        self.click_on = false;
+        self.processor = self.control.activate(&settings, self.sample_rate);
         true
     }
 
     fn deactivate(&mut self) {
         self.stop_session();
-        self.status.set_state(status::SessionState::Off);
     }
 
     fn editor(&mut self, _async_executor: AsyncExecutor<Self>) -> Option<Self::Editor> {
         editor::create(
             Arc::clone(&self.params),
             Arc::clone(&self.status),
+            Arc::clone(&self.control),
             Arc::clone(&self.editor_state),
         )
     }
@@ -331,9 +316,22 @@ impl Plugin for OspJam {
         let chain_latency = self.chain.latency();
         if self.latency.needs_restart(chain_latency) {
             // Thread-safe in CLAP and VST3; the new latency is reported as the host
-            // reactivates us, never from here.
+            // reactivates us, never from here. The one restart the plugin asks for (Join and
+            // Leave need none): the reactivation starts the session anew, and the editor's
+            // chain pane says so.
             context.request_restart();
         }
+        // A session the editor started or stopped since the last block.
+        self.handoff.swap_into(&mut self.processor);
+        let click_on = self
+            .control
+            .click
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if click_on && !self.click_on {
+            // From silence: the next beat of the grid clicks, not the one already begun.
+            self.click = Click::new(self.sample_rate);
+        }
+        self.click_on = click_on;
         if let Some(processor) = &self.processor {
             for (index, player) in self.params.players.iter().enumerate() {
                 processor.set_gain(index, player.gain.value(), player.mute.value());
@@ -406,7 +404,10 @@ impl Plugin for OspJam {
                     let room: [&[f32]; 2] = [room_left, room_right];
                     self.strip
                         .process(channels, Some(&own), Some(&room), range.clone(), controls);
-                    if let (Some(click), Some((grid, first))) = (&mut self.click, grid_at) {
+                    if self.click_on
+                        && let Some((grid, first)) = grid_at
+                    {
+                        let click = &mut self.click;
                         match channels {
                             [left, right, ..] => click.render(
                                 Some(grid),

@@ -16,11 +16,9 @@ pub struct SecretStore {
 impl SecretStore {
     /// The user's store, or `None` when neither `XDG_CONFIG_HOME` nor `HOME` is set.
     pub fn for_user() -> Option<Self> {
-        let base = std::env::var_os("XDG_CONFIG_HOME")
-            .filter(|dir| !dir.is_empty())
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".config")))?;
-        Some(Self::at(base.join("osp-jam").join("secrets.json")))
+        Some(Self::at(
+            crate::user_dir::config_dir()?.join("secrets.json"),
+        ))
     }
 
     /// A store in the file `path`.

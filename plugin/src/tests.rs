@@ -50,14 +50,20 @@ fn plugin_with_default_chain() -> OspJam {
     activated(OspJam::default())
 }
 
-/// Sets the parameter with host id `id` to the normalised `value`, as a host would.
-pub(crate) fn set_by_id(plugin: &OspJam, id: &str, normalized: f32) {
+/// The parameter with host id `id` (valid as long as `plugin`).
+pub(crate) fn param_by_id(plugin: &OspJam, id: &str) -> ParamPtr {
     let (_, ptr, _) = plugin
         .params()
         .param_map()
         .into_iter()
         .find(|(param_id, _, _)| param_id == id)
         .unwrap_or_else(|| panic!("no parameter {id}"));
+    ptr
+}
+
+/// Sets the parameter with host id `id` to the normalised `value`, as a host would.
+pub(crate) fn set_by_id(plugin: &OspJam, id: &str, normalized: f32) {
+    let ptr = param_by_id(plugin, id);
     // SAFETY: the parameter lives as long as `plugin`, and no other thread touches it.
     unsafe {
         ptr._internal_set_normalized_value(normalized);
@@ -412,8 +418,11 @@ fn two_instances_in_one_room_share_a_session_and_process_allocation_free_with_th
     };
     let mut first = instance();
     let mut second = instance();
-    let session = second.session.as_ref().expect("the second instance joined");
-    assert_eq!(session.track_count(), 2, "one session, two tracks");
+    assert_eq!(
+        second.control.track_count(),
+        Some(2),
+        "one session, two tracks"
+    );
 
     let (mut ctx1, mut ctx2) = (context(), context());
     let period = Duration::from_secs_f64(BLOCK as f64 / f64::from(SR));

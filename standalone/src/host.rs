@@ -176,7 +176,7 @@ impl Host {
     }
 
     /// Deactivates and activates the plugin again, as a plugin host does when the plugin asks
-    /// for a restart (the editor's Join and Leave): the session starts anew from the settings.
+    /// for a restart: the session starts anew from the settings.
     /// Call with the audio callbacks stopped.
     ///
     /// # Errors

@@ -18,9 +18,10 @@
 //!   chunks, so a period size change needs no new buffers.
 //! - Ctrl-C / SIGTERM deactivate the client, then the plugin (which leaves the room), and the
 //!   app exits 0. With a window, closing it does the same.
-//! - The editor's Join and Leave restart the plugin between periods: the client is
-//!   deactivated, the plugin activated again with its new settings, the client activated and
-//!   connected again. A server that goes away ends the app with one line and status 1.
+//! - A restart the editor asks for happens between periods: the client is deactivated, the
+//!   plugin activated again, the client activated and connected again (Join and Leave need
+//!   none: the plugin changes its session while it runs). A server that goes away ends the
+//!   app with one line and status 1.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -174,7 +175,7 @@ pub(crate) fn run(shell: &Shell) -> Result<Ended, StartError> {
 }
 
 /// Watches the running client: stops it on Ctrl-C, SIGTERM, a closed window or the server's
-/// end, and restarts the plugin when its editor asks (Join, Leave).
+/// end, and restarts the plugin when its editor asks.
 struct Supervisor {
     flags: Arc<Flags>,
     /// The rate the plugin runs at.
@@ -222,8 +223,8 @@ impl Supervisor {
         ended
     }
 
-    /// Stops the callbacks, restarts the plugin (it joins or leaves with its new settings),
-    /// and runs the client again with its connections.
+    /// Stops the callbacks, restarts the plugin (it starts its session anew from its
+    /// settings), and runs the client again with its connections.
     fn restart(&self, active: Active) -> Result<Active, String> {
         let (client, notify, mut process) = active
             .deactivate()

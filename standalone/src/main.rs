@@ -19,7 +19,8 @@
 //! JACK runs on our own shell ([`jack_shell`], which says why); ALSA and dummy on nice-plug's.
 //! Every failure to start prints one line `osp-jam: <why>` on stderr and exits with status 2;
 //! log messages (ours, nice-plug's, JACK's with `RUST_LOG=jack=info`) go to stderr, filtered
-//! by `RUST_LOG`. Ctrl-C or SIGTERM leaves the room (peers are told) and exits 0.
+//! by `RUST_LOG`. Ctrl-C or SIGTERM leaves the room (peers are told) and exits 0, with or
+//! without the window.
 
 mod host;
 mod jack_shell;
@@ -73,6 +74,8 @@ fn run() -> Result<ExitCode, String> {
     };
     if shell.no_gui || !window::display_available() {
         plugin::editor::disable();
+    } else {
+        plugin::editor::on_window_open(window::close_on_signals);
     }
     if settings.is_enabled() {
         plugin::session::set_standalone(settings);

@@ -3,8 +3,8 @@
 //!
 //! The editor talks to its host through a [`GuiContextInner`]: here parameters are set on the
 //! plugin's own atomics (the audio thread reads them at its next period, as it reads a DAW's
-//! automation), and a restart (Join, Leave) is a flag the shell's supervisor acts on between
-//! periods.
+//! automation), and a restart the editor asks for is a flag the shell's supervisor acts on
+//! between periods.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -72,4 +72,19 @@ pub(crate) fn display_available() -> bool {
     ["DISPLAY", "WAYLAND_DISPLAY"]
         .iter()
         .any(|name| std::env::var_os(name).is_some_and(|value| !value.is_empty()))
+}
+
+/// Closes the window on Ctrl-C or SIGTERM, which then ends the app as closing it does: the
+/// plugin leaves the room and the app exits 0. nice-plug's shell installs its own handler
+/// (`ctrlc`), which stops only a run without a window; these flags are chained after it (the
+/// editor calls this as its window opens, once the shell's handler is in place), so both run.
+pub(crate) fn close_on_signals() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            if let Err(err) = signal_hook::flag::register(signal, plugin::editor::close_request()) {
+                tracing::warn!("Ctrl-C will not close the window: {err}");
+            }
+        }
+    });
 }

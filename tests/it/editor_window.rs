@@ -1,7 +1,8 @@
 //! The standalone's window on a virtual display (Xvfb, Mesa's software OpenGL): with a display
 //! named, the app opens the plugin's editor in a window titled "OSP Jam" (our JACK shell, and
 //! nice-plug's shell on the dummy backend), and what the window shows is a drawn screen, not a
-//! blank one (many distinct colours in an `xwd` screenshot).
+//! blank one (many distinct colours in an `xwd` screenshot); Ctrl-C with the window open
+//! leaves and exits 0 on both shells.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -150,11 +151,14 @@ fn check_window(x: &Xvfb, app: &mut KillOnDrop, name: &str) {
     );
 }
 
+/// On nice-plug's shell (dummy backend) the window opens, and Ctrl-C with it open leaves the
+/// room and exits 0 (within 10 s), as closing the window does.
 #[test]
-fn editor_window_opens_on_the_dummy_backend_with_a_display() {
+fn editor_window_opens_on_the_dummy_backend_and_ctrl_c_leaves_cleanly() {
     let x = Xvfb::start();
     let app = Command::new(bundled("osp-jam"))
-        .args(["--backend", "dummy"])
+        .args(["--backend", "dummy", "--room", "window-ctrl-c"])
+        .args(["--secret", "s3cret", "--listen", "127.0.0.1:0"])
         .env("DISPLAY", &x.display)
         .env_remove("WAYLAND_DISPLAY")
         .stdout(Stdio::null())
@@ -163,6 +167,7 @@ fn editor_window_opens_on_the_dummy_backend_with_a_display() {
         .expect("start the standalone");
     let mut app = KillOnDrop(app);
     check_window(&x, &mut app, "editor-window-dummy");
+    interrupt_and_expect_clean_exit(&mut app, "osp-jam on the dummy backend with its window");
 }
 
 #[test]

@@ -7,6 +7,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// A peer's path and streams, as a [`PeerReport`] carries them.
+pub use net::status::{Path, RemoteStream};
+
 use crate::announce::track_stream;
 use crate::clock::Clock;
 use crate::config::Config;
@@ -386,6 +389,8 @@ impl Controller {
                     grid_lag_beats: grid_lag_ms
                         .zip(audio.grid.filter(|g| g.bpm > 0.0))
                         .map(|(ms, grid)| ms / 60_000.0 * grid.bpm),
+                    path: peer.path,
+                    streams: peer.streams.clone(),
                 }
             })
             .collect();
@@ -449,6 +454,10 @@ pub struct PeerReport {
     pub grid_lag_ms: Option<f64>,
     /// The same in beats of the room's tempo.
     pub grid_lag_beats: Option<f64>,
+    /// The path its media takes: direct today (a relay track once relays exist).
+    pub path: Option<Path>,
+    /// What it sends us, stream by stream, as it announced it (codec, payload type, frame).
+    pub streams: Vec<RemoteStream>,
 }
 
 /// The room's beat grid in a [`Report`].

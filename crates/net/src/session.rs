@@ -18,7 +18,7 @@ use proto::time::{Instant, MediaTime};
 use rt::packet::Watch;
 
 use crate::link::{DriverLink, Inbound, MAX_PAYLOAD, OutboundReceiver};
-use crate::status::{PeerStatus, Status};
+use crate::status::{PeerStatus, RemoteStream, Status};
 use crate::{Request, udp};
 
 /// A playout delay change smaller than this is not worth telling the endpoint.
@@ -45,8 +45,9 @@ pub struct Session {
     /// The playout delay last told to the endpoint, per peer.
     reported: HashMap<u32, Duration>,
     reconnecting: HashMap<u32, u32>,
-    /// Each connected peer's announced stream ids (for per-stream recovery counters).
-    streams: HashMap<u32, Vec<u16>>,
+    /// Each connected peer's announced streams (per-stream recovery counters, the status's
+    /// codecs).
+    streams: HashMap<u32, Vec<RemoteStream>>,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -304,12 +305,13 @@ impl Session {
             // freed, the others (re)announced.
             Event::PeerUp { user_id, streams } | Event::StreamsChanged { user_id, streams } => {
                 self.reconnecting.remove(&user_id);
-                let now_ids: Vec<u16> = streams.iter().map(|s| s.stream_id).collect();
-                let before = self
-                    .streams
-                    .insert(user_id, now_ids.clone())
-                    .unwrap_or_default();
-                for stream_id in before.into_iter().filter(|id| !now_ids.contains(id)) {
+                let now: Vec<RemoteStream> = streams.iter().map(RemoteStream::from).collect();
+                let before = self.streams.insert(user_id, now).unwrap_or_default();
+                for gone in before
+                    .into_iter()
+                    .filter(|old| !streams.iter().any(|s| s.stream_id == old.stream_id))
+                {
+                    let stream_id = gone.stream_id;
                     inbound.send(Inbound::StreamDown { user_id, stream_id }, &[]);
                 }
                 for stream in streams {
@@ -376,8 +378,9 @@ impl Session {
             .map(|user_id| {
                 let health = endpoint.health(user_id).unwrap_or_default();
                 let mut recovery = proto::recovery::Stats::default();
-                for &stream_id in self.streams.get(&user_id).map_or(&[][..], Vec::as_slice) {
-                    if let Some(s) = endpoint.recovery_stats(user_id, stream_id) {
+                let streams = self.streams.get(&user_id).map_or(&[][..], Vec::as_slice);
+                for stream in streams {
+                    if let Some(s) = endpoint.recovery_stats(user_id, stream.stream_id) {
                         recovery.lost += s.lost;
                         recovery.repaired_parity += s.repaired_parity;
                         recovery.repaired_resend += s.repaired_resend;
@@ -400,6 +403,8 @@ impl Session {
                     clock_offset_us: endpoint
                         .clock_estimate(user_id)
                         .map(|e| e.offset_at(now.as_micros() as i64)),
+                    path: endpoint.active_path(user_id),
+                    streams: streams.to_vec(),
                 }
             })
             .collect();

@@ -1,8 +1,12 @@
 //! The session as the control thread sees it: peers, counters, the room's transport and the
 //! session clock, refreshed by the network side every status interval.
 
+use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
+
+use proto::osp::message::{StreamEncoding, StreamInfo};
+pub use proto::path::Path;
 
 /// One connected peer as the control thread sees it.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -30,6 +34,57 @@ pub struct PeerStatus {
     pub late: u64,
     /// Its clock minus ours, µs (the session master's clock defines the beat grid).
     pub clock_offset_us: Option<f64>,
+    /// The path its media takes (and ours to it): direct today, a relay track once relays
+    /// exist.
+    pub path: Option<Path>,
+    /// The streams it announced, in its order: what we receive from it and how it is encoded.
+    pub streams: Vec<RemoteStream>,
+}
+
+/// One stream a peer sends us, as it announced it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RemoteStream {
+    /// Its OSTP stream id.
+    pub stream_id: u16,
+    /// Its encoding.
+    pub encoding: StreamEncoding,
+    /// Its RTP payload type.
+    pub payload_type: u8,
+    /// Samples per channel per packet (48 kHz).
+    pub frame_samples: u32,
+    /// 1 or 2.
+    pub channels: u8,
+}
+
+impl From<&StreamInfo> for RemoteStream {
+    fn from(info: &StreamInfo) -> Self {
+        Self {
+            stream_id: info.stream_id,
+            encoding: info.encoding,
+            payload_type: info.payload_type,
+            frame_samples: info.frame_samples,
+            channels: info.channels,
+        }
+    }
+}
+
+impl fmt::Display for RemoteStream {
+    /// As a player reads it: "Opus 2.5 ms", "L24 1.3 ms", "L16 mono 5 ms".
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self.encoding {
+            StreamEncoding::Opus => "Opus",
+            StreamEncoding::L16 => "L16",
+            StreamEncoding::L24 => "L24",
+        };
+        let mono = if self.channels == 1 { " mono" } else { "" };
+        let ms = f64::from(self.frame_samples) / 48.0;
+        // Whole milliseconds without decimals (5 ms, 20 ms), the others to a tenth.
+        if (ms - ms.round()).abs() < 1e-9 {
+            write!(f, "{name}{mono} {ms:.0} ms")
+        } else {
+            write!(f, "{name}{mono} {ms:.1} ms")
+        }
+    }
 }
 
 /// The session as the control thread sees it, refreshed every status interval.
@@ -92,5 +147,34 @@ impl Status {
             user_id,
             ..Self::default()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_remote_stream_reads_as_its_codec_and_frame() {
+        let stream = |encoding, channels, frame_samples| RemoteStream {
+            stream_id: 1,
+            encoding,
+            payload_type: 96,
+            frame_samples,
+            channels,
+        };
+        assert_eq!(
+            stream(StreamEncoding::Opus, 2, 120).to_string(),
+            "Opus 2.5 ms"
+        );
+        assert_eq!(
+            stream(StreamEncoding::Opus, 2, 240).to_string(),
+            "Opus 5 ms"
+        );
+        assert_eq!(stream(StreamEncoding::L24, 2, 64).to_string(), "L24 1.3 ms");
+        assert_eq!(
+            stream(StreamEncoding::L16, 1, 960).to_string(),
+            "L16 mono 20 ms"
+        );
     }
 }

@@ -218,6 +218,11 @@ impl Endpoint {
         self.peer(user_id).map(|p| &p.state)
     }
 
+    /// The path a peer's datagrams go out on (and its media is expected on).
+    pub fn active_path(&self, user_id: u32) -> Option<crate::path::Path> {
+        Some(self.peer(user_id)?.paths.active())
+    }
+
     /// A peer's link health.
     pub fn health(&self, user_id: u32) -> Option<health::Health> {
         Some(self.peer(user_id)?.health.snapshot())

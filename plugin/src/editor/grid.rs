@@ -5,9 +5,15 @@ use egui::{self, Ui};
 use engine::controller::Report;
 
 use super::widgets::cell;
+use crate::control::SessionControl;
 use crate::params::JamParams;
 
-pub(super) fn show(ui: &mut Ui, params: &JamParams, report: Option<&Report>) {
+pub(super) fn show(
+    ui: &mut Ui,
+    params: &JamParams,
+    control: &SessionControl,
+    report: Option<&Report>,
+) {
     ui.heading("Grid");
     match report.and_then(|r| r.grid) {
         Some(grid) => {
@@ -46,6 +52,13 @@ pub(super) fn show(ui: &mut Ui, params: &JamParams, report: Option<&Report>) {
         .session
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    ui.checkbox(&mut settings.click, "Click on the grid")
-        .on_hover_text("Takes effect the next time you join");
+    // Saved with the project, heard at once: the audio thread reads the switch every chunk.
+    if ui
+        .checkbox(&mut settings.click, "Click on the grid")
+        .changed()
+    {
+        control
+            .click
+            .store(settings.click, std::sync::atomic::Ordering::Relaxed);
+    }
 }

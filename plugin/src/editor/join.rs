@@ -1,16 +1,16 @@
 //! The Join pane: the room and how to reach it, then Join or Leave.
 //!
 //! Joining writes the settings into the plugin's state (saved with the project, all but the
-//! secret), the secret into the user's own secrets file, and asks the host to restart the
-//! plugin: the session starts in `activate`, where the audio thread's side of it is built
-//! off the audio thread.
+//! secret), the secret into the user's own secrets file, and starts the session here, off the
+//! audio thread, which takes it at its next block: no restart of the plugin, and the latency
+//! the host knows does not change (it is the effect chain's; the room's is the jitter
+//! buffer's, shown in the Players table).
 
-use egui::{self, Ui};
-use nice_plug::context::gui::GuiContext;
-
+use crate::control::SessionControl;
 use crate::params::JamParams;
 use crate::secrets::SecretStore;
 use crate::session::Settings;
+use egui::{self, Ui};
 
 /// Opus frame sizes a player can pick (samples at 48 kHz) and how they read.
 const OPUS_FRAMES: [(u32, &str); 4] = [
@@ -40,8 +40,6 @@ pub(super) struct JoinForm {
     align: String,
     /// What went wrong the last time Join was pressed.
     error: Option<String>,
-    /// Join or Leave was pressed; the host has not restarted the plugin yet.
-    pub(super) pending: Option<&'static str>,
     secrets: Option<SecretStore>,
 }
 
@@ -67,7 +65,6 @@ impl JoinForm {
             jitter_ms: settings.jitter_ms.unwrap_or(5.0),
             align: settings.align.clone(),
             error: None,
-            pending: None,
             secrets,
         }
     }
@@ -98,7 +95,7 @@ impl JoinForm {
         &mut self,
         ui: &mut Ui,
         params: &JamParams,
-        gui: Option<&GuiContext>,
+        control: &SessionControl,
         in_room: bool,
     ) {
         ui.heading("Join a room");
@@ -183,13 +180,13 @@ impl JoinForm {
         ui.add_space(6.0);
         ui.horizontal(|ui| {
             if ui.button("Join").clicked() {
-                self.join(params, gui);
+                self.join(params, control);
             }
             if ui
                 .add_enabled(in_room, egui::Button::new("Leave"))
                 .clicked()
             {
-                self.leave(params, gui);
+                self.leave(params, control);
             }
         });
         if let Some(error) = &self.error {
@@ -205,8 +202,8 @@ impl JoinForm {
         ui.label(egui::RichText::new(note).small().weak());
     }
 
-    /// Takes the form: checks it, saves it, asks the host to restart the plugin.
-    fn join(&mut self, params: &JamParams, gui: Option<&GuiContext>) {
+    /// Takes the form: checks it, saves it, joins.
+    fn join(&mut self, params: &JamParams, control: &SessionControl) {
         let settings = self.settings(&lock(&params.session));
         if settings.room.is_empty() {
             self.error = Some("Name the room to join.".to_owned());
@@ -225,21 +222,22 @@ impl JoinForm {
             ));
             return;
         }
-        self.error = None;
-        *lock(&params.session) = settings;
-        self.restart(gui, "Joining");
+        *lock(&params.session) = settings.clone();
+        self.apply(control, &settings);
     }
 
-    fn leave(&mut self, params: &JamParams, gui: Option<&GuiContext>) {
-        lock(&params.session).room.clear();
-        self.restart(gui, "Leaving");
+    fn leave(&mut self, params: &JamParams, control: &SessionControl) {
+        let settings = {
+            let mut saved = lock(&params.session);
+            saved.room.clear();
+            saved.clone()
+        };
+        self.apply(control, &settings);
     }
 
-    fn restart(&mut self, gui: Option<&GuiContext>, what: &'static str) {
-        self.pending = Some(what);
-        if let Some(gui) = gui {
-            gui.request_restart();
-        }
+    /// Changes the running session to `settings` (the saved ones, with the secret typed).
+    fn apply(&mut self, control: &SessionControl, settings: &Settings) {
+        self.error = control.apply(settings).err().map(|err| err.to_string());
     }
 }
 

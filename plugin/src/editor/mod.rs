@@ -27,7 +27,9 @@ use nice_plug::context::gui::GuiContext;
 use nice_plug::prelude::ParamSetter;
 use nice_plug_egui::{EguiEditor, EguiEditorState, EguiNiceSettings, NiceEguiApp};
 
+use crate::control::SessionControl;
 use crate::params::JamParams;
+use crate::presets::PresetStore;
 use crate::secrets::SecretStore;
 use crate::status::{SessionState, Status};
 
@@ -38,6 +40,25 @@ static HEADLESS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::
 /// `--no-gui`, runs as it did before it had a window.
 pub fn disable() {
     HEADLESS.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Set to close every editor window of this process at its next frame.
+static CLOSE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// What the standalone runs as a window opens (see [`on_window_open`]).
+static ON_WINDOW_OPEN: std::sync::OnceLock<fn()> = std::sync::OnceLock::new();
+
+/// The flag that closes every editor window of this process at its next frame: the standalone
+/// sets it on Ctrl-C or SIGTERM (nice-plug's shell stops on them only when headless), and the
+/// shell then leaves the room and exits as when the window is closed. A DAW never sets it.
+pub fn close_request() -> &'static std::sync::atomic::AtomicBool {
+    &CLOSE
+}
+
+/// Makes `hook` run each time an editor window opens, on its thread (the standalone installs
+/// its signal handlers there: after the shell's own, so both run).
+pub fn on_window_open(hook: fn()) {
+    let _ = ON_WINDOW_OPEN.set(hook);
 }
 
 /// The window's title, in a DAW and in the standalone.
@@ -58,6 +79,7 @@ pub fn default_state() -> Arc<EguiEditorState> {
 pub fn create(
     params: Arc<JamParams>,
     status: Arc<Status>,
+    control: Arc<SessionControl>,
     state: Arc<EguiEditorState>,
 ) -> Option<EguiEditor<JamEditor>> {
     if HEADLESS.load(std::sync::atomic::Ordering::Relaxed) {
@@ -67,7 +89,7 @@ pub fn create(
         state,
         nice_plug_egui::RepaintNotifier::new(),
         EguiNiceSettings::new().with_tile(TITLE),
-        JamEditor::new(params, status),
+        JamEditor::new(params, status, control),
     )
 }
 
@@ -75,9 +97,11 @@ pub fn create(
 pub struct JamEditor {
     params: Arc<JamParams>,
     status: Arc<Status>,
+    control: Arc<SessionControl>,
     gui: Option<GuiContext>,
     join: join::JoinForm,
     players: players::PlayersPane,
+    chain: chain::ChainPane,
     levels: levels::LevelsPane,
     events: events::RoomEvents,
     /// What the threads published last (kept while a write is in progress).
@@ -87,16 +111,25 @@ pub struct JamEditor {
 }
 
 impl JamEditor {
-    /// An editor showing `params` and `status`; the secret comes from the user's store.
-    pub fn new(params: Arc<JamParams>, status: Arc<Status>) -> Self {
-        Self::with_secrets(params, status, SecretStore::for_user())
+    /// An editor showing `params` and `status`; secrets and presets in the user's folder.
+    pub fn new(params: Arc<JamParams>, status: Arc<Status>, control: Arc<SessionControl>) -> Self {
+        Self::with_stores(
+            params,
+            status,
+            control,
+            SecretStore::for_user(),
+            PresetStore::for_user(),
+        )
     }
 
-    /// An editor that keeps secrets in `secrets` (tests use their own file).
-    pub fn with_secrets(
+    /// An editor that keeps secrets in `secrets` and presets in `presets` (tests use their own
+    /// folder).
+    pub fn with_stores(
         params: Arc<JamParams>,
         status: Arc<Status>,
+        control: Arc<SessionControl>,
         secrets: Option<SecretStore>,
+        presets: Option<PresetStore>,
     ) -> Self {
         let join = join::JoinForm::new(
             &params
@@ -108,9 +141,11 @@ impl JamEditor {
         Self {
             params,
             status,
+            control,
             gui: None,
             join,
             players: players::PlayersPane::default(),
+            chain: chain::ChainPane::new(presets),
             levels: levels::LevelsPane::default(),
             events: events::RoomEvents::new(),
             state: SessionState::Off,
@@ -119,7 +154,7 @@ impl JamEditor {
         }
     }
 
-    /// The host's side: parameter changes and restarts go through it.
+    /// The host's side: parameter changes go through it.
     pub fn set_gui_context(&mut self, gui: GuiContext) {
         self.gui = Some(gui);
     }
@@ -130,14 +165,14 @@ impl JamEditor {
             ui.label("The editor has no host.");
             return;
         };
+        if CLOSE.load(std::sync::atomic::Ordering::Relaxed) {
+            ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
+        }
         let setter = gui.param_setter();
         let now = Instant::now();
         let dt = now.duration_since(self.last_frame).as_secs_f32().min(1.0);
         self.last_frame = now;
         if let Some(state) = self.status.state() {
-            if state != self.state {
-                self.join.pending = None;
-            }
             self.state = state;
         }
         if let Some(report) = self.status.report() {
@@ -173,27 +208,27 @@ impl JamEditor {
             .show(ui, |ui| {
                 egui::ScrollArea::vertical().id_salt("left").show(ui, |ui| {
                     let in_room = matches!(self.state, SessionState::Running { .. });
-                    self.join.show(ui, &self.params, Some(&gui), in_room);
+                    self.join.show(ui, &self.params, &self.control, in_room);
                     ui.separator();
                     self.levels
                         .show(ui, &setter, &self.params, &self.status, dt);
                     ui.separator();
-                    grid::show(ui, &self.params, self.report.as_ref());
+                    grid::show(ui, &self.params, &self.control, self.report.as_ref());
                 });
             });
         egui::Panel::right("chain")
             .resizable(true)
             .default_size(280.0)
-            .show(ui, |ui| chain::show(ui, &setter, &self.params));
+            .show(ui, |ui| self.chain.show(ui, &setter, &self.params));
         egui::CentralPanel::default().show(ui, |ui| {
             self.show_center(ui, &setter, dt);
         });
     }
 
     fn show_center(&mut self, ui: &mut Ui, setter: &ParamSetter<'_>, dt: f32) {
-        let (codec, frame) = match &self.state {
-            SessionState::Running { codec, frame, .. } => (codec.clone(), *frame),
-            _ => ("—".to_owned(), 0),
+        let frame = match &self.state {
+            SessionState::Running { frame, .. } => *frame,
+            _ => 0,
         };
         self.players.show(
             ui,
@@ -202,7 +237,6 @@ impl JamEditor {
             &self.status,
             players::Session {
                 report: self.report.as_ref(),
-                codec: &codec,
                 dt,
             },
         );
@@ -226,9 +260,6 @@ impl JamEditor {
 
     /// The session's state as a sentence.
     fn state_in_words(&self) -> String {
-        if let Some(what) = self.join.pending {
-            return format!("{what}: waiting for the host to restart the plugin");
-        }
         match &self.state {
             SessionState::Off => "not in a room".to_owned(),
             SessionState::Failed(why) => why.clone(),
@@ -257,6 +288,9 @@ impl NiceEguiApp for JamEditor {
         nice_gui_ctx: GuiContext,
         _frame: &mut nice_plug_egui::Frame,
     ) -> Result<(), nice_plug_egui::baseview::HandlerError> {
+        if let Some(hook) = ON_WINDOW_OPEN.get() {
+            hook();
+        }
         self.set_gui_context(nice_gui_ctx);
         Ok(())
     }

@@ -6,7 +6,7 @@
 //! not arrived yet has a row without mix controls.
 
 use egui::{self, Ui};
-use engine::controller::{PeerReport, Report};
+use engine::controller::{Path, PeerReport, Report};
 use nice_plug::prelude::{Param, ParamSetter};
 
 use super::widgets::{MeterState, cell, maybe, param_slider, param_switch};
@@ -25,8 +25,6 @@ pub(super) struct PlayersPane {
 pub(super) struct Session<'a> {
     /// The last report.
     pub(super) report: Option<&'a Report>,
-    /// The session's codec, in words.
-    pub(super) codec: &'a str,
     /// Seconds since the last frame.
     pub(super) dt: f32,
 }
@@ -47,7 +45,7 @@ impl PlayersPane {
         status: &Status,
         session: Session<'_>,
     ) {
-        let Session { report, codec, dt } = session;
+        let Session { report, dt } = session;
         ui.heading("Players");
         let mut rows: Vec<Row<'_>> = Vec::new();
         for (slot, meter) in status.players.iter().enumerate() {
@@ -96,7 +94,7 @@ impl PlayersPane {
                     }
                     ui.end_row();
                     for row in &rows {
-                        self.show_row(ui, setter, params, row, codec);
+                        self.show_row(ui, setter, params, row);
                         ui.end_row();
                     }
                 });
@@ -109,7 +107,6 @@ impl PlayersPane {
         setter: &ParamSetter<'_>,
         params: &JamParams,
         row: &Row<'_>,
-        codec: &str,
     ) {
         let name = format!("player {}", row.user_id);
         if ui
@@ -163,12 +160,31 @@ impl PlayersPane {
             &repaired,
             &format!("Recovered and concealed from {name}: {repaired}"),
         );
-        cell(ui, codec, &format!("Codec from {name}: {codec}"));
-        // Every peer is reached directly today (the network reports no relayed path).
-        cell(
-            ui,
-            if peer.is_some() { "direct" } else { "—" },
-            &format!("Path to {name}"),
-        );
+        let codec = peer.map_or_else(|| "—".to_owned(), codecs);
+        cell(ui, &codec, &format!("Codec from {name}: {codec}"));
+        let path = match peer.and_then(|p| p.path) {
+            Some(Path::Direct(_)) => "direct",
+            Some(Path::Multicast(_)) => "multicast",
+            Some(Path::Relay(_)) => "relay",
+            None => "—",
+        };
+        cell(ui, path, &format!("Path to {name}: {path}"));
+    }
+}
+
+/// What a player sends, as its streams announced it: "Opus 2.5 ms", or "L24 1.3 ms, Opus 5 ms"
+/// for a player with two tracks in different codecs (each codec once).
+fn codecs(peer: &PeerReport) -> String {
+    let mut words: Vec<String> = Vec::new();
+    for stream in &peer.streams {
+        let word = stream.to_string();
+        if !words.contains(&word) {
+            words.push(word);
+        }
+    }
+    if words.is_empty() {
+        "—".to_owned()
+    } else {
+        words.join(", ")
     }
 }
