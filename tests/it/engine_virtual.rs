@@ -33,7 +33,7 @@ fn pair(codec: Codec, link: Netem, seed: u64) -> Room {
 }
 
 /// Runs the exchange (A sends [`crate::engine::a_input`], B [`crate::engine::b_input`]) for `seconds`.
-fn record(room: &mut Room, seconds: f64) -> Recording {
+pub(crate) fn record(room: &mut Room, seconds: f64) -> Recording {
     let mut rec = Recording::default();
     room.run_for(Duration::from_secs_f64(seconds), |index, member| {
         exchange_block(index, &mut member.processor, &mut rec);

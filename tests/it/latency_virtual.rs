@@ -10,7 +10,8 @@ use std::time::Duration;
 use engine::{Codec, JitterMode};
 use netsim::Netem;
 
-use crate::engine::{Recording, a_input, config, exchange_block, impulse_positions};
+use crate::engine::{a_input, config, impulse_positions};
+use crate::engine_virtual::record;
 use crate::room::{BLOCK, Room};
 
 const PCM: Codec = Codec::PcmL24 { frame_samples: 64 };
@@ -27,14 +28,6 @@ fn pair(link: Netem, seed: u64) -> Room {
     b.jitter = JitterMode::Auto;
     room.join(b);
     room
-}
-
-fn record(room: &mut Room, seconds: f64) -> Recording {
-    let mut rec = Recording::default();
-    room.run_for(Duration::from_secs_f64(seconds), |index, member| {
-        exchange_block(index, &mut member.processor, &mut rec);
-    });
-    rec
 }
 
 #[test]

@@ -52,6 +52,17 @@ pub struct Report {
     pub to_client: Counts,
 }
 
+impl Report {
+    /// One direction's counts: towards the upstream, or back to the client.
+    fn direction(&mut self, to_upstream: bool) -> &mut Counts {
+        if to_upstream {
+            &mut self.to_upstream
+        } else {
+            &mut self.to_client
+        }
+    }
+}
+
 /// A running proxy; stops when dropped.
 pub struct Proxy {
     addr: SocketAddr,
@@ -156,11 +167,7 @@ fn relay(
             let mut r = report
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let counts = if to_upstream {
-                &mut r.to_upstream
-            } else {
-                &mut r.to_client
-            };
+            let counts = r.direction(to_upstream);
             counts.received += 1;
             // Only an original counts: the first time its (SSRC, sequence number) passes.
             let media = media_id(data, media_types).is_some_and(|id| seen.insert(id));
@@ -195,12 +202,7 @@ fn relay(
                 let mut r = report
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
-                let counts = if to_upstream {
-                    &mut r.to_upstream
-                } else {
-                    &mut r.to_client
-                };
-                counts.delivered += 1;
+                r.direction(to_upstream).delivered += 1;
             }
         }
     }
