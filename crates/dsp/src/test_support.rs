@@ -221,3 +221,36 @@ pub(crate) fn octave_band_t30(response: &[f32], centre: f64, sample_rate: f64) -
     let energy: Vec<f64> = band.iter().map(|y| y * y).collect();
     t30_of(&energy, sample_rate)
 }
+
+/// Runs `body` on its own thread and returns its result, failing the test if it has not
+/// finished within a minute (seconds of work at most, so far past any load): for code that must
+/// never loop forever, a regression then fails with the sample it stopped at instead of
+/// hanging the run. `body` reports its progress (a sample count) through the counter it gets.
+pub(crate) fn finishes<T: Send + 'static>(
+    body: impl FnOnce(&std::sync::atomic::AtomicUsize) -> T + Send + 'static,
+) -> T {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, mpsc};
+    let progress = Arc::new(AtomicUsize::new(0));
+    let (done, finished) = mpsc::channel();
+    let worker = {
+        let progress = Arc::clone(&progress);
+        std::thread::spawn(move || {
+            let result = body(&progress);
+            // The receiver only goes away once this test has failed.
+            let _ = done.send(());
+            result
+        })
+    };
+    if finished.recv_timeout(std::time::Duration::from_secs(60))
+        == Err(mpsc::RecvTimeoutError::Timeout)
+    {
+        panic!(
+            "still running after 60 s, stuck at sample {}",
+            progress.load(Ordering::Relaxed)
+        );
+    }
+    worker
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}

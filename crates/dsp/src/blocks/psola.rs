@@ -47,6 +47,13 @@ const UNVOICED_PERIOD_S: f64 = 0.005;
 const MAX_WIDENING: f64 = 1.25;
 /// The smallest delay a grain may read (the Hermite reader needs one newer sample).
 const MIN_READ_DELAY: f64 = 2.0;
+/// The shortest period marks are placed at, samples (the detector's clamp; also the floor of
+/// the unvoiced spacing at absurdly low sample rates), so placing marks always advances.
+const MIN_PERIOD: f64 = 2.0;
+/// The closest two grains of a voice may be, samples: a voice's schedule advances by at
+/// least this per grain whatever the marks hold. Real grains are far apart (the shortest
+/// detected period over the largest pitch ratio is 12 samples at 48 kHz), so it never binds.
+const MIN_SPACING: f64 = 1.0;
 
 /// How a voice shifts: the pitch ratio and the rate grains are read at (see the module notes).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -89,9 +96,14 @@ pub struct Analysis {
     yin: Yin,
     /// Time of the newest input sample (−1 before the first).
     now: f64,
+    /// Counts resets, so a voice notices its grains and schedule belong to an old timeline.
+    epoch: u64,
     marks: [Mark; MARKS],
-    /// Index of the newest mark; `None` before the first is placed.
-    newest: Option<usize>,
+    /// Index of the newest mark (meaningless while `placed` is 0).
+    newest: usize,
+    /// Marks placed since the last reset, at most [`MARKS`]: the only ages that hold marks of
+    /// the current input (older slots are unwritten or from before the reset).
+    placed: usize,
     /// The current period: the detected one while voiced.
     period: f64,
     unvoiced_period: f64,
@@ -113,8 +125,10 @@ impl Analysis {
             lines: [DelayLine::new(), DelayLine::new()],
             yin: Yin::default(),
             now: -1.0,
+            epoch: 0,
             marks: [Mark::default(); MARKS],
-            newest: None,
+            newest: 0,
+            placed: 0,
             period: 240.0,
             unvoiced_period: 240.0,
             longest_period: 800.0,
@@ -140,7 +154,7 @@ impl Analysis {
     pub fn prepare(&mut self, sample_rate: f64) {
         self.yin.prepare(sample_rate);
         self.longest_period = (sample_rate / yin::MIN_HZ).ceil();
-        self.unvoiced_period = (UNVOICED_PERIOD_S * sample_rate).round();
+        self.unvoiced_period = (UNVOICED_PERIOD_S * sample_rate).round().max(MIN_PERIOD);
         self.latency =
             (self.latency_periods * self.longest_period).ceil() as usize + MIN_READ_DELAY as usize;
         // The oldest read: a mark stepped back a few periods, then a grain's far edge read at
@@ -152,7 +166,8 @@ impl Analysis {
         self.reset();
     }
 
-    /// Clears the input, the marks and the detector.
+    /// Clears the input, the marks and the detector; voices rendered from this analysis drop
+    /// their grains and start afresh at their next sample.
     ///
     /// Audio thread: must not allocate, lock or block.
     pub fn reset(&mut self) {
@@ -161,7 +176,9 @@ impl Analysis {
         }
         self.yin.reset();
         self.now = -1.0;
-        self.newest = None;
+        self.epoch = self.epoch.wrapping_add(1);
+        self.newest = 0;
+        self.placed = 0;
         self.period = self.unvoiced_period;
         self.estimate = Estimate::UNVOICED;
     }
@@ -194,8 +211,9 @@ impl Analysis {
             return false;
         }
         self.estimate = self.yin.estimate();
-        self.period = if self.estimate.voiced {
-            self.estimate.period.clamp(2.0, self.longest_period)
+        // A non-finite period (NaN input) counts as unvoiced: marks must advance.
+        self.period = if self.estimate.voiced && self.estimate.period.is_finite() {
+            self.estimate.period.clamp(MIN_PERIOD, self.longest_period)
         } else {
             self.unvoiced_period
         };
@@ -238,62 +256,76 @@ impl Analysis {
         }
     }
 
-    /// The `age`-th newest mark (0 = newest).
+    /// The `age`-th newest mark (0 = newest), if that many have been placed since the reset.
     fn mark(&self, age: usize) -> Option<Mark> {
-        let newest = self.newest?;
-        (age < MARKS).then(|| self.marks[(newest + MARKS - age) % MARKS])
+        (age < self.placed).then(|| self.marks[(self.newest + MARKS - age) % MARKS])
     }
 
-    /// Places marks up to `target` and returns the age of the one nearest to it.
-    fn mark_near(&mut self, target: f64) -> usize {
-        let Some(mut newest) = self.newest else {
-            self.marks[0] = Mark {
-                position: target,
-                period: self.period,
-            };
-            self.marks[1] = Mark {
-                position: target + self.period,
-                period: self.period,
-            };
-            self.newest = Some(1);
-            return 1;
+    /// Appends a mark at `position`, one current period long; the previous mark's period
+    /// becomes its distance to this one.
+    fn place(&mut self, position: f64) {
+        if self.placed > 0 {
+            let previous = &mut self.marks[self.newest];
+            previous.period = position - previous.position;
+            self.newest = (self.newest + 1) % MARKS;
+        }
+        self.marks[self.newest] = Mark {
+            position,
+            period: self.period,
         };
-        // After a long gap (never in steady use) skip whole periods instead of looping.
-        let last = self.marks[newest];
-        let behind = target - last.position;
-        if behind > 64.0 * last.period {
-            let skip = (behind / last.period).floor() - 1.0;
-            self.marks[newest].position += skip * last.period;
+        self.placed = (self.placed + 1).min(MARKS);
+    }
+
+    /// Places marks up to `target` and returns the one nearest to it, with its age.
+    ///
+    /// Voices reading at different rates (or started at different times) ask for targets in
+    /// any order, so a target may lie before marks placed for another voice: the nearest is
+    /// searched among every mark placed since the reset, never an unwritten or stale slot.
+    fn mark_near(&mut self, target: f64) -> (usize, Mark) {
+        if self.placed == 0 {
+            self.place(target);
+            self.place(target + self.period);
+        }
+        // After a long gap (a voice rendered again after a pause) skip whole periods instead
+        // of looping; the newest mark's period is provisional, so it takes the current one.
+        let behind = target - self.marks[self.newest].position;
+        if behind > 64.0 * self.period {
+            let skip = (behind / self.period).floor() - 1.0;
+            let newest = &mut self.marks[self.newest];
+            newest.position += skip * self.period;
+            newest.period = self.period;
         }
         // The mark after the nearest one is placed too: a grain's spacing is its mark's
-        // distance to the next, which must be final when the grain is decided.
-        while self.marks[(newest + MARKS - 1) % MARKS].position < target {
-            let previous = self.marks[newest];
+        // distance to the next, which must be final when the grain is decided. Every step is
+        // a period (≥ `MIN_PERIOD`), less at most a quarter of one and a sample where pulse
+        // marks move it, so this ends.
+        while self.mark(1).is_none_or(|mark| mark.position < target) {
+            let previous = self.marks[self.newest];
             let predicted = previous.position + previous.period;
             let position = if self.pulse_marks {
                 self.align(predicted, previous.period)
             } else {
                 predicted
             };
-            // A mark's period is the distance to the next one.
-            self.marks[newest].period = position - previous.position;
-            newest = (newest + 1) % MARKS;
-            self.marks[newest] = Mark {
-                position,
-                period: self.period,
-            };
+            self.place(position);
         }
-        self.newest = Some(newest);
-        // The newest mark is past the target; the nearest is it or one of the two before.
-        (0..3)
-            .min_by(|&a, &b| {
-                let distance = |age: usize| {
-                    self.mark(age)
-                        .map_or(f64::INFINITY, |m| (m.position - target).abs())
-                };
-                distance(a).total_cmp(&distance(b))
-            })
-            .unwrap_or(0)
+        // Positions fall with age: the nearest is the newest mark at or before the target or
+        // the one after it (the younger on a tie); a target before every mark gets the oldest.
+        let mut age = 0;
+        let mut mark = self.marks[self.newest];
+        while mark.position > target {
+            let Some(older) = self.mark(age + 1) else {
+                break;
+            };
+            age += 1;
+            mark = older;
+        }
+        match age.checked_sub(1).and_then(|younger| self.mark(younger)) {
+            Some(younger) if younger.position - target <= (target - mark.position).abs() => {
+                (age - 1, younger)
+            }
+            _ => (age, mark),
+        }
     }
 }
 
@@ -319,6 +351,8 @@ pub struct Voice {
     /// it is due to start.
     next_centre: Option<f64>,
     next_start: f64,
+    /// The analysis epoch the grains and the schedule were made in.
+    epoch: u64,
 }
 
 impl Default for Voice {
@@ -335,6 +369,7 @@ impl Voice {
             count: 0,
             next_centre: None,
             next_start: 0.0,
+            epoch: 0,
         }
     }
 
@@ -350,19 +385,16 @@ impl Voice {
     /// Decides the grain centred at `centre`.
     fn decide(analysis: &mut Analysis, centre: f64, shift: Shift) -> Grain {
         let (pitch, rate) = Self::ratios(shift);
-        let mut age = analysis.mark_near(centre - analysis.latency as f64);
-        let mut mark = analysis.mark(age).unwrap_or_default();
+        let (mut age, mut mark) = analysis.mark_near(centre - analysis.latency as f64);
         let (spacing, half) = Self::extent(mark.period, pitch, rate);
         let slope = 1.0 - rate;
         // Step back to older marks while the grain would read input not yet arrived.
         while centre - mark.position - half * slope.abs() < MIN_READ_DELAY {
-            match analysis.mark(age + 1) {
-                Some(older) if age + 1 < MARKS - 1 => {
-                    age += 1;
-                    mark = older;
-                }
-                _ => break,
-            }
+            let Some(older) = analysis.mark(age + 1) else {
+                break;
+            };
+            age += 1;
+            mark = older;
         }
         Grain {
             centre,
@@ -374,12 +406,16 @@ impl Voice {
         }
     }
 
-    /// The pitch and read-rate ratios of `shift`, clamped.
+    /// The pitch and read-rate ratios of `shift`, clamped (NaN reads as no shift).
     fn ratios(shift: Shift) -> (f64, f64) {
-        (
-            shift.pitch.clamp(1.0 / MAX_RATIO, MAX_RATIO),
-            shift.formant.clamp(1.0 / MAX_RATIO, MAX_RATIO),
-        )
+        let clamp = |ratio: f64| {
+            if ratio.is_nan() {
+                1.0
+            } else {
+                ratio.clamp(1.0 / MAX_RATIO, MAX_RATIO)
+            }
+        };
+        (clamp(shift.pitch), clamp(shift.formant))
     }
 
     /// A grain's spacing to the next one and its half length, for a mark `period`.
@@ -390,9 +426,10 @@ impl Voice {
     /// clean) without resolving harmonics (which a wide window would do: an octave down would
     /// then keep the input's pitch). Grains read slower than real time (formant < 1) also stop
     /// at two output periods: longer ones would resolve the stretched harmonics and beat
-    /// against the output's.
+    /// against the output's. The spacing is at least [`MIN_SPACING`], so a voice's schedule
+    /// always moves on.
     fn extent(period: f64, pitch: f64, rate: f64) -> (f64, f64) {
-        let spacing = period / pitch;
+        let spacing = (period / pitch).max(MIN_SPACING);
         let natural = if rate < 1.0 {
             (period / rate).min(spacing)
         } else {
@@ -412,13 +449,27 @@ impl Voice {
         mut shift: impl FnMut() -> Shift,
     ) -> [f32; 2] {
         let now = analysis.now;
+        if self.epoch != analysis.epoch {
+            // The analysis was reset: its time restarted, so every time held here is stale.
+            self.reset();
+            self.epoch = analysis.epoch;
+        }
         if self.next_centre.is_none() {
             // The first grain is decided now, centred about a half grain ahead.
             let (_, rate) = Self::ratios(shift());
             self.next_centre = Some(now + analysis.period / rate);
             self.next_start = now;
         }
+        let mut decided = 0;
         while now >= self.next_start {
+            if decided == MAX_GRAINS {
+                // Grains are ≥ `MIN_SPACING` apart, so only a voice left unrendered for a
+                // while is this far behind: the grains it owes would end before they play, so
+                // its schedule restarts at the next sample, as a new voice's does.
+                self.next_centre = None;
+                break;
+            }
+            decided += 1;
             let centre = self.next_centre.unwrap_or(now);
             let current = shift();
             let grain = Self::decide(analysis, centre, current);
@@ -445,6 +496,12 @@ impl Voice {
             if u >= grain.half {
                 self.count -= 1;
                 self.playing[index] = self.playing[self.count];
+                continue;
+            }
+            if u <= -grain.half {
+                // Not started yet: a grain shorter than the current period's is decided a
+                // little before its window opens (and the polynomial window is only cos² inside).
+                index += 1;
                 continue;
             }
             let w = hann((u * grain.inverse_half) as f32);
@@ -477,134 +534,4 @@ fn hann(x: f32) -> f32 {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
-    use crate::test_support::FS;
-    use std::f64::consts::{PI, TAU};
-
-    #[test]
-    fn the_window_is_hann_and_halves_sum_to_one() {
-        for i in 0..=1_000 {
-            let x = i as f32 / 1_000.0;
-            let exact = (0.5 + 0.5 * (PI * f64::from(x)).cos()) as f32;
-            assert!((hann(x) - exact).abs() < 1e-6, "{x}");
-            assert!((hann(x) + hann(x - 1.0) - 1.0).abs() < 2e-6, "{x}");
-        }
-    }
-
-    /// The frequency of the strongest spectral peak of `signal` (Hann window, 8× zero-padded
-    /// DFT evaluated around the coarse peak, parabolic interpolation on the dB magnitude) and
-    /// the energy within ±3 % of `target` against the rest, in dB (docs/effects.md §1 test 11).
-    pub(crate) fn peak_and_purity(signal: &[f32], target: f64) -> (f64, f64) {
-        let n = signal.len();
-        let windowed: Vec<f64> = signal
-            .iter()
-            .enumerate()
-            .map(|(i, &x)| f64::from(x) * (0.5 - 0.5 * (TAU * i as f64 / n as f64).cos()))
-            .collect();
-        let power = |f: f64| {
-            let w = TAU * f / FS;
-            let (mut re, mut im) = (0.0, 0.0);
-            let (ds, dc) = (-w).sin_cos();
-            let (mut s, mut c) = (0.0f64, 1.0f64);
-            for &x in &windowed {
-                re += x * c;
-                im += x * s;
-                let next = c * dc - s * ds;
-                s = s * dc + c * ds;
-                c = next;
-            }
-            re * re + im * im
-        };
-        // 8× zero padding: bins of FS / (8n); search ±5 % around the target.
-        let step = FS / (8.0 * n as f64);
-        let first = ((target * 0.95) / step).floor() as usize;
-        let last = ((target * 1.05) / step).ceil() as usize;
-        let spectrum: Vec<f64> = (first..=last).map(|k| power(k as f64 * step)).collect();
-        let best = (1..spectrum.len() - 1)
-            .max_by(|&a, &b| spectrum[a].total_cmp(&spectrum[b]))
-            .unwrap();
-        let (a, b, c) = (
-            spectrum[best - 1].ln(),
-            spectrum[best].ln(),
-            spectrum[best + 1].ln(),
-        );
-        let offset = 0.5 * (a - c) / (a - 2.0 * b + c);
-        let peak = (first + best) as f64 * step + offset * step;
-        // Energy split by a full-length real DFT (Parseval).
-        let total: f64 = windowed.iter().map(|x| x * x).sum();
-        let in_band: f64 = {
-            let low = (target * 0.97 * n as f64 / FS).ceil() as usize;
-            let high = (target * 1.03 * n as f64 / FS).floor() as usize;
-            (low..=high)
-                .map(|k| 2.0 * power(k as f64 * FS / n as f64) / n as f64)
-                .sum()
-        };
-        (
-            peak,
-            10.0 * (in_band / (total - in_band).max(1e-30)).log10(),
-        )
-    }
-
-    fn shifted(shift: Shift, input: &[f32]) -> Vec<f32> {
-        let mut analysis = Analysis::new(false, 1.0);
-        analysis.prepare(FS);
-        let mut voice = Voice::new();
-        let mut output = vec![0.0; input.len()];
-        rt::guard::no_alloc(|| {
-            for (y, &x) in output.iter_mut().zip(input) {
-                analysis.push(x, x);
-                *y = voice.render(&mut analysis, || shift)[0];
-            }
-        });
-        output
-    }
-
-    /// docs/effects.md §1 test 11 on the shifter itself: a 220 Hz sine shifted by musical
-    /// intervals, formants moving with the pitch: the peak over 1–3 s within ±1 cent of the target,
-    /// and ≥ 50 dB between the ±3 % band and everything else.
-    #[test]
-    fn a_sine_is_shifted_to_the_exact_interval_with_a_clean_spectrum() {
-        let input: Vec<f32> = (0..4 * FS as usize)
-            .map(|n| (0.5 * (TAU * 220.0 * n as f64 / FS).sin()) as f32)
-            .collect();
-        for semitones in [-12.0, -5.0, 3.0, 4.0, 7.0, 12.0, 19.0] {
-            let ratio = 2f64.powf(semitones / 12.0);
-            let output = shifted(Shift::pitch(ratio, false), &input);
-            let target = 220.0 * ratio;
-            let (peak, purity) = peak_and_purity(&output[FS as usize..3 * FS as usize], target);
-            let cents = 1200.0 * (peak / target).log2();
-            println!("{semitones:+} st: {peak:.3} Hz ({cents:+.3} ct), purity {purity:.1} dB");
-            assert!(cents.abs() <= 1.0, "{semitones}: {cents} ct");
-            assert!(purity >= 50.0, "{semitones}: {purity} dB");
-        }
-    }
-
-    /// Unshifted, a steady periodic input comes out delayed by exactly the latency.
-    #[test]
-    fn no_shift_is_a_pure_delay_of_the_latency() {
-        let input: Vec<f32> = (0..FS as usize)
-            .map(|n| {
-                let t = n as f64 / FS;
-                (0.4 * (TAU * 150.0 * t).sin() + 0.2 * (TAU * 450.0 * t + 1.0).sin()) as f32
-            })
-            .collect();
-        let mut analysis = Analysis::new(true, 0.75);
-        analysis.prepare(FS);
-        let latency = analysis.latency();
-        assert_eq!(latency, 602);
-        let mut voice = Voice::new();
-        let output: Vec<f32> = input
-            .iter()
-            .map(|&x| {
-                analysis.push(x, -x);
-                voice.render(&mut analysis, || Shift::NONE)[0]
-            })
-            .collect();
-        let worst = (FS as usize / 2..input.len())
-            .map(|n| (output[n] - input[n - latency]).abs())
-            .fold(0.0f32, f32::max);
-        println!("worst error against the input delayed by {latency}: {worst:.2e}");
-        assert!(worst < 1e-5, "{worst}");
-    }
-}
+pub(crate) mod tests;

@@ -760,6 +760,60 @@ mod tests {
         assert!(left_purity > 50.0 && right_purity > 50.0);
     }
 
+    /// A voice joining while another plays, reading at another rate, before the analysis has
+    /// placed many marks: its first target lies before the marks the first voice placed, which
+    /// once paired it with an unwritten mark and hung the audio thread (found by pluginval).
+    /// Two octaves down plays alone for 32 samples, then 10.58 semitones up joins (formants
+    /// moving with the pitch, spread 100): the run finishes and each side sits on its interval.
+    #[test]
+    fn a_voice_joining_while_another_plays_sits_on_its_interval() {
+        const JOIN: usize = 32;
+        let input = sine(220.0, 0.5, 3 * FS as usize, FS);
+        let one = Params {
+            custom_intervals: Intervals::new(&[-24.0, 10.58]),
+            spread: 100.0,
+            ..harmony(HarmonyType::Custom, false, false)
+        };
+        let two = Params {
+            voices: 2.0,
+            ..one.clone()
+        };
+        let (left, right) = crate::test_support::finishes(move |progress| {
+            let mut effect = Harmonizer::prepared(&one);
+            let (mut left, mut right) =
+                render_stereo(&mut effect, &input[..JOIN], &input[..JOIN], 64);
+            progress.store(JOIN, std::sync::atomic::Ordering::Relaxed);
+            effect.set_params(&two);
+            for (n, block) in input[JOIN..].chunks(64).enumerate() {
+                let (l, r) = render_stereo(&mut effect, block, block, 64);
+                left.extend(l);
+                right.extend(r);
+                progress.store(JOIN + 64 * (n + 1), std::sync::atomic::Ordering::Relaxed);
+            }
+            // The voices alone: minus the input delayed by the latency.
+            let latency = effect.latency();
+            for channel in [&mut left, &mut right] {
+                for (n, y) in channel.iter_mut().enumerate().skip(latency) {
+                    *y -= input[n - latency];
+                }
+            }
+            (left, right)
+        });
+        assert!(left.iter().chain(&right).all(|y| y.is_finite()));
+        let settled = FS as usize..3 * FS as usize;
+        let up = 220.0 * (10.58f64 / 12.0).exp2();
+        let (low, _) = peak_and_purity(&left[settled.clone()], 55.0);
+        let (high, high_purity) = peak_and_purity(&right[settled], up);
+        println!(
+            "left {low:.3} Hz ({:+.3} ct), right {high:.3} Hz ({:+.3} ct, {high_purity:.1} dB clean)",
+            cents(low, 55.0),
+            cents(high, up)
+        );
+        assert!(cents(low, 55.0).abs() <= 1.0);
+        assert!(cents(high, up).abs() <= 1.0);
+        assert!(high_purity >= 40.0);
+    }
+
     /// Legacy presets: without `harmonyType` the voice fields give the voices (chromatic, at
     /// their levels); with it they are ignored. Custom intervals come from the list.
     #[test]
