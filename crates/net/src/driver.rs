@@ -13,12 +13,14 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use proto::time::Instant;
 use tokio::sync::{Notify, mpsc};
 
 use crate::session::Session;
 use crate::status::Status;
+use crate::wake::Pacer;
 use crate::{Config, Request};
 use rt::packet::Watch;
 
@@ -46,27 +48,25 @@ pub(crate) fn start(
     let wake = {
         let (watches, notify, stop) =
             (Arc::clone(&watches), Arc::clone(&notify), Arc::clone(&stop));
-        let interval = config.wake_interval;
+        let fallback = config.wake_interval;
         std::thread::Builder::new()
             .name("osp-net-wake".into())
             .spawn(move || {
                 // Where permitted, real-time: a loaded machine must not delay the packets the
                 // audio thread hands over (else normal scheduling, which works, less well).
                 let _ = rt::priority::raise_to_realtime(rt::priority::NETWORK_PRIORITY);
-                // The sum over every track's ring: any new packet changes it. The lock is
-                // only contended when a track is added or removed (never by the audio side).
-                let total = || match watches.lock() {
-                    Ok(w) => w.iter().map(Watch::sent).sum::<u64>(),
-                    Err(poisoned) => poisoned.into_inner().iter().map(Watch::sent).sum(),
-                };
-                let mut seen = total();
+                let mut pacers: Vec<(Watch, Pacer)> = Vec::new();
+                let mut seen = 0;
                 while !stop.load(Ordering::Relaxed) {
-                    std::thread::sleep(interval);
-                    let sent = total();
+                    let now = epoch.elapsed();
+                    let (sent, next) = look(&watches, &mut pacers, fallback, now);
                     if sent != seen {
                         seen = sent;
                         notify.notify_one();
                     }
+                    // `thread::sleep` is an hrtimer sleep (clock_nanosleep on Linux), precise
+                    // to tens of µs, unlike tokio's millisecond wheel.
+                    std::thread::sleep(next.saturating_sub(epoch.elapsed()));
                 }
             })?
     };
@@ -187,6 +187,44 @@ impl Driver {
             }
         }
     }
+}
+
+/// One look at every track's ring: the sum of their packet counters (any new packet changes
+/// it) and when to look next (the earliest of their pacers' plans). `pacers` follows the
+/// session's rings; the lock is only contended when a track is added or removed (never by the
+/// audio side).
+fn look(
+    watches: &Mutex<Vec<Watch>>,
+    pacers: &mut Vec<(Watch, Pacer)>,
+    fallback: Duration,
+    now: Duration,
+) -> (u64, Duration) {
+    let watches = match watches.lock() {
+        Ok(w) => w,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    if pacers.len() != watches.len()
+        || pacers
+            .iter()
+            .zip(watches.iter())
+            .any(|((p, _), w)| !p.same_ring(w))
+    {
+        let mut old = std::mem::take(pacers);
+        for watch in watches.iter() {
+            let pacer = match old.iter().position(|(p, _)| p.same_ring(watch)) {
+                Some(at) => old.swap_remove(at).1,
+                None => Pacer::new(fallback),
+            };
+            pacers.push((watch.clone(), pacer));
+        }
+    }
+    let sent = watches.iter().map(Watch::sent).sum();
+    let next = pacers
+        .iter_mut()
+        .map(|(watch, pacer)| pacer.look(now, watch.schedule()))
+        .min()
+        .unwrap_or(now + fallback);
+    (sent, next)
 }
 
 fn mark_stopped(status: &Mutex<Status>) {

@@ -21,6 +21,7 @@ pub mod link;
 pub mod session;
 pub mod status;
 pub mod udp;
+pub mod wake;
 
 use std::io;
 use std::net::SocketAddr;
