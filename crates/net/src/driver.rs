@@ -18,6 +18,7 @@ use std::time::Duration;
 use proto::time::Instant;
 use tokio::sync::{Notify, mpsc};
 
+use crate::batch::{Batch, SEND_BATCH};
 use crate::session::Session;
 use crate::status::Status;
 use crate::wake::Pacer;
@@ -83,7 +84,7 @@ pub(crate) fn start(
                             socket,
                             epoch,
                             tokio_epoch: tokio::time::Instant::from_std(epoch),
-                            transmit: vec![0; RECV_BUFFER],
+                            batch: Batch::default(),
                         };
                         driver.run(config, requests, notify).await;
                     }
@@ -100,7 +101,7 @@ struct Driver {
     socket: tokio::net::UdpSocket,
     epoch: std::time::Instant,
     tokio_epoch: tokio::time::Instant,
-    transmit: Vec<u8>,
+    batch: Batch,
 }
 
 impl Driver {
@@ -177,13 +178,26 @@ impl Driver {
         }
     }
 
-    /// Sends what the session has to send.
+    /// Sends what the session has to send, a batch per syscall.
     fn flush(&mut self) {
-        while let Some((dest, len)) = self.session.poll_transmit(&mut self.transmit) {
-            match self.socket.try_send_to(&self.transmit[..len], dest) {
-                Ok(_) => self.session.note_sent(len),
-                // A full socket buffer drops the datagram rather than stalling every stream.
-                Err(_) => self.session.note_send_error(),
+        loop {
+            while self.batch.gather(|buf| self.session.poll_transmit(buf)) {}
+            if self.batch.is_empty() {
+                return;
+            }
+            let full = self.batch.len() == SEND_BATCH;
+            let session = &mut self.session;
+            self.batch.send(&self.socket, |len, sent| {
+                if sent {
+                    session.note_sent(len);
+                } else {
+                    // A full socket buffer drops the datagram rather than stalling every
+                    // stream.
+                    session.note_send_error();
+                }
+            });
+            if !full {
+                return;
             }
         }
     }

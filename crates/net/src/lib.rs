@@ -16,6 +16,7 @@
 //! an [`link::AudioLink`] for the audio thread; [`detached`] returns the same two around a
 //! [`Detached`] session that the caller steps itself (simulations on virtual time).
 
+pub mod batch;
 pub mod driver;
 pub mod link;
 pub mod session;
