@@ -155,8 +155,13 @@ mod tests {
             .build()
             .unwrap();
         let (std_socket, setup) = crate::udp::bind("127.0.0.1:0".parse().unwrap(), false).unwrap();
+        // Registered, and its first readiness seen (as the driver's loop sees it).
         let socket = runtime
-            .block_on(async { tokio::net::UdpSocket::from_std(std_socket) })
+            .block_on(async {
+                let socket = tokio::net::UdpSocket::from_std(std_socket)?;
+                socket.writable().await?;
+                io::Result::Ok(socket)
+            })
             .unwrap();
         (runtime, socket, setup.local)
     }

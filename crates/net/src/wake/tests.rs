@@ -31,15 +31,6 @@ impl Audio {
         self.start + ticks(k * BLOCK) + (self.offset)(k)
     }
 
-    /// Callbacks done by `now`.
-    fn callbacks(&self, now: Duration) -> u64 {
-        let mut k = 0;
-        while self.handover(k) <= now {
-            k += 1;
-        }
-        k
-    }
-
     fn schedule(&self, callbacks: u64) -> Option<Schedule> {
         let position = callbacks * BLOCK;
         let need = self.frame - position % self.frame;
