@@ -185,8 +185,13 @@ fn after_a_stall_and_a_phase_jump_it_locks_again() {
     );
 }
 
+/// `a` within a microsecond of `b` (tick arithmetic rounds to nanoseconds).
+fn assert_close(a: Duration, b: Duration) {
+    assert!(a.abs_diff(b) < Duration::from_micros(1), "{a:?} vs {b:?}");
+}
+
 #[test]
-fn a_phase_estimate_follows_early_sightings_faster_than_late_ones() {
+fn six_close_sightings_lock_and_the_phase_follows_early_ones_faster_than_late_ones() {
     let mut pacer = Pacer::new(FALLBACK);
     let us = Duration::from_micros;
     let at = |position: u64| {
@@ -195,21 +200,30 @@ fn a_phase_estimate_follows_early_sightings_faster_than_late_ones() {
             ahead: 64,
         })
     };
-    // Two looks 20 µs apart around the hand-over of position 64 pin it at 1,010 µs.
-    pacer.look(us(1_000), at(0));
-    let next = pacer.look(us(1_020), at(64));
+    // Hand-over k (to position 64 k) at 1,010 µs + k blocks, each bracketed by looks 20 µs
+    // apart.
+    let edge = |k: u64| us(1_010) + ticks(64 * k);
+    let mut next = Duration::ZERO;
+    for k in 1..=LOCK_SIGHTINGS as u64 {
+        assert!(!pacer.is_locked());
+        assert_eq!(
+            pacer.look(edge(k) - us(10), at(64 * (k - 1))) - edge(k),
+            us(240)
+        );
+        next = pacer.look(edge(k) + us(10), at(64 * k));
+    }
     assert!(pacer.is_locked());
-    // Position 128 is due 1,333 µs later: looked at MARGIN after it.
-    assert_eq!(next, us(1_010) + ticks(64) + MARGIN);
-    // A fine sighting 40 µs later than predicted moves the phase by 5 µs (a late callback is
-    // mostly jitter) ..
-    let due = us(1_010) + ticks(64);
-    pacer.look(due + us(30), at(64));
-    let next = pacer.look(due + us(50), at(128));
-    let due = due + us(5) + ticks(64);
-    assert_eq!(next, due + MARGIN);
+    // The next hand-over is looked at MARGIN after it.
+    let k = u64::from(LOCK_SIGHTINGS);
+    assert_close(next, edge(k + 1) + MARGIN);
+    // A pinned sighting 40 µs later than predicted moves the phase by 5 µs (a late callback
+    // is mostly jitter) ..
+    pacer.look(edge(k + 1) + us(30), at(64 * k));
+    let next = pacer.look(edge(k + 1) + us(50), at(64 * (k + 1)));
+    assert_close(next, edge(k + 2) + us(5) + MARGIN);
     // .. one 40 µs earlier by 20 µs (a late phase makes every packet wait).
-    pacer.look(due - us(50), at(128));
-    let next = pacer.look(due - us(30), at(192));
-    assert_eq!(next, due - us(20) + ticks(64) + MARGIN);
+    let due = edge(k + 2) + us(5);
+    pacer.look(due - us(50), at(64 * (k + 1)));
+    let next = pacer.look(due - us(30), at(64 * (k + 2)));
+    assert_close(next, due - us(20) + ticks(64) + MARGIN);
 }
