@@ -254,6 +254,42 @@ fn opus_cost() {
     }
 }
 
+/// The codec work of one participant in an 8-performer mesh (the latency bench's mesh row):
+/// our stream encoded once, the 7 others' decoded, Opus 2.5 ms at 128 kb/s with the send
+/// path's settings (complexity 5, constant bitrate), as a share of one core.
+fn mesh_codec_cost() {
+    const PEERS: usize = 7;
+    println!("Codec work of one participant of an 8-performer mesh");
+    let frame = FrameDuration::Ms2_5;
+    let mut encoder = opus::Encoder::new(opus::Config {
+        channels: 2,
+        frame,
+        bitrate: 128_000,
+        complexity: 5,
+        constant_bitrate: true,
+    })
+    .unwrap();
+    let mut decoders: Vec<opus::Decoder> =
+        (0..PEERS).map(|_| opus::Decoder::new(2).unwrap()).collect();
+    let samples = frame.samples();
+    let pcm: Vec<f32> = (0..2 * samples)
+        .map(|i| ((i / 2) as f32 * 0.0576).sin() * 0.5)
+        .collect();
+    let mut packet = [0u8; opus::MAX_PACKET];
+    let mut decoded = vec![0f32; 2 * samples];
+    let ns = measure(|| {
+        let n = encoder.encode(black_box(&pcm), &mut packet).unwrap();
+        for decoder in &mut decoders {
+            black_box(decoder.decode(&packet[..n], &mut decoded).unwrap());
+        }
+    });
+    let real_time_ns = samples as f64 / 48_000.0 * 1e9;
+    println!(
+        "  1 encode + {PEERS} decodes, 2.5 ms stereo 128 kb/s: {ns:>9.0} ns per frame = {:.2} % of a core",
+        100.0 * ns / real_time_ns,
+    );
+}
+
 fn main() {
     // `cargo test --benches` runs this binary with `--bench` absent; keep that fast.
     if std::env::args().any(|a| a == "--list") {
@@ -263,4 +299,5 @@ fn main() {
     osp_messages();
     loss_recovery();
     opus_cost();
+    mesh_codec_cost();
 }
