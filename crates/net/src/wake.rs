@@ -10,7 +10,8 @@
 //! `fallback` interval (the plain poll), which is also what narrows the window: the poll's
 //! phase slides against the callback's.
 //!
-//! Locked, it looks once per packet, [`MARGIN`] after the predicted hand-over. Every
+//! Locked, it looks once per packet, [`MARGIN`] plus the callbacks' mean stray after the
+//! predicted hand-over. Every
 //! [`PROBE_EVERY`]-th packet it looks [`LEAD`] before instead and polls every [`FINE`], so
 //! closely bracketed sightings keep the phase pinned (a sound card's few ppm of drift
 //! included); a packet later than predicted is polled for the same way, for at most
@@ -26,8 +27,8 @@ use rt::packet::Schedule;
 /// One tick of the audio side's clock (48 kHz) in nanoseconds.
 const TICK_NANOS: f64 = 1e9 / 48_000.0;
 
-/// How long after the predicted hand-over a normal look comes: the scheduler's wake-up
-/// latency covers the rest of the callback's jitter.
+/// How long after the predicted hand-over a normal look comes, beyond the callbacks' mean
+/// stray from their predictions (the scheduler's wake-up latency adds to it).
 pub const MARGIN: Duration = Duration::from_micros(15);
 
 /// How long before the predicted hand-over a probing look comes (doubled after each miss).
@@ -47,7 +48,7 @@ pub const FINE_WIDTH: Duration = Duration::from_micros(200);
 pub const LOCK_SIGHTINGS: u32 = 6;
 
 /// Every this many packets found by a single look, one is probed for.
-pub const PROBE_EVERY: u32 = 8;
+pub const PROBE_EVERY: u32 = 16;
 
 /// Misses in a row that drop the lock.
 pub const MAX_MISSES: u32 = 3;
@@ -207,8 +208,8 @@ impl Pacer {
         self.coarse = 0;
         self.misses = 0;
         self.missed = None;
-        // Half the limit: a new lock proves itself within a few pinned sightings.
-        self.jitter_ns = MAX_JITTER.as_nanos() as u64 / 2;
+        // Three sightings straying 400 µs drop a new lock again.
+        self.jitter_ns = 0;
     }
 
     fn unlock(&mut self) {
@@ -229,10 +230,12 @@ impl Pacer {
         let due = predict(edge, target);
         let first = due.saturating_sub(LEAD * (1 << self.misses));
         if now < first {
+            // Past the callbacks' usual stray, so the packet is there at the first look.
+            let margin = MARGIN + Duration::from_nanos(self.jitter_ns);
             return if self.coarse >= PROBE_EVERY {
                 first
             } else {
-                due + MARGIN
+                due + margin
             };
         }
         if now < due + FINE_WINDOW {
