@@ -9,15 +9,14 @@
 //! session looks at the audio rings when a [`Pacer`] says (an `hrtimer` sleep, not tokio's
 //! wheel) and notifies the driver when packets arrived. Locked to the audio callback's phase
 //! from the schedule the audio side publishes, it looks about once per packet, just after the
-//! predicted hand-over, so a packet waits some tens of µs; without a lock (start-up, a stall,
+//! predicted hand-over, so a packet waits tens of µs (the pacer's tests); without a lock (start-up, a stall,
 //! a host whose callbacks wander) it looks every [`crate::Config::wake_interval`] (250 µs: a
 //! packet waits 125 µs on average).
 //!
 //! The wake-up thread stays a thread of its own, rather than a timer inside the driver's loop:
 //! tokio's timers cannot wake within a block, and the precise timer a loop could wait on with
 //! its socket (a Linux `timerfd`) would need a second path on every other platform, while the
-//! thread costs one context switch more per packet than it, about 0.1 % of a core per session
-//! at 400 packets a second.
+//! thread costs one context switch more per packet than it (a few µs each).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
