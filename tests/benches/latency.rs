@@ -10,7 +10,9 @@
 //!   the process's CPU time (every thread, network included) over 8, as a share of one core;
 //!   and participant 0's `process` alone, from its thread CPU clock. Target <= 10 %.
 //!
-//! Opus encode + decode of one stereo stream as a share of a core is in the `wire` bench.
+//! The lockstep thread runs at real-time priority where permitted, above the network threads,
+//! as a host's audio callback does: callbacks then come on a regular phase, as from a sound
+//! card. Opus encode + decode of one stereo stream as a share of a core is in the `wire` bench.
 //! Real time and CPU clocks are read here on purpose: this is a benchmark harness, never an
 //! audio thread.
 #![allow(clippy::disallowed_methods)]
@@ -171,7 +173,20 @@ fn cpu_clock(clock: libc::clockid_t) -> Duration {
     Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
 }
 
+/// The lockstep thread's real-time priority where permitted: a JACK client's process thread
+/// (jackd's default 10, minus 5), above the network threads, as an audio callback runs.
+const AUDIO_PRIORITY: i32 = 5;
+
 fn main() {
+    let realtime = rt::priority::raise_to_realtime(AUDIO_PRIORITY).is_ok();
+    println!(
+        "lockstep thread: {}",
+        if realtime {
+            "real-time (SCHED_FIFO), as an audio callback"
+        } else {
+            "normal scheduling (real-time refused)"
+        }
+    );
     let period_ms = BLOCK as f64 / RATE * 1e3;
     println!(
         "one-way latency on 127.0.0.1, {BLOCK}-sample blocks ({period_ms:.3} ms), adaptive jitter buffers"

@@ -220,38 +220,71 @@ fn loss_recovery() {
     );
 }
 
+/// Median ns to encode one stereo frame at 128 kb/s and decode it `decoders` times (each
+/// decoder with its own state, as each remote stream has).
+fn opus_frame_ns(
+    frame: FrameDuration,
+    complexity: u8,
+    constant_bitrate: bool,
+    decoders: usize,
+) -> f64 {
+    let mut encoder = opus::Encoder::new(opus::Config {
+        channels: 2,
+        frame,
+        bitrate: 128_000,
+        complexity,
+        constant_bitrate,
+    })
+    .unwrap();
+    let mut decoders: Vec<opus::Decoder> = (0..decoders)
+        .map(|_| opus::Decoder::new(2).unwrap())
+        .collect();
+    let samples = frame.samples();
+    let pcm: Vec<f32> = (0..2 * samples)
+        .map(|i| ((i / 2) as f32 * 0.0576).sin() * 0.5)
+        .collect();
+    let mut packet = [0u8; opus::MAX_PACKET];
+    let mut decoded = vec![0f32; 2 * samples];
+    measure(|| {
+        let n = encoder.encode(black_box(&pcm), &mut packet).unwrap();
+        for decoder in &mut decoders {
+            black_box(decoder.decode(&packet[..n], &mut decoded).unwrap());
+        }
+    })
+}
+
+fn real_time_ns(frame: FrameDuration) -> f64 {
+    frame.samples() as f64 / 48_000.0 * 1e9
+}
+
 fn opus_cost() {
     println!("Opus, stereo 128 kbit/s, encode + decode one frame (fraction of real time)");
     for frame in [FrameDuration::Ms2_5, FrameDuration::Ms10] {
         for complexity in [5u8, 10] {
-            let mut encoder = opus::Encoder::new(opus::Config {
-                channels: 2,
-                frame,
-                bitrate: 128_000,
-                complexity,
-                constant_bitrate: false,
-            })
-            .unwrap();
-            let mut decoder = opus::Decoder::new(2).unwrap();
+            let ns = opus_frame_ns(frame, complexity, false, 1);
             let samples = frame.samples();
-            let pcm: Vec<f32> = (0..2 * samples)
-                .map(|i| ((i / 2) as f32 * 0.0576).sin() * 0.5)
-                .collect();
-            let mut packet = [0u8; opus::MAX_PACKET];
-            let mut decoded = vec![0f32; 2 * samples];
-            let ns = measure(|| {
-                let n = encoder.encode(black_box(&pcm), &mut packet).unwrap();
-                black_box(decoder.decode(&packet[..n], &mut decoded).unwrap());
-            });
-            let real_time_ns = samples as f64 / 48_000.0 * 1e9;
             println!(
                 "  {:>4} ms, complexity {complexity:>2}: {ns:>9.0} ns per frame = {:.4} of real time ({:.1} ns/sample)",
                 samples as f64 / 48.0,
-                ns / real_time_ns,
+                ns / real_time_ns(frame),
                 ns / samples as f64,
             );
         }
     }
+}
+
+/// The codec work of one participant in an 8-performer mesh (the latency bench's mesh row):
+/// our stream encoded once, the 7 others' decoded, Opus 2.5 ms at 128 kb/s with the send
+/// path's settings (complexity 5, constant bitrate), as a share of one core.
+fn mesh_codec_cost() {
+    const PEERS: usize = 7;
+    println!("Codec work of one participant of an 8-performer mesh");
+    let frame = FrameDuration::Ms2_5;
+    let ns = opus_frame_ns(frame, 5, true, PEERS);
+    println!(
+        "  1 encode + {PEERS} decodes, 2.5 ms stereo 128 kb/s: {ns:>9.0} ns per frame = {:.2} % of a core",
+        100.0 * ns / real_time_ns(frame),
+    );
 }
 
 fn main() {
@@ -263,4 +296,5 @@ fn main() {
     osp_messages();
     loss_recovery();
     opus_cost();
+    mesh_codec_cost();
 }

@@ -5,6 +5,7 @@
 //! receivers can place it on the room's grid.
 
 use net::link::{Outbound, OutboundSender};
+use rt::packet::Schedule;
 
 use crate::config::Codec;
 use crate::resample::{Fifo, Kernel, LOOKAHEAD};
@@ -118,6 +119,12 @@ impl Send {
         out: &mut OutboundSender,
     ) {
         self.session_offset = session_offset;
+        let frames = left.len().min(right.len());
+        self.take(left, right, start, out);
+        self.publish_schedule(frames, start, out);
+    }
+
+    fn take(&mut self, left: &[f32], right: &[f32], start: f64, out: &mut OutboundSender) {
         let Some(mut convert) = self.convert.take() else {
             for (i, (&l, &r)) in left.iter().zip(right).enumerate() {
                 self.push(l, r, start + i as f64, out);
@@ -147,6 +154,32 @@ impl Send {
             self.push(convert.scratch_l[i], convert.scratch_r[i], at, out);
         }
         self.convert = Some(convert);
+    }
+
+    /// Tells the network side, which may not be woken from here, when the next packet comes:
+    /// the local tick at this block's end and the ticks to the end of the block that will
+    /// complete it, if blocks keep this length. One atomic store.
+    fn publish_schedule(&self, frames: usize, start: f64, out: &OutboundSender) {
+        if frames == 0 {
+            return;
+        }
+        let step = self.convert.as_ref().map_or(1.0, |c| c.step);
+        let block_ticks = frames as f64 / step;
+        // A converted block yields a wire sample more or less than its length: count the
+        // larger, so the estimate errs early (a wake-up that finds nothing costs a poll, one
+        // that comes a block late costs a block of latency).
+        let per_block = if self.convert.is_some() {
+            block_ticks + 1.0
+        } else {
+            block_ticks
+        };
+        let blocks = ((self.frame - self.filled) as f64 / per_block)
+            .ceil()
+            .max(1.0);
+        out.publish_schedule(Schedule {
+            position: (start + block_ticks).round() as u64,
+            ahead: (blocks * block_ticks).round() as u32,
+        });
     }
 
     fn push(&mut self, left: f32, right: f32, at: f64, out: &mut OutboundSender) {
@@ -216,5 +249,54 @@ impl Send {
     /// carries it leaving, at most (one frame, plus the rate converter's look-ahead).
     pub fn latency_samples(&self) -> usize {
         self.frame + if self.convert.is_some() { LOOKAHEAD } else { 0 }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The schedule after each of `blocks` blocks of `frames` host samples at `rate`.
+    fn schedules(codec: Codec, rate: f64, frames: usize, blocks: usize) -> Vec<Schedule> {
+        let mut send = Send::new(codec, rate, frames).unwrap();
+        let (mut out, ring) = rt::packet::ring(net::link::RING_SLOTS);
+        let watch = ring.watch();
+        let silence = vec![0.0; frames];
+        let step = 48_000.0 / rate;
+        (0..blocks)
+            .map(|block| {
+                let start = (block * frames) as f64 * step;
+                send.process(&silence, &silence, start, None, &mut out);
+                watch.schedule().expect("published")
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_schedule_points_at_the_block_that_completes_the_next_packet() {
+        // 64-sample packets at 64-sample blocks: every block hands one over.
+        let pcm = schedules(Codec::PcmL24 { frame_samples: 64 }, 48_000.0, 64, 3);
+        let ahead: Vec<(u64, u32)> = pcm.iter().map(|s| (s.position, s.ahead)).collect();
+        assert_eq!(ahead, [(64, 64), (128, 64), (192, 64)]);
+        // 120-sample Opus frames at 64-sample blocks: packets complete at samples 120, 240,
+        // 360, 480, in blocks 2, 4, 6, 8 (ending at 128, 256, 384, 512).
+        let opus = Codec::Opus {
+            frame: codec::opus::FrameDuration::Ms2_5,
+            bitrate: 128_000,
+        };
+        let next: Vec<u64> = schedules(opus, 48_000.0, 64, 7)
+            .iter()
+            .map(|s| s.position + u64::from(s.ahead))
+            .collect();
+        assert_eq!(next, [128, 256, 256, 384, 384, 512, 512]);
+    }
+
+    #[test]
+    fn a_converted_stream_errs_early_by_at_most_a_block() {
+        // 44.1 kHz host, 64-sample blocks = 69.7 ticks: a 64-tick packet needs one block.
+        let pcm = schedules(Codec::PcmL24 { frame_samples: 64 }, 44_100.0, 64, 50);
+        for schedule in &pcm[10..] {
+            assert_eq!(schedule.ahead, 70, "{schedule:?}");
+        }
     }
 }

@@ -1,24 +1,35 @@
 //! The driver thread: one current-thread tokio runtime that waits on the socket, the endpoint's
 //! next deadline, control requests and the audio thread's packets, feeds each to the
-//! [`Session`], and after every input sends what it has to send (the run loop of `proto`'s
-//! documentation, with the socket and the monotonic clock around the sans-IO session).
+//! [`Session`], and after every input sends what it has to send, a burst per syscall
+//! ([`crate::batch`]) (the run loop of `proto`'s documentation, with the socket and the
+//! monotonic clock around the sans-IO session).
 //!
 //! Waking for audio: the audio thread may not make the syscall a wake-up needs, and tokio's
-//! timers tick in milliseconds, which is a whole 64-sample block. A small wake-up thread looks
-//! at the audio ring's counter every [`crate::Config::wake_interval`] (250 µs: an `hrtimer`
-//! sleep, not tokio's wheel) and notifies the driver when packets arrived, so a packet waits
-//! 125 µs on average before it is sent. It stays cheap: a load and, when audio flows, one
-//! notification per interval.
+//! timers tick in milliseconds, which is a whole 64-sample block. A small wake-up thread per
+//! session looks at the audio rings when a [`Pacer`] says (an `hrtimer` sleep, not tokio's
+//! wheel) and notifies the driver when packets arrived. Locked to the audio callback's phase
+//! from the schedule the audio side publishes, it looks about once per packet, just after the
+//! predicted hand-over, so a packet waits tens of µs (the pacer's tests); without a lock (start-up, a stall,
+//! a host whose callbacks wander) it looks every [`crate::Config::wake_interval`] (250 µs: a
+//! packet waits 125 µs on average).
+//!
+//! The wake-up thread stays a thread of its own, rather than a timer inside the driver's loop:
+//! tokio's timers cannot wake within a block, and the precise timer a loop could wait on with
+//! its socket (a Linux `timerfd`) would need a second path on every other platform, while the
+//! thread costs one context switch more per packet than it (a few µs each).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use proto::time::Instant;
 use tokio::sync::{Notify, mpsc};
 
+use crate::batch::{Batch, SEND_BATCH};
 use crate::session::Session;
 use crate::status::Status;
+use crate::wake::Pacer;
 use crate::{Config, Request};
 use rt::packet::Watch;
 
@@ -46,27 +57,25 @@ pub(crate) fn start(
     let wake = {
         let (watches, notify, stop) =
             (Arc::clone(&watches), Arc::clone(&notify), Arc::clone(&stop));
-        let interval = config.wake_interval;
+        let fallback = config.wake_interval;
         std::thread::Builder::new()
             .name("osp-net-wake".into())
             .spawn(move || {
                 // Where permitted, real-time: a loaded machine must not delay the packets the
                 // audio thread hands over (else normal scheduling, which works, less well).
                 let _ = rt::priority::raise_to_realtime(rt::priority::NETWORK_PRIORITY);
-                // The sum over every track's ring: any new packet changes it. The lock is
-                // only contended when a track is added or removed (never by the audio side).
-                let total = || match watches.lock() {
-                    Ok(w) => w.iter().map(Watch::sent).sum::<u64>(),
-                    Err(poisoned) => poisoned.into_inner().iter().map(Watch::sent).sum(),
-                };
-                let mut seen = total();
+                let mut pacers: Vec<(Watch, Pacer)> = Vec::new();
+                let mut seen = 0;
                 while !stop.load(Ordering::Relaxed) {
-                    std::thread::sleep(interval);
-                    let sent = total();
+                    let now = epoch.elapsed();
+                    let (sent, next) = look(&watches, &mut pacers, fallback, now);
                     if sent != seen {
                         seen = sent;
                         notify.notify_one();
                     }
+                    // `thread::sleep` is an hrtimer sleep (clock_nanosleep on Linux), precise
+                    // to tens of µs, unlike tokio's millisecond wheel.
+                    std::thread::sleep(next.saturating_sub(epoch.elapsed()));
                 }
             })?
     };
@@ -83,7 +92,7 @@ pub(crate) fn start(
                             socket,
                             epoch,
                             tokio_epoch: tokio::time::Instant::from_std(epoch),
-                            transmit: vec![0; RECV_BUFFER],
+                            batch: Batch::default(),
                         };
                         driver.run(config, requests, notify).await;
                     }
@@ -100,7 +109,7 @@ struct Driver {
     socket: tokio::net::UdpSocket,
     epoch: std::time::Instant,
     tokio_epoch: tokio::time::Instant,
-    transmit: Vec<u8>,
+    batch: Batch,
 }
 
 impl Driver {
@@ -177,16 +186,67 @@ impl Driver {
         }
     }
 
-    /// Sends what the session has to send.
+    /// Sends what the session has to send, a batch per syscall.
     fn flush(&mut self) {
-        while let Some((dest, len)) = self.session.poll_transmit(&mut self.transmit) {
-            match self.socket.try_send_to(&self.transmit[..len], dest) {
-                Ok(_) => self.session.note_sent(len),
-                // A full socket buffer drops the datagram rather than stalling every stream.
-                Err(_) => self.session.note_send_error(),
+        loop {
+            while self.batch.gather(|buf| self.session.poll_transmit(buf)) {}
+            if self.batch.is_empty() {
+                return;
+            }
+            let full = self.batch.len() == SEND_BATCH;
+            let session = &mut self.session;
+            self.batch.send(&self.socket, |len, sent| {
+                if sent {
+                    session.note_sent(len);
+                } else {
+                    // A full socket buffer drops the datagram rather than stalling every
+                    // stream.
+                    session.note_send_error();
+                }
+            });
+            if !full {
+                return;
             }
         }
     }
+}
+
+/// One look at every track's ring: the sum of their packet counters (any new packet changes
+/// it) and when to look next (the earliest of their pacers' plans). `pacers` follows the
+/// session's rings; the lock is only contended when a track is added or removed (never by the
+/// audio side).
+fn look(
+    watches: &Mutex<Vec<Watch>>,
+    pacers: &mut Vec<(Watch, Pacer)>,
+    fallback: Duration,
+    now: Duration,
+) -> (u64, Duration) {
+    let watches = match watches.lock() {
+        Ok(w) => w,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    if pacers.len() != watches.len()
+        || pacers
+            .iter()
+            .zip(watches.iter())
+            .any(|((p, _), w)| !p.same_ring(w))
+    {
+        let mut old = std::mem::take(pacers);
+        for watch in watches.iter() {
+            let pacer = match old.iter().position(|(p, _)| p.same_ring(watch)) {
+                Some(at) => old.swap_remove(at).1,
+                None => Pacer::new(fallback),
+            };
+            pacers.push((watch.clone(), pacer));
+        }
+    }
+    let sent = watches.iter().map(Watch::sent).sum();
+    let next = pacers
+        .iter_mut()
+        .map(|(watch, pacer)| pacer.look(now, watch.schedule()))
+        .min()
+        .unwrap_or(now + fallback);
+    (sent, next)
 }
 
 fn mark_stopped(status: &Mutex<Status>) {

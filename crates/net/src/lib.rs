@@ -8,6 +8,8 @@
 //! - [`driver`]: the event loop on its own thread (a current-thread tokio runtime) with the
 //!   socket and the clock around a [`session::Session`], and the wake-up thread that notices
 //!   audio-thread packets.
+//! - [`wake`]: when the wake-up thread looks (phase-locked to the audio callback), sans-IO.
+//! - [`batch`]: a burst of datagrams in one syscall (`sendmmsg` on Linux).
 //! - [`status`]: what the control thread sees of a running session.
 //! - [`udp`]: socket setup (DSCP EF, buffer sizes, dual stack, address normalisation).
 //! - [`link`]: the fixed-slot rings and atomics between the network side and the audio thread.
@@ -16,11 +18,13 @@
 //! an [`link::AudioLink`] for the audio thread; [`detached`] returns the same two around a
 //! [`Detached`] session that the caller steps itself (simulations on virtual time).
 
+pub mod batch;
 pub mod driver;
 pub mod link;
 pub mod session;
 pub mod status;
 pub mod udp;
+pub mod wake;
 
 use std::io;
 use std::net::SocketAddr;
@@ -43,8 +47,9 @@ pub struct Config {
     pub endpoint: endpoint::Config,
     /// Mark datagrams DSCP EF.
     pub dscp: bool,
-    /// How long the wake-up thread sleeps between looks at the audio thread's ring: the most a
-    /// packet waits there before the driver sends it.
+    /// How long the wake-up thread sleeps between looks at the audio thread's ring while it is
+    /// not locked to the audio callback's phase: the most a packet then waits there before the
+    /// driver sends it (locked, it looks just after each predicted hand-over instead).
     pub wake_interval: Duration,
     /// How often the shared [`Status`] and the playout delays are refreshed.
     pub status_interval: Duration,

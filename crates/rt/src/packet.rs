@@ -7,6 +7,11 @@
 //! thread must never wait for the network, and a network thread that falls behind loses the
 //! oldest audio's successors rather than delaying everything after them. The counters are
 //! atomics both sides (and a stats reader) can read.
+//!
+//! The producer may also publish its [`Schedule`]: where its own clock stood at its last
+//! hand-over and where it will stand when it hands over the next packet. A consumer that may
+//! not be woken by the producer (an audio thread makes no syscalls) plans its own wake-ups from
+//! it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -44,6 +49,39 @@ struct Counters {
     sent: AtomicU64,
     full: AtomicU64,
     too_long: AtomicU64,
+    /// The producer's [`Schedule`], packed by [`Schedule::pack`] (0: none yet).
+    schedule: AtomicU64,
+}
+
+/// When the producer hands over packets, on its own clock (any unit; the audio thread counts
+/// 48 kHz ticks): it stood at `position` at its last hand-over point and expects to hand over
+/// the next packet `ahead` units later.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Schedule {
+    /// The producer's clock at its last hand-over point (below 2^44).
+    pub position: u64,
+    /// Units from `position` to the hand-over of the next packet (below 2^20; 0: none planned).
+    pub ahead: u32,
+}
+
+impl Schedule {
+    const AHEAD_BITS: u32 = 20;
+    const AHEAD_MAX: u32 = (1 << Self::AHEAD_BITS) - 1;
+    const POSITION_MAX: u64 = (1 << (64 - Self::AHEAD_BITS)) - 1;
+
+    /// One word, so producer and consumer exchange it with one atomic store and load. The
+    /// position wraps at 2^44 (a year of 48 kHz ticks); `ahead` saturates.
+    fn pack(self) -> u64 {
+        ((self.position & Self::POSITION_MAX) << Self::AHEAD_BITS)
+            | u64::from(self.ahead.min(Self::AHEAD_MAX))
+    }
+
+    fn unpack(word: u64) -> Self {
+        Self {
+            position: word >> Self::AHEAD_BITS,
+            ahead: (word & u64::from(Self::AHEAD_MAX)) as u32,
+        }
+    }
 }
 
 /// A snapshot of a ring's counters.
@@ -91,6 +129,13 @@ impl<M: Copy, const N: usize> Sender<M, N> {
         }
         self.counters.sent.fetch_add(1, Ordering::Release);
         true
+    }
+
+    /// Publishes the producer's [`Schedule`] for [`Watch::schedule`]: one atomic store.
+    pub fn publish_schedule(&self, schedule: Schedule) {
+        // Never 0, the word of "nothing published".
+        let word = schedule.pack().max(1);
+        self.counters.schedule.store(word, Ordering::Release);
     }
 
     /// Free slots now.
@@ -154,6 +199,19 @@ impl Watch {
         self.counters.sent.load(Ordering::Acquire)
     }
 
+    /// The producer's latest [`Schedule`], if it published one.
+    pub fn schedule(&self) -> Option<Schedule> {
+        match self.counters.schedule.load(Ordering::Acquire) {
+            0 => None,
+            word => Some(Schedule::unpack(word)),
+        }
+    }
+
+    /// Both watch the same ring.
+    pub fn same_ring(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.counters, &other.counters)
+    }
+
     /// The ring's counters.
     pub fn stats(&self) -> Stats {
         snapshot(&self.counters)
@@ -212,6 +270,33 @@ mod tests {
             .collect();
         assert_eq!(seqs, [0, 1, 2, 3]);
         assert_eq!(tx.free(), 4);
+    }
+
+    #[test]
+    fn a_published_schedule_reaches_the_watch() {
+        let (tx, rx) = ring::<Meta, 8>(4);
+        let watch = rx.watch();
+        assert_eq!(watch.schedule(), None);
+        let schedule = Schedule {
+            position: 48_000 * 3_600,
+            ahead: 128,
+        };
+        tx.publish_schedule(schedule);
+        assert_eq!(watch.schedule(), Some(schedule));
+        // Out-of-range fields wrap (position) and saturate (ahead) instead of mixing.
+        tx.publish_schedule(Schedule {
+            position: (1 << 44) + 5,
+            ahead: u32::MAX,
+        });
+        assert_eq!(
+            watch.schedule(),
+            Some(Schedule {
+                position: 5,
+                ahead: (1 << 20) - 1
+            })
+        );
+        assert!(watch.same_ring(&rx.watch()));
+        assert!(!watch.same_ring(&ring::<Meta, 8>(4).1.watch()));
     }
 
     #[test]
