@@ -41,13 +41,16 @@
 //! consumer [`Config::lag_ticks`] behind the schedule, so it never asks for a packet before it
 //! is due.
 //!
-//! No method allocates, locks, logs or formats after [`Buffer::new`]; every bad input is a
-//! counted outcome, never a panic.
+//! The packet ring and its window rules are in `jitter/slots.rs`, the schedule (floor, target,
+//! glide, rate) in `jitter/schedule.rs`. No method allocates, locks, logs or formats after
+//! [`Buffer::new`]; every bad input is a counted outcome, never a panic.
 
 mod config;
 mod floor;
 mod histogram;
 mod outcome;
+mod schedule;
+mod slots;
 #[cfg(test)]
 mod tests;
 
@@ -58,46 +61,18 @@ pub use config::Config;
 use floor::Floor;
 use histogram::Histogram;
 pub use outcome::{Event, Pop, Push, Stats};
+use schedule::transit;
+use slots::{Slot, SlotState};
 
 /// Slots in the event queue; more pending events than this are counted and dropped.
 const EVENTS: usize = 32;
-/// Longest frame accepted when learning the frame length (Opus' 120 ms).
-const MAX_FRAME_TICKS: u64 = 5_760;
-/// How many sequence numbers apart two out-of-window packets may be and still confirm a jump.
-const RESYNC_SPAN: u64 = 16;
-/// A change of the fitted skew larger than this means the jitter measured since the rate
-/// changed was measured against a floor that ran the wrong way: it is forgotten.
-const SKEW_CHANGE: f64 = 0.002;
 /// Refits of the floor (125 ms apart) over which the target before a rate change is
 /// remembered: a change shows in the fit two or three sub-windows after it happened.
 const RECENT_TARGETS: usize = 4;
-/// A base transit step up this large is a route change, not drift: the jitter history,
-/// measured against the old base, is discarded.
-const ROUTE_STEP_TICKS: i64 = 48;
-/// Smallest interval between two [`Event::Rate`] (10 ms).
-const RATE_INTERVAL_TICKS: u64 = 480;
 /// Weight of one [`Buffer::handle_playout`] report in the consumer-error average.
 const ERROR_GAIN: f64 = 1.0 / 64.0;
 /// A single error measurement is clamped to this, so one starvation does not swing the rate.
 const ERROR_CLAMP_TICKS: f64 = 256.0;
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-enum SlotState {
-    #[default]
-    Empty,
-    Stored,
-    Played,
-    Missed,
-}
-
-/// One packet slot; its payload lives in `Buffer::payloads`.
-#[derive(Clone, Copy, Debug, Default)]
-struct Slot {
-    seq: u64,
-    media: u64,
-    len: usize,
-    state: SlotState,
-}
 
 /// The per-stream jitter buffer. See the module documentation for the model.
 #[derive(Clone, Debug)]
@@ -502,245 +477,6 @@ impl Buffer {
         self.error = f64::from(self.config.lag_ticks);
     }
 
-    /// Copies the payload into the packet's slot (the caller checked that it fits the window).
-    fn store(&mut self, seq: u64, media: u64, payload: &[u8]) {
-        let index = self.slot_index(seq);
-        if self.slots[index].state != SlotState::Stored {
-            self.stored += 1;
-        }
-        self.slots[index] = Slot {
-            seq,
-            media,
-            len: payload.len(),
-            state: SlotState::Stored,
-        };
-        let start = index * self.config.max_payload_bytes;
-        self.payloads[start..start + payload.len()].copy_from_slice(payload);
-        self.stats.stored += 1;
-        self.dry_since = None;
-        match self.last_stored {
-            Some((last_seq, last_media)) if seq > last_seq => {
-                // Learn the frame from consecutive packets only: a gap could hide a change.
-                if seq == last_seq + 1 {
-                    let frame = media.wrapping_sub(last_media);
-                    if (1..=MAX_FRAME_TICKS).contains(&frame) {
-                        self.frame = frame;
-                    }
-                }
-                self.last_stored = Some((seq, media));
-            }
-            Some(_) => {}
-            None => self.last_stored = Some((seq, media)),
-        }
-    }
-
-    /// Feeds one packet's transit into the floor, the jitter histogram and the target.
-    fn observe(&mut self, arrival: u64, media: u64, late: bool) {
-        let relative = transit(arrival, media).saturating_sub(self.anchor);
-        let old_base = self.base_line(arrival);
-        let refit = self.floor.add(arrival, relative, self.frame);
-        self.base = self.floor.at(arrival).unwrap_or(relative as f64);
-        self.base_at = arrival;
-        if let Some(refit) = refit {
-            self.note_refit(refit, arrival);
-        }
-        if self.settling {
-            if late {
-                self.delay = self.delay.max(self.target);
-            }
-            return;
-        }
-        if self.base - old_base >= ROUTE_STEP_TICKS as f64 {
-            // The path got longer and the window has only now forgotten the shorter one: the
-            // jitter measured meanwhile was against the old base and overstates the spread.
-            self.histogram.clear();
-            self.set_target(self.target - (self.base - old_base), arrival);
-        }
-        let jitter = (relative as f64 - self.base).max(0.0).round() as u64;
-        self.histogram.add(jitter);
-        let quantile = self.histogram.quantile(self.config.glitch_budget) as f64;
-        let margin = f64::from(self.config.margin_ticks);
-        // The margin covers what the quantile may get wrong about the jitter's tail; with no
-        // jitter measured at all (a clean link, arrivals on the block grid) there is none.
-        let floor = if quantile > 0.0 {
-            quantile + margin
-        } else {
-            0.0
-        };
-        let spike = if jitter > 0 {
-            jitter as f64 + margin
-        } else {
-            0.0
-        };
-        if spike > self.target || floor > self.target {
-            self.set_target(spike.max(floor), arrival);
-            self.last_rise = arrival;
-        } else if arrival.saturating_sub(self.last_rise) >= u64::from(self.config.hold_ticks) {
-            let dt = arrival.saturating_sub(self.last_target_update) as f64;
-            let step = (dt / f64::from(self.config.decrease_ticks)).min(1.0);
-            self.set_target(self.target - (self.target - floor) * step, arrival);
-        }
-        self.last_target_update = arrival;
-        if late {
-            // The glitch has happened: jump rather than glide, or the next packets are late
-            // too. A packet merely past its deadline but not yet played is no glitch (the
-            // consumer plays behind the schedule), so it only raises the target.
-            self.delay = self.delay.max(self.target);
-        }
-    }
-
-    /// Judges a refit of the floor. A changed skew means the device's rate (or the sender's)
-    /// changed: since then the floor ran the old way and packets looked late by the
-    /// difference. That was no jitter: it is forgotten, the target and the delay return to
-    /// where they were before, and jitter is not learnt again until the new skew is measured.
-    fn note_refit(&mut self, refit: floor::Refit, now: u64) {
-        if (refit.after - refit.before).abs() > SKEW_CHANGE {
-            if !self.settling {
-                let before = self
-                    .recent_targets
-                    .iter()
-                    .copied()
-                    .fold(self.target, f64::min);
-                self.set_target(before, now);
-                self.delay = self.delay.min(self.target);
-                self.settling = true;
-            }
-            self.histogram.clear();
-            return;
-        }
-        if self.settling && !refit.fits {
-            return;
-        }
-        self.settling = false;
-        self.recent_target_at = (self.recent_target_at + 1) % RECENT_TARGETS;
-        self.recent_targets[self.recent_target_at] = self.target;
-    }
-
-    /// The floor (− anchor) at local time `at`, along the skew.
-    fn base_line(&self, at: u64) -> f64 {
-        self.base + self.floor.skew() * (at as f64 - self.base_at as f64)
-    }
-
-    fn set_target(&mut self, target: f64, now: u64) {
-        let min = f64::from(self.config.min_delay_ticks);
-        let max = f64::from(self.config.max_delay_ticks);
-        self.target = target.clamp(min, max);
-        self.last_target_update = now;
-        let ticks = self.target.round() as u32;
-        // Report rises at once, falls in 1/6 ms steps so a decay is not an event per packet.
-        if ticks > self.reported_target || ticks + 8 <= self.reported_target {
-            self.reported_target = ticks;
-            self.emit(Event::TargetChanged { ticks });
-        }
-    }
-
-    /// Moves the delay along its glide to local time `now` and updates the rate suggestion.
-    fn advance(&mut self, now: u64) {
-        let dt = now.saturating_sub(self.clock) as f64;
-        self.clock = self.clock.max(now);
-        let max = self.config.max_rate_deviation;
-        let skew = self.floor.skew();
-        // The schedule moves with the floor (the skew) plus the glide; while the skew leaves
-        // room, the glide keeps the sum within what a consumer may play at.
-        let (low, high) = if skew.abs() < max {
-            (-max - skew, max - skew)
-        } else {
-            (-max, max)
-        };
-        let gap = self.target - self.delay;
-        self.velocity =
-            (gap / f64::from(self.config.slew_ticks)).clamp(low.max(-max), high.min(max));
-        let step = self.velocity * dt;
-        self.delay += if step.abs() > gap.abs() { gap } else { step };
-        // The consumer follows the schedule (1 − skew − glide) and removes its own error. A
-        // skew beyond the rate bound is more than a resampler may follow without being heard:
-        // the consumer then skips or repeats audio instead (see `engine::remote`).
-        let lag = f64::from(self.config.lag_ticks);
-        let correction = (self.error - lag) / f64::from(self.config.rate_feedback_ticks);
-        let ratio = (1.0 - skew - self.velocity + correction).clamp(1.0 - max, 1.0 + max);
-        self.ratio = ratio;
-        if (ratio - self.reported_ratio).abs() >= self.config.rate_step
-            && now.saturating_sub(self.last_rate_event) >= RATE_INTERVAL_TICKS
-        {
-            self.reported_ratio = ratio;
-            self.last_rate_event = now;
-            self.emit(Event::Rate { ratio });
-        }
-    }
-
-    /// Drops packets from the head until `seq` fits the window.
-    fn make_room(&mut self, seq: u64) {
-        let capacity = self.config.capacity as u64;
-        while seq - self.head_seq >= capacity {
-            let index = self.slot_index(self.head_seq);
-            let slot = self.slots[index];
-            if slot.seq == self.head_seq && slot.state == SlotState::Stored {
-                self.stored -= 1;
-                self.stats.overruns += 1;
-                self.head_media = slot.media;
-            }
-            self.slots[index].state = SlotState::Empty;
-            self.head_seq += 1;
-            self.head_media = self.head_media.saturating_add(self.frame);
-        }
-        self.primed = true;
-        self.emit(Event::Overrun);
-    }
-
-    /// A packet far from the stream: dropped, unless it confirms an earlier one, in which case
-    /// the stream really jumped and the buffer restarts at it.
-    fn out_of_window(&mut self, arrival: u64, seq: u64, media: u64, payload: &[u8]) -> Push {
-        self.stats.out_of_window += 1;
-        if let Some((first_seq, first_media)) = self.candidate {
-            let span = seq.wrapping_sub(first_seq);
-            let elapsed = media.wrapping_sub(first_media);
-            if (1..=RESYNC_SPAN).contains(&span) && (1..=MAX_FRAME_TICKS * span).contains(&elapsed)
-            {
-                for slot in self.slots.iter_mut() {
-                    slot.state = SlotState::Empty;
-                }
-                self.stored = 0;
-                self.stats.resyncs += 1;
-                self.emit(Event::Resync);
-                self.start(arrival, seq, media);
-                self.frame = elapsed / span;
-                self.store(seq, media, payload);
-                self.observe(arrival, media, false);
-                return Push::Resynced;
-            }
-        }
-        self.candidate = Some((seq, media));
-        Push::OutOfWindow
-    }
-
-    /// Whether `seq` (behind the head) still fits the window if the head moves back to it.
-    fn fits_ahead(&self, seq: u64) -> bool {
-        self.last_stored
-            .is_none_or(|(highest, _)| highest.saturating_sub(seq) < self.config.capacity as u64)
-    }
-
-    /// Whether `media` is within `max_delay` of what `seq` predicts from the head.
-    fn media_fits(&self, seq: u64, media: u64) -> bool {
-        let packets = seq as i128 - self.head_seq as i128;
-        let expected = self.head_media as i128 + packets * self.frame as i128;
-        (media as i128 - expected).abs() <= i128::from(self.config.max_delay_ticks)
-    }
-
-    fn slot_index(&self, seq: u64) -> usize {
-        (seq % self.config.capacity as u64) as usize
-    }
-
-    /// The local time `t` at which `media` plays: `t = media + anchor + floor(t) + delay`,
-    /// with the floor moving along the skew, solved for `t`.
-    fn deadline_ticks(&self, media: u64) -> u64 {
-        let skew = self.floor.skew();
-        let from_base = (media as i128 + self.anchor as i128 - self.base_at as i128) as f64
-            + self.base
-            + self.delay;
-        let t = self.base_at as f64 + from_base / (1.0 - skew);
-        t.round().clamp(0.0, u64::MAX as f64) as u64
-    }
-
     fn emit(&mut self, event: Event) {
         if self.event_len == EVENTS {
             self.stats.events_dropped += 1;
@@ -749,9 +485,4 @@ impl Buffer {
         self.events[(self.event_head + self.event_len) % EVENTS] = event;
         self.event_len += 1;
     }
-}
-
-/// `arrival − media`, saturated to `i64`.
-fn transit(arrival: u64, media: u64) -> i64 {
-    (arrival as i128 - media as i128).clamp(i64::MIN as i128, i64::MAX as i128) as i64
 }
