@@ -203,7 +203,83 @@ fn unsolicited_datagrams_from_the_wan_do_not_reach_a_home() {
         );
         assert_eq!(unsolicited.len(), 0, "{:?}: {unsolicited:?}", home.nat);
         assert_eq!(filtered.len(), 0, "{:?}: {filtered:?}", home.nat);
+        if home.nat == Nat::EndpointIndependent {
+            // The router dropped the unsolicited datagram before conntrack kept it, so the
+            // host's port was still free for its own flow.
+            assert_eq!(
+                public.port(),
+                port,
+                "the unsolicited datagram moved the mapping"
+            );
+        }
     }
+}
+
+/// Hole punching between sockets `a` and `b`, each told the other's public address as coturn
+/// saw it: both send `PUNCH_ROUNDS` datagrams to the other, 20 ms apart. Returns how many
+/// `a` and `b` received from the other's public address.
+fn punch(
+    a: &UdpSocket,
+    a_public: SocketAddr,
+    b: &UdpSocket,
+    b_public: SocketAddr,
+) -> (usize, usize) {
+    for _ in 0..PUNCH_ROUNDS {
+        a.send_to(b"punch", b_public).expect("send from a");
+        b.send_to(b"punch", a_public).expect("send from b");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let count = |socket: &UdpSocket, from: SocketAddr| {
+        received(socket, SILENCE)
+            .iter()
+            .filter(|(payload, source)| payload == b"punch" && *source == from)
+            .count()
+    };
+    (count(a, b_public), count(b, a_public))
+}
+
+/// Datagrams each side sends while hole punching.
+const PUNCH_ROUNDS: usize = 5;
+
+#[test]
+fn hole_punching_joins_endpoint_independent_homes_and_fails_with_a_port_randomising_one() {
+    let lab = Lab::builder()
+        .home(Nat::EndpointIndependent)
+        .home(Nat::EndpointIndependent)
+        .home(Nat::PortRandomising)
+        .build();
+    let coturn = Coturn::start(&lab);
+    let server = coturn.listening[0];
+    let open = |number: usize| {
+        let socket = host_socket(lab.home(number));
+        let public = mapped(&socket, server);
+        (socket, public)
+    };
+
+    let (first, first_public) = open(1);
+    let (second, second_public) = open(2);
+    let (first_heard, second_heard) = punch(&first, first_public, &second, second_public);
+    println!(
+        "endpoint-independent {first_public} <-> endpoint-independent {second_public}: \
+         {first_heard}/{PUNCH_ROUNDS} and {second_heard}/{PUNCH_ROUNDS} arrived"
+    );
+    // The first datagram may reach the other router before that side has sent anything, and
+    // is dropped there; every one after it passes.
+    for heard in [first_heard, second_heard] {
+        assert!(heard >= PUNCH_ROUNDS - 1, "{heard} of {PUNCH_ROUNDS}");
+    }
+
+    let (first, first_public) = open(1);
+    let (third, third_public) = open(3);
+    let (first_heard, third_heard) = punch(&first, first_public, &third, third_public);
+    println!(
+        "endpoint-independent {first_public} <-> port-randomising {third_public}: \
+         {first_heard}/{PUNCH_ROUNDS} and {third_heard}/{PUNCH_ROUNDS} arrived"
+    );
+    // The randomising router gives the flow to the first home a new port: the first home's
+    // router only lets in the port it sent to, and the third's router has no flow from the
+    // first home on the port coturn saw. Such a pair needs TURN.
+    assert_eq!((first_heard, third_heard), (0, 0));
 }
 
 #[test]

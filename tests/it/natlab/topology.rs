@@ -161,13 +161,20 @@ fn build_home(wan: &Namespace, stem: &str, number: u8, nat: Nat) -> Home {
     host.ip(&["link", "set", "eth", "up"]);
     host.ip(&["route", "add", "default", "via", &gateway.to_string()]);
     router.run("sysctl", &["-qw", "net.ipv4.ip_forward=1"], None);
-    // NAT out of `wan`; and a home router's firewall: from the wan, only replies to flows the
-    // home started get in.
+    // NAT out of `wan`, and a home router's firewall: from the wan, only replies to flows the
+    // home started get in. The input chain matters for hole punching: a peer's datagram that
+    // arrives before the host's own has opened the flow would otherwise leave a conntrack
+    // entry for the router itself on the host's public port, and the host's flow would then
+    // be mapped to another port; dropped here, before conntrack confirms it, it leaves none.
     let rules = format!(
         "table ip nat {{\n\
            chain post {{ type nat hook postrouting priority 100; oifname \"wan\" {}; }}\n\
          }}\n\
          table ip filter {{\n\
+           chain input {{ type filter hook input priority 0; policy drop;\n\
+             ct state established,related accept;\n\
+             iifname {{ \"lo\", \"lan\" }} accept;\n\
+           }}\n\
            chain forward {{ type filter hook forward priority 0; policy drop;\n\
              ct state established,related accept;\n\
              iifname \"lan\" oifname \"wan\" accept;\n\
