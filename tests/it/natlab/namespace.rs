@@ -141,13 +141,18 @@ fn run(mut command: Command, stdin: Option<&str>) {
     let out = child
         .wait_with_output()
         .unwrap_or_else(|error| panic!("natlab: waiting for `{shown}`: {error}"));
-    assert!(
-        out.status.success(),
-        "natlab: `{shown}` failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+    if !out.status.success() {
+        let said = String::from_utf8_lossy(&out.stderr)
             .trim()
-            .replace('\n', "; ")
-    );
+            .replace('\n', "; ");
+        // `ip netns exec` says "exec of ... failed" when the program is not installed.
+        let hint = if said.contains("exec of") {
+            " (run scripts/install-deps.sh)"
+        } else {
+            ""
+        };
+        panic!("natlab: `{shown}` failed: {said}{hint}");
+    }
 }
 
 /// Kills what still runs in namespace `name` (by pid: only the lab's own processes live
