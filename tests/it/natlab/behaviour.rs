@@ -60,66 +60,69 @@ fn first_datagram(socket: &UdpSocket) -> (Vec<u8>, SocketAddr) {
     (buffer[..len].to_vec(), from)
 }
 
+/// One host socket behind a router doing `nat`, as coturn's four sockets (two addresses × two
+/// ports) see it.
+struct Mappings {
+    /// The socket's own address.
+    local: SocketAddr,
+    /// Its public address by destination, each of them checked to be on the router's address.
+    seen: Vec<SocketAddr>,
+    /// Its public address at the first destination, asked again after the others.
+    again: SocketAddr,
+}
+
+impl Mappings {
+    fn probe(nat: Nat) -> Self {
+        let lab = Lab::builder().home(nat).build();
+        let coturn = Coturn::start(&lab);
+        let home = lab.home(1);
+        let socket = host_socket(home);
+        let local = socket.local_addr().expect("local address");
+        let seen: Vec<SocketAddr> = coturn
+            .listening
+            .iter()
+            .map(|&server| mapped(&socket, server))
+            .collect();
+        let again = mapped(&socket, coturn.listening[0]);
+        println!("{nat:?} NAT: local {local}, mapped by destination {seen:?}, first again {again}");
+        for address in &seen {
+            assert_eq!(address.ip(), IpAddr::V4(home.public), "{seen:?}");
+        }
+        Self { local, seen, again }
+    }
+
+    /// How many public ports the destinations saw.
+    fn distinct_ports(&self) -> usize {
+        let ports: BTreeSet<u16> = self.seen.iter().map(SocketAddr::port).collect();
+        ports.len()
+    }
+}
+
 #[test]
 fn endpoint_independent_nat_keeps_one_public_port_for_every_destination() {
-    let lab = Lab::builder().home(Nat::EndpointIndependent).build();
-    let coturn = Coturn::start(&lab);
-    let home = lab.home(1);
-    let socket = host_socket(home);
-    let local = socket.local_addr().expect("local address");
-
-    let seen: Vec<SocketAddr> = coturn
-        .listening
-        .iter()
-        .map(|&server| mapped(&socket, server))
-        .collect();
-    println!("endpoint-independent NAT: local {local}, mapped by destination {seen:?}");
-
-    for address in &seen {
-        assert_eq!(address.ip(), IpAddr::V4(home.public), "{seen:?}");
-    }
-    let ports: BTreeSet<u16> = seen.iter().map(SocketAddr::port).collect();
-    assert_eq!(
-        ports.len(),
-        1,
-        "one socket, {} destinations (2 addresses × 2 ports): {seen:?}",
-        seen.len()
-    );
+    let mappings = Mappings::probe(Nat::EndpointIndependent);
+    let seen = &mappings.seen;
+    assert_eq!(mappings.distinct_ports(), 1, "4 destinations: {seen:?}");
     // Linux masquerade keeps the host's source port when no other flow holds it.
-    assert_eq!(seen[0].port(), local.port(), "{seen:?}");
+    assert_eq!(seen[0].port(), mappings.local.port(), "{seen:?}");
+    assert_eq!(mappings.again, seen[0]);
 }
 
 #[test]
 fn port_randomising_nat_gives_each_destination_its_own_port() {
-    let lab = Lab::builder().home(Nat::PortRandomising).build();
-    let coturn = Coturn::start(&lab);
-    let home = lab.home(1);
-    let socket = host_socket(home);
-    let local = socket.local_addr().expect("local address");
-
-    let seen: Vec<SocketAddr> = coturn
-        .listening
-        .iter()
-        .map(|&server| mapped(&socket, server))
-        .collect();
-    let again = mapped(&socket, coturn.listening[0]);
-    println!(
-        "port-randomising NAT: local {local}, mapped by destination {seen:?}, first again {again}"
-    );
-
-    for address in &seen {
-        assert_eq!(address.ip(), IpAddr::V4(home.public), "{seen:?}");
-    }
+    let mappings = Mappings::probe(Nat::PortRandomising);
+    let seen = &mappings.seen;
     // Each new flow draws a port from 1024-65535: two of four alike has odds of about 1e-4,
     // three alike about 1e-9, so "at least three different" cannot fail by chance.
-    let ports: BTreeSet<u16> = seen.iter().map(SocketAddr::port).collect();
     assert!(
-        ports.len() >= 3,
-        "{} different ports for {} destinations: {seen:?}",
-        ports.len(),
-        seen.len()
+        mappings.distinct_ports() >= 3,
+        "{} different ports for 4 destinations: {seen:?}",
+        mappings.distinct_ports()
     );
-    assert_eq!(again, seen[0], "a flow keeps its mapping while it lives");
+    assert_eq!(
+        mappings.again, seen[0],
+        "a flow keeps its mapping while it lives"
+    );
 }
 
 #[test]
@@ -132,24 +135,26 @@ fn flushing_conntrack_rebinds_a_port_randomising_mapping() {
     let server = coturn.listening[0];
 
     let randomising = lab.home(1);
-    let socket = host_socket(randomising);
-    let before = mapped(&socket, server);
-    randomising.flush_mappings();
-    let after = mapped(&socket, server);
-    println!("port-randomising NAT, conntrack -F: {before} -> {after}");
+    let (before, after) = across_a_flush(randomising, server);
     assert_eq!(after.ip(), IpAddr::V4(randomising.public));
     // Same flow, new random port: equal by chance once in 64,512.
     assert_ne!(after.port(), before.port(), "the mapping did not change");
 
     // The endpoint-independent router maps the same flow to the same free port again: a
     // rebinding test needs the port-randomising router.
-    let independent = lab.home(2);
-    let socket = host_socket(independent);
-    let before = mapped(&socket, server);
-    independent.flush_mappings();
-    let after = mapped(&socket, server);
-    println!("endpoint-independent NAT, conntrack -F: {before} -> {after}");
+    let (before, after) = across_a_flush(lab.home(2), server);
     assert_eq!(after, before);
+}
+
+/// A new socket on `home`'s host: its public address at `server` before and after the router
+/// forgets its mappings.
+fn across_a_flush(home: &Home, server: SocketAddr) -> (SocketAddr, SocketAddr) {
+    let socket = host_socket(home);
+    let before = mapped(&socket, server);
+    home.flush_mappings();
+    let after = mapped(&socket, server);
+    println!("{:?} NAT, conntrack -F: {before} -> {after}", home.nat);
+    (before, after)
 }
 
 #[test]
