@@ -5,12 +5,16 @@ use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
 
 use crate::support::KillOnDrop;
 
 /// Every lab namespace is named `osplab-<pid>-<lab>-<role>`: the pid tells the sweep whether
 /// its owner still runs, the per-process lab counter keeps labs of one process apart.
 const PREFIX: &str = "osplab-";
+
+/// How long one setup command (`ip`, `nft`, `sysctl`, `conntrack`) may take.
+const COMMAND_LIMIT: Duration = Duration::from_secs(10);
 
 /// Labs made by this process so far.
 static LABS: AtomicU32 = AtomicU32::new(0);
@@ -138,9 +142,20 @@ fn run(mut command: Command, stdin: Option<&str>) {
         pipe.write_all(text.as_bytes())
             .unwrap_or_else(|error| panic!("natlab: writing to `{shown}`: {error}"));
     }
-    let out = child
-        .wait_with_output()
-        .unwrap_or_else(|error| panic!("natlab: waiting for `{shown}`: {error}"));
+    // Bounded: a wedged `ip` or `nft` is killed (by its pid) and the test fails saying which.
+    let pid = child.id();
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || done.send(child.wait_with_output()));
+    let out = match finished.recv_timeout(COMMAND_LIMIT) {
+        Ok(Ok(out)) => out,
+        Ok(Err(error)) => panic!("natlab: waiting for `{shown}`: {error}"),
+        Err(_) => {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            panic!("natlab: `{shown}` did not finish within {COMMAND_LIMIT:?}");
+        }
+    };
     if !out.status.success() {
         let said = String::from_utf8_lossy(&out.stderr)
             .trim()
