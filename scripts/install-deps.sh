@@ -23,6 +23,9 @@ PACKAGES=(
   sox gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good ffmpeg tshark
   # NAT traversal, LAN discovery, network namespaces
   coturn avahi-daemon avahi-utils dbus iproute2
+  # the NAT lab (tests/it/natlab): routers in namespaces masquerade with nft, and a test
+  # flushes a router's mappings with conntrack to force a rebinding
+  nftables conntrack
   # the editor: X11 and OpenGL to build its window (baseview), a virtual display with Mesa's
   # software GL to test it headless, and xwd + ImageMagick for its screenshot
   libx11-dev libx11-xcb-dev libxcb1-dev libxcb-dri2-0-dev libxcb-icccm4-dev libxcursor-dev

@@ -12,6 +12,7 @@ mod engine_virtual;
 mod jack_shell;
 mod jam;
 mod latency_virtual;
+mod natlab;
 mod robustness;
 mod room;
 mod rtp_interop;
