@@ -12,6 +12,8 @@ mod engine_virtual;
 mod jack_shell;
 mod jam;
 mod latency_virtual;
+mod osp_relay;
+
 mod robustness;
 mod room;
 mod rtp_interop;
