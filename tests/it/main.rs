@@ -13,7 +13,6 @@ mod jack_shell;
 mod jam;
 mod latency_virtual;
 mod osp_relay;
-
 mod robustness;
 mod room;
 mod rtp_interop;
