@@ -339,11 +339,7 @@ impl Server {
     }
 
     fn add_candidate(&mut self, from: SocketAddr, candidate: Candidate) {
-        let Some(group) = self
-            .members
-            .get(&from)
-            .and_then(|name| self.groups.get_mut(name))
-        else {
+        let Some(group) = group_of(&self.members, &mut self.groups, from) else {
             return;
         };
         let Some(member) = group.member_mut(from) else {
@@ -360,25 +356,18 @@ impl Server {
         member.candidates.push(candidate);
         let device_id = member.device_id;
         self.counters.candidates += 1;
-        for other in group.members.iter().filter(|m| m.addr != from) {
-            self.outbox.push_back((
-                other.addr,
-                Reply::Cand {
-                    device_id,
-                    candidate,
-                },
-            ));
-        }
+        let reply = Reply::Cand {
+            device_id,
+            candidate,
+        };
+        let others = group.members.iter().filter(|m| m.addr != from);
+        self.outbox.extend(others.map(|other| (other.addr, reply)));
     }
 
     /// `MODE:` is broadcast; `private` also sends every member every other member's address
     /// (the all-pairs hole-punching hint; members answer each other with `PUNCH`).
     fn set_mode(&mut self, from: SocketAddr, mode: Mode) {
-        let Some(group) = self
-            .members
-            .get(&from)
-            .and_then(|name| self.groups.get_mut(name))
-        else {
+        let Some(group) = group_of(&self.members, &mut self.groups, from) else {
             return;
         };
         group.mode = mode;
@@ -408,6 +397,16 @@ impl Server {
             }
         }
     }
+}
+
+/// The group of the member at `addr` (a function of the two maps, not a method, so the caller
+/// keeps the outbox and counters borrowable beside it).
+fn group_of<'a>(
+    members: &HashMap<SocketAddr, Box<str>>,
+    groups: &'a mut HashMap<Box<str>, Group>,
+    addr: SocketAddr,
+) -> Option<&'a mut Group> {
+    groups.get_mut(members.get(&addr)?)
 }
 
 #[cfg(test)]
