@@ -1,7 +1,7 @@
 //! The real `osp-relay` on loopback: three rendezvous clients (`proto::rendezvous::client`)
 //! join one room over real UDP sockets and learn each other's addresses and candidates; a
 //! malformed datagram is counted; Ctrl-C stops the server with status 0 and its final `--stats`
-//! line accounts for everything.
+//! line accounts for everything. A failure to start is one line and status 2.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read};
@@ -192,4 +192,33 @@ fn three_players_find_each_other_through_osp_relay() {
     assert_eq!(count("malformed"), 1, "{last}");
     assert_eq!(count("not_member"), 1, "{last}");
     assert_eq!(count("members"), 2, "{last}");
+}
+
+#[test]
+fn osp_relay_fails_to_start_with_one_line_and_status_2() {
+    let taken = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let taken = taken.local_addr().unwrap().to_string();
+    let cases: [(&[&str], &str); 4] = [
+        (&[], "--listen is required"),
+        (&["--listen", "not-an-address"], "--listen needs IP:PORT"),
+        (
+            &["--listen", "127.0.0.1:0", "--max-groups", "many"],
+            "--max-groups needs a whole number",
+        ),
+        (&["--listen", &taken], "cannot listen on"),
+    ];
+    for (args, why) in cases {
+        let output = Command::new(bundled("osp-relay"))
+            .args(args)
+            .output()
+            .expect("run osp-relay");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(
+            stderr.starts_with("osp-relay: ") && stderr.contains(why),
+            "{args:?}: {stderr}"
+        );
+        assert!(output.stdout.is_empty(), "{args:?}");
+    }
 }

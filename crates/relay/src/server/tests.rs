@@ -359,3 +359,39 @@ fn replies_parse_as_the_client_reads_them() {
     }
     let _ = ErrorCode::GroupFull;
 }
+
+#[test]
+fn a_flood_of_joins_is_bounded_by_the_limits() {
+    let mut room = Room::new(Config::default());
+    // 10,000 strangers, each naming its own group: 100 groups, the rest refused.
+    for i in 0..10_000u32 {
+        let from = SocketAddr::from(([127, 2, (i >> 8) as u8, i as u8], 9));
+        let join = format!("JOIN:g{i}:pw:x:{i}");
+        room.server.handle_datagram(at(0.0), from, join.as_bytes());
+    }
+    // 16 more members into one group, 4 of them refused.
+    for i in 0..20u32 {
+        let from = SocketAddr::from(([127, 3, 0, i as u8], 9));
+        let join = format!("JOIN:g0:pw:x:{}", 20_000 + i);
+        room.server.handle_datagram(at(0.0), from, join.as_bytes());
+    }
+    room.drain();
+    let c = room.server.counters();
+    assert_eq!(room.server.group_count(), 100);
+    assert_eq!(room.server.member_count(), 100 + 15);
+    assert_eq!((c.max_groups, c.group_full), (9_900, 5));
+}
+
+#[test]
+fn ipv6_members_are_written_in_brackets() {
+    let mut room = Room::new(Config::default());
+    let v6 = |port| SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port));
+    let join = |id: u32| format!("JOIN:g:pw:x:{id}");
+    room.server
+        .handle_datagram(at(0.0), v6(1001), join(1).as_bytes());
+    room.server
+        .handle_datagram(at(0.0), v6(1002), join(2).as_bytes());
+    let out = room.drain();
+    assert!(out.contains(&(1001, "PEER:[::1]:1002".to_string())));
+    assert!(out.contains(&(1002, "YOUR_ADDR:[::1]:1002".to_string())));
+}
