@@ -257,3 +257,51 @@ fn device_names_that_cannot_travel_are_refused() {
         assert_eq!(Client::new(config, at(0.0)).err(), Some(ConfigError));
     }
 }
+
+#[test]
+fn a_restarted_server_gets_the_join_and_the_candidates_again() {
+    let mut c = client();
+    let host = Candidate::new(CandidateKind::Host, "169.254.0.1:4000".parse().unwrap());
+    c.set_candidates(&[host]);
+    run(&mut c, 0.0, 0.0);
+    feed(&mut c, 0.1, &["OK:joined"]);
+    assert_eq!(events(&mut c), [Event::Joined]);
+    assert_eq!(names(&run(&mut c, 0.1, 0.1)), [(0.1, "CAND")]);
+    // The server restarts at 2 s and forgets us: our HELLOs go unanswered until 15.1 s.
+    let sent = run(&mut c, 0.1, 15.1);
+    assert_eq!(names(&sent).last(), Some(&(15.1, "HELLO")));
+    assert!(
+        sent.iter()
+            .any(|(t, s)| *t == 15.1 && s.starts_with("JOIN"))
+    );
+    feed(&mut c, 15.2, &["OK:joined", "ROLE:dj"]);
+    assert_eq!(
+        events(&mut c),
+        [Event::Role(Role::Dj)],
+        "still joined: no second Joined"
+    );
+    assert_eq!(
+        run(&mut c, 15.2, 15.2),
+        [(15.2, format!("CAND:{host}"))],
+        "candidates re-registered"
+    );
+}
+
+#[test]
+fn a_refused_join_that_later_succeeds_reports_joined() {
+    let mut c = client();
+    run(&mut c, 0.0, 0.0);
+    feed(&mut c, 0.1, &["ERR:group_full"]);
+    run(&mut c, 0.1, 30.1);
+    feed(&mut c, 30.2, &["OK:joined"]);
+    assert_eq!(
+        events(&mut c),
+        [Event::Error(ErrorCode::GroupFull), Event::Joined]
+    );
+    assert!(c.is_joined());
+    assert_eq!(
+        c.poll_timeout(),
+        Some(at(35.2)),
+        "first HELLO 5 s after joining"
+    );
+}
