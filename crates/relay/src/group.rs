@@ -16,6 +16,9 @@ pub(crate) struct Member {
     pub(crate) device_name: Box<str>,
     /// Bound to `addr` for this membership.
     pub(crate) session: SessionToken,
+    /// When `session` was drawn (a re-JOIN after [`crate::server::TOKEN_LIFETIME`] draws a
+    /// new one).
+    pub(crate) session_since: Instant,
     pub(crate) role: Role,
     /// When the server last heard anything from `addr`.
     pub(crate) last_seen: Instant,

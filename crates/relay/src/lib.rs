@@ -19,4 +19,4 @@ mod group;
 pub mod server;
 
 pub use counters::Counters;
-pub use server::{Config, Server, Transmit};
+pub use server::{Config, Server, TOKEN_LIFETIME, Transmit};

@@ -27,6 +27,10 @@ use rand::{RngCore, SeedableRng};
 use crate::counters::Counters;
 use crate::group::{Group, Member};
 
+/// A SESSION token older than this is replaced at the member's next re-JOIN (the dialect's
+/// spec asks for rotation every hour; clients re-join every 15 s of server silence).
+pub const TOKEN_LIFETIME: Duration = Duration::from_secs(3_600);
+
 /// Limits and timers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Config {
@@ -253,13 +257,12 @@ impl Server {
             self.remove(previous);
             self.counters.replaced += 1;
         }
-        let mut session = [0; 16];
-        self.rng.fill_bytes(&mut session);
         let member = Member {
             addr: from,
             device_id,
             device_name: join.device_name.into(),
-            session: SessionToken(session),
+            session: new_token(&mut self.rng),
+            session_since: now,
             // Everyone in a jam plays: roles matter once the server forwards audio.
             role: Role::Dj,
             last_seen: now,
@@ -297,6 +300,10 @@ impl Server {
         }
         if let Some(member) = group.member_mut(from) {
             member.last_seen = now;
+            if now.saturating_since(member.session_since) >= TOKEN_LIFETIME {
+                member.session = new_token(&mut self.rng);
+                member.session_since = now;
+            }
             if *member.device_name != *join.device_name {
                 member.device_name = join.device_name.into();
             }
@@ -397,6 +404,13 @@ impl Server {
             }
         }
     }
+}
+
+/// 128 bits from the server's CSPRNG.
+fn new_token(rng: &mut StdRng) -> SessionToken {
+    let mut token = [0; 16];
+    rng.fill_bytes(&mut token);
+    SessionToken(token)
 }
 
 /// The group of the member at `addr` (a function of the two maps, not a method, so the caller

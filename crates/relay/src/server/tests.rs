@@ -395,3 +395,21 @@ fn ipv6_members_are_written_in_brackets() {
     assert!(out.contains(&(1001, "PEER:[::1]:1002".to_string())));
     assert!(out.contains(&(1002, "YOUR_ADDR:[::1]:1002".to_string())));
 }
+
+#[test]
+fn the_session_token_rotates_at_the_first_rejoin_after_an_hour() {
+    let mut room = Room::new(Config::default());
+    let token = |out: &[(u16, String)]| to(out, 1001)[3].to_string();
+    let first = token(&room.join(0.0, 1001, 1));
+    let mut t = 0.0;
+    // Re-JOIN every 14 s (HELLOs lost): the token holds for an hour.
+    while t + 14.0 < 3_600.0 {
+        t += 14.0;
+        assert_eq!(token(&room.join(t, 1001, 1)), first, "at {t} s");
+        room.sweep(t);
+    }
+    let rotated = token(&room.join(3_600.0, 1001, 1));
+    assert!(rotated.starts_with("SESSION:"));
+    assert_ne!(rotated, first);
+    assert_eq!(token(&room.join(3_614.0, 1001, 1)), rotated);
+}
