@@ -11,6 +11,7 @@ use proto::osp;
 use proto::ostp::inbound::{self, Inbound};
 use proto::ostp::packet::{self, Accept, Extension, Header, SendForm, Ssrc, StreamId};
 use proto::ostp::{nack, parity, sync};
+use proto::rendezvous::{self, Command, Reply};
 use proto::rtcp;
 
 /// Effect-chain presets (reference JSON from files, the plugin state and the room): any text
@@ -38,6 +39,7 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("pcm", pcm),
     ("opus", opus),
     ("preset", preset),
+    ("rendezvous", rendezvous),
 ];
 
 const ACCEPTS: [Accept; 3] = [
@@ -208,6 +210,67 @@ pub fn opus(data: &[u8]) {
     }
 }
 
+/// The relay text dialect in both directions, then the room server and a rendezvous client fed
+/// the same bytes: whatever parses writes back to text that parses as itself, and neither
+/// state machine panics or answers what it must not.
+pub fn rendezvous(data: &[u8]) {
+    if let Ok(command) = Command::parse(data) {
+        let mut out = Vec::new();
+        command.write(&mut out);
+        assert_eq!(Command::parse(&out), Ok(command));
+        assert!(out.len() <= rendezvous::MAX_TEXT);
+    }
+    if let Ok(reply) = Reply::parse(data) {
+        let mut out = Vec::new();
+        reply.write(&mut out);
+        assert_eq!(Reply::parse(&out), Ok(reply));
+    }
+    let now = proto::time::Instant::from_micros(1);
+    let stranger = std::net::SocketAddr::from(([127, 0, 0, 1], 9));
+    let mut server = relay::Server::new(relay::Config::default(), [0; 32], now);
+    server.handle_datagram(now, stranger, data);
+    let mut out = Vec::new();
+    let mut answered = 0;
+    while let Some(t) = server.poll_transmit(&mut out) {
+        assert_eq!(t.destination, stranger);
+        answered += 1;
+    }
+    // Only a JOIN is ever answered (its sequence, or one ERR).
+    assert!(answered == 0 || matches!(Command::parse(data), Ok(Command::Join(_))));
+    let config = rendezvous::client::Config {
+        server: stranger,
+        credentials: rendezvous::Credentials::derive(b"fuzz", "room"),
+        device_name: "fuzz".into(),
+        device_id: 1,
+    };
+    let mut client = rendezvous::client::Client::new(config, now).unwrap();
+    client.handle_input(now, stranger, data);
+    let stats = *client.stats();
+    assert_eq!(stats.replies + stats.ignored + stats.malformed, 1);
+}
+
+/// The dialect seeds: every command and reply form, IPv4 and IPv6 addresses.
+fn rendezvous_seeds() -> Vec<Vec<u8>> {
+    [
+        "JOIN:0123456789abcdef0123456789abcdef:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef:bass:42",
+        "HELLO",
+        "LEAVE",
+        "PUNCH\n",
+        "MODE:private",
+        "CAND:host:2130706431:169.254.10.2:40000",
+        "CAND:relay:255:[2001:db8::2]:3478",
+        "OK:joined",
+        "YOUR_ADDR:198.18.0.9:61000",
+        "SESSION:000102030405060708090a0b0c0d0e0f",
+        "PEER:[::1]:5100",
+        "CAND:42:srflx:1694498815:198.18.0.9:61000",
+        "ERR:wrong_password",
+    ]
+    .iter()
+    .map(|s| s.as_bytes().to_vec())
+    .collect()
+}
+
 /// Valid inputs for each target: the starting corpus (written to `corpus/<target>/` by the
 /// normal suite's regeneration test, and fed to the bodies on every run).
 pub fn seeds(target: &str) -> Vec<Vec<u8>> {
@@ -276,6 +339,7 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
             vec![out[..n].to_vec()]
         }
         "osp" => osp_seeds(),
+        "rendezvous" => rendezvous_seeds(),
         "clock_sync" => vec![
             sync::Packet {
                 t1: 1_741_996_800_123_456_789,

@@ -13,6 +13,7 @@ mod jack_shell;
 mod jam;
 mod latency_virtual;
 mod natlab;
+mod osp_relay;
 mod robustness;
 mod room;
 mod rtp_interop;

@@ -1,25 +1,26 @@
-//! `cargo xtask`: bundles the plugin (nice-plug's bundler) and ships the standalone beside it.
+//! `cargo xtask`: bundles the plugin (nice-plug's bundler) and ships the programs beside it.
 //!
 //! `cargo xtask bundle plugin [--release]` writes `target/bundled/OSP Jam.clap`,
-//! `target/bundled/OSP Jam.vst3/` and, because the standalone is the same plugin as an app,
-//! builds the `standalone` package with the same profile and copies its `osp-jam` binary to
-//! `target/bundled/osp-jam`. Every other command goes to nice-plug's xtask unchanged.
+//! `target/bundled/OSP Jam.vst3/` and, because the standalone is the same plugin as an app and
+//! the room server is what players join through, builds the `standalone` and `relay` packages
+//! with the same profile and copies their binaries to `target/bundled/osp-jam` and
+//! `target/bundled/osp-relay`. Every other command goes to nice-plug's xtask unchanged.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-/// The package holding the plugin, and the one holding the standalone app.
+/// The package holding the plugin.
 const PLUGIN_PACKAGE: &str = "plugin";
-const STANDALONE_PACKAGE: &str = "standalone";
-const STANDALONE_BINARY: &str = "osp-jam";
+/// The programs shipped beside the bundles: (package, binary).
+const PROGRAMS: [(&str, &str); 2] = [("standalone", "osp-jam"), ("relay", "osp-relay")];
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     nice_plug_xtask::main_with_args("cargo xtask", args.clone())?;
     if args.first().map(String::as_str) == Some("bundle") && bundles_plugin(&args[1..]) {
-        bundle_standalone(&args[1..])?;
+        bundle_programs(&args[1..])?;
     }
     Ok(())
 }
@@ -29,11 +30,14 @@ fn bundles_plugin(args: &[String]) -> bool {
     args.iter().any(|a| a == PLUGIN_PACKAGE)
 }
 
-/// Builds the standalone with the bundle's profile and copies it next to the plugin bundles.
-fn bundle_standalone(args: &[String]) -> Result<()> {
+/// Builds the programs with the bundle's profile and copies them next to the plugin bundles.
+fn bundle_programs(args: &[String]) -> Result<()> {
     let profile = profile_dir(args)?;
     let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cargo.args(["build", "-p", STANDALONE_PACKAGE]);
+    cargo.arg("build");
+    for (package, _) in PROGRAMS {
+        cargo.args(["-p", package]);
+    }
     match profile.as_str() {
         "debug" => {}
         "release" => {
@@ -45,16 +49,18 @@ fn bundle_standalone(args: &[String]) -> Result<()> {
     }
     let status = cargo
         .status()
-        .context("could not run cargo build for the standalone")?;
+        .context("could not run cargo build for the standalone and the room server")?;
     if !status.success() {
-        bail!("building the standalone failed ({status})");
+        bail!("building the standalone and the room server failed ({status})");
     }
     let target_dir = target_dir()?;
-    let built = target_dir.join(&profile).join(STANDALONE_BINARY);
-    let bundled = target_dir.join("bundled").join(STANDALONE_BINARY);
-    std::fs::copy(&built, &bundled)
-        .with_context(|| format!("copying {} to {}", built.display(), bundled.display()))?;
-    eprintln!("Created a standalone binary at '{}'", bundled.display());
+    for (_, binary) in PROGRAMS {
+        let built = target_dir.join(&profile).join(binary);
+        let bundled = target_dir.join("bundled").join(binary);
+        std::fs::copy(&built, &bundled)
+            .with_context(|| format!("copying {} to {}", built.display(), bundled.display()))?;
+        eprintln!("Created a binary at '{}'", bundled.display());
+    }
     Ok(())
 }
 

@@ -18,6 +18,8 @@
 //! - [`path`]: how a peer is reached (direct, multicast, relay).
 //! - [`peer`]: one remote member's connection state machine.
 //! - [`recovery`]: resend history, parity repair and NACK scheduling for one stream.
+//! - [`rendezvous`]: the room server's text dialect, our `CAND:` extension, the JOIN verifier
+//!   and the sans-IO rendezvous client.
 //! - [`rtcp`]: RTCP framing and the generic NACK (RFC 4585) between our peers.
 //! - [`sdp`]: SDP text so standard RTP receivers can decode a stream.
 //! - [`seq`]: extended sequence numbers.
@@ -54,6 +56,7 @@ pub mod ostp;
 pub mod path;
 pub mod peer;
 pub mod recovery;
+pub mod rendezvous;
 pub mod rtcp;
 pub mod sdp;
 pub mod seq;

@@ -1,0 +1,224 @@
+//! The real `osp-relay` on loopback: three rendezvous clients (`proto::rendezvous::client`)
+//! join one room over real UDP sockets and learn each other's addresses and candidates; a
+//! malformed datagram is counted; Ctrl-C stops the server with status 0 and its final `--stats`
+//! line accounts for everything. A failure to start is one line and status 2.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader, Read};
+use std::net::{SocketAddr, UdpSocket};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant as Clock};
+
+use proto::rendezvous::client::{Client, Config, Event};
+use proto::rendezvous::{Candidate, CandidateKind, Credentials};
+use proto::time::Instant;
+
+use crate::support::{KillOnDrop, bundled, interrupt_and_expect_clean_exit};
+
+struct Player {
+    id: u32,
+    socket: UdpSocket,
+    client: Client,
+    your_addr: Option<SocketAddr>,
+    joined: bool,
+    /// Candidates heard, by device id.
+    heard: BTreeMap<u32, BTreeSet<(String, u32, SocketAddr)>>,
+}
+
+impl Player {
+    fn new(id: u32, server: SocketAddr, now: Instant) -> Self {
+        let socket = UdpSocket::bind("127.0.0.1:0").expect("bind a loopback socket");
+        socket
+            .set_read_timeout(Some(Duration::from_millis(5)))
+            .unwrap();
+        let mut client = Client::new(
+            Config {
+                server,
+                credentials: Credentials::derive(b"relay it secret", "relay it room"),
+                device_name: format!("player {id}"),
+                device_id: id,
+            },
+            now,
+        )
+        .unwrap();
+        // Two candidates of our own: a host one (the socket) and a made-up relayed one.
+        let host = socket.local_addr().unwrap();
+        let relayed = SocketAddr::from(([198, 18, 0, id as u8], 3478));
+        client.set_candidates(&[
+            Candidate::new(CandidateKind::Host, host),
+            Candidate {
+                kind: CandidateKind::Relay,
+                priority: 255,
+                addr: relayed,
+            },
+        ]);
+        Self {
+            id,
+            socket,
+            client,
+            your_addr: None,
+            joined: false,
+            heard: BTreeMap::new(),
+        }
+    }
+
+    fn step(&mut self, now: Instant, buf: &mut Vec<u8>, recv: &mut [u8]) {
+        self.client.handle_timeout(now);
+        while let Some(t) = self.client.poll_transmit(buf) {
+            self.socket.send_to(&buf[..t.len], t.destination).unwrap();
+        }
+        if let Ok((len, from)) = self.socket.recv_from(recv) {
+            self.client.handle_input(now, from, &recv[..len]);
+        }
+        while let Some(event) = self.client.poll_event() {
+            match event {
+                Event::Joined => self.joined = true,
+                Event::YourAddr(addr) => self.your_addr = Some(addr),
+                Event::Candidate {
+                    device_id,
+                    candidate,
+                } => {
+                    self.heard.entry(device_id).or_default().insert((
+                        candidate.kind.as_str().to_owned(),
+                        candidate.priority,
+                        candidate.addr,
+                    ));
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+#[test]
+fn three_players_find_each_other_through_osp_relay() {
+    let mut child = Command::new(bundled("osp-relay"))
+        .args(["--listen", "127.0.0.1:0", "--stats"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map(KillOnDrop)
+        .expect("start osp-relay");
+    let mut stdout = BufReader::new(child.0.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).expect("osp-relay's first line");
+    let server: SocketAddr = line
+        .trim()
+        .strip_prefix("osp-relay listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .parse()
+        .expect("a bound address");
+    assert!(server.ip().is_loopback() && server.port() != 0);
+
+    let origin = Clock::now();
+    let now = || Instant::from_duration(origin.elapsed());
+    let mut players: Vec<Player> = (1..=3).map(|id| Player::new(id, server, now())).collect();
+    let (mut buf, mut recv) = (Vec::new(), vec![0u8; 2048]);
+    // Each player must hear the other two's srflx (server-observed), host and relay candidates.
+    let complete = |players: &[Player]| {
+        players
+            .iter()
+            .all(|p| p.heard.len() == 2 && p.heard.values().all(|c| c.len() == 3))
+    };
+    // Generous under load: on an idle machine this takes a few ms.
+    while !complete(&players) && origin.elapsed() < Duration::from_secs(20) {
+        for player in &mut players {
+            player.step(now(), &mut buf, &mut recv);
+        }
+    }
+    for player in &players {
+        let own = player.socket.local_addr().unwrap();
+        assert!(player.joined, "player {} joined", player.id);
+        assert_eq!(
+            player.your_addr,
+            Some(own),
+            "YOUR_ADDR is the socket's address"
+        );
+        for other in players.iter().filter(|o| o.id != player.id) {
+            let addr = other.socket.local_addr().unwrap();
+            let expected: BTreeSet<_> = [
+                ("host".to_owned(), 2_130_706_431, addr),
+                ("srflx".to_owned(), 1_694_498_815, addr),
+                (
+                    "relay".to_owned(),
+                    255,
+                    SocketAddr::from(([198, 18, 0, other.id as u8], 3478)),
+                ),
+            ]
+            .into();
+            assert_eq!(
+                player.heard.get(&other.id),
+                Some(&expected),
+                "player {} hears player {}",
+                player.id,
+                other.id
+            );
+        }
+        assert_eq!(player.client.stats().not_from_server, 0);
+        assert_eq!(player.client.stats().malformed, 0);
+    }
+
+    // Bad input to the server is counted, not answered; one player leaves.
+    let stranger = UdpSocket::bind("127.0.0.1:0").unwrap();
+    stranger
+        .send_to(b"CAND:host:1:127.0.0.1:0", server)
+        .unwrap();
+    stranger.send_to(b"HELLO", server).unwrap();
+    players[2].client.close();
+    players[2].step(now(), &mut buf, &mut recv);
+    // The server reads datagrams in order per sender; give it a moment for the stranger's.
+    std::thread::sleep(Duration::from_millis(200));
+
+    interrupt_and_expect_clean_exit(&mut child, "osp-relay");
+    let mut stderr = String::new();
+    child
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let last = stderr.lines().last().unwrap_or_default();
+    let count = |name: &str| -> u64 {
+        last.split(' ')
+            .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("{name} in {last:?}"))
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(count("joins"), 3, "{last}");
+    assert_eq!(count("candidates"), 6, "{last}");
+    assert_eq!(count("leaves"), 1, "{last}");
+    assert_eq!(count("malformed"), 1, "{last}");
+    assert_eq!(count("not_member"), 1, "{last}");
+    assert_eq!(count("members"), 2, "{last}");
+}
+
+#[test]
+fn osp_relay_fails_to_start_with_one_line_and_status_2() {
+    let taken = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let taken = taken.local_addr().unwrap().to_string();
+    let cases: [(&[&str], &str); 4] = [
+        (&[], "--listen is required"),
+        (&["--listen", "not-an-address"], "--listen needs IP:PORT"),
+        (
+            &["--listen", "127.0.0.1:0", "--max-groups", "many"],
+            "--max-groups needs a whole number",
+        ),
+        (&["--listen", &taken], "cannot listen on"),
+    ];
+    for (args, why) in cases {
+        let output = Command::new(bundled("osp-relay"))
+            .args(args)
+            .output()
+            .expect("run osp-relay");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(
+            stderr.starts_with("osp-relay: ") && stderr.contains(why),
+            "{args:?}: {stderr}"
+        );
+        assert!(output.stdout.is_empty(), "{args:?}");
+    }
+}
