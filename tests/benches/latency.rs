@@ -10,6 +10,8 @@
 //!   the process's CPU time (every thread, network included) over 8, as a share of one core;
 //!   and participant 0's `process` alone, from its thread CPU clock. Target <= 10 %.
 //!
+//! `cargo bench -p tests --bench latency -- mesh` runs the mesh alone.
+//!
 //! The lockstep thread runs at real-time priority where permitted, above the network threads,
 //! as a host's audio callback does: callbacks then come on a regular phase, as from a sound
 //! card. Opus encode + decode of one stereo stream as a share of a core is in the `wire` bench.
@@ -187,6 +189,14 @@ fn main() {
             "normal scheduling (real-time refused)"
         }
     );
+    if !std::env::args().any(|arg| arg == "mesh") {
+        latency_rows();
+    }
+    mesh_row();
+}
+
+/// One-way latency, PCM and Opus.
+fn latency_rows() {
     let period_ms = BLOCK as f64 / RATE * 1e3;
     println!(
         "one-way latency on 127.0.0.1, {BLOCK}-sample blocks ({period_ms:.3} ms), adaptive jitter buffers"
@@ -222,7 +232,10 @@ fn main() {
             ms(p99) / target_ms,
         );
     }
+}
 
+/// One participant of an 8-performer mesh.
+fn mesh_row() {
     const PERFORMERS: usize = 8;
     let seconds = 20.0;
     let codec = Codec::Opus {

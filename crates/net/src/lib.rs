@@ -21,6 +21,7 @@
 pub mod batch;
 pub mod driver;
 pub mod link;
+pub mod recv;
 pub mod session;
 pub mod status;
 pub mod udp;
