@@ -19,7 +19,6 @@
 //! its socket (a Linux `timerfd`) would need a second path on every other platform, while the
 //! thread costs one context switch more per packet than it (a few µs each).
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -84,7 +84,7 @@ impl Arrivals {
             header.msg_iov = &raw mut iovecs[i];
             header.msg_iovlen = 1;
             header.msg_name = (&raw mut names[i]).cast();
-            header.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            header.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
         }
         let count = socket.try_io(tokio::io::Interest::READABLE, || {
             // SAFETY: `headers` point at `iovecs`, the slots and `names`, which all outlive
