@@ -144,18 +144,7 @@ fn socket_addr(name: &libc::sockaddr_storage, len: libc::socklen_t) -> Option<So
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn socket() -> (tokio::runtime::Runtime, tokio::net::UdpSocket, SocketAddr) {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_io()
-            .build()
-            .unwrap();
-        let (std_socket, setup) = crate::udp::bind("127.0.0.1:0".parse().unwrap(), false).unwrap();
-        let socket = runtime
-            .block_on(async { tokio::net::UdpSocket::from_std(std_socket) })
-            .unwrap();
-        (runtime, socket, setup.local)
-    }
+    use crate::udp::registered_loopback as socket;
 
     /// Waits until `socket` has something to read.
     fn readable(runtime: &tokio::runtime::Runtime, socket: &tokio::net::UdpSocket) {
