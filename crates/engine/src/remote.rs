@@ -515,28 +515,31 @@ impl Remote {
     }
 
     fn append(&mut self, frames: usize, channels: usize, skip: usize) {
-        for i in skip.min(frames)..frames {
-            let (l, r) = if channels == 2 {
-                (self.decoded[2 * i], self.decoded[2 * i + 1])
-            } else {
-                (self.decoded[i], self.decoded[i])
-            };
-            self.fifo.push(l, r);
-        }
+        let channels = if channels == 2 { 2 } else { 1 };
+        let frames = frames.min(self.decoded.len() / channels);
+        let samples = &self.decoded[skip.min(frames) * channels..frames * channels];
+        self.fifo.extend(samples, channels);
     }
 
     fn apply_gain(&mut self, frames: usize, gain: f32) {
         let start = self.gain;
-        let step = (gain - start) / frames.max(1) as f32;
-        let mut peak = self.stats.peak;
-        for i in 0..frames {
-            let g = start + step * (i + 1) as f32;
-            self.left[i] *= g;
-            self.right[i] *= g;
-            peak = peak.max(self.left[i].abs()).max(self.right[i].abs());
+        let (left, right) = (&mut self.left[..frames], &mut self.right[..frames]);
+        if gain != start {
+            let step = (gain - start) / frames.max(1) as f32;
+            for (i, (l, r)) in left.iter_mut().zip(right.iter_mut()).enumerate() {
+                let g = start + step * (i + 1) as f32;
+                *l *= g;
+                *r *= g;
+            }
+        } else if gain != 1.0 {
+            // A steady gain (the glide's every step would be `gain` exactly).
+            for (l, r) in left.iter_mut().zip(right.iter_mut()) {
+                *l *= gain;
+                *r *= gain;
+            }
         }
         self.gain = gain;
-        self.stats.peak = peak;
+        self.stats.peak = self.stats.peak.max(peak(left)).max(peak(right));
     }
 
     /// The slot's rendered output of the last block.
@@ -572,6 +575,21 @@ impl Remote {
     pub fn is_playing(&self) -> bool {
         self.playing
     }
+}
+
+/// The largest magnitude in `samples` (0 when empty; NaNs ignored). Eight running maxima
+/// rather than one, so the loop is not one long chain of dependent `max`es and vectorizes.
+fn peak(samples: &[f32]) -> f32 {
+    let mut lanes = [0f32; 8];
+    let chunks = samples.chunks_exact(8);
+    let tail = chunks.remainder();
+    for chunk in chunks {
+        for (lane, x) in lanes.iter_mut().zip(chunk) {
+            *lane = lane.max(x.abs());
+        }
+    }
+    let peak = tail.iter().fold(0f32, |peak, x| peak.max(x.abs()));
+    lanes.iter().fold(peak, |peak, &lane| peak.max(lane))
 }
 
 /// What the audio thread needs to know of an announced stream.

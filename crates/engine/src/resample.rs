@@ -190,10 +190,47 @@ impl Fifo {
     ///
     /// Audio thread: must not allocate, lock or block.
     pub fn copy(&self, position: u64, left: &mut [f32], right: &mut [f32]) {
-        for (i, (l, r)) in left.iter_mut().zip(right.iter_mut()).enumerate() {
-            let index = (position as usize).wrapping_add(i) & self.mask;
-            *l = self.left[index];
-            *r = self.right[index];
+        let len = left.len().min(right.len());
+        let mut done = 0;
+        // Contiguous runs up to the ring's wrap: a block is one or two `memcpy`s per channel.
+        while done < len {
+            let at = (position as usize).wrapping_add(done) & self.mask;
+            let run = (len - done).min(self.capacity() - at);
+            left[done..done + run].copy_from_slice(&self.left[at..at + run]);
+            right[done..done + run].copy_from_slice(&self.right[at..at + run]);
+            done += run;
+        }
+    }
+
+    /// Appends the frames of `samples`: interleaved stereo when `channels` is 2, else mono
+    /// played on both sides.
+    ///
+    /// Audio thread: must not allocate, lock or block.
+    pub fn extend(&mut self, samples: &[f32], channels: usize) {
+        let stereo = channels == 2;
+        let frames = if stereo {
+            samples.len() / 2
+        } else {
+            samples.len()
+        };
+        let mut done = 0;
+        // Contiguous runs up to the ring's wrap, as `copy`.
+        while done < frames {
+            let at = self.end as usize & self.mask;
+            let run = (frames - done).min(self.capacity() - at);
+            let (left, right) = (&mut self.left[at..at + run], &mut self.right[at..at + run]);
+            if stereo {
+                let frames = samples[2 * done..2 * (done + run)].chunks_exact(2);
+                for ((l, r), frame) in left.iter_mut().zip(right.iter_mut()).zip(frames) {
+                    *l = frame[0];
+                    *r = frame[1];
+                }
+            } else {
+                left.copy_from_slice(&samples[done..done + run]);
+                right.copy_from_slice(&samples[done..done + run]);
+            }
+            done += run;
+            self.end += run as u64;
         }
     }
 
@@ -272,6 +309,26 @@ mod tests {
         let amplitude = (a * a + b * b).sqrt();
         let tone = amplitude * amplitude / 2.0 * signal.len() as f64;
         (amplitude, 10.0 * (error / tone).log10())
+    }
+
+    #[test]
+    fn frames_appended_and_copied_across_the_wrap_come_back_in_order() {
+        let mut fifo = Fifo::new(TAPS * 2);
+        let capacity = fifo.capacity();
+        fifo.restart(capacity as u64 - 5);
+        // Stereo frames n = 0..12 as (n, -n), across the wrap, then mono frames 12..15.
+        let stereo: Vec<f32> = (0..12).flat_map(|n| [n as f32, -(n as f32)]).collect();
+        fifo.extend(&stereo, 2);
+        fifo.extend(&[12.0, 13.0, 14.0], 1);
+        assert_eq!(fifo.end(), capacity as u64 + 10);
+        let (mut left, mut right) = ([0f32; 15], [0f32; 15]);
+        fifo.copy(capacity as u64 - 5, &mut left, &mut right);
+        let want: Vec<f32> = (0..15).map(|n| n as f32).collect();
+        assert_eq!(left.to_vec(), want);
+        let want_right: Vec<f32> = (0..15)
+            .map(|n| if n < 12 { -(n as f32) } else { n as f32 })
+            .collect();
+        assert_eq!(right.to_vec(), want_right);
     }
 
     #[test]

@@ -148,23 +148,7 @@ impl Batch {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn socket() -> (tokio::runtime::Runtime, tokio::net::UdpSocket, SocketAddr) {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_io()
-            .build()
-            .unwrap();
-        let (std_socket, setup) = crate::udp::bind("127.0.0.1:0".parse().unwrap(), false).unwrap();
-        // Registered, and its first readiness seen (as the driver's loop sees it).
-        let socket = runtime
-            .block_on(async {
-                let socket = tokio::net::UdpSocket::from_std(std_socket)?;
-                socket.writable().await?;
-                io::Result::Ok(socket)
-            })
-            .unwrap();
-        (runtime, socket, setup.local)
-    }
+    use crate::udp::registered_loopback as socket;
 
     #[test]
     fn a_burst_to_seven_peers_arrives_whole_and_in_order() {

@@ -1,8 +1,9 @@
 //! The driver thread: one current-thread tokio runtime that waits on the socket, the endpoint's
 //! next deadline, control requests and the audio thread's packets, feeds each to the
-//! [`Session`], and after every input sends what it has to send, a burst per syscall
+//! [`Session`], and after every wake-up sends what it has to send, a burst per syscall
 //! ([`crate::batch`]) (the run loop of `proto`'s documentation, with the socket and the
-//! monotonic clock around the sans-IO session).
+//! monotonic clock around the sans-IO session). A readable socket is drained in bursts too
+//! ([`crate::recv`]): every datagram waiting when the driver wakes is read by one call.
 //!
 //! Waking for audio: the audio thread may not make the syscall a wake-up needs, and tokio's
 //! timers tick in milliseconds, which is a whole 64-sample block. A small wake-up thread per
@@ -18,7 +19,6 @@
 //! its socket (a Linux `timerfd`) would need a second path on every other platform, while the
 //! thread costs one context switch more per packet than it (a few µs each).
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -27,17 +27,17 @@ use proto::time::Instant;
 use tokio::sync::{Notify, mpsc};
 
 use crate::batch::{Batch, SEND_BATCH};
+use crate::recv::Arrivals;
 use crate::session::Session;
 use crate::status::Status;
 use crate::wake::Pacer;
 use crate::{Config, Request};
 use rt::packet::Watch;
 
-/// Datagrams read in one go before the endpoint's outputs are drained.
-const RECV_BATCH: usize = 64;
-
-/// Largest datagram read (anything longer is truncated by the kernel and fails decoding).
-const RECV_BUFFER: usize = 2_048;
+/// Reads of up to [`crate::recv::RECV_BATCH`] datagrams in one wake-up before the driver
+/// turns to its other inputs (and sends what the datagrams made the endpoint send). The read
+/// that finds the socket empty counts: it is what tells tokio to wait for readiness again.
+const READS_PER_WAKE: usize = 3;
 
 /// Starts the driver and wake-up threads around `session`, whose `now` counts from `epoch`.
 pub(crate) fn start(
@@ -93,6 +93,7 @@ pub(crate) fn start(
                             epoch,
                             tokio_epoch: tokio::time::Instant::from_std(epoch),
                             batch: Batch::default(),
+                            arrivals: Arrivals::default(),
                         };
                         driver.run(config, requests, notify).await;
                     }
@@ -110,6 +111,7 @@ struct Driver {
     epoch: std::time::Instant,
     tokio_epoch: tokio::time::Instant,
     batch: Batch,
+    arrivals: Arrivals,
 }
 
 impl Driver {
@@ -128,23 +130,17 @@ impl Driver {
         self.flush();
         let mut status_tick = tokio::time::interval(config.status_interval);
         status_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut buf = vec![0u8; RECV_BUFFER];
         loop {
             let deadline = self
                 .session
                 .poll_timeout()
                 .map(|at| self.tokio_epoch + at.as_duration());
             tokio::select! {
-                received = self.socket.recv_from(&mut buf) => {
-                    self.received(received, &buf);
-                    // Drain what else is queued before sleeping again.
-                    for _ in 1..RECV_BATCH {
-                        match self.socket.try_recv_from(&mut buf) {
-                            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                            other => self.received(other, &buf),
-                        }
-                    }
-                }
+                readable = self.socket.readable() => match readable {
+                    Ok(()) => self.receive(),
+                    // The socket itself failed (the runtime is shutting down): stop.
+                    Err(_) => break,
+                },
                 () = notify.notified() => {
                     let now = self.now();
                     self.session.send_audio(now);
@@ -174,15 +170,24 @@ impl Driver {
         self.flush();
     }
 
-    fn received(&mut self, result: std::io::Result<(usize, SocketAddr)>, buf: &[u8]) {
-        match result {
-            Ok((len, from)) => {
-                let now = self.now();
-                self.session.handle_datagram(now, from, &buf[..len]);
-                // Answers go out as each datagram is handled, as they would one at a time.
-                self.flush();
+    /// Hands every datagram waiting on the socket to the session, a burst per syscall, until
+    /// it is empty or [`READS_PER_WAKE`] reads were made.
+    fn receive(&mut self) {
+        for _ in 0..READS_PER_WAKE {
+            match self.arrivals.read(&self.socket) {
+                Ok(_) => {
+                    let now = self.now();
+                    for (from, data) in self.arrivals.iter() {
+                        match from {
+                            Some(from) => self.session.handle_datagram(now, from, data),
+                            // Not an IP sender: nothing a UDP socket delivers.
+                            None => self.session.note_recv_error(),
+                        }
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(_) => self.session.note_recv_error(),
             }
-            Err(_) => self.session.note_recv_error(),
         }
     }
 

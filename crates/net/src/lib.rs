@@ -10,6 +10,7 @@
 //!   audio-thread packets.
 //! - [`wake`]: when the wake-up thread looks (phase-locked to the audio callback), sans-IO.
 //! - [`batch`]: a burst of datagrams in one syscall (`sendmmsg` on Linux).
+//! - [`recv`]: every datagram waiting on the socket in one syscall (`recvmmsg` on Linux).
 //! - [`status`]: what the control thread sees of a running session.
 //! - [`udp`]: socket setup (DSCP EF, buffer sizes, dual stack, address normalisation).
 //! - [`link`]: the fixed-slot rings and atomics between the network side and the audio thread.
@@ -21,6 +22,7 @@
 pub mod batch;
 pub mod driver;
 pub mod link;
+pub mod recv;
 pub mod session;
 pub mod status;
 pub mod udp;

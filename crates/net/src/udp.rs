@@ -88,6 +88,27 @@ pub fn outbound(dest: SocketAddr, local: SocketAddr) -> SocketAddr {
     }
 }
 
+/// A socket on 127.0.0.1 registered with a current-thread runtime (returned with it) and its
+/// first readiness seen, as the driver's loop sees it; and its address. For tests of the code
+/// that reads and writes the driver's socket.
+#[cfg(test)]
+pub(crate) fn registered_loopback() -> (tokio::runtime::Runtime, tokio::net::UdpSocket, SocketAddr)
+{
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .unwrap();
+    let (std_socket, setup) = bind("127.0.0.1:0".parse().unwrap(), false).unwrap();
+    let socket = runtime
+        .block_on(async {
+            let socket = tokio::net::UdpSocket::from_std(std_socket)?;
+            socket.writable().await?;
+            io::Result::Ok(socket)
+        })
+        .unwrap();
+    (runtime, socket, setup.local)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -248,3 +248,14 @@ fn the_delay_stays_bounded_when_the_device_runs_off_its_rate() {
         );
     }
 }
+
+#[test]
+fn the_peak_is_the_largest_magnitude_wherever_it_lies_and_ignores_nan() {
+    assert_eq!(peak(&[]), 0.0);
+    for at in 0..19 {
+        let mut samples = [0.25f32; 19];
+        samples[(at + 7) % 19] = f32::NAN;
+        samples[at] = -0.75;
+        assert_eq!(peak(&samples), 0.75, "peak at {at}");
+    }
+}
