@@ -1,0 +1,1 @@
+//! Connectivity tests on virtual time.
