@@ -350,6 +350,10 @@ impl Peer {
         let selected = self.selected?;
         let silent = self.heard && self.stale(now, timing);
         let keepalive = self.keepalive_at.is_some_and(|at| at <= now);
+        if keepalive && (self.liveness_pending || self.lost) {
+            // A liveness check is out, or checks run again: the next keepalive waits.
+            self.keepalive_at = Some(now + timing.keepalive);
+        }
         if (silent || keepalive) && !self.liveness_pending && !self.lost {
             self.liveness_pending = true;
             self.keepalive_at = Some(now + timing.keepalive);

@@ -161,7 +161,7 @@ mod tests {
             "full"
         );
         let mut sends = vec![0];
-        let mut now = t0;
+        let mut now;
         loop {
             now = table.next_deadline().unwrap();
             match table.pop_due(now) {
