@@ -39,7 +39,7 @@ pub(crate) fn is_stun(data: &[u8]) -> bool {
         && data[0] & 0xC0 == 0
         && data[4..8] == MAGIC_COOKIE
         && usize::from(u16::from_be_bytes([data[2], data[3]])) == data.len() - HEADER
-        && data.len() % 4 == 0
+        && data.len().is_multiple_of(4)
 }
 
 /// The 12-byte transaction id of a datagram that [`is_stun`].

@@ -258,7 +258,7 @@ impl World {
             return self.turn(src, &data);
         }
         if let Some(at) = self.allocations.iter().position(|a| a.relay == Some(dst)) {
-            return self.from_peer_to_relay(at, src, &data);
+            return self.relay_to_client(at, src, &data);
         }
         let Some(nat) = self.nats.iter().position(|n| n.public == dst.ip()) else {
             return;
@@ -417,7 +417,7 @@ impl World {
         self.reply(src, &response);
     }
 
-    fn from_peer_to_relay(&mut self, at: usize, src: SocketAddr, data: &[u8]) {
+    fn relay_to_client(&mut self, at: usize, src: SocketAddr, data: &[u8]) {
         let allocation = &self.allocations[at];
         if !allocation.permissions.contains(&src.ip()) {
             return;
