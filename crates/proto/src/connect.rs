@@ -28,8 +28,11 @@
 //! |---|---|
 //! | `candidate` | candidate kinds and RFC 8445 priorities, `direct`/`turn` |
 //! | `checks` | one peer's pairs, pacing, nomination, liveness |
+//! | `config` | servers, timing, bounds |
 //! | `credentials` | check passwords derived from the room key |
+//! | `event` | events, transmits, received payloads, counters |
 //! | `message` | STUN decode with integrity/fingerprint checks, ChannelData framing |
+//! | `receive` | peers' checks and responses to our requests |
 //! | `transactions` | retransmission and response matching |
 //! | `turn` | the TURN client: allocation, refresh, permissions, channels |
 //!
@@ -40,210 +43,37 @@
 
 pub mod candidate;
 mod checks;
+mod config;
 mod credentials;
+mod event;
 mod message;
+mod receive;
 mod transactions;
 mod turn;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use rand::SeedableRng;
 use rand_pcg::Pcg64Mcg;
 use stun_rs::attributes::ice::{IceControlled, IceControlling, Priority, UseCandidate};
-use stun_rs::attributes::stun::{Fingerprint, MessageIntegrity, UserName, XorMappedAddress};
+use stun_rs::attributes::stun::{Fingerprint, MessageIntegrity, UserName};
 use stun_rs::methods::BINDING;
 use stun_rs::{HMACKey, MessageClass, StunMessageBuilder};
 
 pub use candidate::{Candidate, Kind, PathKind};
 pub use checks::{Base, Selected};
+pub use config::{Config, Limits, Timing};
+pub use event::{Event, Received, Stats, Transmit};
 pub use transactions::{Retransmit, Route};
 pub use turn::Server as TurnServer;
 
-use crate::auth::RoomKey;
 use crate::time::Instant;
 use checks::{Change, Check};
-use message::Reject;
 use transactions::{Due, Transactions};
 
 /// Largest STUN message we build or answer.
 const MAX_MESSAGE: usize = 548;
-
-/// How the agent paces and times out.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Timing {
-    /// Between two ordinary checks to one peer (RFC 8445's Ta).
-    pub pace: Duration,
-    /// Retransmission of checks (fails after [`Retransmit::lifetime`], just over 1 s).
-    pub check: Retransmit,
-    /// Retransmission of STUN and TURN server requests.
-    pub server: Retransmit,
-    /// How long the controlling side waits for better pairs after one works.
-    pub nominate_after: Duration,
-    /// Check on the selected pair this often (holds NAT bindings, proves consent).
-    pub keepalive: Duration,
-    /// Nothing heard on the selected pair for this long starts a liveness probe.
-    pub silence: Duration,
-    /// With every pair failed and none selected, try them all again after this.
-    pub retry: Duration,
-}
-
-impl Default for Timing {
-    fn default() -> Self {
-        Self {
-            pace: Duration::from_millis(20),
-            check: Retransmit {
-                rto: Duration::from_millis(100),
-                max_rto: Duration::from_millis(200),
-                sends: 6,
-            },
-            server: Retransmit {
-                rto: Duration::from_millis(250),
-                max_rto: Duration::from_secs(2),
-                sends: 7,
-            },
-            nominate_after: Duration::from_millis(200),
-            keepalive: Duration::from_secs(15),
-            silence: Duration::from_millis(300),
-            retry: Duration::from_secs(2),
-        }
-    }
-}
-
-/// Bounds on what remote input can make the agent hold.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Limits {
-    /// Peers.
-    pub peers: usize,
-    /// Candidates per peer (announced and learned).
-    pub candidates: usize,
-    /// Outstanding requests.
-    pub transactions: usize,
-    /// Queued datagrams and events (beyond: dropped and counted).
-    pub queue: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            peers: 32,
-            candidates: 16,
-            transactions: 256,
-            queue: 512,
-        }
-    }
-}
-
-/// What the agent is told at start.
-#[derive(Clone, Debug)]
-pub struct Config {
-    /// Our user id (the lower id of a pair controls nomination).
-    pub user_id: u32,
-    /// The room key: check credentials derive from it.
-    pub key: RoomKey,
-    /// The socket's own addresses (best first).
-    pub host: Vec<SocketAddr>,
-    /// A STUN server for the server-reflexive candidate.
-    pub stun: Option<SocketAddr>,
-    /// A TURN server for the relayed candidate.
-    pub turn: Option<TurnServer>,
-    /// Pacing and timeouts.
-    pub timing: Timing,
-    /// Bounds.
-    pub limits: Limits,
-    /// Seed of the transaction ids.
-    pub seed: u64,
-}
-
-/// A datagram to send.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Transmit {
-    /// Where.
-    pub dest: SocketAddr,
-    /// Bytes written to the buffer.
-    pub len: usize,
-}
-
-/// What the agent reports.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Event {
-    /// A local candidate to announce to the room (`CAND:`).
-    Candidate(Candidate),
-    /// Datagrams to `user_id` go on this pair from now on.
-    Selected {
-        /// The peer.
-        user_id: u32,
-        /// The pair.
-        selected: Selected,
-    },
-    /// The selected pair to `user_id` stopped answering; checks run again.
-    Lost {
-        /// The peer.
-        user_id: u32,
-    },
-    /// The STUN server never answered.
-    StunFailed,
-    /// The TURN server refused (its error code) or never answered (0).
-    TurnFailed {
-        /// The STUN error code (401 wrong credentials, 486 quota, ..), 0 for no answer.
-        code: u16,
-    },
-}
-
-/// What [`Agent::handle_datagram`] made of a datagram.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Received<'a> {
-    /// STUN or TURN: consumed (or dropped and counted).
-    Handled,
-    /// Someone else's datagram (OSP, OSTP, ..) that came on `route`: for the endpoint.
-    Payload {
-        /// Direct from an address, or relayed by our TURN server from a peer address.
-        route: Route,
-        /// Its bytes (the ChannelData header removed).
-        data: &'a [u8],
-    },
-}
-
-/// Counters.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Stats {
-    /// Checks sent (retransmissions included).
-    pub checks_sent: u64,
-    /// Authenticated checks answered.
-    pub checks_answered: u64,
-    /// Responses matching no outstanding transaction id: dropped.
-    pub unknown_transaction: u64,
-    /// Responses from an address their request did not go to: dropped.
-    pub wrong_source: u64,
-    /// Bad MESSAGE-INTEGRITY (a stranger, or tampering): dropped.
-    pub bad_integrity: u64,
-    /// Bad FINGERPRINT: dropped.
-    pub bad_fingerprint: u64,
-    /// A required attribute missing: dropped.
-    pub missing_attribute: u64,
-    /// Undecodable STUN or ChannelData: dropped.
-    pub malformed: u64,
-    /// Checks naming someone else, or a peer we do not know: dropped.
-    pub unknown_peer: u64,
-    /// Limits reached (peers, candidates, transactions, queue): dropped.
-    pub over_limit: u64,
-    /// Pairs selected (the first per peer included).
-    pub selections: u64,
-    /// Selected pairs lost.
-    pub lost: u64,
-}
-
-impl Stats {
-    fn count(&mut self, reject: Reject) {
-        match reject {
-            Reject::Malformed => self.malformed += 1,
-            Reject::Fingerprint => self.bad_fingerprint += 1,
-            Reject::Integrity => self.bad_integrity += 1,
-            Reject::Missing => self.missing_attribute += 1,
-        }
-    }
-}
 
 /// What an outstanding request was for.
 #[derive(Clone, Copy, Debug)]
@@ -729,181 +559,6 @@ impl Agent {
             Change::Lost => {
                 self.stats.lost += 1;
                 self.push_event(Event::Lost { user_id });
-            }
-        }
-    }
-
-    /// A connectivity check from a peer.
-    fn handle_request(&mut self, now: Instant, route: Route, data: &[u8]) {
-        let decoded = match message::decode(data, Some(&self.own_key), true) {
-            Ok(decoded) if decoded.method() == BINDING => decoded,
-            Ok(_) => return self.stats.count(Reject::Malformed),
-            Err(reject) => return self.stats.count(reject),
-        };
-        let names = decoded
-            .get::<UserName>()
-            .and_then(|a| a.as_user_name().ok())
-            .and_then(|n| credentials::parse_username(n.as_str()));
-        let Some((to, from_user)) = names else {
-            return self.stats.count(Reject::Missing);
-        };
-        if to != self.config.user_id || self.peer(from_user).is_none() {
-            self.stats.unknown_peer += 1;
-            return;
-        }
-        let from = match route {
-            Route::Direct(addr) | Route::Relayed(addr) => addr,
-        };
-        let response = StunMessageBuilder::new(BINDING, MessageClass::SuccessResponse)
-            .with_transaction_id(*decoded.transaction_id())
-            .with_attribute(XorMappedAddress::from(from))
-            .with_attribute(MessageIntegrity::new(self.own_key.clone()))
-            .with_attribute(Fingerprint::default())
-            .build();
-        if let Some(bytes) = message::encode(&response, MAX_MESSAGE) {
-            self.queue(route, bytes);
-        }
-        self.stats.checks_answered += 1;
-        let priority = decoded
-            .get::<Priority>()
-            .and_then(|a| a.as_priority().ok())
-            .map_or(0, |p| p.as_u32());
-        let use_candidate = decoded.get::<UseCandidate>().is_some();
-        let base = match route {
-            Route::Direct(_) => Base::Socket,
-            Route::Relayed(_) => Base::Relay,
-        };
-        let timing = self.config.timing;
-        let Some(peer) = self.peer_mut(from_user) else {
-            return;
-        };
-        let (triggered, change) =
-            peer.handle_request(now, &timing, base, from, priority, use_candidate);
-        if let Some(change) = change {
-            self.apply(from_user, change);
-        }
-        if let Some(check) = triggered {
-            if base == Base::Relay
-                && let Some(turn) = &mut self.turn
-            {
-                for request in turn.want_peer(from) {
-                    self.send_turn(now, request);
-                }
-            }
-            self.send_check(now, from_user, check);
-        }
-    }
-
-    /// A response: to our STUN Binding, a TURN request, or a check.
-    fn handle_response(&mut self, now: Instant, route: Route, data: &[u8]) {
-        let Some(id) = message::transaction_id(data) else {
-            return self.stats.count(Reject::Malformed);
-        };
-        let Some(transaction) = self.transactions.get(&id) else {
-            self.stats.unknown_transaction += 1;
-            return;
-        };
-        if transaction.route != route {
-            self.stats.wrong_source += 1;
-            return;
-        }
-        let purpose = transaction.purpose;
-        match purpose {
-            Purpose::Binding => {
-                let decoded = match message::decode(data, None, false) {
-                    Ok(decoded) => decoded,
-                    Err(reject) => return self.stats.count(reject),
-                };
-                let Some(mapped) = decoded
-                    .get::<XorMappedAddress>()
-                    .and_then(|a| a.as_xor_mapped_address().ok())
-                    .map(|a| *a.socket_address())
-                else {
-                    return self.stats.count(Reject::Missing);
-                };
-                self.transactions.take(&id);
-                self.mapped = Some(mapped);
-                self.add_local(Candidate::new(Kind::ServerReflexive, mapped, 65535));
-            }
-            Purpose::Turn(request) => {
-                let Some(turn) = &mut self.turn else {
-                    return;
-                };
-                let outcome = turn.handle_response(now, request, data);
-                if let turn::Outcome::Rejected(reject) = outcome {
-                    return self.stats.count(reject);
-                }
-                self.transactions.take(&id);
-                self.handle_turn_outcome(now, outcome);
-            }
-            Purpose::Check { user_id, check } => {
-                let key = self.credentials.key_of(user_id);
-                match message::decode(data, Some(&key), true) {
-                    Ok(decoded) if decoded.class() == MessageClass::SuccessResponse => {}
-                    Ok(_) => {
-                        // An error response (e.g. 487 role conflict cannot happen with roles
-                        // fixed by user id): the pair fails like a timeout.
-                        self.transactions.take(&id);
-                        return self.handle_transaction_timeout(now, purpose);
-                    }
-                    Err(reject) => return self.stats.count(reject),
-                }
-                self.transactions.take(&id);
-                let timing = self.config.timing;
-                let change = self
-                    .peer_mut(user_id)
-                    .and_then(|p| p.handle_success(now, &timing, check));
-                if let Some(change) = change {
-                    self.apply(user_id, change);
-                }
-            }
-        }
-    }
-
-    fn handle_turn_outcome(&mut self, now: Instant, outcome: turn::Outcome) {
-        match outcome {
-            turn::Outcome::Allocated { relayed, mapped } => {
-                if let Some(mapped) = mapped
-                    && self.mapped.is_none()
-                {
-                    self.mapped = Some(mapped);
-                    self.add_local(Candidate::new(Kind::ServerReflexive, mapped, 65534));
-                }
-                self.add_local(Candidate::new(Kind::Relayed, relayed, 65535));
-                let requests = self
-                    .turn
-                    .as_ref()
-                    .map(turn::Client::bindings)
-                    .unwrap_or_default();
-                for request in requests {
-                    self.send_turn(now, request);
-                }
-                for peer in &mut self.peers {
-                    peer.add_base(now, Base::Relay);
-                }
-            }
-            turn::Outcome::Retry(request) => self.send_turn(now, request),
-            turn::Outcome::Bound(_) => self.run_checks(now),
-            turn::Outcome::Done | turn::Outcome::Rejected(_) => {}
-            turn::Outcome::Failed(code) => self.push_event(Event::TurnFailed { code }),
-        }
-    }
-
-    fn handle_transaction_timeout(&mut self, now: Instant, purpose: Purpose) {
-        match purpose {
-            Purpose::Binding => self.push_event(Event::StunFailed),
-            Purpose::Turn(turn::Request::Allocate | turn::Request::Refresh) => {
-                self.push_event(Event::TurnFailed { code: 0 });
-            }
-            Purpose::Turn(_) => {}
-            Purpose::Check { user_id, check } => {
-                let timing = self.config.timing;
-                let change = self
-                    .peer_mut(user_id)
-                    .and_then(|p| p.handle_timeout(now, &timing, check));
-                if let Some(change) = change {
-                    self.apply(user_id, change);
-                }
             }
         }
     }

@@ -10,6 +10,7 @@ use stun_rs::methods::BINDING;
 use stun_rs::{HMACKey, MessageClass, StunMessageBuilder, TransactionId};
 
 use super::*;
+use crate::auth::RoomKey;
 use net::{Mapping, TURN, World, addr};
 
 const ALICE: u32 = 1;
