@@ -148,6 +148,9 @@ impl Agent {
                     self.mapped = Some(mapped);
                     self.add_local(Candidate::new(Kind::ServerReflexive, mapped, 65534));
                 }
+                // A new allocation replaces the old one (after a mapping change).
+                self.local
+                    .retain(|c| c.kind != Kind::Relayed || c.addr == relayed);
                 self.add_local(Candidate::new(Kind::Relayed, relayed, 65535));
                 let requests = self
                     .turn
@@ -171,10 +174,20 @@ impl Agent {
     pub(super) fn handle_transaction_timeout(&mut self, now: Instant, purpose: Purpose) {
         match purpose {
             Purpose::Binding => self.push_event(Event::StunFailed),
-            Purpose::Turn(turn::Request::Allocate | turn::Request::Refresh) => {
+            Purpose::Turn(turn::Request::Allocate) => {
                 self.push_event(Event::TurnFailed { code: 0 });
             }
-            Purpose::Turn(_) => {}
+            // A refresh, permission or channel the server no longer answers (a changed mapping
+            // it cannot tell us about, or a restart): allocate again, once; if that goes
+            // unanswered too the allocation is reported failed.
+            Purpose::Turn(_) => {
+                if let Some(turn) = &mut self.turn
+                    && turn.relayed().is_some()
+                {
+                    turn.reset();
+                    self.send_turn(now, turn::Request::Allocate);
+                }
+            }
             Purpose::Check { user_id, check } => {
                 let timing = self.config.timing;
                 let change = self

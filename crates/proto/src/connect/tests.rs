@@ -162,6 +162,17 @@ fn a_port_randomising_nat_falls_back_to_turn() {
 }
 
 #[test]
+fn two_port_randomising_nats_meet_through_turn() {
+    let mut world = world(Mapping::PortRandomising, Mapping::PortRandomising, true);
+    run_exchanging(&mut world, ms(6000));
+    assert_eq!(world.path(0), Some(PathKind::Turn));
+    assert_eq!(world.path(1), Some(PathKind::Turn));
+    for at in 0..2 {
+        assert!(world.longest_gap(at, ms(4000), ms(6000)) <= Duration::from_millis(40));
+    }
+}
+
+#[test]
 fn without_turn_a_port_randomising_nat_connects_nothing_and_says_so_by_silence() {
     let mut world = world(
         Mapping::PortRandomising,
@@ -215,6 +226,22 @@ fn rebinding_heals(alice_nat: Mapping, bob_nat: Mapping, turn: bool, kind: PathK
         stats.selections >= 6,
         "Bob moved once per rebinding: {stats:?}"
     );
+    if turn {
+        // Alice's own allocation was bound to her old mapping: the next channel refresh (240 s)
+        // meets 437 Allocation Mismatch and she allocates again from her new address.
+        let relayed = |world: &World| world.players[0].agent.relayed();
+        let old = relayed(&world);
+        let later = world.now + Duration::from_secs(250);
+        run_exchanging(&mut world, later);
+        assert!(relayed(&world).is_some() && relayed(&world) != old);
+        let announced = world.players[0]
+            .events
+            .iter()
+            .filter(|(_, e)| matches!(e, Event::Candidate(c) if c.kind == Kind::Relayed))
+            .count();
+        assert_eq!(announced, 2, "the new relayed candidate is announced");
+        assert_eq!(world.path(0), Some(kind), "and the path held throughout");
+    }
     heal_times
 }
 

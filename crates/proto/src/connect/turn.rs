@@ -315,12 +315,29 @@ impl Client {
                 }
                 Outcome::Retry(request)
             }
+            // 437 Allocation Mismatch: the server knows no allocation for our address (our
+            // NAT mapping changed): allocate again from where we are now.
+            (437, ..) if request != Request::Allocate => {
+                self.reset();
+                Outcome::Retry(Request::Allocate)
+            }
             (code, ..) => {
                 if matches!(request, Request::Allocate | Request::Refresh) {
                     self.relayed = None;
                 }
                 Outcome::Failed(code)
             }
+        }
+    }
+
+    /// Forgets the allocation and its channels (kept as wanted, to bind again on the next
+    /// one); credentials stay.
+    pub(crate) fn reset(&mut self) {
+        self.relayed = None;
+        self.refresh_at = None;
+        self.permissions_at = None;
+        for channel in &mut self.channels {
+            channel.bound = false;
         }
     }
 

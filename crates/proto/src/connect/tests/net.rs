@@ -380,7 +380,15 @@ impl World {
             );
             return self.reply(src, &response);
         }
-        let Some(at) = allocation else { return };
+        let Some(at) = allocation else {
+            let mismatch = StunMessageBuilder::new(method, MessageClass::ErrorResponse)
+                .with_transaction_id(*request.transaction_id())
+                .with_attribute(ErrorCode::from(
+                    stun_rs::ErrorCode::new(437, "Allocation Mismatch").unwrap(),
+                ))
+                .build();
+            return self.reply(src, &mismatch);
+        };
         if method == CREATE_PERMMISSION {
             for attribute in request.attributes() {
                 if let Ok(peer) = attribute.as_xor_peer_address() {
