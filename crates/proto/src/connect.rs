@@ -361,7 +361,7 @@ impl Agent {
         while let Some(due) = self.transactions.pop_due(now) {
             match due {
                 Due::Resend(route, bytes) => {
-                    if self.transactions_purpose_is_check(&bytes) {
+                    if self.is_check(&bytes) {
                         self.stats.checks_sent += 1;
                     }
                     self.queue(route, bytes);
@@ -394,7 +394,7 @@ impl Agent {
 
     /// Whether a retransmitted request is a check (its USERNAME-bearing Binding goes to a
     /// peer, not a server), for the `checks_sent` counter.
-    fn transactions_purpose_is_check(&self, bytes: &[u8]) -> bool {
+    fn is_check(&self, bytes: &[u8]) -> bool {
         message::transaction_id(bytes)
             .and_then(|id| self.transactions.get(&id))
             .is_some_and(|t| matches!(t.purpose, Purpose::Check { .. }))

@@ -1,7 +1,7 @@
-//! One peer's connectivity checks (RFC 8445 ideas, one component, aggressive-free regular
-//! nomination): the pairs of our bases with its candidates ordered by priority, which to check
-//! next, which working pair the controlling side nominates, and when the selected pair is
-//! considered lost. The agent sends what this decides.
+//! One peer's connectivity checks (RFC 8445 ideas: one component, regular nomination): the
+//! pairs of our bases with its candidates ordered by priority, which to check next, which
+//! working pair the controlling side nominates, and when the selected pair is considered lost.
+//! The agent sends what this decides.
 
 use std::net::SocketAddr;
 

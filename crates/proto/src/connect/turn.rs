@@ -226,7 +226,8 @@ impl Client {
         request: Request,
         data: &[u8],
     ) -> Outcome {
-        let error = data.first().is_some_and(|b| b & 0x01 == 0x01) && data[1] & 0x10 == 0x10;
+        let error = data.first().is_some_and(|b| b & 0x01 == 0x01)
+            && data.get(1).is_some_and(|b| b & 0x10 == 0x10);
         // Error responses to unauthenticated requests cannot carry integrity; they only make
         // us retry with credentials, never move a path.
         let key = if error {
