@@ -37,6 +37,8 @@ pub struct PeerStatus {
     /// The path its media takes (and ours to it): direct today, a relay track once relays
     /// exist.
     pub path: Option<Path>,
+    /// `direct` or `turn`, when NAT traversal chose the path (`None`: given by address).
+    pub path_kind: Option<proto::connect::PathKind>,
     /// The streams it announced, in its order: what we receive from it and how it is encoded.
     pub streams: Vec<RemoteStream>,
 }
