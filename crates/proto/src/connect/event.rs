@@ -40,7 +40,7 @@ pub enum Event {
     },
 }
 
-/// What [`Agent::handle_datagram`] made of a datagram.
+/// What [`Agent::handle_datagram`](super::Agent::handle_datagram) made of a datagram.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Received<'a> {
     /// STUN or TURN: consumed (or dropped and counted).
