@@ -87,6 +87,12 @@ fn run_exchanging(world: &mut World, end: Instant) {
     }
 }
 
+/// Both players' selected path kinds are `kind`.
+fn assert_paths(world: &World, kind: Option<PathKind>) {
+    assert_eq!(world.path(0), kind, "Alice's path");
+    assert_eq!(world.path(1), kind, "Bob's path");
+}
+
 fn selected_at(world: &World, at: usize) -> Option<Instant> {
     world.players[at]
         .events
@@ -103,8 +109,7 @@ fn endpoint_independent_nats_connect_directly() {
         true,
     );
     run_exchanging(&mut world, ms(3000));
-    assert_eq!(world.path(0), Some(PathKind::Direct));
-    assert_eq!(world.path(1), Some(PathKind::Direct));
+    assert_paths(&world, Some(PathKind::Direct));
     let alice = world.players[0].agent.selected(BOB).unwrap();
     assert_eq!(
         alice.remote.addr.ip(),
@@ -139,8 +144,7 @@ fn endpoint_independent_nats_connect_directly() {
 fn a_port_randomising_nat_falls_back_to_turn() {
     let mut world = world(Mapping::PortRandomising, Mapping::EndpointIndependent, true);
     run_exchanging(&mut world, ms(6000));
-    assert_eq!(world.path(0), Some(PathKind::Turn));
-    assert_eq!(world.path(1), Some(PathKind::Turn));
+    assert_paths(&world, Some(PathKind::Turn));
     let connected = selected_at(&world, 0)
         .unwrap()
         .max(selected_at(&world, 1).unwrap());
@@ -165,8 +169,7 @@ fn a_port_randomising_nat_falls_back_to_turn() {
 fn two_port_randomising_nats_meet_through_turn() {
     let mut world = world(Mapping::PortRandomising, Mapping::PortRandomising, true);
     run_exchanging(&mut world, ms(6000));
-    assert_eq!(world.path(0), Some(PathKind::Turn));
-    assert_eq!(world.path(1), Some(PathKind::Turn));
+    assert_paths(&world, Some(PathKind::Turn));
     for at in 0..2 {
         assert!(world.longest_gap(at, ms(4000), ms(6000)) <= Duration::from_millis(40));
     }
@@ -180,8 +183,7 @@ fn without_turn_a_port_randomising_nat_connects_nothing_and_says_so_by_silence()
         false,
     );
     run_exchanging(&mut world, ms(6000));
-    assert_eq!(world.path(0), None);
-    assert_eq!(world.path(1), None);
+    assert_paths(&world, None);
 }
 
 /// Flushes Alice's NAT five times, 20 s apart, after the pair is up; asserts both players hear
@@ -189,8 +191,7 @@ fn without_turn_a_port_randomising_nat_connects_nothing_and_says_so_by_silence()
 fn rebinding_heals(alice_nat: Mapping, bob_nat: Mapping, turn: bool, kind: PathKind) -> Vec<u128> {
     let mut world = world(alice_nat, bob_nat, turn);
     run_exchanging(&mut world, ms(3000));
-    assert_eq!(world.path(0), Some(kind));
-    assert_eq!(world.path(1), Some(kind));
+    assert_paths(&world, Some(kind));
     let before = world.players[1].agent.selected(ALICE).unwrap().remote.addr;
     let mut heal_times = Vec::new();
     for round in 0..5u64 {
