@@ -166,6 +166,36 @@ fn a_port_randomising_nat_falls_back_to_turn() {
 }
 
 #[test]
+fn one_datagram_in_seven_lost_still_connects_both_ways() {
+    for (alice_nat, turn, kind) in [
+        (Mapping::EndpointIndependent, false, PathKind::Direct),
+        (Mapping::PortRandomising, true, PathKind::Turn),
+    ] {
+        let mut world = world(alice_nat, Mapping::EndpointIndependent, turn);
+        world.drop_every = Some(7);
+        run_exchanging(&mut world, ms(8000));
+        assert_paths(&world, Some(kind));
+        let connected = selected_at(&world, 0)
+            .unwrap()
+            .max(selected_at(&world, 1).unwrap());
+        println!(
+            "{kind} under 14 % loss: both selected after {} ms",
+            connected.as_micros() / 1000
+        );
+        assert!(connected < ms(3000), "{kind}: {connected:?}");
+        for at in 0..2 {
+            let heard = world.players[at]
+                .heard
+                .iter()
+                .filter(|t| **t >= ms(6000))
+                .count();
+            // 100 packets in 2 s; one in seven lost per hop, and a relayed packet makes two.
+            assert!(heard >= 60, "{kind}: player {at} heard {heard}");
+        }
+    }
+}
+
+#[test]
 fn two_port_randomising_nats_meet_through_turn() {
     let mut world = world(Mapping::PortRandomising, Mapping::PortRandomising, true);
     run_exchanging(&mut world, ms(6000));

@@ -125,6 +125,10 @@ pub(super) struct World {
     turn_key: HMACKey,
     /// Datagrams that left the TURN server's relay addresses (relayed traffic).
     pub(super) relayed: u64,
+    /// Drop one datagram in n put on the wire (deterministic, spread by a hash), if set.
+    pub(super) drop_every: Option<u64>,
+    /// Datagrams put on the wire.
+    sent: u64,
 }
 
 impl World {
@@ -143,6 +147,8 @@ impl World {
             )
             .unwrap(),
             relayed: 0,
+            drop_every: None,
+            sent: 0,
         }
     }
 
@@ -241,6 +247,13 @@ impl World {
 
     /// Puts a datagram on the wire (also how a test injects a forged one).
     pub(super) fn send(&mut self, src: SocketAddr, dst: SocketAddr, data: Vec<u8>) {
+        self.sent += 1;
+        // A hash of the count, not the count itself: a fixed period would resonate with the
+        // 20 ms media pattern and always hit the same flow.
+        let hash = self.sent.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
+        if self.drop_every.is_some_and(|n| hash.is_multiple_of(n)) {
+            return;
+        }
         self.flights.push(Flight {
             at: self.now + HOP,
             src,
