@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// A peer's path and streams, as a [`PeerReport`] carries them.
-pub use net::status::{Path, RemoteStream};
+pub use net::status::{Path, PathKind, RemoteStream};
 
 use crate::announce::track_stream;
 use crate::clock::Clock;
@@ -390,6 +390,7 @@ impl Controller {
                         .zip(audio.grid.filter(|g| g.bpm > 0.0))
                         .map(|(ms, grid)| ms / 60_000.0 * grid.bpm),
                     path: peer.path,
+                    path_kind: peer.path_kind,
                     streams: peer.streams.clone(),
                 }
             })
@@ -456,6 +457,8 @@ pub struct PeerReport {
     pub grid_lag_beats: Option<f64>,
     /// The path its media takes: direct today (a relay track once relays exist).
     pub path: Option<Path>,
+    /// `direct` or `turn` when NAT traversal chose the path (`None`: given by address).
+    pub path_kind: Option<PathKind>,
     /// What it sends us, stream by stream, as it announced it (codec, payload type, frame).
     pub streams: Vec<RemoteStream>,
 }
@@ -495,11 +498,14 @@ pub struct Report {
 }
 
 impl fmt::Display for Report {
-    /// One line: `peers 2 | 7: rtt 0.3 ms jitter 0.1 ms loss 0.0 % buffer 1.2 ms one-way 3.1 ms | ...`.
+    /// One line: `peers 2 | 7: [path direct|turn] rtt 0.3 ms jitter 0.1 ms loss 0.0 % buffer 1.2 ms one-way 3.1 ms | ...`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "peers {}", self.peers.len())?;
         for peer in &self.peers {
             write!(f, " | {}:", peer.user_id)?;
+            if let Some(kind) = peer.path_kind {
+                write!(f, " path {kind}")?;
+            }
             match peer.rtt_ms {
                 Some(rtt) => write!(f, " rtt {rtt:.2} ms")?,
                 None => write!(f, " rtt -")?,

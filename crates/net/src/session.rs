@@ -7,7 +7,9 @@
 //! datagrams wait in the endpoint until the caller takes them with [`Session::poll_transmit`]
 //! (the run-loop contract of `proto`: drain after every input).
 
-use std::collections::{BTreeMap, HashMap};
+mod connect;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -48,6 +50,12 @@ pub struct Session {
     /// Each connected peer's announced streams (per-stream recovery counters, the status's
     /// codecs).
     streams: HashMap<u32, Vec<RemoteStream>>,
+    /// NAT traversal on this socket (`None`: peers are given by address).
+    connect: Option<proto::connect::Agent>,
+    /// Local candidates for the room, oldest first.
+    candidates: VecDeque<proto::connect::Candidate>,
+    /// A datagram on its way between the agent and the endpoint.
+    scratch: Vec<u8>,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -84,6 +92,9 @@ impl Session {
             reported: HashMap::new(),
             reconnecting: HashMap::new(),
             streams: HashMap::new(),
+            connect: None,
+            candidates: VecDeque::new(),
+            scratch: Vec::new(),
         }
     }
 
@@ -100,11 +111,15 @@ impl Session {
 
     /// When the endpoint next wants [`Session::handle_timeout`].
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.endpoint.poll_timeout()
+        [self.endpoint.poll_timeout(), self.connect_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
-    /// The endpoint's deadline has passed.
+    /// The endpoint's (or the connectivity agent's) deadline has passed.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.handle_connect_timeout(now);
         self.handle(now, Input::Timeout);
     }
 
@@ -112,10 +127,26 @@ impl Session {
     pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
         self.counters.received.0 += 1;
         self.counters.received.1 += data.len() as u64;
+        let from = udp::normalize(from);
+        if self.connect.is_some() {
+            let Some(path) = self.route_inbound(now, from, data) else {
+                return;
+            };
+            let scratch = std::mem::take(&mut self.scratch);
+            self.handle(
+                now,
+                Input::Datagram {
+                    from: path,
+                    data: &scratch,
+                },
+            );
+            self.scratch = scratch;
+            return;
+        }
         self.handle(
             now,
             Input::Datagram {
-                from: Path::Direct(udp::normalize(from)),
+                from: Path::Direct(from),
                 data,
             },
         );
@@ -131,9 +162,15 @@ impl Session {
     /// length. Report what became of it with [`Session::note_sent`] or
     /// [`Session::note_send_error`].
     pub fn poll_transmit(&mut self, buf: &mut [u8]) -> Option<(SocketAddr, usize)> {
+        if let Some((dest, len)) = self.poll_connect_transmit(buf) {
+            return Some((udp::outbound(dest, self.local), len));
+        }
         while let Some(transmit) = self.endpoint.poll_transmit(buf) {
             match transmit.dest {
-                Path::Direct(dest) => return Some((udp::outbound(dest, self.local), transmit.len)),
+                Path::Direct(dest) => match self.frame_outbound(dest, buf, transmit.len) {
+                    Some((dest, len)) => return Some((udp::outbound(dest, self.local), len)),
+                    None => self.counters.send_errors += 1,
+                },
                 // Multicast and relay paths come with their drivers (later stages); nothing
                 // configures them yet, so nothing is sent there.
                 _ => self.counters.send_errors += 1,
@@ -404,6 +441,7 @@ impl Session {
                         .clock_estimate(user_id)
                         .map(|e| e.offset_at(now.as_micros() as i64)),
                     path: endpoint.active_path(user_id),
+                    path_kind: self.path_kind(user_id),
                     streams: streams.to_vec(),
                 }
             })
@@ -536,5 +574,53 @@ mod tests {
         assert_eq!(status.peers[0].lost, 0);
         assert_eq!(a.status().lock().unwrap().peers.len(), 1);
         assert!(a_audio.inbound.recv().is_some(), "A heard of B's stream");
+    }
+
+    #[test]
+    fn connectivity_checks_find_the_peer_and_the_status_says_direct() {
+        let (mut a, _a_audio) = session(1, 1_000);
+        let (mut b, _b_audio) = session(2, 2_000);
+        for session in [&mut a, &mut b] {
+            let user_id = session.endpoint.user_id();
+            session.enable_connect(proto::connect::Config {
+                user_id,
+                key: proto::auth::RoomKey::derive(b"secret", "session-test"),
+                host: vec![session.local],
+                stun: None,
+                turn: None,
+                timing: proto::connect::Timing::default(),
+                limits: proto::connect::Limits::default(),
+                seed: u64::from(user_id),
+            });
+        }
+        // No `call`: the room's candidate exchange (here: by hand) is all either side knows.
+        for ms in 0..1_000u64 {
+            let now = Instant::from_micros(ms * 1_000);
+            for session in [&mut a, &mut b] {
+                if session.poll_timeout().is_some_and(|at| at <= now) {
+                    session.handle_timeout(now);
+                }
+            }
+            while let Some(candidate) = a.poll_candidate() {
+                b.add_remote_candidate(now, 1, candidate);
+            }
+            while let Some(candidate) = b.poll_candidate() {
+                a.add_remote_candidate(now, 2, candidate);
+            }
+            while carry(&mut a, &mut b, now) + carry(&mut b, &mut a, now) > 0 {}
+            if ms % 100 == 0 {
+                a.tick(now);
+                b.tick(now);
+            }
+        }
+        for (session, peer) in [(&a, 2), (&b, 1)] {
+            let status = session.status().lock().unwrap().clone();
+            assert_eq!(status.peers.len(), 1);
+            assert_eq!(status.peers[0].user_id, peer);
+            assert_eq!(
+                status.peers[0].path_kind,
+                Some(proto::connect::PathKind::Direct)
+            );
+        }
     }
 }

@@ -5,6 +5,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+pub use proto::connect::PathKind;
 use proto::osp::message::{StreamEncoding, StreamInfo};
 pub use proto::path::Path;
 
@@ -37,6 +38,8 @@ pub struct PeerStatus {
     /// The path its media takes (and ours to it): direct today, a relay track once relays
     /// exist.
     pub path: Option<Path>,
+    /// `direct` or `turn`, when NAT traversal chose the path (`None`: given by address).
+    pub path_kind: Option<PathKind>,
     /// The streams it announced, in its order: what we receive from it and how it is encoded.
     pub streams: Vec<RemoteStream>,
 }

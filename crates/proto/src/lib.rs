@@ -6,6 +6,7 @@
 //!
 //! - [`auth`]: the room key and the handshake proofs (HKDF, HMAC-SHA256).
 //! - [`clock`]: per-peer clock offset, skew and RTT from four-timestamp exchanges.
+//! - [`connect`]: candidates (host, STUN, TURN) and connectivity checks on the session socket.
 //! - [`endpoint`]: the session run loop: peers, clock, election, timeline, media recovery.
 //! - [`election`]: which member's clock is the session master.
 //! - [`health`]: per-peer link statistics and the adaptive bitrate policy.
@@ -46,6 +47,7 @@ static ALLOC: rt::guard::AllocDisabler = rt::guard::AllocDisabler;
 
 pub mod auth;
 pub mod clock;
+pub mod connect;
 pub mod demux;
 pub mod election;
 pub mod endpoint;

@@ -162,11 +162,13 @@ impl PlayersPane {
         );
         let codec = peer.map_or_else(|| "—".to_owned(), codecs);
         cell(ui, &codec, &format!("Codec from {name}: {codec}"));
-        let path = match peer.and_then(|p| p.path) {
-            Some(Path::Direct(_)) => "direct",
-            Some(Path::Multicast(_)) => "multicast",
-            Some(Path::Relay(_)) => "relay",
-            None => "—",
+        // NAT traversal's `direct`/`turn` when it chose the path, else the path's own kind.
+        let path = match (peer.and_then(|p| p.path_kind), peer.and_then(|p| p.path)) {
+            (Some(kind), _) => kind.as_str(),
+            (None, Some(Path::Direct(_))) => "direct",
+            (None, Some(Path::Multicast(_))) => "multicast",
+            (None, Some(Path::Relay(_))) => "relay",
+            (None, None) => "—",
         };
         cell(ui, path, &format!("Path to {name}: {path}"));
     }
