@@ -230,7 +230,7 @@ pub fn rendezvous(data: &[u8]) {
         assert_eq!(Reply::parse(&out), Ok(reply));
     }
     let now = proto::time::Instant::from_micros(1);
-    let stranger = std::net::SocketAddr::from(([127, 0, 0, 1], 9));
+    let stranger = SocketAddr::from(([127, 0, 0, 1], 9));
     let mut server = relay::Server::new(relay::Config::default(), [0; 32], now);
     server.handle_datagram(now, stranger, data);
     let mut out = Vec::new();
@@ -273,6 +273,8 @@ fn rendezvous_seeds() -> Vec<Vec<u8>> {
     .iter()
     .map(|s| s.as_bytes().to_vec())
     .collect()
+}
+
 /// Where a [`stun`] input's datagram comes from (its first byte, low two bits).
 const STUN_SERVER: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(198, 18, 0, 1)), 3478);
 const TURN_SERVER: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(198, 18, 0, 2)), 3478);
