@@ -114,6 +114,24 @@ pub struct Config {
     pub max_block: usize,
     /// Seed for every random choice of the protocol core (nonces, initial sequence numbers).
     pub seed: u64,
+    /// The room server (`HOST:PORT`, resolved when the session starts): members find each
+    /// other there, no peer addresses needed.
+    pub server: Option<String>,
+    /// A STUN server (`HOST:PORT`) for our address as the internet sees it.
+    pub stun: Option<String>,
+    /// A TURN server for when no direct path works.
+    pub turn: Option<Turn>,
+}
+
+/// A TURN server and our long-term credentials on it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Turn {
+    /// User name.
+    pub user: String,
+    /// Password.
+    pub password: String,
+    /// `HOST:PORT`, resolved when the session starts.
+    pub address: String,
 }
 
 impl Config {
@@ -132,6 +150,9 @@ impl Config {
             sample_rate: 48_000.0,
             max_block: 1024,
             seed: u64::from(user_id) ^ 0x05F5_1A3D_0000_0000,
+            server: None,
+            stun: None,
+            turn: None,
         }
     }
 

@@ -43,7 +43,7 @@ use std::sync::Arc;
 
 pub use announce::{PT_L24, PT_OPUS, PT_PARITY, track_stream};
 pub use clock::{Clock, ManualClock};
-pub use config::{Align, Codec, Config, ConfigError, JitterMode};
+pub use config::{Align, Codec, Config, ConfigError, JitterMode, Turn};
 pub use controller::{Controller, Report};
 pub use error::Error;
 pub use processor::Processor;
@@ -55,7 +55,9 @@ pub use processor::Processor;
 /// A bad configuration, a codec refusing it, or a socket that cannot be bound.
 pub fn new(config: Config) -> Result<(Controller, Processor), Error> {
     config.validate()?;
-    let (handle, link) = net::spawn(net_config(&config))?;
+    let mut net_config = net_config(&config);
+    net_config.traversal = traversal(&config)?;
+    let (handle, link) = net::spawn(net_config)?;
     build(config, handle, link, Clock::System)
 }
 
@@ -89,6 +91,46 @@ fn net_config(config: &Config) -> net::Config {
     let mut net_config = net::Config::new(config.listen, endpoint);
     net_config.peers = config.peers.clone();
     net_config
+}
+
+/// The room server, STUN and TURN servers of `config`, their host names resolved once (a
+/// detached session on virtual time has none of them).
+fn traversal(config: &Config) -> Result<Option<net::Traversal>, Error> {
+    let Some(server) = &config.server else {
+        return Ok(None);
+    };
+    let stun = config
+        .stun
+        .as_deref()
+        .map(|stun| resolve("STUN server", stun))
+        .transpose()?;
+    let turn = match &config.turn {
+        Some(turn) => Some(proto::connect::TurnServer {
+            addr: resolve("TURN server", &turn.address)?,
+            username: turn.user.clone(),
+            password: turn.password.clone(),
+        }),
+        None => None,
+    };
+    Ok(Some(net::Traversal {
+        server: resolve("room server", server)?,
+        stun,
+        turn,
+    }))
+}
+
+/// The first address `host` (`HOST:PORT`) resolves to.
+fn resolve(what: &'static str, host: &str) -> Result<std::net::SocketAddr, Error> {
+    use std::net::ToSocketAddrs;
+    let error = |reason: String| Error::Resolve {
+        what,
+        host: host.to_owned(),
+        reason,
+    };
+    host.to_socket_addrs()
+        .map_err(|e| error(e.to_string()))?
+        .next()
+        .ok_or_else(|| error("no address".to_owned()))
 }
 
 /// The controller and processor around a running network side.

@@ -55,6 +55,19 @@ pub struct Config {
     pub wake_interval: Duration,
     /// How often the shared [`Status`] and the playout delays are refreshed.
     pub status_interval: Duration,
+    /// Find peers through a room server and NAT traversal (`None`: only `peers` are called).
+    pub traversal: Option<Traversal>,
+}
+
+/// Where a session meets its room and how it crosses NATs, every host name resolved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Traversal {
+    /// The room server (`osp-relay`): members' candidates are exchanged there.
+    pub server: SocketAddr,
+    /// A STUN server for our server-reflexive candidate.
+    pub stun: Option<SocketAddr>,
+    /// A TURN server for a relayed candidate (when no direct path works).
+    pub turn: Option<proto::connect::TurnServer>,
 }
 
 impl Config {
@@ -67,6 +80,7 @@ impl Config {
             dscp: true,
             wake_interval: Duration::from_micros(250),
             status_interval: Duration::from_millis(100),
+            traversal: None,
         }
     }
 }
@@ -84,6 +98,9 @@ pub enum Error {
         /// The OS's reason.
         source: io::Error,
     },
+    /// The room server refused our configuration (a device name it cannot carry).
+    #[error("cannot join the room server: {0}")]
+    Room(#[from] proto::rendezvous::client::ConfigError),
     /// The driver threads could not be started.
     #[error("cannot start the network thread: {0}")]
     Thread(io::Error),
@@ -200,13 +217,23 @@ pub fn spawn(config: Config) -> Result<(Handle, link::AudioLink), Error> {
     let (audio, driver_link) = link::pair();
     let (requests, request_rx) = tokio::sync::mpsc::unbounded_channel();
     let epoch = std::time::Instant::now();
-    let session = Session::new(
+    let mut session = Session::new(
         config.endpoint.clone(),
         setup.local,
         setup.dscp,
         driver_link,
         epoch,
     );
+    if let Some(traversal) = &config.traversal {
+        let host = udp::host_addresses(setup.local, traversal.server);
+        start_traversal(
+            &mut session,
+            &config.endpoint,
+            traversal,
+            host,
+            proto::time::Instant::ZERO,
+        )?;
+    }
     let status = session.status();
     let thread =
         driver::start(config, socket, session, epoch, request_rx).map_err(Error::Thread)?;
@@ -219,6 +246,43 @@ pub fn spawn(config: Config) -> Result<(Handle, link::AudioLink), Error> {
         },
         audio,
     ))
+}
+
+/// Starts connectivity checks and the room membership on `session`, whose socket has the
+/// host addresses `host`.
+///
+/// # Errors
+/// [`Error::Room`] if the room server cannot carry our device name.
+pub fn start_traversal(
+    session: &mut Session,
+    endpoint: &endpoint::Config,
+    traversal: &Traversal,
+    host: Vec<SocketAddr>,
+    now: proto::time::Instant,
+) -> Result<(), Error> {
+    session.enable_connect(proto::connect::Config {
+        user_id: endpoint.user_id,
+        key: proto::auth::RoomKey::derive(&endpoint.room_secret, &endpoint.room_id),
+        host,
+        stun: traversal.stun,
+        turn: traversal.turn.clone(),
+        timing: proto::connect::Timing::default(),
+        limits: proto::connect::Limits::default(),
+        seed: endpoint.seed ^ 0x1CE,
+    });
+    session.enable_room(
+        now,
+        proto::rendezvous::client::Config {
+            server: traversal.server,
+            credentials: proto::rendezvous::Credentials::derive(
+                &endpoint.room_secret,
+                &endpoint.room_id,
+            ),
+            device_name: format!("osp-jam-{}", endpoint.user_id),
+            device_id: endpoint.user_id,
+        },
+    )?;
+    Ok(())
 }
 
 /// A session without socket or threads: the caller carries its datagrams between

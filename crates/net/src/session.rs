@@ -8,6 +8,9 @@
 //! (the run-loop contract of `proto`: drain after every input).
 
 mod connect;
+mod room;
+
+pub use room::RoomStats;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -56,6 +59,8 @@ pub struct Session {
     candidates: VecDeque<proto::connect::Candidate>,
     /// A datagram on its way between the agent and the endpoint.
     scratch: Vec<u8>,
+    /// Membership of the room on a room server (`None`: candidates are not exchanged).
+    room: Option<room::Room>,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -95,6 +100,7 @@ impl Session {
             connect: None,
             candidates: VecDeque::new(),
             scratch: Vec::new(),
+            room: None,
         }
     }
 
@@ -111,14 +117,19 @@ impl Session {
 
     /// When the endpoint next wants [`Session::handle_timeout`].
     pub fn poll_timeout(&self) -> Option<Instant> {
-        [self.endpoint.poll_timeout(), self.connect_timeout()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.endpoint.poll_timeout(),
+            self.connect_timeout(),
+            self.room_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// The endpoint's (or the connectivity agent's) deadline has passed.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.handle_room_timeout(now);
         self.handle_connect_timeout(now);
         self.handle(now, Input::Timeout);
     }
@@ -128,6 +139,9 @@ impl Session {
         self.counters.received.0 += 1;
         self.counters.received.1 += data.len() as u64;
         let from = udp::normalize(from);
+        if self.handle_room_datagram(now, from, data) {
+            return;
+        }
         if self.connect.is_some() {
             let Some(path) = self.route_inbound(now, from, data) else {
                 return;
@@ -162,6 +176,9 @@ impl Session {
     /// length. Report what became of it with [`Session::note_sent`] or
     /// [`Session::note_send_error`].
     pub fn poll_transmit(&mut self, buf: &mut [u8]) -> Option<(SocketAddr, usize)> {
+        if let Some((dest, len)) = self.poll_room_transmit(buf) {
+            return Some((udp::outbound(dest, self.local), len));
+        }
         if let Some((dest, len)) = self.poll_connect_transmit(buf) {
             return Some((udp::outbound(dest, self.local), len));
         }
@@ -255,6 +272,7 @@ impl Session {
     /// Leaves the room (peers are told) and publishes the final status.
     pub fn leave(&mut self, now: Instant) {
         self.handle(now, Input::Command(Command::Leave));
+        self.close_room();
         self.publish_status(now, true);
     }
 

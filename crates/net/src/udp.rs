@@ -88,6 +88,29 @@ pub fn outbound(dest: SocketAddr, local: SocketAddr) -> SocketAddr {
     }
 }
 
+/// The host candidates of a socket bound at `local`, for peers reached by way of `toward`
+/// (the room server): the bound address itself, or for a wildcard bind the source address the
+/// OS routes `toward` from (a connected probe socket, which sends nothing) with the bound
+/// port. Enumerating every interface would need a new dependency (`getifaddrs` has no std
+/// form); the interface facing the room server is the one a peer on the same LAN shares, and
+/// peers elsewhere meet us through the reflexive and relayed candidates anyway.
+pub fn host_addresses(local: SocketAddr, toward: SocketAddr) -> Vec<SocketAddr> {
+    if !local.ip().is_unspecified() {
+        return vec![normalize(local)];
+    }
+    let unspecified: SocketAddr = match toward {
+        SocketAddr::V4(_) => (std::net::Ipv4Addr::UNSPECIFIED, 0).into(),
+        SocketAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
+    };
+    std::net::UdpSocket::bind(unspecified)
+        .and_then(|probe| {
+            probe.connect(toward)?;
+            probe.local_addr()
+        })
+        .map(|source| vec![SocketAddr::new(source.ip(), local.port())])
+        .unwrap_or_default()
+}
+
 /// A socket on 127.0.0.1 registered with a current-thread runtime (returned with it) and its
 /// first readiness seen, as the driver's loop sees it; and its address. For tests of the code
 /// that reads and writes the driver's socket.
@@ -132,5 +155,16 @@ mod tests {
         assert_eq!(normalize(v4), v4);
         assert_eq!(outbound(v4, "[::]:5000".parse().unwrap()), mapped);
         assert_eq!(outbound(v4, "127.0.0.1:5000".parse().unwrap()), v4);
+    }
+
+    #[test]
+    fn host_addresses_are_the_bound_address_or_the_route_toward_the_server() {
+        let bound: SocketAddr = "127.0.0.1:4000".parse().unwrap();
+        let server: SocketAddr = "127.0.0.2:5100".parse().unwrap();
+        assert_eq!(host_addresses(bound, server), [bound]);
+        // A wildcard bind: the loopback route's source, with the bound port.
+        let wildcard: SocketAddr = "0.0.0.0:4001".parse().unwrap();
+        let host = host_addresses(wildcard, "127.0.0.1:5100".parse().unwrap());
+        assert_eq!(host, ["127.0.0.1:4001".parse::<SocketAddr>().unwrap()]);
     }
 }

@@ -30,7 +30,8 @@ impl Session {
         self.drain_connect(now);
     }
 
-    /// The next local candidate to announce to the room.
+    /// The next local candidate to announce to the room (with a room server configured,
+    /// [`Session::enable_room`], the session registers them itself and none come out here).
     pub fn poll_candidate(&mut self) -> Option<Candidate> {
         self.candidates.pop_front()
     }
@@ -151,5 +152,6 @@ impl Session {
                 self.handle(now, Input::Command(command));
             }
         }
+        self.sync_room_candidates();
     }
 }
