@@ -35,6 +35,12 @@ pub struct Settings {
     pub listen: String,
     /// Peers to call (`host:port`).
     pub peers: Vec<String>,
+    /// The room server (`host:port`; empty: none): members find each other there.
+    pub server: String,
+    /// A STUN server (`host:port`; empty: none).
+    pub stun: String,
+    /// A TURN server, `user:password@host:port` (empty: none).
+    pub turn: String,
     /// Our id in the room; 0 picks one at random when the session starts.
     pub user_id: u32,
     /// `"pcm"` (L24) or `"opus"`.
@@ -66,6 +72,9 @@ impl Default for Settings {
             secret: String::new(),
             listen: "0.0.0.0:48500".to_owned(),
             peers: Vec::new(),
+            server: String::new(),
+            stun: String::new(),
+            turn: String::new(),
             user_id: 0,
             codec: "opus".to_owned(),
             frame_samples: 120,
@@ -92,6 +101,17 @@ pub enum SettingsError {
         /// Its value.
         value: String,
     },
+    /// A server that is not `host:port`.
+    #[error("{what} {value:?} is not host:port (like relay.example.org:5100)")]
+    Server {
+        /// Which server.
+        what: &'static str,
+        /// Its value.
+        value: String,
+    },
+    /// A TURN server that is not `user:password@host:port`.
+    #[error("TURN server {0:?} is not user:password@host:port")]
+    Turn(String),
     /// A codec name other than pcm / opus.
     #[error("codec {0:?} is neither \"pcm\" nor \"opus\"")]
     Codec(String),
@@ -185,6 +205,9 @@ impl Settings {
         };
         let mut config = engine::Config::new(user_id, &self.room, &self.secret, listen);
         config.peers = peers;
+        config.server = server_setting("room server", &self.server)?;
+        config.stun = server_setting("STUN server", &self.stun)?;
+        config.turn = turn_setting(&self.turn)?;
         config.codec = codec;
         config.jitter = jitter;
         config.align = align;
@@ -193,6 +216,57 @@ impl Settings {
         config.seed = u64::from(user_id) ^ std::process::id() as u64 ^ nanos();
         Ok(config)
     }
+}
+
+/// A `host:port` setting (empty: none); the host is resolved when the session starts.
+fn server_setting(what: &'static str, value: &str) -> Result<Option<String>, SettingsError> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Ok(None);
+    }
+    if is_host_port(value) {
+        Ok(Some(value.to_owned()))
+    } else {
+        Err(SettingsError::Server {
+            what,
+            value: value.to_owned(),
+        })
+    }
+}
+
+/// `user:password@host:port` (empty: none). The password may hold `:` and `@`: the user
+/// ends at the first `:`, the server starts after the last `@`.
+fn turn_setting(value: &str) -> Result<Option<engine::Turn>, SettingsError> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Ok(None);
+    }
+    let bad = || SettingsError::Turn(value.to_owned());
+    let (credentials, address) = value.rsplit_once('@').ok_or_else(bad)?;
+    let (user, password) = credentials.split_once(':').ok_or_else(bad)?;
+    if user.is_empty() || password.is_empty() || !is_host_port(address) {
+        return Err(bad());
+    }
+    Ok(Some(engine::Turn {
+        user: user.to_owned(),
+        password: password.to_owned(),
+        address: address.to_owned(),
+    }))
+}
+
+/// `host:port` or `[v6]:port` with a port 1..=65535 and a host without spaces.
+fn is_host_port(value: &str) -> bool {
+    if value.parse::<SocketAddr>().is_ok() {
+        return true;
+    }
+    let Some((host, port)) = value.rsplit_once(':') else {
+        return false;
+    };
+    let host_ok = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+    host_ok && port.parse::<u16>().is_ok_and(|p| p != 0)
 }
 
 /// A non-zero id unlikely to collide with another member's (std's per-process random hash

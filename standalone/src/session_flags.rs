@@ -12,6 +12,9 @@ Session flags (OSP Jam):
   --listen ADDR        local UDP address; port 0 lets the OS choose [default: 0.0.0.0:48500]
                        (the app prints `listening on ADDR` once the session starts)
   --peer ADDR          a peer to call (repeatable)
+  --server HOST:PORT   meet the room on this room server (osp-relay): no --peer needed
+  --stun HOST:PORT     a STUN server, to learn our address behind a NAT
+  --turn USER:PASS@HOST:PORT  a TURN server, for when no direct path through the NATs works
   --user-id N          our id in the room [default: random]
   --codec pcm|opus     how our track is encoded [default: opus]
   --frame N            samples per packet: pcm 16..=240, opus 120/240/480/960 [default: 120]
@@ -56,6 +59,9 @@ pub(crate) fn parse(args: Vec<String>) -> Result<(Settings, Vec<String>), String
             "--secret" => settings.secret = value("--secret")?,
             "--listen" => settings.listen = value("--listen")?,
             "--peer" => settings.peers.push(value("--peer")?),
+            "--server" => settings.server = value("--server")?,
+            "--stun" => settings.stun = value("--stun")?,
+            "--turn" => settings.turn = value("--turn")?,
             "--user-id" => {
                 settings.user_id = number(&value("--user-id")?, "--user-id")?;
                 if settings.user_id == 0 {
@@ -198,10 +204,57 @@ mod tests {
             (&["--jitter", "-1"], "--jitter"),
             (&["--room"], "needs a value"),
             (&["--user-id", "0"], "at least 1"),
+            (
+                &["--room", "r", "--server", "relay"],
+                "room server \"relay\" is not host:port",
+            ),
+            (&["--room", "r", "--server", "relay:0"], "host:port"),
+            (&["--room", "r", "--stun", "a b:3478"], "STUN server"),
+            (
+                &["--room", "r", "--turn", "relay:3478"],
+                "user:password@host:port",
+            ),
+            (
+                &["--room", "r", "--turn", "u@relay:3478"],
+                "user:password@host:port",
+            ),
+            (
+                &["--room", "r", "--turn", ":p@relay:3478"],
+                "user:password@host:port",
+            ),
+            (&["--room", "r", "--server"], "needs a value"),
         ] {
             let err = parse(args(bad)).unwrap_err();
             assert!(err.contains(says), "{bad:?}: {err}");
         }
+    }
+
+    #[test]
+    fn server_flags_reach_the_engine_config() {
+        let (settings, rest) = parse(args(&[
+            "--room",
+            "band",
+            "--server",
+            "relay.example.org:5100",
+            "--stun=198.18.0.1:3478",
+            "--turn",
+            "alice:p@ss:w@rd@[::1]:3478",
+        ]))
+        .unwrap();
+        assert_eq!(rest, ["osp-jam"]);
+        let config = settings.engine_config(48_000.0, 64).unwrap();
+        assert_eq!(config.server.as_deref(), Some("relay.example.org:5100"));
+        assert_eq!(config.stun.as_deref(), Some("198.18.0.1:3478"));
+        let turn = config.turn.unwrap();
+        assert_eq!(
+            (
+                turn.user.as_str(),
+                turn.password.as_str(),
+                turn.address.as_str()
+            ),
+            ("alice", "p@ss:w@rd", "[::1]:3478")
+        );
+        assert!(config.peers.is_empty(), "a room server needs no --peer");
     }
 
     #[test]

@@ -32,6 +32,7 @@ pub(super) struct JoinForm {
     room: String,
     secret: String,
     peers: String,
+    server: String,
     listen: String,
     codec: String,
     frame: u32,
@@ -58,6 +59,7 @@ impl JoinForm {
             room: settings.room.clone(),
             secret,
             peers: settings.peers.join(", "),
+            server: settings.server.clone(),
             listen: settings.listen.clone(),
             codec: settings.codec.clone(),
             frame: settings.frame_samples,
@@ -83,6 +85,7 @@ impl JoinForm {
                 .filter(|peer| !peer.is_empty())
                 .map(str::to_owned)
                 .collect(),
+            server: self.server.trim().to_owned(),
             codec: self.codec.clone(),
             frame_samples: self.frame,
             jitter_ms: (!self.jitter_auto).then_some(self.jitter_ms),
@@ -105,6 +108,7 @@ impl JoinForm {
             .show(ui, |ui| {
                 labelled_text(ui, "Room", &mut self.room, false);
                 labelled_text(ui, "Secret", &mut self.secret, true);
+                labelled_text(ui, "Server", &mut self.server, false);
                 labelled_text(ui, "Peers", &mut self.peers, false);
                 labelled_text(ui, "Listen on", &mut self.listen, false);
 

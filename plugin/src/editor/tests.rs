@@ -125,6 +125,7 @@ fn join_starts_the_session_typed_and_keeps_the_secret_out_of_the_project() {
             ("Room", "editor-room"),
             ("Secret", "s3cret"),
             ("Listen on", "127.0.0.1:0"),
+            ("Server", "127.0.0.1:9"),
             ("Peers", "127.0.0.1:9"),
         ],
     );
@@ -132,6 +133,7 @@ fn join_starts_the_session_typed_and_keeps_the_secret_out_of_the_project() {
     assert_eq!(settings.room, "editor-room");
     assert_eq!(settings.listen, "127.0.0.1:0");
     assert_eq!(settings.peers, ["127.0.0.1:9"]);
+    assert_eq!(settings.server, "127.0.0.1:9");
     // The project's state carries no secret; the user's file does, for that room.
     let saved = serde_json::to_string(&settings).unwrap();
     assert!(!saved.contains("s3cret"), "{saved}");
