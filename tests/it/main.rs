@@ -12,6 +12,7 @@ mod engine_virtual;
 mod jack_shell;
 mod jam;
 mod latency_virtual;
+mod nat_jam;
 mod natlab;
 mod osp_relay;
 mod robustness;

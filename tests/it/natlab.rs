@@ -11,7 +11,7 @@
 //! `behaviour` proves the lab does what it claims; `lifecycle` that it cleans up.
 
 mod behaviour;
-mod coturn;
+pub(crate) mod coturn;
 mod lifecycle;
 mod namespace;
 mod stun;

@@ -85,6 +85,31 @@ impl Namespace {
         }
     }
 
+    /// Runs `work` on a thread that entered the namespace first: what it binds (and every
+    /// thread it starts, which inherits the namespace) stays in there; for a whole engine
+    /// whose driver binds its own socket.
+    pub(crate) fn within<T: Send>(&self, work: impl FnOnce() -> T + Send) -> T {
+        let path = format!("/var/run/netns/{}", self.name);
+        let result = std::thread::scope(|scope| {
+            scope
+                .spawn(|| -> std::io::Result<T> {
+                    let handle = std::fs::File::open(&path)?;
+                    // SAFETY: as in `udp_socket`: an open namespace file, this thread only.
+                    let entered = unsafe { libc::setns(handle.as_raw_fd(), libc::CLONE_NEWNET) };
+                    if entered != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(work())
+                })
+                .join()
+        });
+        match result {
+            Ok(Ok(value)) => value,
+            Ok(Err(error)) => panic!("natlab: cannot enter {}: {error}", self.name),
+            Err(_) => panic!("natlab: the thread working in {} panicked", self.name),
+        }
+    }
+
     /// A UDP socket bound to `addr` inside the namespace.
     ///
     /// A socket stays in the namespace it was created in, so a short-lived thread enters the

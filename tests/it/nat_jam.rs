@@ -1,0 +1,282 @@
+//! Two players in homes behind real NATs (the natlab) meet through the real `osp-relay` in the
+//! wan, with coturn there for STUN and TURN, and play: each player is a whole engine whose
+//! driver runs inside its home's namespace, configured with nothing but the three servers (no
+//! peer address). Behind two endpoint-independent NATs the pair punches through (`path
+//! direct`, to the other router's public address, so nothing runs through coturn); behind a
+//! port-randomising one it falls back to TURN. Each case measures what B hears of A's sine
+//! (level and pitch), the time to connect and the time to first audio.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use engine::{Codec, Config, Controller, JitterMode, Processor, Turn};
+use proto::connect::PathKind;
+use proto::path::Path;
+
+use crate::natlab::{Coturn, Home, Lab, Nat, WAN_HOSTS, coturn};
+use crate::support::{KillOnDrop, bundled, dominant_frequency, rms};
+
+/// Bound on every single wait.
+const WAIT: Duration = Duration::from_secs(20);
+const SR: u32 = 48_000;
+const BLOCK: usize = 64;
+/// A's sine: a whole number of cycles per 512-sample window (exact window RMS).
+const FREQ: f64 = 937.5;
+const AMP: f32 = 0.25;
+/// What B's hearing of A is measured over: 1 s.
+const MEASURE: usize = 48_000;
+
+/// coturn and the room server in the lab's wan.
+struct Servers {
+    coturn: Coturn,
+    room: SocketAddr,
+    _relay: KillOnDrop,
+}
+
+impl Servers {
+    fn start(lab: &Lab) -> Self {
+        let coturn = Coturn::start(lab);
+        let room = SocketAddr::from((WAN_HOSTS[2], 5100));
+        let mut command = lab
+            .wan
+            .command(bundled("osp-relay").to_str().expect("a UTF-8 path"));
+        command
+            .args(["--listen", &room.to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        let mut relay = lab.wan.spawn(command, "osp-relay");
+        let mut line = String::new();
+        let stdout = relay.0.stdout.take().expect("osp-relay's stdout");
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("osp-relay's first line");
+        assert_eq!(line.trim(), format!("osp-relay listening on {room}"));
+        Self {
+            coturn,
+            room,
+            _relay: relay,
+        }
+    }
+}
+
+/// A player's engine, started inside `home`'s host namespace with the room server, STUN and
+/// TURN configured and no peer: PCM 64-sample frames (exact levels), a fixed 20 ms jitter
+/// buffer (the test checks the path, not this machine's scheduling).
+fn player(home: &Home, user_id: u32, servers: &Servers) -> (Controller, Processor) {
+    let mut config = Config::new(
+        user_id,
+        "nat-jam",
+        "s3cret",
+        SocketAddr::from((home.addr, 0)),
+    );
+    config.codec = Codec::PcmL24 { frame_samples: 64 };
+    config.jitter = JitterMode::Fixed(Duration::from_millis(20));
+    config.max_block = BLOCK;
+    config.seed = u64::from(user_id);
+    let turn = servers.coturn.listening[0].to_string();
+    config.server = Some(servers.room.to_string());
+    config.stun = Some(turn.clone());
+    config.turn = Some(Turn {
+        user: coturn::USER.to_owned(),
+        password: coturn::PASSWORD.to_owned(),
+        address: turn,
+    });
+    home.host
+        .within(move || engine::new(config))
+        .unwrap_or_else(|e| panic!("player {user_id}: {e}"))
+}
+
+/// Both processors in real time on one thread (a 64-sample block every 1.333 ms): A plays
+/// the sine, B silence; B's output of A's stream (left) is kept, from the first block that
+/// carries it.
+struct Lockstep {
+    stop: Arc<AtomicBool>,
+    heard: Arc<Mutex<Vec<f32>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Lockstep {
+    fn start(mut a: Processor, mut b: Processor) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let heard = Arc::new(Mutex::new(Vec::with_capacity(20 * MEASURE)));
+        let thread = {
+            let (stop, heard) = (Arc::clone(&stop), Arc::clone(&heard));
+            std::thread::spawn(move || {
+                let period = Duration::from_secs_f64(BLOCK as f64 / f64::from(SR));
+                let start = Instant::now();
+                let (mut tone, silence) = ([0f32; BLOCK], [0f32; BLOCK]);
+                let mut block = 0u32;
+                while !stop.load(Ordering::Relaxed) {
+                    if let Some(wait) =
+                        (start + period * block).checked_duration_since(Instant::now())
+                    {
+                        std::thread::sleep(wait);
+                    }
+                    let first = a.sample_clock();
+                    for (i, x) in tone.iter_mut().enumerate() {
+                        let t = (first + i as u64) as f64 / f64::from(SR);
+                        *x = AMP * (2.0 * std::f64::consts::PI * FREQ * t).sin() as f32;
+                    }
+                    a.process(&tone, &tone, None);
+                    b.process(&silence, &silence, None);
+                    block += 1;
+                    let from_a = (0..engine::processor::MAX_REMOTES)
+                        .filter_map(|i| b.remote(i))
+                        .find(|r| r.user_id == 1);
+                    let mut heard = heard.lock().expect("heard");
+                    if let Some(stream) = from_a
+                        && (!heard.is_empty() || stream.left.iter().any(|&s| s != 0.0))
+                        && heard.len() < 20 * MEASURE
+                    {
+                        heard.extend_from_slice(stream.left);
+                    }
+                }
+            })
+        };
+        Self {
+            stop,
+            heard,
+            thread: Some(thread),
+        }
+    }
+
+    fn heard(&self) -> usize {
+        self.heard.lock().expect("heard").len()
+    }
+
+    fn stop(mut self) -> Vec<f32> {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            thread.join().expect("lockstep thread");
+        }
+        std::mem::take(&mut *self.heard.lock().expect("heard"))
+    }
+}
+
+impl Drop for Lockstep {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Polls `done` every 20 ms for at most [`WAIT`]; the time it took.
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < WAIT, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    start.elapsed()
+}
+
+/// What a case measured.
+struct Heard {
+    /// Each player's path to the other (A's, B's).
+    paths: [(PathKind, SocketAddr); 2],
+}
+
+/// Runs players 1 (A, home 1) and 2 (B, home 2) until B has heard a second of A, and checks
+/// level and pitch.
+fn jam(lab: &Lab, servers: &Servers, case: &str) -> Heard {
+    let start = Instant::now();
+    let (mut a, a_audio) = player(lab.home(1), 1, servers);
+    let (mut b, b_audio) = player(lab.home(2), 2, servers);
+    let lockstep = Lockstep::start(a_audio, b_audio);
+    let path = |c: &mut Controller| {
+        let report = c.report();
+        let peer = report.peers.first()?;
+        match (peer.path_kind, peer.path) {
+            (Some(kind), Some(Path::Direct(addr))) => Some((kind, addr)),
+            _ => None,
+        }
+    };
+    wait_until(&format!("{case}: both players to connect"), || {
+        path(&mut a).is_some() && path(&mut b).is_some()
+    });
+    let connected = start.elapsed();
+    wait_until(&format!("{case}: B to hear A"), || lockstep.heard() > 0);
+    let first_audio = start.elapsed();
+    // Half a second for the buffer to settle, then the measured second.
+    wait_until(&format!("{case}: 1.5 s of A at B"), || {
+        lockstep.heard() >= MEASURE * 3 / 2
+    });
+    let paths = [path(&mut a), path(&mut b)].map(|p| p.expect("still connected"));
+    let heard = lockstep.stop();
+    let measured = &heard[heard.len() - MEASURE..];
+    let mut levels: Vec<f64> = measured
+        .chunks_exact(512)
+        .map(|w| 20.0 * (rms(w) * 2f64.sqrt() / f64::from(AMP)).log10())
+        .collect();
+    levels.sort_by(f64::total_cmp);
+    let level_db = levels[levels.len() / 2];
+    let dropouts = levels.iter().filter(|&&db| db < -6.0).count();
+    let mut pitches: Vec<f64> = measured
+        .chunks_exact(9_600)
+        .map(|w| dominant_frequency(w, f64::from(SR), FREQ))
+        .collect();
+    pitches.sort_by(f64::total_cmp);
+    let pitch = pitches[pitches.len() / 2];
+    eprintln!(
+        "{case}: connected after {:.0} ms, B heard A after {:.0} ms; A's path {} to {}, B's {} \
+         to {}; A at B {level_db:+.3} dB, {pitch:.2} Hz, {dropouts} of {} windows below -6 dB",
+        connected.as_secs_f64() * 1e3,
+        first_audio.as_secs_f64() * 1e3,
+        paths[0].0,
+        paths[0].1,
+        paths[1].0,
+        paths[1].1,
+        levels.len()
+    );
+    // PCM end to end at unity gain on one clock: A's level exactly (but for the 24-bit step),
+    // A's pitch exactly (0.1 Hz is the estimator's step).
+    assert!(level_db.abs() < 0.1, "{case}: A at B at {level_db:+.3} dB");
+    assert!(
+        (pitch - FREQ).abs() < 0.5,
+        "{case}: A at B at {pitch:.2} Hz"
+    );
+    // A loaded machine may conceal a packet or two; a broken path silences most.
+    assert!(
+        dropouts * 20 <= levels.len(),
+        "{case}: {dropouts} of {} windows below -6 dB",
+        levels.len()
+    );
+    Heard { paths }
+}
+
+#[test]
+fn nat_jam_two_endpoint_independent_nats_connect_directly() {
+    let lab = Lab::builder()
+        .home(Nat::EndpointIndependent)
+        .home(Nat::EndpointIndependent)
+        .build();
+    let servers = Servers::start(&lab);
+    let heard = jam(&lab, &servers, "endpoint-independent");
+    for (who, (kind, _)) in ["A", "B"].iter().zip(heard.paths) {
+        assert_eq!(kind, PathKind::Direct, "{who}'s path");
+    }
+    // Each reaches the other at the other router's public address: the audio runs between
+    // the two NATs, never through coturn's relay address.
+    assert_eq!(heard.paths[0].1.ip(), lab.home(2).public);
+    assert_eq!(heard.paths[1].1.ip(), lab.home(1).public);
+    assert_ne!(heard.paths[0].1.ip(), servers.coturn.relay_ip);
+}
+
+#[test]
+fn nat_jam_a_port_randomising_nat_falls_back_to_turn() {
+    let lab = Lab::builder()
+        .home(Nat::EndpointIndependent)
+        .home(Nat::PortRandomising)
+        .build();
+    let servers = Servers::start(&lab);
+    let heard = jam(&lab, &servers, "port-randomising");
+    for (who, (kind, _)) in ["A", "B"].iter().zip(heard.paths) {
+        assert_eq!(kind, PathKind::Turn, "{who}'s path");
+    }
+}
