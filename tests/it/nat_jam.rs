@@ -148,12 +148,11 @@ impl Lockstep {
         self.heard.lock().expect("heard").len()
     }
 
-    fn stop(mut self) -> Vec<f32> {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            thread.join().expect("lockstep thread");
-        }
-        std::mem::take(&mut *self.heard.lock().expect("heard"))
+    /// Stops the loop (on drop) and hands over what B heard.
+    fn stop(self) -> Vec<f32> {
+        let heard = Arc::clone(&self.heard);
+        drop(self);
+        std::mem::take(&mut *heard.lock().expect("heard"))
     }
 }
 

@@ -94,7 +94,8 @@ impl Namespace {
             scope
                 .spawn(|| -> std::io::Result<T> {
                     let handle = std::fs::File::open(&path)?;
-                    // SAFETY: as in `udp_socket`: an open namespace file, this thread only.
+                    // SAFETY: `handle` is an open namespace file for the whole call, and only
+                    // this thread (which ends when `work` returns) changes namespace.
                     let entered = unsafe { libc::setns(handle.as_raw_fd(), libc::CLONE_NEWNET) };
                     if entered != 0 {
                         return Err(std::io::Error::last_os_error());
@@ -116,29 +117,8 @@ impl Namespace {
     /// namespace (`setns`), binds, and hands the socket back: the test then drives it like any
     /// other socket, with no helper process and no output to parse.
     pub(crate) fn udp_socket(&self, addr: SocketAddr) -> UdpSocket {
-        let path = format!("/var/run/netns/{}", self.name);
-        let bound = std::thread::scope(|scope| {
-            scope
-                .spawn(|| -> std::io::Result<UdpSocket> {
-                    let handle = std::fs::File::open(&path)?;
-                    // SAFETY: `handle` is an open namespace file for the whole call, and only
-                    // this thread (which ends right after binding) changes namespace.
-                    let entered = unsafe { libc::setns(handle.as_raw_fd(), libc::CLONE_NEWNET) };
-                    if entered != 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    UdpSocket::bind(addr)
-                })
-                .join()
-        });
-        match bound {
-            Ok(Ok(socket)) => socket,
-            Ok(Err(error)) => panic!("natlab: cannot bind {addr} in {}: {error}", self.name),
-            Err(_) => panic!(
-                "natlab: the thread binding {addr} in {} panicked",
-                self.name
-            ),
-        }
+        self.within(|| UdpSocket::bind(addr))
+            .unwrap_or_else(|error| panic!("natlab: cannot bind {addr} in {}: {error}", self.name))
     }
 }
 
