@@ -153,6 +153,32 @@ fn startup_failures_say_why_in_one_line_with_status_2() {
         "missing.json",
     );
 
+    expect_start_failure(
+        &["--room", "r", "--turn", "relay:3478"],
+        &[],
+        "user:password@",
+    );
+    // A room server whose name cannot resolve (`.invalid` never does, RFC 6761): one line
+    // naming it, at start, not a silent room.
+    expect_start_failure(
+        &[
+            "--backend",
+            "dummy",
+            "-p",
+            "64",
+            "--room",
+            "r",
+            "--secret",
+            "s",
+            "--listen",
+            "127.0.0.1:0",
+            "--server",
+            "room.invalid:5100",
+        ],
+        &[],
+        "cannot resolve room server \"room.invalid:5100\"",
+    );
+
     // The room's UDP port held by another socket: the app does not play on without its room.
     let held = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind a UDP port");
     let port = held.local_addr().unwrap().to_string();
