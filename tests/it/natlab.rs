@@ -4,8 +4,8 @@
 //! it meets, not a model of them.
 //!
 //! A test builds a [`Lab`] (needs root: network namespaces and nftables), starts servers with
-//! [`Namespace::command`]/[`Namespace::spawn`] (or [`Coturn::start`]), opens sockets inside a
-//! namespace with [`Namespace::udp_socket`], and forces a rebinding with
+//! [`namespace::Namespace::command`]/[`namespace::Namespace::spawn`] (or [`Coturn::start`]), opens sockets inside a
+//! namespace with [`namespace::Namespace::udp_socket`], and forces a rebinding with
 //! [`Home::flush_mappings`]. Everything is removed when the lab drops, also when the test
 //! panics; namespaces of test processes that were killed are swept by the next lab.
 //! `behaviour` proves the lab does what it claims; `lifecycle` that it cleans up.
@@ -18,5 +18,4 @@ mod stun;
 mod topology;
 
 pub(crate) use coturn::Coturn;
-pub(crate) use namespace::Namespace;
 pub(crate) use topology::{Home, Lab, Nat, WAN_HOSTS};
