@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use engine::{Codec, Config, JitterMode, Processor};
 
-use crate::support::{KillOnDrop, bundled, dominant_frequency, jackd, rms, tempdir};
+use crate::support::{KillOnDrop, bundled, hear_sine, jackd, tempdir};
 
 /// Bound on every single wait in these tests.
 const WAIT: Duration = Duration::from_secs(30);
@@ -192,31 +192,17 @@ fn jam_through_jack(servers: &[String; 2], codec: &str, tolerance_db: f64) -> Pe
         // Unity all the way (input gain, player gain, output gain 0 dB; monitor mix 50 %
         // puts the room at full level; A's limiter leaves −6 dBFS alone), so B's output is
         // A's sine at A's level, measured as the median over 10 ms windows.
-        let windows: Vec<f64> = x
-            .chunks_exact(480)
-            .map(|w| 20.0 * (rms(w) * 2f64.sqrt() / AMP).log10())
-            .collect();
-        let mut sorted = windows.clone();
-        sorted.sort_by(f64::total_cmp);
-        let level_db = sorted[sorted.len() / 2];
-        let dropouts = windows.iter().filter(|&&db| db < -6.0).count();
-        // Pitch: the median of the DFT peaks of 0.2 s windows. Over the whole 4 s the peak's
-        // lobe is 0.25 Hz wide, narrower than the estimator's coarse 4.4 Hz search grid, so a
-        // pitch a little off 440 (or gliding) was found on a side lobe (400.1 Hz once).
-        // The two dummy servers run a little apart (47,679-48,049 Hz each, up to 0.13 % from
-        // each other), and B's resampler follows A's clock only as its buffer level asks, so
-        // over 4 s the pitch lies between 440 Hz on B's clock (not yet followed) and 440 Hz on
-        // A's (fully followed), give or take the resampler's glide while its buffer converges.
-        let mut pitches: Vec<f64> = x
-            .chunks_exact(9_600)
-            .map(|w| dominant_frequency(w, f64::from(SR), FREQ))
-            .collect();
-        pitches.sort_by(f64::total_cmp);
-        let freq = pitches[pitches.len() / 2];
+        // Pitch: the median of 0.2 s windows' peaks. The two dummy servers run a little apart
+        // (47,679-48,049 Hz each, up to 0.13 % from each other), and B's resampler follows A's
+        // clock only as its buffer level asks, so over 4 s the pitch lies between 440 Hz on
+        // B's clock (not yet followed) and 440 Hz on A's (fully followed), give or take the
+        // resampler's glide while its buffer converges.
+        let heard = hear_sine(&x, f64::from(SR), AMP, FREQ, 480);
+        let (level_db, dropouts, freq) = (heard.level_db, heard.dropouts, heard.pitch);
         eprintln!(
             "{codec}: channel {ch}: {level_db:+.3} dB (median of {} windows, {dropouts} below \
              -6 dB), {freq:.2} Hz",
-            windows.len()
+            heard.windows
         );
         assert!(
             level_db.abs() < tolerance_db,
@@ -235,9 +221,9 @@ fn jam_through_jack(servers: &[String; 2], codec: &str, tolerance_db: f64) -> Pe
         // A glitch on a loaded machine may conceal a packet or two; a broken path would
         // silence most of them.
         assert!(
-            dropouts * 20 <= windows.len(),
+            dropouts * 20 <= heard.windows,
             "{codec}: channel {ch}: {dropouts} of {} windows below -6 dB",
-            windows.len()
+            heard.windows
         );
     }
 

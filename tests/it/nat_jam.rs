@@ -18,7 +18,7 @@ use proto::connect::PathKind;
 use proto::path::Path;
 
 use crate::natlab::{Coturn, Home, Lab, Nat, WAN_HOSTS, coturn};
-use crate::support::{KillOnDrop, bundled, dominant_frequency, rms};
+use crate::support::{KillOnDrop, bundled, hear_sine};
 
 /// Bound on every single wait.
 const WAIT: Duration = Duration::from_secs(20);
@@ -217,19 +217,8 @@ fn jam(lab: &Lab, servers: &Servers, case: &str) -> Heard {
     let paths = [path(&mut a), path(&mut b)].map(|p| p.expect("still connected"));
     let heard = lockstep.stop();
     let measured = &heard[heard.len() - MEASURE..];
-    let mut levels: Vec<f64> = measured
-        .chunks_exact(512)
-        .map(|w| 20.0 * (rms(w) * 2f64.sqrt() / f64::from(AMP)).log10())
-        .collect();
-    levels.sort_by(f64::total_cmp);
-    let level_db = levels[levels.len() / 2];
-    let dropouts = levels.iter().filter(|&&db| db < -6.0).count();
-    let mut pitches: Vec<f64> = measured
-        .chunks_exact(9_600)
-        .map(|w| dominant_frequency(w, f64::from(SR), FREQ))
-        .collect();
-    pitches.sort_by(f64::total_cmp);
-    let pitch = pitches[pitches.len() / 2];
+    let heard = hear_sine(measured, f64::from(SR), f64::from(AMP), FREQ, 512);
+    let (level_db, dropouts, pitch) = (heard.level_db, heard.dropouts, heard.pitch);
     eprintln!(
         "{case}: connected after {:.0} ms, B heard A after {:.0} ms; A's path {} to {}, B's {} \
          to {}; A at B {level_db:+.3} dB, {pitch:.2} Hz, {dropouts} of {} windows below -6 dB",
@@ -239,7 +228,7 @@ fn jam(lab: &Lab, servers: &Servers, case: &str) -> Heard {
         paths[0].1,
         paths[1].0,
         paths[1].1,
-        levels.len()
+        heard.windows
     );
     // PCM end to end at unity gain on one clock: A's level exactly (but for the 24-bit step),
     // A's pitch exactly (0.1 Hz is the estimator's step).
@@ -250,9 +239,9 @@ fn jam(lab: &Lab, servers: &Servers, case: &str) -> Heard {
     );
     // A loaded machine may conceal a packet or two; a broken path silences most.
     assert!(
-        dropouts * 20 <= levels.len(),
+        dropouts * 20 <= heard.windows,
         "{case}: {dropouts} of {} windows below -6 dB",
-        levels.len()
+        heard.windows
     );
     Heard { paths }
 }

@@ -58,6 +58,42 @@ pub(crate) fn dominant_frequency(x: &[f32], sr: f64, guess: f64) -> f64 {
         .unwrap_or(best)
 }
 
+/// A sine as a receiver heard it: its level (median over short windows), how many of those
+/// windows fell below −6 dB (dropouts), and its pitch (median of the DFT peaks of 0.2 s windows:
+/// over a few seconds one peak's lobe is narrower than the search grid, so a pitch a little off
+/// the guess or gliding would be found on a side lobe).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct HeardSine {
+    pub(crate) level_db: f64,
+    pub(crate) dropouts: usize,
+    pub(crate) windows: usize,
+    pub(crate) pitch: f64,
+}
+
+/// Measures `x` (one channel at `sr`) as a sine of amplitude `amp` near `freq`, its level over
+/// windows of `level_window` samples.
+pub(crate) fn hear_sine(x: &[f32], sr: f64, amp: f64, freq: f64, level_window: usize) -> HeardSine {
+    let levels: Vec<f64> = x
+        .chunks_exact(level_window)
+        .map(|w| 20.0 * (rms(w) * 2f64.sqrt() / amp).log10())
+        .collect();
+    let dropouts = levels.iter().filter(|&&db| db < -6.0).count();
+    let pitches: Vec<f64> = x
+        .chunks_exact(9_600)
+        .map(|w| dominant_frequency(w, sr, freq))
+        .collect();
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    HeardSine {
+        windows: levels.len(),
+        level_db: median(levels),
+        dropouts,
+        pitch: median(pitches),
+    }
+}
+
 /// Waits (bounded by `limit`) for `child` to exit and expects status 0.
 pub(crate) fn expect_clean_exit(child: &mut KillOnDrop, what: &str, limit: std::time::Duration) {
     let start = std::time::Instant::now();
