@@ -263,3 +263,16 @@ fn nat_jam_two_endpoint_independent_nats_connect_directly() {
     assert_eq!(heard.paths[1].1.ip(), lab.home(1).public);
     assert_ne!(heard.paths[0].1.ip(), servers.coturn.relay_ip);
 }
+
+#[test]
+fn nat_jam_a_port_randomising_nat_falls_back_to_turn() {
+    let lab = Lab::builder()
+        .home(Nat::PortRandomising)
+        .home(Nat::EndpointIndependent)
+        .build();
+    let servers = Servers::start(&lab);
+    let heard = jam(&lab, &servers, "port-randomising");
+    for (who, (kind, _)) in ["A", "B"].iter().zip(heard.paths) {
+        assert_eq!(kind, PathKind::Turn, "{who}'s path");
+    }
+}

@@ -222,7 +222,9 @@ impl Agent {
             self.stats.over_limit += 1;
             return;
         }
-        if let Some(turn) = &mut self.turn {
+        if let Some(turn) = &mut self.turn
+            && checks::relays_to(Base::Relay, &candidate)
+        {
             for request in turn.want_peer(candidate.addr) {
                 self.send_turn(now, request);
             }

@@ -156,9 +156,14 @@ fn srflx_by_binding_relay_by_allocate_and_channel_data_both_ways_through_coturn(
     let kinds: Vec<Kind> = agent.local_candidates().iter().map(|c| c.kind).collect();
     assert!(kinds.contains(&Kind::ServerReflexive) && kinds.contains(&Kind::Relayed));
 
-    // The peer's candidate makes the agent permit it and bind a channel to it.
+    // The peer's public (server-reflexive) candidate makes the agent permit it and bind a
+    // channel to it; a host candidate would not (the server has no route into a home).
     let now = proto::time::Instant::from_duration(start.elapsed());
-    agent.add_remote_candidate(now, 2, Candidate::new(Kind::Host, peer_addr, 65535));
+    agent.add_remote_candidate(
+        now,
+        2,
+        Candidate::new(Kind::ServerReflexive, peer_addr, 65535),
+    );
     let payload: Vec<u8> = (0..160u32).map(|i| 0x80 ^ (i as u8)).collect();
     let mut framed = [0; 1500];
     let bound = drive(&mut agent, &socket, start, Duration::from_secs(5), |a| {

@@ -40,7 +40,7 @@ impl Coturn {
             "listening-ip={a}\nlistening-ip={b}\nlistening-port={port}\nalt-listening-port={alt}\n\
              relay-ip={relay_ip}\nmin-port={min}\nmax-port={max}\n\
              realm=lab.test\nlt-cred-mech\nuser={USER}:{PASSWORD}\nfingerprint\n\
-             no-tls\nno-dtls\nno-cli\nno-software-attribute\nlog-file=stdout\nsimple-log\n\
+             no-tls\nno-dtls\nno-cli\nno-software-attribute\nlog-file=stdout\nsimple-log\nverbose\n\
              pidfile={dir}/turnserver.pid\nuserdb={dir}/turndb.sqlite\n",
             a = WAN_HOSTS[0],
             b = WAN_HOSTS[1],

@@ -116,7 +116,9 @@ impl Peer {
         }
         self.remotes.push(remote);
         for &base in bases {
-            self.add_pair(base, remote);
+            if relays_to(base, &remote) {
+                self.add_pair(base, remote);
+            }
         }
         self.next_check_at.get_or_insert(now);
         true
@@ -125,7 +127,9 @@ impl Peer {
     /// A new local base (our relayed address): pairs it with every remote candidate.
     pub(crate) fn add_base(&mut self, now: Instant, base: Base) {
         for remote in self.remotes.clone() {
-            self.add_pair(base, remote);
+            if relays_to(base, &remote) {
+                self.add_pair(base, remote);
+            }
         }
         if !self.remotes.is_empty() {
             self.next_check_at.get_or_insert(now);
@@ -420,9 +424,51 @@ impl Peer {
 
 /// The priority our side of a pair is given: the best host candidate for the socket, relayed
 /// for the allocation.
+/// Whether `base` is paired with `remote`: every pair but our relayed address with a peer's
+/// host candidate. A host address is private to the peer's network, so the TURN server has no
+/// route to it; coturn closes the whole allocation when a relayed send fails that way.
+pub(crate) fn relays_to(base: Base, remote: &Candidate) -> bool {
+    base != Base::Relay || remote.kind != Kind::Host
+}
+
 fn local_priority(base: Base) -> u32 {
     match base {
         Base::Socket => candidate::priority(Kind::Host, 65535),
         Base::Relay => candidate::priority(Kind::Relayed, 65535),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_relayed_base_pairs_with_every_candidate_but_a_host_one() {
+        let mut peer = Peer::new(2, true, 8);
+        let now = Instant::from_micros(0);
+        let candidates = [
+            Candidate::new(Kind::Host, ([169, 254, 2, 2], 5000).into(), 65535),
+            Candidate::new(
+                Kind::ServerReflexive,
+                ([198, 18, 2, 2], 41000).into(),
+                65535,
+            ),
+            Candidate::new(Kind::Relayed, ([198, 18, 0, 1], 49160).into(), 65535),
+        ];
+        peer.add_remote(now, candidates[0], &[Base::Socket, Base::Relay]);
+        peer.add_remote(now, candidates[1], &[Base::Socket]);
+        peer.add_remote(now, candidates[2], &[Base::Socket]);
+        // The allocation arrives after the candidates.
+        peer.add_base(now, Base::Relay);
+        let relayed: Vec<Kind> = peer
+            .pairs
+            .iter()
+            .filter(|p| p.base == Base::Relay)
+            .map(|p| p.remote.kind)
+            .collect();
+        assert_eq!(relayed.len(), 2, "{relayed:?}");
+        assert!(!relayed.contains(&Kind::Host));
+        let direct = peer.pairs.iter().filter(|p| p.base == Base::Socket).count();
+        assert_eq!(direct, 3);
     }
 }
