@@ -175,6 +175,16 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool) -> Duration {
     start.elapsed()
 }
 
+/// A player's path to its one peer, once chosen.
+fn path(controller: &mut Controller) -> Option<(PathKind, SocketAddr)> {
+    let report = controller.report();
+    let peer = report.peers.first()?;
+    match (peer.path_kind, peer.path) {
+        (Some(kind), Some(Path::Direct(addr))) => Some((kind, addr)),
+        _ => None,
+    }
+}
+
 /// What a case measured.
 struct Heard {
     /// Each player's path to the other (A's, B's).
@@ -184,18 +194,21 @@ struct Heard {
 /// Runs players 1 (A, home 1) and 2 (B, home 2) until B has heard a second of A, and checks
 /// level and pitch.
 fn jam(lab: &Lab, servers: &Servers, case: &str) -> Heard {
+    jam_with(lab, servers, case, |_, _| ())
+}
+
+/// [`jam`] with `during` run once B hears A (on both controllers); the measured second starts
+/// a half second after it returns.
+fn jam_with(
+    lab: &Lab,
+    servers: &Servers,
+    case: &str,
+    during: impl FnOnce(&mut Controller, &mut Controller),
+) -> Heard {
     let start = Instant::now();
     let (mut a, a_audio) = player(lab.home(1), 1, servers);
     let (mut b, b_audio) = player(lab.home(2), 2, servers);
     let lockstep = Lockstep::start(a_audio, b_audio);
-    let path = |c: &mut Controller| {
-        let report = c.report();
-        let peer = report.peers.first()?;
-        match (peer.path_kind, peer.path) {
-            (Some(kind), Some(Path::Direct(addr))) => Some((kind, addr)),
-            _ => None,
-        }
-    };
     let connecting = Instant::now();
     while path(&mut a).is_none() || path(&mut b).is_none() {
         assert!(
@@ -210,9 +223,11 @@ fn jam(lab: &Lab, servers: &Servers, case: &str) -> Heard {
     let connected = start.elapsed();
     wait_until(&format!("{case}: B to hear A"), || lockstep.heard() > 0);
     let first_audio = start.elapsed();
+    during(&mut a, &mut b);
     // Half a second for the buffer to settle, then the measured second.
+    let from = lockstep.heard();
     wait_until(&format!("{case}: 1.5 s of A at B"), || {
-        lockstep.heard() >= MEASURE * 3 / 2
+        lockstep.heard() >= from + MEASURE * 3 / 2
     });
     let paths = [path(&mut a), path(&mut b)].map(|p| p.expect("still connected"));
     let heard = lockstep.stop();
@@ -272,6 +287,39 @@ fn nat_jam_a_port_randomising_nat_falls_back_to_turn() {
         .build();
     let servers = Servers::start(&lab);
     let heard = jam(&lab, &servers, "port-randomising");
+    for (who, (kind, _)) in ["A", "B"].iter().zip(heard.paths) {
+        assert_eq!(kind, PathKind::Turn, "{who}'s path");
+    }
+}
+
+#[test]
+fn nat_jam_a_rebinding_behind_a_port_randomising_nat_heals_within_two_seconds() {
+    let lab = Lab::builder()
+        .home(Nat::PortRandomising)
+        .home(Nat::EndpointIndependent)
+        .build();
+    let servers = Servers::start(&lab);
+    let heard = jam_with(&lab, &servers, "rebinding", |a, b| {
+        let before = path(b).expect("B's path to A");
+        lab.home(1).flush_mappings();
+        // B's path to A leaves A's old public port: A's datagrams now come from a new one.
+        let healed = wait_until("rebinding: B's path to A's new port", || {
+            path(b).is_some_and(|(_, addr)| addr != before.1) && path(a).is_some()
+        });
+        let after = path(b).expect("B's path to A");
+        eprintln!(
+            "rebinding: A's public port {} -> {}, path back after {:.0} ms",
+            before.1,
+            after.1,
+            healed.as_secs_f64() * 1e3
+        );
+        assert_eq!(after.1.ip(), before.1.ip(), "A's router, still");
+        assert_ne!(after.1.port(), before.1.port(), "A's public port changed");
+        assert!(
+            healed <= Duration::from_secs(2),
+            "rebinding: the path came back after {healed:?}"
+        );
+    });
     for (who, (kind, _)) in ["A", "B"].iter().zip(heard.paths) {
         assert_eq!(kind, PathKind::Turn, "{who}'s path");
     }
