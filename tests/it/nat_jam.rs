@@ -301,17 +301,26 @@ fn nat_jam_a_rebinding_behind_a_port_randomising_nat_heals_within_two_seconds() 
     let servers = Servers::start(&lab);
     let heard = jam_with(&lab, &servers, "rebinding", |a, b| {
         let before = path(b).expect("B's path to A");
+        let selections = |c: &mut Controller| c.report().peers.first().map(|p| p.path_selections);
+        let selected_before = selections(b);
         lab.home(1).flush_mappings();
         // B's path to A leaves A's old public port: A's datagrams now come from a new one.
         let healed = wait_until("rebinding: B's path to A's new port", || {
             path(b).is_some_and(|(_, addr)| addr != before.1) && path(a).is_some()
         });
         let after = path(b).expect("B's path to A");
+        let selected_after = selections(b);
         eprintln!(
-            "rebinding: A's public port {} -> {}, path back after {:.0} ms",
+            "rebinding: A's public port {} -> {}, path back after {:.0} ms, B's selections for A \
+             {selected_before:?} -> {selected_after:?}",
             before.1,
             after.1,
             healed.as_secs_f64() * 1e3
+        );
+        // Counted: B selected at least one more pair for A.
+        assert!(
+            selected_after > selected_before && selected_before >= Some(1),
+            "B's selections for A: {selected_before:?} then {selected_after:?}"
         );
         assert_eq!(after.1.ip(), before.1.ip(), "A's router, still");
         assert_ne!(after.1.port(), before.1.port(), "A's public port changed");

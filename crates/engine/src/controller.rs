@@ -391,6 +391,7 @@ impl Controller {
                         .map(|(ms, grid)| ms / 60_000.0 * grid.bpm),
                     path: peer.path,
                     path_kind: peer.path_kind,
+                    path_selections: peer.path_selections,
                     streams: peer.streams.clone(),
                 }
             })
@@ -459,6 +460,8 @@ pub struct PeerReport {
     pub path: Option<Path>,
     /// `direct` or `turn` when NAT traversal chose the path (`None`: given by address).
     pub path_kind: Option<PathKind>,
+    /// Paths NAT traversal selected to it so far: 1 once connected, one more per change.
+    pub path_selections: u64,
     /// What it sends us, stream by stream, as it announced it (codec, payload type, frame).
     pub streams: Vec<RemoteStream>,
 }

@@ -460,6 +460,7 @@ impl Session {
                         .map(|e| e.offset_at(now.as_micros() as i64)),
                     path: endpoint.active_path(user_id),
                     path_kind: self.path_kind(user_id),
+                    path_selections: self.path_selections(user_id),
                     streams: streams.to_vec(),
                 }
             })

@@ -40,6 +40,9 @@ pub struct PeerStatus {
     pub path: Option<Path>,
     /// `direct` or `turn`, when NAT traversal chose the path (`None`: given by address).
     pub path_kind: Option<PathKind>,
+    /// Paths NAT traversal selected to it so far: 1 once connected, one more per change (a
+    /// rebinding, an upgrade).
+    pub path_selections: u64,
     /// The streams it announced, in its order: what we receive from it and how it is encoded.
     pub streams: Vec<RemoteStream>,
 }

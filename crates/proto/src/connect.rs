@@ -157,6 +157,11 @@ impl Agent {
         self.peer(user_id)?.selected
     }
 
+    /// How many pairs were selected for `user_id`: 1 once connected, one more per path change.
+    pub fn selections(&self, user_id: u32) -> u64 {
+        self.peer(user_id).map_or(0, |p| p.selections)
+    }
+
     /// Where datagrams for `user_id` go: the selected pair's route.
     pub fn route(&self, user_id: u32) -> Option<Route> {
         let selected = self.selected(user_id)?;
@@ -556,6 +561,9 @@ impl Agent {
         match change {
             Change::Selected(selected) => {
                 self.stats.selections += 1;
+                if let Some(peer) = self.peer_mut(user_id) {
+                    peer.selections += 1;
+                }
                 self.push_event(Event::Selected { user_id, selected });
             }
             Change::Lost => {

@@ -41,6 +41,11 @@ impl Session {
         Some(self.connect.as_ref()?.selected(user_id)?.kind)
     }
 
+    /// Pairs selected for a peer so far (1 once connected, one more per path change).
+    pub fn path_selections(&self, user_id: u32) -> u64 {
+        self.connect.as_ref().map_or(0, |a| a.selections(user_id))
+    }
+
     /// The agent's deadline, if it has one.
     pub(super) fn connect_timeout(&self) -> Option<Instant> {
         self.connect.as_ref()?.poll_timeout()

@@ -71,6 +71,9 @@ pub(crate) struct Peer {
     remotes: Vec<Candidate>,
     pairs: Vec<Pair>,
     pub(crate) selected: Option<Selected>,
+    /// Pairs selected for this peer so far: the first one, then one per change (a rebinding,
+    /// an upgrade).
+    pub(crate) selections: u64,
     /// The selected pair stopped answering; checks restarted.
     lost: bool,
     /// When the selected pair last proved alive (a check answered, or the driver heard it).
@@ -93,6 +96,7 @@ impl Peer {
             remotes: Vec::new(),
             pairs: Vec::new(),
             selected: None,
+            selections: 0,
             lost: false,
             confirmed_at: None,
             heard: false,
