@@ -2,9 +2,10 @@
 //! wan, with coturn there for STUN and TURN, and play: each player is a whole engine whose
 //! driver runs inside its home's namespace, configured with nothing but the three servers (no
 //! peer address). Behind two endpoint-independent NATs the pair punches through (`path
-//! direct`, to the other router's public address, so nothing runs through coturn). The case
-//! measures what B hears of A's sine (level and pitch), the time to connect and the time to
-//! first audio.
+//! direct`, to the other router's public address, so nothing runs through coturn); with one
+//! behind a port-randomising NAT the pair falls back to coturn (`path turn`), and a conntrack
+//! flush there (a new public port) is followed within 2 s. Each case measures what B hears of
+//! A's sine (level and pitch), the time to connect and the time to first audio.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
