@@ -9,7 +9,8 @@ use std::net::{SocketAddr, UdpSocket};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant as Clock};
 
-use proto::rendezvous::client::{Client, Config, Event};
+use proto::rendezvous::Reply;
+use proto::rendezvous::client::{Client, Config};
 use proto::rendezvous::{Candidate, CandidateKind, Credentials};
 use proto::time::Instant;
 
@@ -72,9 +73,9 @@ impl Player {
         }
         while let Some(event) = self.client.poll_event() {
             match event {
-                Event::Joined => self.joined = true,
-                Event::YourAddr(addr) => self.your_addr = Some(addr),
-                Event::Candidate {
+                Reply::Joined => self.joined = true,
+                Reply::YourAddr(addr) => self.your_addr = Some(addr),
+                Reply::Cand {
                     device_id,
                     candidate,
                 } => {

@@ -11,7 +11,8 @@
 use std::net::SocketAddr;
 
 use proto::connect::{self, Kind};
-use proto::rendezvous::client::{self, Client, Event};
+use proto::rendezvous::Reply;
+use proto::rendezvous::client::{self, Client};
 use proto::rendezvous::{self, CandidateKind, MAX_CANDIDATES};
 use proto::time::Instant;
 
@@ -144,13 +145,13 @@ impl Session {
         if let Some(room) = &mut self.room {
             while let Some(event) = room.client.poll_event() {
                 match event {
-                    Event::Joined => room.stats.joined += 1,
-                    Event::Error(_) => room.stats.refused += 1,
-                    Event::YourAddr(addr) => {
+                    Reply::Joined => room.stats.joined += 1,
+                    Reply::Err(_) => room.stats.refused += 1,
+                    Reply::YourAddr(addr) => {
                         room.stats.your_addr = Some(addr);
                         room.register();
                     }
-                    Event::Candidate {
+                    Reply::Cand {
                         device_id,
                         candidate,
                     } => {
@@ -159,7 +160,7 @@ impl Session {
                     }
                     // A member's address without its id: the agent pairs by user id, and the
                     // member's `CAND:` lines carry the same address.
-                    Event::Peer(_) | Event::Role(_) | Event::Session(_) | Event::Mode(_) => {}
+                    Reply::Peer(_) | Reply::Role(_) | Reply::Session(_) | Reply::Mode(_) => {}
                 }
             }
         }

@@ -1,6 +1,7 @@
 //! The member's side of rendezvous, sans-IO: joins the group, keeps the membership alive,
 //! registers its candidates, re-joins when the server falls silent, leaves on close, and turns
-//! the server's replies into [`Event`]s.
+//! the server's replies into [`Reply`]s for the caller (the JOIN bookkeeping kept back, and
+//! `YOUR_ADDR`/`SESSION` only when they change).
 //!
 //! Driven like every state machine of this crate: after each [`Client::handle_input`],
 //! [`Client::handle_timeout`] or command, drain [`Client::poll_transmit`] and
@@ -10,15 +11,15 @@
 //! the path to it broke: after [`REJOIN_AFTER`] without a datagram from it the client sends
 //! `JOIN` again, retrying like the first JOIN (1 s doubling to [`HELLO_INTERVAL`]). The server answers a member's re-JOIN with
 //! the whole reply sequence, which also refreshes `YOUR_ADDR` (a NAT that changed our mapping
-//! shows up as a [`Event::YourAddr`]) and re-announces every member's candidates.
+//! shows up as a [`Reply::YourAddr`]) and re-announces every member's candidates.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::{
-    Candidate, Command, Credentials, ErrorCode, HELLO_INTERVAL, Join, MAX_CANDIDATES, Mode,
-    ParseError, Reply, Role, STALE_AFTER, SessionToken,
+    Candidate, Command, Credentials, HELLO_INTERVAL, Join, MAX_CANDIDATES, ParseError, Reply,
+    STALE_AFTER, SessionToken,
 };
 use crate::time::Instant;
 
@@ -47,32 +48,6 @@ pub struct Config {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("device name must be at most 64 bytes without ':' or control characters")]
 pub struct ConfigError;
-
-/// What the client learnt from the server.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Event {
-    /// The server accepted the first JOIN (or the first after a refusal).
-    Joined,
-    /// Our role in the group.
-    Role(Role),
-    /// Where the server sees us (our server-reflexive address); only when it changes.
-    YourAddr(SocketAddr),
-    /// The session token of this membership; only when it changes.
-    Session(SessionToken),
-    /// The group's mode.
-    Mode(Mode),
-    /// Another member's address as the server sees it (a hole-punching hint).
-    Peer(SocketAddr),
-    /// Another member's candidate.
-    Candidate {
-        /// The member's OSP user id.
-        device_id: u32,
-        /// The candidate.
-        candidate: Candidate,
-    },
-    /// The server refused something (a JOIN above all).
-    Error(ErrorCode),
-}
 
 /// A datagram to send: `len` bytes of the caller's buffer, to `destination` (the server).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -128,7 +103,7 @@ pub struct Client {
     state: State,
     candidates: Vec<Candidate>,
     outbox: VecDeque<Outgoing>,
-    events: VecDeque<Event>,
+    events: VecDeque<Reply>,
     /// Joining: when the next JOIN goes. Joined: the earliest a re-JOIN may go.
     next_join: Instant,
     retry: Duration,
@@ -226,7 +201,7 @@ impl Client {
             Reply::Joined => {
                 if self.state == State::Joining {
                     self.state = State::Joined;
-                    self.events.push_back(Event::Joined);
+                    self.events.push_back(Reply::Joined);
                     self.next_hello = now + HELLO_INTERVAL;
                 }
                 self.retry = FIRST_RETRY;
@@ -236,30 +211,30 @@ impl Client {
             }
             Reply::YourAddr(addr) => {
                 if self.your_addr.replace(addr) != Some(addr) {
-                    self.events.push_back(Event::YourAddr(addr));
+                    self.events.push_back(Reply::YourAddr(addr));
                 }
             }
             Reply::Session(token) => {
                 if self.session.replace(token) != Some(token) {
-                    self.events.push_back(Event::Session(token));
+                    self.events.push_back(Reply::Session(token));
                 }
             }
-            Reply::Role(role) => self.events.push_back(Event::Role(role)),
-            Reply::Mode(mode) => self.events.push_back(Event::Mode(mode)),
-            Reply::Peer(addr) => self.events.push_back(Event::Peer(addr)),
+            Reply::Role(role) => self.events.push_back(Reply::Role(role)),
+            Reply::Mode(mode) => self.events.push_back(Reply::Mode(mode)),
+            Reply::Peer(addr) => self.events.push_back(Reply::Peer(addr)),
             Reply::Cand {
                 device_id,
                 candidate,
             } => {
                 if device_id != self.config.device_id {
-                    self.events.push_back(Event::Candidate {
+                    self.events.push_back(Reply::Cand {
                         device_id,
                         candidate,
                     });
                 }
             }
             Reply::Err(code) => {
-                self.events.push_back(Event::Error(code));
+                self.events.push_back(Reply::Err(code));
                 if self.state == State::Joining {
                     self.next_join = now + RETRY_REFUSED;
                 }
@@ -330,7 +305,7 @@ impl Client {
     }
 
     /// The next event.
-    pub fn poll_event(&mut self) -> Option<Event> {
+    pub fn poll_event(&mut self) -> Option<Reply> {
         self.events.pop_front()
     }
 

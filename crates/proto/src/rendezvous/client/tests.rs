@@ -2,7 +2,7 @@
 //! forged replies, refusal and close.
 
 use super::*;
-use crate::rendezvous::CandidateKind;
+use crate::rendezvous::{CandidateKind, ErrorCode, Mode, Role};
 
 const SERVER: &str = "127.0.0.1:5100";
 
@@ -50,7 +50,7 @@ fn feed(client: &mut Client, secs: f64, lines: &[&str]) {
     }
 }
 
-fn events(client: &mut Client) -> Vec<Event> {
+fn events(client: &mut Client) -> Vec<Reply> {
     std::iter::from_fn(|| client.poll_event()).collect()
 }
 
@@ -92,10 +92,10 @@ fn joined_member_says_hello_every_5_s_and_rejoins_after_15_s_of_silence() {
     assert_eq!(
         events(&mut c),
         [
-            Event::Joined,
-            Event::Role(Role::Dj),
-            Event::YourAddr("198.18.0.9:4000".parse().unwrap()),
-            Event::Mode(Mode::Private),
+            Reply::Joined,
+            Reply::Role(Role::Dj),
+            Reply::YourAddr("198.18.0.9:4000".parse().unwrap()),
+            Reply::Mode(Mode::Private),
         ]
     );
     let sent = run(&mut c, 0.1, 16.0);
@@ -116,7 +116,7 @@ fn joined_member_says_hello_every_5_s_and_rejoins_after_15_s_of_silence() {
     feed(&mut c, 15.3, &["YOUR_ADDR:198.18.0.9:4444"]);
     assert_eq!(
         events(&mut c),
-        [Event::YourAddr("198.18.0.9:4444".parse().unwrap())]
+        [Reply::YourAddr("198.18.0.9:4444".parse().unwrap())]
     );
     let sent = run(&mut c, 15.3, 31.0);
     assert_eq!(
@@ -195,10 +195,10 @@ fn replies_become_events_and_forged_ones_are_counted() {
     assert_eq!(
         events(&mut c),
         [
-            Event::Joined,
-            Event::Session(token),
-            Event::Peer("[::1]:6000".parse().unwrap()),
-            Event::Candidate {
+            Reply::Joined,
+            Reply::Session(token),
+            Reply::Peer("[::1]:6000".parse().unwrap()),
+            Reply::Cand {
                 device_id: 9,
                 candidate: Candidate::new(CandidateKind::Srflx, "[::1]:6000".parse().unwrap()),
             },
@@ -226,7 +226,7 @@ fn refused_join_is_reported_and_retried_after_30_s() {
     let mut c = client();
     run(&mut c, 0.0, 0.0);
     feed(&mut c, 0.2, &["ERR:wrong_password"]);
-    assert_eq!(events(&mut c), [Event::Error(ErrorCode::WrongPassword)]);
+    assert_eq!(events(&mut c), [Reply::Err(ErrorCode::WrongPassword)]);
     assert_eq!(c.poll_timeout(), Some(at(30.2)));
     assert_eq!(names(&run(&mut c, 0.2, 31.0)), [(30.2, "JOIN")]);
 }
@@ -236,7 +236,7 @@ fn close_sends_leave_once_and_stops() {
     let mut c = client();
     run(&mut c, 0.0, 0.0);
     feed(&mut c, 0.1, &["OK:joined"]);
-    assert_eq!(events(&mut c), [Event::Joined]);
+    assert_eq!(events(&mut c), [Reply::Joined]);
     c.close();
     c.close();
     assert_eq!(names(&run(&mut c, 0.2, 0.2)), [(0.2, "LEAVE")]);
@@ -265,7 +265,7 @@ fn a_restarted_server_gets_the_join_and_the_candidates_again() {
     c.set_candidates(&[host]);
     run(&mut c, 0.0, 0.0);
     feed(&mut c, 0.1, &["OK:joined"]);
-    assert_eq!(events(&mut c), [Event::Joined]);
+    assert_eq!(events(&mut c), [Reply::Joined]);
     assert_eq!(names(&run(&mut c, 0.1, 0.1)), [(0.1, "CAND")]);
     // The server restarts at 2 s and forgets us: our HELLOs go unanswered until 15.1 s.
     let sent = run(&mut c, 0.1, 15.1);
@@ -277,7 +277,7 @@ fn a_restarted_server_gets_the_join_and_the_candidates_again() {
     feed(&mut c, 15.2, &["OK:joined", "ROLE:dj"]);
     assert_eq!(
         events(&mut c),
-        [Event::Role(Role::Dj)],
+        [Reply::Role(Role::Dj)],
         "still joined: no second Joined"
     );
     assert_eq!(
@@ -296,7 +296,7 @@ fn a_refused_join_that_later_succeeds_reports_joined() {
     feed(&mut c, 30.2, &["OK:joined"]);
     assert_eq!(
         events(&mut c),
-        [Event::Error(ErrorCode::GroupFull), Event::Joined]
+        [Reply::Err(ErrorCode::GroupFull), Reply::Joined]
     );
     assert!(c.is_joined());
     assert_eq!(
