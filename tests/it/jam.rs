@@ -6,13 +6,12 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use engine::{Codec, Config, JitterMode, Processor};
 
-use crate::support::{KillOnDrop, bundled, hear_sine, jackd, tempdir};
+use crate::support::{KillOnDrop, Paced, bundled, hear_sine, jackd, tempdir};
 
 /// Bound on every single wait in these tests.
 const WAIT: Duration = Duration::from_secs(30);
@@ -541,57 +540,41 @@ struct Window {
 /// The two survivors' processors, driven in real time from one thread (one 64-sample block
 /// every 1.333 ms by an absolute schedule, as in `engine.rs`) until stopped.
 struct Lockstep {
-    stop: Arc<AtomicBool>,
+    paced: Paced,
     windows: Arc<Mutex<Vec<Window>>>,
-    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Lockstep {
     fn start(mut a: Processor, mut b: Processor) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
         let windows = Arc::new(Mutex::new(Vec::with_capacity(10_000)));
-        let thread = {
-            let (stop, windows) = (Arc::clone(&stop), Arc::clone(&windows));
-            std::thread::spawn(move || {
-                let period = Duration::from_secs_f64(BLOCK as f64 / f64::from(SR));
-                let start = Instant::now();
-                let (mut a_in, mut b_in) = ([0f32; BLOCK], [0f32; BLOCK]);
-                let mut energy = (0f64, 0f64);
-                let mut block = 0u32;
-                while !stop.load(Ordering::Relaxed) {
-                    if let Some(wait) =
-                        (start + period * block).checked_duration_since(Instant::now())
-                    {
-                        std::thread::sleep(wait);
-                    }
-                    let first = a.sample_clock();
-                    for (i, (x, y)) in a_in.iter_mut().zip(b_in.iter_mut()).enumerate() {
-                        let t = (first + i as u64) as f64 / f64::from(SR);
-                        *x = A_AMP * (2.0 * std::f64::consts::PI * A_FREQ * t).sin() as f32;
-                        *y = B_AMP * (2.0 * std::f64::consts::PI * B_FREQ * t).sin() as f32;
-                    }
-                    a.process(&a_in, &a_in, None);
-                    b.process(&b_in, &b_in, None);
-                    energy.0 += stream_energy(&a, 2);
-                    energy.1 += stream_energy(&b, 1);
-                    block += 1;
-                    if (block as usize).is_multiple_of(WINDOW_BLOCKS) {
-                        let n = (WINDOW_BLOCKS * BLOCK) as f64;
-                        let window = Window {
-                            heard: [(energy.0 / n).sqrt(), (energy.1 / n).sqrt()],
-                            counts: [counts(&a, 2), counts(&b, 1)],
-                        };
-                        energy = (0.0, 0.0);
-                        windows.lock().expect("windows").push(window);
-                    }
-                }
-            })
-        };
-        Self {
-            stop,
-            windows,
-            thread: Some(thread),
-        }
+        let period = Duration::from_secs_f64(BLOCK as f64 / f64::from(SR));
+        let (mut a_in, mut b_in) = ([0f32; BLOCK], [0f32; BLOCK]);
+        let mut energy = (0f64, 0f64);
+        let mut block = 0usize;
+        let recorded = Arc::clone(&windows);
+        let paced = Paced::start(period, move || {
+            let first = a.sample_clock();
+            for (i, (x, y)) in a_in.iter_mut().zip(b_in.iter_mut()).enumerate() {
+                let t = (first + i as u64) as f64 / f64::from(SR);
+                *x = A_AMP * (2.0 * std::f64::consts::PI * A_FREQ * t).sin() as f32;
+                *y = B_AMP * (2.0 * std::f64::consts::PI * B_FREQ * t).sin() as f32;
+            }
+            a.process(&a_in, &a_in, None);
+            b.process(&b_in, &b_in, None);
+            energy.0 += stream_energy(&a, 2);
+            energy.1 += stream_energy(&b, 1);
+            block += 1;
+            if block.is_multiple_of(WINDOW_BLOCKS) {
+                let n = (WINDOW_BLOCKS * BLOCK) as f64;
+                let window = Window {
+                    heard: [(energy.0 / n).sqrt(), (energy.1 / n).sqrt()],
+                    counts: [counts(&a, 2), counts(&b, 1)],
+                };
+                energy = (0.0, 0.0);
+                recorded.lock().expect("windows").push(window);
+            }
+        });
+        Self { paced, windows }
     }
 
     /// Windows recorded so far.
@@ -600,21 +583,9 @@ impl Lockstep {
     }
 
     /// Stops the loop and hands over every window.
-    fn stop(mut self) -> Vec<Window> {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            thread.join().expect("lockstep thread");
-        }
+    fn stop(self) -> Vec<Window> {
+        self.paced.stop();
         std::mem::take(&mut *self.windows.lock().expect("windows"))
-    }
-}
-
-impl Drop for Lockstep {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 

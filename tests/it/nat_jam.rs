@@ -10,7 +10,6 @@
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::Stdio;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -19,7 +18,7 @@ use proto::connect::PathKind;
 use proto::path::Path;
 
 use crate::natlab::{Coturn, Home, Lab, Nat, WAN_HOSTS, coturn};
-use crate::support::{KillOnDrop, bundled, hear_sine};
+use crate::support::{KillOnDrop, Paced, bundled, hear_sine};
 
 /// Bound on every single wait.
 const WAIT: Duration = Duration::from_secs(20);
@@ -95,74 +94,46 @@ fn player(home: &Home, user_id: u32, servers: &Servers) -> (Controller, Processo
 /// the sine, B silence; B's output of A's stream (left) is kept, from the first block that
 /// carries it.
 struct Lockstep {
-    stop: Arc<AtomicBool>,
+    paced: Paced,
     heard: Arc<Mutex<Vec<f32>>>,
-    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Lockstep {
     fn start(mut a: Processor, mut b: Processor) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
         let heard = Arc::new(Mutex::new(Vec::with_capacity(20 * MEASURE)));
-        let thread = {
-            let (stop, heard) = (Arc::clone(&stop), Arc::clone(&heard));
-            std::thread::spawn(move || {
-                let period = Duration::from_secs_f64(BLOCK as f64 / f64::from(SR));
-                let start = Instant::now();
-                let (mut tone, silence) = ([0f32; BLOCK], [0f32; BLOCK]);
-                let mut block = 0u32;
-                while !stop.load(Ordering::Relaxed) {
-                    if let Some(wait) =
-                        (start + period * block).checked_duration_since(Instant::now())
-                    {
-                        std::thread::sleep(wait);
-                    }
-                    let first = a.sample_clock();
-                    for (i, x) in tone.iter_mut().enumerate() {
-                        let t = (first + i as u64) as f64 / f64::from(SR);
-                        *x = AMP * (2.0 * std::f64::consts::PI * FREQ * t).sin() as f32;
-                    }
-                    a.process(&tone, &tone, None);
-                    b.process(&silence, &silence, None);
-                    block += 1;
-                    let from_a = (0..engine::processor::MAX_REMOTES)
-                        .filter_map(|i| b.remote(i))
-                        .find(|r| r.user_id == 1);
-                    let mut heard = heard.lock().expect("heard");
-                    if let Some(stream) = from_a
-                        && (!heard.is_empty() || stream.left.iter().any(|&s| s != 0.0))
-                        && heard.len() < 20 * MEASURE
-                    {
-                        heard.extend_from_slice(stream.left);
-                    }
-                }
-            })
-        };
-        Self {
-            stop,
-            heard,
-            thread: Some(thread),
-        }
+        let period = Duration::from_secs_f64(BLOCK as f64 / f64::from(SR));
+        let (mut tone, silence) = ([0f32; BLOCK], [0f32; BLOCK]);
+        let recorded = Arc::clone(&heard);
+        let paced = Paced::start(period, move || {
+            let first = a.sample_clock();
+            for (i, x) in tone.iter_mut().enumerate() {
+                let t = (first + i as u64) as f64 / f64::from(SR);
+                *x = AMP * (2.0 * std::f64::consts::PI * FREQ * t).sin() as f32;
+            }
+            a.process(&tone, &tone, None);
+            b.process(&silence, &silence, None);
+            let from_a = (0..engine::processor::MAX_REMOTES)
+                .filter_map(|i| b.remote(i))
+                .find(|r| r.user_id == 1);
+            let mut heard = recorded.lock().expect("heard");
+            if let Some(stream) = from_a
+                && (!heard.is_empty() || stream.left.iter().any(|&s| s != 0.0))
+                && heard.len() < 20 * MEASURE
+            {
+                heard.extend_from_slice(stream.left);
+            }
+        });
+        Self { paced, heard }
     }
 
     fn heard(&self) -> usize {
         self.heard.lock().expect("heard").len()
     }
 
-    /// Stops the loop (on drop) and hands over what B heard.
+    /// Stops the loop and hands over what B heard.
     fn stop(self) -> Vec<f32> {
-        let heard = Arc::clone(&self.heard);
-        drop(self);
-        std::mem::take(&mut *heard.lock().expect("heard"))
-    }
-}
-
-impl Drop for Lockstep {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        self.paced.stop();
+        std::mem::take(&mut *self.heard.lock().expect("heard"))
     }
 }
 

@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 use std::process::Child;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The cargo target directory the bundles were built into.
 pub(crate) fn target_dir() -> PathBuf {
@@ -91,6 +93,60 @@ pub(crate) fn hear_sine(x: &[f32], sr: f64, amp: f64, freq: f64, level_window: u
         level_db: median(levels),
         dropouts,
         pitch: median(pitches),
+    }
+}
+
+/// A loop on its own thread that calls `block` once a `period` on an absolute schedule (a
+/// late call is followed at once by the next due one), as an audio device drives its callback;
+/// it ends when stopped or dropped.
+pub(crate) struct Paced {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Paced {
+    pub(crate) fn start(
+        period: std::time::Duration,
+        mut block: impl FnMut() + Send + 'static,
+    ) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let start = std::time::Instant::now();
+                let mut due = 0u32;
+                while !stop.load(Ordering::Relaxed) {
+                    if let Some(wait) =
+                        (start + period * due).checked_duration_since(std::time::Instant::now())
+                    {
+                        std::thread::sleep(wait);
+                    }
+                    block();
+                    due += 1;
+                }
+            })
+        };
+        Self {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Ends the loop after the call in progress; a panic in `block` fails the caller here.
+    pub(crate) fn stop(mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            thread.join().expect("paced loop");
+        }
+    }
+}
+
+impl Drop for Paced {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }
 
