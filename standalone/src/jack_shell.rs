@@ -154,12 +154,22 @@ pub(crate) fn run(shell: &Shell) -> Result<Ended, StartError> {
             let ended = supervisor.run(active);
             if !supervisor.flags.window_closed.load(Ordering::Relaxed) {
                 // Ctrl-C, SIGTERM or the server's end while the window is open: the room is
-                // left; the window goes with the process.
-                if let Ended::Lost(why) = &ended {
-                    eprintln!("osp-jam: {why}");
-                    std::process::exit(1);
+                // left; the window is asked to close and the main thread returns as when the
+                // player closes it. Exiting the process from here instead would run the C
+                // libraries' exit handlers while the window still draws on the main thread
+                // (CI saw the heap corrupted that way). A window that does not close within
+                // a few seconds (its display gone) no longer holds the app.
+                plugin::editor::close_request().store(true, Ordering::Relaxed);
+                if !supervisor.wait_for_window_to_close(Duration::from_secs(5)) {
+                    let code = match &ended {
+                        Ended::Stopped => 0,
+                        Ended::Lost(why) => {
+                            eprintln!("osp-jam: {why}");
+                            1
+                        }
+                    };
+                    std::process::exit(code);
                 }
-                std::process::exit(0);
             }
             ended
         })
@@ -221,6 +231,20 @@ impl Supervisor {
             process.host.deactivate();
         }
         ended
+    }
+
+    /// Waits up to `limit` for the main thread to close the window; whether it did.
+    fn wait_for_window_to_close(&self, limit: Duration) -> bool {
+        let step = Duration::from_millis(20);
+        let mut waited = Duration::ZERO;
+        while !self.flags.window_closed.load(Ordering::Relaxed) {
+            if waited >= limit {
+                return false;
+            }
+            std::thread::sleep(step);
+            waited += step;
+        }
+        true
     }
 
     /// Stops the callbacks, restarts the plugin (it starts its session anew from its
