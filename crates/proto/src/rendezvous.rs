@@ -3,10 +3,12 @@
 //! verifier, and a sans-IO client.
 //!
 //! - [`command`]: what a member sends the server (`JOIN`, `HELLO`, `LEAVE`, `MODE`, `CAND`,
-//!   `PUNCH`).
+//!   `PUNCH`, `CHARGE`).
 //! - [`reply`]: what the server sends a member (`OK:joined`, `ROLE`, `YOUR_ADDR`, `SESSION`,
-//!   `MODE`, `PEER`, `CAND`, `ERR`).
+//!   `MODE`, `PEER`, `CAND`, `OK:charged`, `ERR`).
 //! - [`candidate`]: a transport candidate and its RFC 8445 priority.
+//! - [`charge`]: `CHARGE`, the signed top-up: amounts in micro-units, the token, the signed
+//!   text, the refusals.
 //! - [`credentials`]: the group name and JOIN verifier derived from the room secret (the secret
 //!   never reaches the server).
 //! - [`client`]: the member's side: join, liveness, re-join, candidates, events.
@@ -19,6 +21,7 @@ use std::time::Duration;
 
 mod addr;
 pub mod candidate;
+pub mod charge;
 pub mod client;
 pub mod command;
 pub mod credentials;
@@ -27,6 +30,7 @@ mod text;
 
 pub use addr::parse_addr;
 pub use candidate::{Candidate, CandidateKind};
+pub use charge::{Amount, ChargeMac, ChargeRefusal, ChargeRequest, ChargeToken};
 pub use command::{Command, Join};
 pub use credentials::Credentials;
 pub use reply::{ErrorCode, Mode, Reply, Role, SessionToken};

@@ -18,8 +18,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::{
-    Candidate, Command, Credentials, HELLO_INTERVAL, Join, MAX_CANDIDATES, ParseError, Reply,
-    STALE_AFTER, SessionToken,
+    Candidate, Command, Credentials, ErrorCode, HELLO_INTERVAL, Join, MAX_CANDIDATES, ParseError,
+    Reply, STALE_AFTER, SessionToken,
 };
 use crate::time::Instant;
 
@@ -232,6 +232,10 @@ impl Client {
                         candidate,
                     });
                 }
+            }
+            // The client sends no CHARGE; whoever does (a member's app) gets the answer.
+            Reply::Charged { .. } | Reply::Err(ErrorCode::Charge(_)) => {
+                self.events.push_back(reply)
             }
             Reply::Err(code) => {
                 self.events.push_back(Reply::Err(code));

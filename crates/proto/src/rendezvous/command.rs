@@ -3,6 +3,7 @@
 use std::fmt;
 
 use super::candidate::Candidate;
+use super::charge::ChargeRequest;
 use super::reply::Mode;
 use super::text::{self, ParseError, decimal_u32};
 use super::{MAX_NAME, MAX_PASSWORD};
@@ -45,6 +46,9 @@ pub enum Command<'a> {
     Cand(Candidate),
     /// A member's answer to a `PEER:` hint, sent to that peer to open the NAT binding.
     Punch,
+    /// A signed top-up of the sender's balance. Fields that do not parse are
+    /// [`ParseError::Charge`], which says the refusal to answer.
+    Charge(ChargeRequest),
 }
 
 impl<'a> Command<'a> {
@@ -62,6 +66,9 @@ impl<'a> Command<'a> {
             "PUNCH" => Ok(Self::Punch),
             "MODE" => Mode::parse(rest.ok_or(ParseError::Missing("mode"))?).map(Self::Mode),
             "CAND" => Candidate::parse(rest.ok_or(ParseError::Missing("kind"))?).map(Self::Cand),
+            "CHARGE" => ChargeRequest::parse(rest)
+                .map(Self::Charge)
+                .map_err(ParseError::Charge),
             _ => Err(ParseError::Unknown),
         }
     }
@@ -115,6 +122,7 @@ impl fmt::Display for Command<'_> {
             Self::Punch => f.write_str("PUNCH"),
             Self::Mode(mode) => write!(f, "MODE:{}", mode.as_str()),
             Self::Cand(candidate) => write!(f, "CAND:{candidate}"),
+            Self::Charge(charge) => write!(f, "{charge}"),
         }
     }
 }
@@ -122,7 +130,7 @@ impl fmt::Display for Command<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rendezvous::CandidateKind;
+    use crate::rendezvous::{Amount, CandidateKind, ChargeMac, ChargeRefusal, ChargeToken};
 
     fn round_trip(command: Command<'_>) {
         let mut out = Vec::new();
@@ -153,6 +161,43 @@ mod tests {
             CandidateKind::Host,
             "[fe80::1]:40000".parse().unwrap(),
         )));
+        round_trip(Command::Charge(ChargeRequest {
+            amount: Amount::from_micros(10_000),
+            token: ChargeToken {
+                unix_ts: 1_741_996_800,
+                mac: ChargeMac([0xC0; 32]),
+            },
+        }));
+    }
+
+    #[test]
+    fn charge_fields_that_do_not_parse_carry_their_refusal() {
+        let mac = "c0".repeat(32);
+        let cases = [
+            ("CHARGE".to_owned(), ChargeRefusal::InvalidFormat),
+            (
+                format!("CHARGE:1.0000001:1:{mac}"),
+                ChargeRefusal::InvalidAmount,
+            ),
+            ("CHARGE:5".to_owned(), ChargeRefusal::PaymentFailed),
+        ];
+        for (text, refusal) in cases {
+            assert_eq!(
+                Command::parse(text.as_bytes()),
+                Err(ParseError::Charge(refusal)),
+                "{text}"
+            );
+        }
+        assert_eq!(
+            Command::parse(format!("CHARGE:5:1741996800:{mac}\r\n").as_bytes()),
+            Ok(Command::Charge(ChargeRequest {
+                amount: Amount::from_micros(5_000_000),
+                token: ChargeToken {
+                    unix_ts: 1_741_996_800,
+                    mac: ChargeMac([0xC0; 32]),
+                },
+            }))
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 
 use super::addr::{Addr, parse_addr};
 use super::candidate::Candidate;
+use super::charge::{Amount, ChargeRefusal};
 use super::text::{self, ParseError, decimal_u32};
 
 /// A group's mode.
@@ -103,6 +104,8 @@ pub enum ErrorCode {
     GroupFull,
     /// `missing_device_id` (ours): JOIN without a device id, which our server requires.
     MissingDeviceId,
+    /// A refused `CHARGE`.
+    Charge(ChargeRefusal),
     /// Any other reason (kept as "other": the text is not needed to act on it).
     Other,
 }
@@ -117,6 +120,7 @@ impl ErrorCode {
             Self::WrongPassword => "wrong_password",
             Self::GroupFull => "group_full",
             Self::MissingDeviceId => "missing_device_id",
+            Self::Charge(refusal) => refusal.as_str(),
             Self::Other => "other",
         }
     }
@@ -129,7 +133,7 @@ impl ErrorCode {
             "wrong_password" => Self::WrongPassword,
             "group_full" => Self::GroupFull,
             "missing_device_id" => Self::MissingDeviceId,
-            _ => Self::Other,
+            _ => ChargeRefusal::from_name(field).map_or(Self::Other, Self::Charge),
         }
     }
 }
@@ -157,6 +161,14 @@ pub enum Reply {
         /// The candidate.
         candidate: Candidate,
     },
+    /// `OK:charged:{"balance":"<amount>","amount":"<amount>"}`: a `CHARGE` was credited.
+    /// Both are 6-decimal strings, so no JSON reader turns money into a float.
+    Charged {
+        /// The member's balance after the charge.
+        balance: Amount,
+        /// What was credited.
+        amount: Amount,
+    },
     /// `ERR:<reason>`.
     Err(ErrorCode),
 }
@@ -173,7 +185,10 @@ impl Reply {
         match name {
             "OK" => match rest? {
                 "joined" => Ok(Self::Joined),
-                _ => Err(ParseError::Unknown),
+                other => match other.strip_prefix("charged:") {
+                    Some(json) => parse_charged(json),
+                    None => Err(ParseError::Unknown),
+                },
             },
             "ROLE" => match rest? {
                 "owner" => Ok(Self::Role(Role::Owner)),
@@ -205,6 +220,19 @@ impl Reply {
     }
 }
 
+/// `{"balance":"<amount>","amount":"<amount>"}` exactly as the server writes it.
+fn parse_charged(json: &str) -> Result<Reply, ParseError> {
+    let bad = ParseError::Bad("charged");
+    let rest = json.strip_prefix("{\"balance\":\"").ok_or(bad)?;
+    let (balance, rest) = rest.split_once('"').ok_or(bad)?;
+    let rest = rest.strip_prefix(",\"amount\":\"").ok_or(bad)?;
+    let amount = rest.strip_suffix("\"}").ok_or(bad)?;
+    Ok(Reply::Charged {
+        balance: Amount::parse(balance).ok_or(bad)?,
+        amount: Amount::parse(amount).ok_or(bad)?,
+    })
+}
+
 impl fmt::Display for Reply {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -218,6 +246,12 @@ impl fmt::Display for Reply {
                 device_id,
                 candidate,
             } => write!(f, "CAND:{device_id}:{candidate}"),
+            Self::Charged { balance, amount } => {
+                write!(
+                    f,
+                    "OK:charged:{{\"balance\":\"{balance}\",\"amount\":\"{amount}\"}}"
+                )
+            }
             Self::Err(code) => write!(f, "ERR:{}", code.as_str()),
         }
     }
@@ -246,7 +280,13 @@ mod tests {
             },
             Reply::Err(ErrorCode::WrongPassword),
             Reply::Err(ErrorCode::MissingDeviceId),
+            Reply::Charged {
+                balance: Amount::from_micros(12_345_678),
+                amount: Amount::from_micros(10_000),
+            },
         ];
+        let refusals = ChargeRefusal::ALL.map(|r| Reply::Err(ErrorCode::Charge(r)));
+        let replies = replies.into_iter().chain(refusals);
         for reply in replies {
             let mut out = Vec::new();
             reply.write(&mut out);
@@ -273,12 +313,31 @@ mod tests {
             Reply::parse(b"ERR:something_new\n"),
             Ok(Reply::Err(ErrorCode::Other))
         );
+        assert_eq!(
+            text(Reply::Charged {
+                balance: Amount::from_micros(1_020_000),
+                amount: Amount::from_micros(10_000),
+            }),
+            r#"OK:charged:{"balance":"1.020000","amount":"0.010000"}"#
+        );
+        assert_eq!(
+            text(Reply::Err(ErrorCode::Charge(ChargeRefusal::ReplayDetected))),
+            "ERR:replay_detected"
+        );
     }
 
     #[test]
     fn bad_replies_say_why() {
-        let cases: [(&[u8], ParseError); 10] = [
+        let cases: [(&[u8], ParseError); 12] = [
             (b"OK", ParseError::Missing("argument")),
+            (
+                br#"OK:charged:{"balance":1.0,"amount":"0.010000"}"#,
+                ParseError::Bad("charged"),
+            ),
+            (
+                br#"OK:charged:{"balance":"1.0","amount":"0.0100001"}"#,
+                ParseError::Bad("charged"),
+            ),
             (
                 b"SESSION:+f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f",
                 ParseError::Bad("session"),

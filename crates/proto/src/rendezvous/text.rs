@@ -1,6 +1,7 @@
 //! The dialect's text rules shared by both directions: what counts as dialect text, trailing
 //! CR/LF, the command name, and field checks.
 
+use super::charge::ChargeRefusal;
 use super::{MAX_NAME, MAX_TEXT};
 
 /// Why a datagram is not a command or reply we understand.
@@ -28,6 +29,10 @@ pub enum ParseError {
     /// A field is present but not valid.
     #[error("bad field: {0}")]
     Bad(&'static str),
+    /// A `CHARGE` whose fields do not parse: the server answers it with this refusal (its
+    /// reply names what is wrong, unlike other malformed commands, which are dropped).
+    #[error("CHARGE refused: {0}")]
+    Charge(ChargeRefusal),
 }
 
 /// Whether `data` is relay-dialect text by its first byte (`A`–`Z`, the demultiplexing rule
