@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use crate::charge::ChargeCounters;
+
 /// Counts since the server started.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counters {
@@ -55,6 +57,8 @@ pub struct Counters {
     pub binary_from_members: u64,
     /// Binary datagrams from anyone else: dropped.
     pub binary_from_strangers: u64,
+    /// `CHARGE`s by outcome.
+    pub charge: ChargeCounters,
 }
 
 impl fmt::Display for Counters {
@@ -91,6 +95,6 @@ impl fmt::Display for Counters {
             }
             write!(f, "{name}={value}")?;
         }
-        Ok(())
+        write!(f, " {}", self.charge)
     }
 }

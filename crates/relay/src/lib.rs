@@ -11,9 +11,11 @@
 //!
 //! - [`server`]: the state machine: groups, members, the JOIN rules, fan-out, staleness.
 //! - [`counters`]: what happened, by reason (`--stats`).
+//! - [`charge`]: `CHARGE`, the HMAC-signed top-up, and the balances.
 //!
 //! The wire contract is docs/protocol.md, "Rendezvous (relay dialect) and the CAND extension".
 
+pub mod charge;
 pub mod counters;
 mod group;
 pub mod server;

@@ -11,19 +11,26 @@
 //!
 //! Liveness is any datagram from a member's address, audio included: a player who plays but
 //! whose HELLOs are lost is not dropped.
+//!
+//! `CHARGE` goes to the [`Cashier`] with the device id of the sender's JOIN (in decimal) and
+//! is answered `OK:charged:` or `ERR:<refusal>`, counted by outcome. A stranger hears only
+//! `not_in_group`, for a CHARGE whose fields parse: that reply is shorter than any such
+//! CHARGE, so a forged source address never gets more bytes than the forger sent. Refusals
+//! found while parsing are counted but not answered to strangers.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use proto::rendezvous::{
-    Candidate, Command, ErrorCode, Join, MAX_CANDIDATES, Mode, ParseError, Reply, Role,
-    STALE_AFTER, SWEEP_INTERVAL, SessionToken, is_dialect,
+    Candidate, ChargeRequest, Command, ErrorCode, Join, MAX_CANDIDATES, Mode, ParseError, Reply,
+    Role, STALE_AFTER, SWEEP_INTERVAL, SessionToken, is_dialect,
 };
 use proto::time::Instant;
 use rand::rngs::StdRng;
 use rand::{RngCore, SeedableRng};
 
+use crate::charge::{Cashier, ChargeError, ChargeKey, ChargeLimits};
 use crate::counters::Counters;
 use crate::group::{Group, Member};
 
@@ -44,6 +51,8 @@ pub struct Config {
     pub stale_after: Duration,
     /// How often stale members are looked for.
     pub sweep_interval: Duration,
+    /// Balances and remembered charge MACs.
+    pub charge: ChargeLimits,
 }
 
 impl Default for Config {
@@ -54,6 +63,7 @@ impl Default for Config {
             max_candidates: MAX_CANDIDATES,
             stale_after: STALE_AFTER,
             sweep_interval: SWEEP_INTERVAL,
+            charge: ChargeLimits::default(),
         }
     }
 }
@@ -80,6 +90,7 @@ pub struct Server {
     rng: StdRng,
     next_sweep: Instant,
     counters: Counters,
+    cashier: Cashier,
 }
 
 impl Server {
@@ -94,7 +105,25 @@ impl Server {
             rng: StdRng::from_seed(seed),
             next_sweep: now + config.sweep_interval,
             counters: Counters::default(),
+            cashier: Cashier::new(config.charge),
         }
+    }
+
+    /// Enables `CHARGE` with the relay's charge key (without one, every charge is refused
+    /// `charge_disabled`).
+    pub fn set_charge_key(&mut self, key: ChargeKey) {
+        self.cashier.set_key(key);
+    }
+
+    /// Ties `now` to the wall clock for the charge time window (see
+    /// [`Cashier::set_wall_clock`]): the binary calls it before every datagram.
+    pub fn set_wall_clock(&mut self, now: Instant, since_epoch: Duration) {
+        self.cashier.set_wall_clock(now, since_epoch);
+    }
+
+    /// The balances and the charge checks.
+    pub fn cashier(&self) -> &Cashier {
+        &self.cashier
     }
 
     /// Counters since start.
@@ -132,6 +161,15 @@ impl Server {
                 self.counters.unsupported += 1;
                 return;
             }
+            Err(ParseError::Charge(refusal)) => {
+                let error = ChargeError::from(refusal);
+                self.counters.charge.record(&Err(error));
+                if member {
+                    self.outbox
+                        .push_back((from, Reply::Err(ErrorCode::Charge(error.refusal()))));
+                }
+                return;
+            }
             Err(_) => {
                 self.counters.malformed += 1;
                 return;
@@ -139,6 +177,7 @@ impl Server {
         };
         match command {
             Command::Join(join) => self.join(now, from, join),
+            Command::Charge(request) => self.charge(now, from, &request),
             _ if !member => self.counters.not_member += 1,
             Command::Hello => self.counters.hellos += 1,
             Command::Punch => self.counters.punches += 1,
@@ -168,12 +207,14 @@ impl Server {
         self.next_sweep
     }
 
-    /// Drops members silent for longer than the staleness timeout, if the sweep is due.
+    /// Drops members silent for longer than the staleness timeout and forgets expired charge
+    /// MACs, if the sweep is due.
     pub fn handle_timeout(&mut self, now: Instant) {
         if now < self.next_sweep {
             return;
         }
         self.next_sweep = now + self.config.sweep_interval;
+        self.cashier.expire(now);
         let stale_after = self.config.stale_after;
         let mut stale = 0;
         for group in self.groups.values_mut() {
@@ -208,7 +249,10 @@ impl Server {
             ErrorCode::MaxGroups => &mut self.counters.max_groups,
             ErrorCode::WrongPassword => &mut self.counters.wrong_password,
             ErrorCode::GroupFull => &mut self.counters.group_full,
-            ErrorCode::ChannelReserved | ErrorCode::Other => &mut self.counters.malformed,
+            // Not JOIN refusals: charges are counted by `charge`, the rest never sent.
+            ErrorCode::ChannelReserved | ErrorCode::Charge(_) | ErrorCode::Other => {
+                &mut self.counters.malformed
+            }
         };
         *counter += 1;
         self.outbox.push_back((to, Reply::Err(code)));
@@ -369,6 +413,23 @@ impl Server {
         };
         let others = group.members.iter().filter(|m| m.addr != from);
         self.outbox.extend(others.map(|other| (other.addr, reply)));
+    }
+
+    /// A parsed `CHARGE` from `from`, credited to the device id of its JOIN.
+    fn charge(&mut self, now: Instant, from: SocketAddr, request: &ChargeRequest) {
+        let device_id = group_of(&self.members, &mut self.groups, from)
+            .and_then(|group| group.member(from))
+            .map(|member| member.device_id.to_string());
+        let outcome = self.cashier.charge(now, device_id.as_deref(), request);
+        self.counters.charge.record(&outcome);
+        let reply = match outcome {
+            Ok(receipt) => Reply::Charged {
+                balance: receipt.balance,
+                amount: receipt.amount,
+            },
+            Err(error) => Reply::Err(ErrorCode::Charge(error.refusal())),
+        };
+        self.outbox.push_back((from, reply));
     }
 
     /// `MODE:` is broadcast; `private` also sends every member every other member's address
