@@ -1,18 +1,22 @@
 //! The real `osp-relay` on loopback: three rendezvous clients (`proto::rendezvous::client`)
 //! join one room over real UDP sockets and learn each other's addresses and candidates; a
 //! malformed datagram is counted; Ctrl-C stops the server with status 0 and its final `--stats`
-//! line accounts for everything. A failure to start is one line and status 2.
+//! line accounts for everything. A member tops up its balance with a signed CHARGE, the key
+//! read from `--charge-key-file`. A failure to start is one line and status 2.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, UdpSocket};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant as Clock};
+use std::time::{Duration, Instant as Clock, SystemTime};
 
-use proto::rendezvous::Reply;
 use proto::rendezvous::client::{Client, Config};
+use proto::rendezvous::{Amount, ChargeMac, ChargeRequest, ChargeToken, Reply};
 use proto::rendezvous::{Candidate, CandidateKind, Credentials};
 use proto::time::Instant;
+
+use relay::charge::ChargeKey;
 
 use crate::support::{KillOnDrop, bundled, interrupt_and_expect_clean_exit};
 
@@ -93,23 +97,7 @@ impl Player {
 
 #[test]
 fn three_players_find_each_other_through_osp_relay() {
-    let mut child = Command::new(bundled("osp-relay"))
-        .args(["--listen", "127.0.0.1:0", "--stats"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map(KillOnDrop)
-        .expect("start osp-relay");
-    let mut stdout = BufReader::new(child.0.stdout.take().unwrap());
-    let mut line = String::new();
-    stdout.read_line(&mut line).expect("osp-relay's first line");
-    let server: SocketAddr = line
-        .trim()
-        .strip_prefix("osp-relay listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .parse()
-        .expect("a bound address");
-    assert!(server.ip().is_loopback() && server.port() != 0);
+    let (mut child, server) = start_relay(&[]);
 
     let origin = Clock::now();
     let now = || Instant::from_duration(origin.elapsed());
@@ -170,23 +158,8 @@ fn three_players_find_each_other_through_osp_relay() {
     // The server reads datagrams in order per sender; give it a moment for the stranger's.
     std::thread::sleep(Duration::from_millis(200));
 
-    interrupt_and_expect_clean_exit(&mut child, "osp-relay");
-    let mut stderr = String::new();
-    child
-        .0
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    let last = stderr.lines().last().unwrap_or_default();
-    let count = |name: &str| -> u64 {
-        last.split(' ')
-            .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
-            .unwrap_or_else(|| panic!("{name} in {last:?}"))
-            .parse()
-            .unwrap()
-    };
+    let last = stop_relay(&mut child);
+    let count = |name: &str| stat(&last, name);
     assert_eq!(count("joins"), 3, "{last}");
     assert_eq!(count("candidates"), 6, "{last}");
     assert_eq!(count("leaves"), 1, "{last}");
@@ -195,11 +168,145 @@ fn three_players_find_each_other_through_osp_relay() {
     assert_eq!(count("members"), 2, "{last}");
 }
 
+/// `osp-relay --listen 127.0.0.1:0 --stats` plus `args`, and the address it bound.
+fn start_relay(args: &[&str]) -> (KillOnDrop, SocketAddr) {
+    let mut child = Command::new(bundled("osp-relay"))
+        .args(["--listen", "127.0.0.1:0", "--stats"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map(KillOnDrop)
+        .expect("start osp-relay");
+    let mut stdout = BufReader::new(child.0.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).expect("osp-relay's first line");
+    let server: SocketAddr = line
+        .trim()
+        .strip_prefix("osp-relay listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .parse()
+        .expect("a bound address");
+    assert!(server.ip().is_loopback() && server.port() != 0);
+    (child, server)
+}
+
+/// Ctrl-C, a clean exit, and the last `--stats` line.
+fn stop_relay(child: &mut KillOnDrop) -> String {
+    interrupt_and_expect_clean_exit(child, "osp-relay");
+    let mut stderr = String::new();
+    child
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    stderr.lines().last().unwrap_or_default().to_owned()
+}
+
+/// The counter `name` in a `--stats` line.
+fn stat(line: &str, name: &str) -> u64 {
+    line.split(' ')
+        .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+        .unwrap_or_else(|| panic!("{name} in {line:?}"))
+        .parse()
+        .unwrap()
+}
+
+/// A file in the temporary directory, removed on drop.
+struct TempFile(PathBuf);
+
+impl TempFile {
+    fn new(name: &str, contents: &[u8]) -> Self {
+        let path = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
+        std::fs::write(&path, contents).expect("write a temporary file");
+        Self(path)
+    }
+
+    fn path(&self) -> &str {
+        self.0.to_str().expect("a UTF-8 temporary path")
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// The member's replies up to and including the first that `is_last` accepts.
+fn replies_until(socket: &UdpSocket, is_last: impl Fn(&str) -> bool) -> Vec<String> {
+    let mut replies = Vec::new();
+    let mut buf = [0u8; 2048];
+    let deadline = Clock::now() + Duration::from_secs(20);
+    while Clock::now() < deadline {
+        let Ok(len) = socket.recv(&mut buf) else {
+            continue;
+        };
+        let reply = String::from_utf8_lossy(&buf[..len]).into_owned();
+        let last = is_last(&reply);
+        replies.push(reply);
+        if last {
+            return replies;
+        }
+    }
+    panic!("no final reply in 20 s; heard {replies:?}");
+}
+
+#[test]
+fn a_member_charges_through_osp_relay_with_a_key_file() {
+    let key = TempFile::new("osp-relay-charge-key", b"example-secret\n");
+    let (mut child, server) = start_relay(&["--charge-key-file", key.path()]);
+    let member = UdpSocket::bind("127.0.0.1:0").unwrap();
+    member.connect(server).unwrap();
+    member
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    member.send(b"JOIN:charge-room:pw:payer:7").unwrap();
+    replies_until(&member, |r| r.starts_with("MODE:"));
+
+    let unix_now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let amount = Amount::parse("0.25").unwrap();
+    let mac = ChargeKey::new(b"example-secret")
+        .unwrap()
+        .sign(amount, "7", unix_now);
+    let charge = ChargeRequest {
+        amount,
+        token: ChargeToken {
+            unix_ts: unix_now,
+            mac: ChargeMac(mac),
+        },
+    }
+    .to_string();
+    member.send(charge.as_bytes()).unwrap();
+    let credited = replies_until(&member, |r| {
+        r.starts_with("OK:charged") || r.starts_with("ERR")
+    });
+    assert_eq!(
+        credited.last().map(String::as_str),
+        Some(r#"OK:charged:{"balance":"0.250000","amount":"0.250000"}"#)
+    );
+    member.send(charge.as_bytes()).unwrap();
+    let replayed = replies_until(&member, |r| r.starts_with("ERR"));
+    assert_eq!(replayed, ["ERR:replay_detected"]);
+
+    let last = stop_relay(&mut child);
+    assert_eq!(stat(&last, "charged"), 1, "{last}");
+    assert_eq!(stat(&last, "charge_replayed"), 1, "{last}");
+    assert_eq!(stat(&last, "charge_invalid_token"), 0, "{last}");
+}
+
 #[test]
 fn osp_relay_fails_to_start_with_one_line_and_status_2() {
     let taken = UdpSocket::bind("127.0.0.1:0").unwrap();
     let taken = taken.local_addr().unwrap().to_string();
-    let cases: [(&[&str], &str); 4] = [
+    let empty = TempFile::new("osp-relay-empty-charge-key", b"\n");
+    let missing = format!("{}.missing", empty.path());
+    let cases: [(&[&str], &str); 6] = [
         (&[], "--listen is required"),
         (&["--listen", "not-an-address"], "--listen needs IP:PORT"),
         (
@@ -207,6 +314,14 @@ fn osp_relay_fails_to_start_with_one_line_and_status_2() {
             "--max-groups needs a whole number",
         ),
         (&["--listen", &taken], "cannot listen on"),
+        (
+            &["--listen", "127.0.0.1:0", "--charge-key-file", &missing],
+            "cannot read the charge key file",
+        ),
+        (
+            &["--listen", "127.0.0.1:0", "--charge-key-file", empty.path()],
+            "is empty",
+        ),
     ];
     for (args, why) in cases {
         let output = Command::new(bundled("osp-relay"))

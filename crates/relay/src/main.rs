@@ -1,19 +1,25 @@
 //! `osp-relay`: the room server on one UDP socket.
 //!
-//! `osp-relay --listen ADDR [--max-groups N] [--max-members N] [--max-candidates N] [--stats]`
-//! prints `osp-relay listening on <bound address>` once it is ready (port 0 asks the OS for
-//! one), serves until Ctrl-C or SIGTERM, and exits 0. Any failure to start prints one line and
-//! exits 2. `--stats` prints the counters every sweep (10 s) and at exit, on stderr.
+//! `osp-relay --listen ADDR [--max-groups N] [--max-members N] [--max-candidates N]
+//! [--charge-key-file PATH] [--stats]` prints `osp-relay listening on <bound address>` once
+//! it is ready (port 0 asks the OS for one), serves until Ctrl-C or SIGTERM, and exits 0. Any
+//! failure to start prints one line and exits 2. `--stats` prints the counters every sweep (10 s) and at exit, on stderr.
+//!
+//! `--charge-key-file` names a file holding the `CHARGE` key (its bytes, one trailing line
+//! ending dropped): a file rather than a flag value so the secret never shows in `ps`.
+//! Without it the relay refuses every charge `charge_disabled`; an unreadable or empty file
+//! is a failure to start.
 
 use std::io::{ErrorKind, Write};
 use std::net::{SocketAddr, UdpSocket};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use rand::TryRngCore;
 use rand::rngs::OsRng;
+use relay::charge::ChargeKey;
 use relay::{Config, Server};
 
 /// Longest a receive waits, so Ctrl-C is noticed within this.
@@ -22,11 +28,12 @@ const POLL: Duration = Duration::from_millis(200);
 const RECV_BUFFER: usize = 2048;
 
 const USAGE: &str = "usage: osp-relay --listen ADDR [--max-groups N] [--max-members N] \
-                     [--max-candidates N] [--stats]";
+                     [--max-candidates N] [--charge-key-file PATH] [--stats]";
 
 struct Args {
     listen: SocketAddr,
     config: Config,
+    charge_key_file: Option<String>,
     stats: bool,
 }
 
@@ -36,6 +43,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
     let mut listen = None;
     let mut config = Config::default();
     let mut stats = false;
+    let mut charge_key_file = None;
     while let Some(flag) = args.next() {
         let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
         let count = |name: &str, text: String| {
@@ -57,6 +65,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
             "--max-candidates" => {
                 config.max_candidates = count("--max-candidates", value("--max-candidates")?)?;
             }
+            "--charge-key-file" => charge_key_file = Some(value("--charge-key-file")?),
             "--stats" => stats = true,
             "-h" | "--help" => return Ok(None),
             other => return Err(format!("unknown argument {other:?} ({USAGE})")),
@@ -66,8 +75,17 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
     Ok(Some(Args {
         listen,
         config,
+        charge_key_file,
         stats,
     }))
+}
+
+/// The charge key from its file.
+fn read_charge_key(path: &str) -> Result<ChargeKey, String> {
+    let contents = std::fs::read(path)
+        .map_err(|e| format!("cannot read the charge key file {path:?}: {e}"))?;
+    ChargeKey::from_file_contents(&contents)
+        .ok_or_else(|| format!("the charge key file {path:?} is empty"))
 }
 
 fn fail(message: impl std::fmt::Display) -> ExitCode {
@@ -83,6 +101,11 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(message) => return fail(message),
+    };
+    let charge_key = match args.charge_key_file.as_deref().map(read_charge_key) {
+        Some(Ok(key)) => Some(key),
+        Some(Err(message)) => return fail(message),
+        None => None,
     };
     let stop = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&stop);
@@ -101,14 +124,13 @@ fn main() -> ExitCode {
     if let Err(e) = OsRng.try_fill_bytes(&mut seed) {
         return fail(format_args!("no OS randomness for session tokens: {e}"));
     }
+    let mut server = Server::new(args.config, seed, proto::time::Instant::ZERO);
+    if let Some(key) = charge_key {
+        server.set_charge_key(key);
+    }
     println!("osp-relay listening on {local}");
     let _ = std::io::stdout().flush();
-    serve(
-        &socket,
-        Server::new(args.config, seed, proto::time::Instant::ZERO),
-        &stop,
-        args.stats,
-    );
+    serve(&socket, server, &stop, args.stats);
     ExitCode::SUCCESS
 }
 
@@ -123,7 +145,15 @@ fn serve(socket: &UdpSocket, mut server: Server, stop: &AtomicBool, stats: bool)
         // A zero timeout means "block forever" to std: wait at least 1 ms.
         let _ = socket.set_read_timeout(Some(wait.clamp(Duration::from_millis(1), POLL)));
         match socket.recv_from(&mut recv) {
-            Ok((len, from)) => server.handle_datagram(now(), from, &recv[..len]),
+            Ok((len, from)) => {
+                let now = now();
+                // The charge window is wall-clock time; following the clock at every datagram
+                // keeps up with a stepped clock (a vDSO read, no syscall).
+                if let Ok(since_epoch) = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH) {
+                    server.set_wall_clock(now, since_epoch);
+                }
+                server.handle_datagram(now, from, &recv[..len]);
+            }
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
             // ICMP errors for earlier sends surface here on some systems: not fatal.
             Err(_) => {}

@@ -159,8 +159,13 @@ impl Session {
                         remote.push((device_id, to_agent(candidate)));
                     }
                     // A member's address without its id: the agent pairs by user id, and the
-                    // member's `CAND:` lines carry the same address.
-                    Reply::Peer(_) | Reply::Role(_) | Reply::Session(_) | Reply::Mode(_) => {}
+                    // member's `CAND:` lines carry the same address. A jam sends no CHARGE, so
+                    // an `OK:charged` is not for it.
+                    Reply::Peer(_)
+                    | Reply::Role(_)
+                    | Reply::Session(_)
+                    | Reply::Mode(_)
+                    | Reply::Charged { .. } => {}
                 }
             }
         }

@@ -7,6 +7,8 @@ use proto::rendezvous::{Candidate, CandidateKind, Credentials, ErrorCode, Reply}
 
 use super::*;
 
+mod charge;
+
 fn at(secs: f64) -> Instant {
     Instant::from_micros((secs * 1e6) as u64)
 }
