@@ -193,7 +193,7 @@ impl ChargeRequest {
     /// The same checks on the amount text and the token text apart (the HTTP body carries
     /// them in two JSON fields).
     pub fn from_fields(amount: &str, token: &str) -> Result<Self, ChargeRefusal> {
-        // `<unix_ts>:` with nothing after it, or `:` alone, is an empty token too.
+        // `:` alone (UDP `CHARGE:<amount>::`) is an empty token too.
         let empty = token.is_empty() || token == ":";
         let token = if empty {
             None

@@ -161,13 +161,18 @@ mod tests {
             CandidateKind::Host,
             "[fe80::1]:40000".parse().unwrap(),
         )));
-        round_trip(Command::Charge(ChargeRequest {
-            amount: Amount::from_micros(10_000),
+        round_trip(charge(10_000));
+    }
+
+    /// A CHARGE of `micros` signed at 1741996800 with a MAC of 0xC0 bytes.
+    fn charge(micros: u64) -> Command<'static> {
+        Command::Charge(ChargeRequest {
+            amount: Amount::from_micros(micros),
             token: ChargeToken {
                 unix_ts: 1_741_996_800,
                 mac: ChargeMac([0xC0; 32]),
             },
-        }));
+        })
     }
 
     #[test]
@@ -190,13 +195,7 @@ mod tests {
         }
         assert_eq!(
             Command::parse(format!("CHARGE:5:1741996800:{mac}\r\n").as_bytes()),
-            Ok(Command::Charge(ChargeRequest {
-                amount: Amount::from_micros(5_000_000),
-                token: ChargeToken {
-                    unix_ts: 1_741_996_800,
-                    mac: ChargeMac([0xC0; 32]),
-                },
-            }))
+            Ok(charge(5_000_000))
         );
     }
 
