@@ -4,6 +4,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use proto::connect;
 
+use super::assert_inside;
+
 /// Where a [`stun`] input's datagram comes from (its first byte, low two bits).
 const STUN_SERVER: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(198, 18, 0, 1)), 3478);
 const TURN_SERVER: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(198, 18, 0, 2)), 3478);
@@ -52,8 +54,8 @@ fn stun_agent(user_id: u32, peer: u32) -> (connect::Agent, Vec<[u8; 12]>, Vec<Ve
 /// indications). The first byte picks the source (STUN server, TURN server, the known peer, a
 /// stranger) in its low two bits and, in bits 2-4, an outstanding transaction id to splice into
 /// the message (so responses reach the integrity and attribute checks); the rest is the
-/// datagram. Whatever it is, nothing panics and a stranger's datagram changes no address and
-/// selects no path.
+/// datagram. Whatever it is, nothing panics, a payload handed back is a view of the datagram,
+/// and a stranger's datagram changes no address and selects no path.
 pub fn stun(data: &[u8]) {
     let Some((&control, rest)) = data.split_first() else {
         return;
@@ -69,13 +71,13 @@ pub fn stun(data: &[u8]) {
         datagram[8..20].copy_from_slice(id);
     }
     let now = proto::time::Instant::from_micros(5_000);
-    let relayed = matches!(
-        agent.handle_datagram(now, from, &datagram),
-        connect::Received::Payload {
-            route: connect::Route::Relayed(_),
-            ..
+    let relayed = match agent.handle_datagram(now, from, &datagram) {
+        connect::Received::Payload { route, data } => {
+            assert_inside(&datagram, data);
+            matches!(route, connect::Route::Relayed(_))
         }
-    );
+        connect::Received::Handled => false,
+    };
     if from == STRANGER {
         assert!(!relayed, "only the TURN server relays");
         assert_eq!(agent.server_reflexive(), None);
