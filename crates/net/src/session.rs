@@ -163,8 +163,9 @@ impl Session {
 
     /// The next datagram to send, written into `buf`: the address to hand the socket and
     /// which bytes of `buf` are the datagram (with a connectivity agent, the endpoint writes
-    /// behind a few bytes of headroom so a relayed datagram is framed where it lies). Report
-    /// what became of it with [`Session::note_sent`] or [`Session::note_send_error`].
+    /// behind [`proto::connect::HEADROOM`] bytes so a relayed datagram is framed where it
+    /// lies; `buf` should hold that plus [`proto::ostp::MAX_DATAGRAM`]). Report what became of
+    /// it with [`Session::note_sent`] or [`Session::note_send_error`].
     pub fn poll_transmit(&mut self, buf: &mut [u8]) -> Option<(SocketAddr, Range<usize>)> {
         if let Some((dest, len)) = self.poll_room_transmit(buf) {
             return Some((udp::outbound(dest, self.local), 0..len));
