@@ -1,5 +1,5 @@
 //! Every decoder of untrusted input under random and mutated bytes, on stable, in the normal
-//! suite: the cargo-fuzz bodies of `fuzz/src/lib.rs` over their seeds, the committed corpora in
+//! suite: the cargo-fuzz bodies of `fuzz/src/` over their seeds, the committed corpora in
 //! `fuzz/corpus/<target>/`, and seeded mutations of both (bit flips, truncations, extensions,
 //! byte overwrites, splices). Bounded: a fixed number of inputs per target.
 

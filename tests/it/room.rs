@@ -290,9 +290,10 @@ impl Room {
         let now = self.now;
         loop {
             let member = &mut self.members[from];
-            let Some((to_addr, len)) = member.network.session.poll_transmit(&mut self.buf) else {
+            let Some((to_addr, range)) = member.network.session.poll_transmit(&mut self.buf) else {
                 break;
             };
+            let len = range.len();
             member.network.session.note_sent(len);
             let from_addr = member.addr;
             let to = self
@@ -302,7 +303,7 @@ impl Room {
             let Some(to) = to else {
                 continue;
             };
-            let data = self.buf[..len].to_vec();
+            let data = self.buf[range].to_vec();
             let media = osp_netem::media_id(&data, &[engine::PT_L24, engine::PT_OPUS])
                 .is_some_and(|id| self.originals.entry((from, to)).or_default().insert(id));
             let fate = self.link(from, to).transmit(now, len);

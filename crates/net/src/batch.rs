@@ -7,6 +7,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::ops::Range;
 
 /// Datagrams gathered before they are handed to the kernel together.
 pub const SEND_BATCH: usize = 16;
@@ -17,7 +18,8 @@ pub const SLOT_BYTES: usize = 2_048;
 /// A burst of datagrams being gathered: fixed slots, allocated once.
 pub struct Batch {
     slots: Box<[[u8; SLOT_BYTES]; SEND_BATCH]>,
-    lens: [usize; SEND_BATCH],
+    /// The datagram's bytes in each slot (a datagram framed behind headroom starts later).
+    ranges: [Range<usize>; SEND_BATCH],
     dests: [Option<socket2::SockAddr>; SEND_BATCH],
     count: usize,
 }
@@ -32,7 +34,7 @@ impl Default for Batch {
     fn default() -> Self {
         Self {
             slots: Box::new([[0; SLOT_BYTES]; SEND_BATCH]),
-            lens: [0; SEND_BATCH],
+            ranges: std::array::from_fn(|_| 0..0),
             dests: std::array::from_fn(|_| None),
             count: 0,
         }
@@ -41,16 +43,20 @@ impl Default for Batch {
 
 impl Batch {
     /// Gathers one datagram written by `fill` into a free slot (`fill` returns its
-    /// destination and length, or `None` when there is nothing more to send). False when the
-    /// batch is full or `fill` had nothing.
-    pub fn gather(&mut self, fill: impl FnOnce(&mut [u8]) -> Option<(SocketAddr, usize)>) -> bool {
+    /// destination and which bytes of the slot it is, or `None` when there is nothing more to
+    /// send). False when the batch is full or `fill` had nothing.
+    pub fn gather(
+        &mut self,
+        fill: impl FnOnce(&mut [u8]) -> Option<(SocketAddr, Range<usize>)>,
+    ) -> bool {
         if self.count == SEND_BATCH {
             return false;
         }
-        let Some((dest, len)) = fill(&mut self.slots[self.count]) else {
+        let Some((dest, range)) = fill(&mut self.slots[self.count]) else {
             return false;
         };
-        self.lens[self.count] = len.min(SLOT_BYTES);
+        let end = range.end.min(SLOT_BYTES);
+        self.ranges[self.count] = range.start.min(end)..end;
         self.dests[self.count] = Some(dest.into());
         self.count += 1;
         true
@@ -73,15 +79,15 @@ impl Batch {
         while first < self.count {
             match self.send_from(socket, first) {
                 Ok(sent) if sent > 0 => {
-                    for &len in &self.lens[first..first + sent] {
-                        outcome(len, true);
+                    for range in &self.ranges[first..first + sent] {
+                        outcome(range.len(), true);
                     }
                     first += sent;
                 }
                 // The kernel stops at the first datagram it refuses: count it and go on with
                 // the next.
                 _ => {
-                    outcome(self.lens[first], false);
+                    outcome(self.ranges[first].len(), false);
                     first += 1;
                 }
             }
@@ -102,9 +108,10 @@ impl Batch {
         let mut headers: [libc::mmsghdr; SEND_BATCH] = unsafe { std::mem::zeroed() };
         let count = self.count - first;
         for (i, slot) in (first..self.count).enumerate() {
+            let datagram = &self.slots[slot][self.ranges[slot].clone()];
             iovecs[i] = libc::iovec {
-                iov_base: self.slots[slot].as_ptr().cast_mut().cast(),
-                iov_len: self.lens[slot],
+                iov_base: datagram.as_ptr().cast_mut().cast(),
+                iov_len: datagram.len(),
             };
             let header = &mut headers[i].msg_hdr;
             header.msg_iov = &raw mut iovecs[i];
@@ -140,7 +147,7 @@ impl Batch {
             .as_ref()
             .and_then(socket2::SockAddr::as_socket)
             .ok_or_else(|| io::Error::other("not an IP destination"))?;
-        socket.try_send_to(&self.slots[first][..self.lens[first]], dest)?;
+        socket.try_send_to(&self.slots[first][self.ranges[first].clone()], dest)?;
         Ok(1)
     }
 }
@@ -159,9 +166,11 @@ mod tests {
         let mut batch = Batch::default();
         for (i, peer) in peers.iter().enumerate() {
             let dest = peer.local_addr().unwrap();
+            // Every other datagram starts behind headroom, as a relayed one is framed.
+            let start = i % 2 * 4;
             assert!(batch.gather(|buf| {
-                buf[..3].copy_from_slice(&[i as u8, 0xAB, i as u8]);
-                Some((dest, 3 + i))
+                buf[start..start + 3].copy_from_slice(&[i as u8, 0xAB, i as u8]);
+                Some((dest, start..start + 3 + i))
             }));
         }
         assert!(!batch.gather(|_| None));
@@ -192,7 +201,7 @@ mod tests {
         ] {
             assert!(batch.gather(|buf| {
                 buf[0] = 1;
-                Some((dest, 1))
+                Some((dest, 0..1))
             }));
         }
         let mut outcomes = Vec::new();
@@ -208,7 +217,7 @@ mod tests {
         let mut batch = Batch::default();
         let dest: SocketAddr = "127.0.0.1:9".parse().unwrap();
         for _ in 0..SEND_BATCH {
-            assert!(batch.gather(|_| Some((dest, 1))));
+            assert!(batch.gather(|_| Some((dest, 0..1))));
         }
         assert!(!batch.gather(|_| panic!("not asked when full")));
     }

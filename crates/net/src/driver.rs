@@ -26,13 +26,16 @@ use std::time::Duration;
 use proto::time::Instant;
 use tokio::sync::{Notify, mpsc};
 
-use crate::batch::{Batch, SEND_BATCH};
+use crate::batch::{Batch, SEND_BATCH, SLOT_BYTES};
 use crate::recv::Arrivals;
 use crate::session::Session;
 use crate::status::Status;
 use crate::wake::Pacer;
 use crate::{Config, Request};
 use rt::packet::Watch;
+
+// A send slot holds the endpoint's largest datagram behind the connectivity agent's headroom.
+const _: () = assert!(SLOT_BYTES >= proto::ostp::MAX_DATAGRAM + proto::connect::HEADROOM);
 
 /// Reads of up to [`crate::recv::RECV_BATCH`] datagrams in one wake-up before the driver
 /// turns to its other inputs (and sends what the datagrams made the endpoint send). The read

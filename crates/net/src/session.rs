@@ -14,6 +14,7 @@ pub use room::RoomStats;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
+use std::ops::Range;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -57,8 +58,6 @@ pub struct Session {
     connect: Option<proto::connect::Agent>,
     /// Local candidates for the room, oldest first.
     candidates: VecDeque<proto::connect::Candidate>,
-    /// A datagram on its way between the agent and the endpoint.
-    scratch: Vec<u8>,
     /// Membership of the room on a room server (`None`: candidates are not exchanged).
     room: Option<room::Room>,
 }
@@ -99,7 +98,6 @@ impl Session {
             streams: HashMap::new(),
             connect: None,
             candidates: VecDeque::new(),
-            scratch: Vec::new(),
             room: None,
         }
     }
@@ -143,18 +141,9 @@ impl Session {
             return;
         }
         if self.connect.is_some() {
-            let Some(path) = self.route_inbound(now, from, data) else {
-                return;
-            };
-            let scratch = std::mem::take(&mut self.scratch);
-            self.handle(
-                now,
-                Input::Datagram {
-                    from: path,
-                    data: &scratch,
-                },
-            );
-            self.scratch = scratch;
+            if let Some((from, data)) = self.route_inbound(now, from, data) {
+                self.handle(now, Input::Datagram { from, data });
+            }
             return;
         }
         self.handle(
@@ -172,20 +161,23 @@ impl Session {
         self.counters.recv_errors += 1;
     }
 
-    /// The next datagram to send, written into `buf`: the address to hand the socket and its
-    /// length. Report what became of it with [`Session::note_sent`] or
-    /// [`Session::note_send_error`].
-    pub fn poll_transmit(&mut self, buf: &mut [u8]) -> Option<(SocketAddr, usize)> {
+    /// The next datagram to send, written into `buf`: the address to hand the socket and
+    /// which bytes of `buf` are the datagram (with a connectivity agent, the endpoint writes
+    /// behind [`proto::connect::HEADROOM`] bytes so a relayed datagram is framed where it
+    /// lies; `buf` should hold that plus [`proto::ostp::MAX_DATAGRAM`]). Report what became of
+    /// it with [`Session::note_sent`] or [`Session::note_send_error`].
+    pub fn poll_transmit(&mut self, buf: &mut [u8]) -> Option<(SocketAddr, Range<usize>)> {
         if let Some((dest, len)) = self.poll_room_transmit(buf) {
-            return Some((udp::outbound(dest, self.local), len));
+            return Some((udp::outbound(dest, self.local), 0..len));
         }
         if let Some((dest, len)) = self.poll_connect_transmit(buf) {
-            return Some((udp::outbound(dest, self.local), len));
+            return Some((udp::outbound(dest, self.local), 0..len));
         }
-        while let Some(transmit) = self.endpoint.poll_transmit(buf) {
+        let headroom = self.headroom();
+        while let Some(transmit) = self.endpoint.poll_transmit(buf.get_mut(headroom..)?) {
             match transmit.dest {
                 Path::Direct(dest) => match self.frame_outbound(dest, buf, transmit.len) {
-                    Some((dest, len)) => return Some((udp::outbound(dest, self.local), len)),
+                    Some((dest, range)) => return Some((udp::outbound(dest, self.local), range)),
                     None => self.counters.send_errors += 1,
                 },
                 // Multicast and relay paths come with their drivers (later stages); nothing
@@ -522,10 +514,10 @@ mod tests {
     fn carry(from: &mut Session, to: &mut Session, now: Instant) -> usize {
         let mut buf = [0u8; 2_048];
         let mut carried = 0;
-        while let Some((dest, len)) = from.poll_transmit(&mut buf) {
+        while let Some((dest, range)) = from.poll_transmit(&mut buf) {
             assert_eq!(dest, to.local);
-            from.note_sent(len);
-            to.handle_datagram(now, from.local, &buf[..len]);
+            from.note_sent(range.len());
+            to.handle_datagram(now, from.local, &buf[range]);
             carried += 1;
         }
         carried

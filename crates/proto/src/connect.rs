@@ -8,6 +8,8 @@
 //!
 //! ```text
 //! agent.handle_datagram(now, from, data)   // STUN/TURN is consumed; anything else comes back
+//!                                          // as a slice of `data`
+//! agent.frame(route, &mut buf, len)        // payload at buf[HEADROOM..]: framed in place
 //! agent.add_remote_candidate(now, user_id, candidate)
 //! agent.handle_heard(now, user_id)         // the endpoint heard the peer on its path
 //! while let Some(t) = agent.poll_transmit(&mut buf) { /* send buf[..t.len] to t.dest */ }
@@ -64,13 +66,17 @@ use stun_rs::{HMACKey, MessageClass, StunMessageBuilder};
 pub use candidate::{Candidate, Kind, PathKind};
 pub use checks::{Base, Selected};
 pub use config::{Config, Limits, Timing};
-pub use event::{Event, Received, Stats, Transmit};
+pub use event::{Event, Framed, Received, Stats, Transmit};
 pub use transactions::{Retransmit, Route};
 pub use turn::Server as TurnServer;
 
 use crate::time::Instant;
 use checks::{Change, Check};
 use transactions::{Due, Transactions};
+
+/// Bytes [`Agent::frame`] needs in front of a payload: room for a ChannelData header, so a
+/// relayed datagram is framed where it lies.
+pub const HEADROOM: usize = message::CHANNEL_HEADER;
 
 /// Largest STUN message we build or answer.
 const MAX_MESSAGE: usize = 548;
@@ -97,7 +103,8 @@ pub struct Agent {
     mapped: Option<SocketAddr>,
     out: VecDeque<(Route, Vec<u8>)>,
     events: VecDeque<Event>,
-    scratch: Vec<u8>,
+    /// A payload on its way into a Send indication (see [`Agent::frame`]).
+    indication: Vec<u8>,
     started: bool,
     stats: Stats,
 }
@@ -120,7 +127,7 @@ impl Agent {
             mapped: None,
             out: VecDeque::new(),
             events: VecDeque::new(),
-            scratch: Vec::new(),
+            indication: Vec::new(),
             started: false,
             stats: Stats::default(),
             config,
@@ -179,9 +186,47 @@ impl Agent {
             .map(|p| p.user_id)
     }
 
-    /// Frames `payload` for `route` into `buf`: as is for a direct route, in ChannelData (4
-    /// bytes more) or a Send indication for a relayed one. Returns where to send it.
-    pub fn wrap(&self, route: Route, payload: &[u8], buf: &mut [u8]) -> Option<Transmit> {
+    /// Frames, where it lies, the payload the caller wrote at `buf[HEADROOM..HEADROOM + len]`
+    /// for `route`: a direct route sends it as it is; a relayed one over a bound channel gets
+    /// its ChannelData header written into the headroom. Only a relayed route whose channel is
+    /// not bound yet (a Send indication, 36 bytes more, in the first round trips of a TURN
+    /// path) moves the payload, through a buffer the agent keeps, and writes the indication
+    /// over `buf` from its start. `None`: no relay for the route, or `buf` too short.
+    pub fn frame(&mut self, route: Route, buf: &mut [u8], len: usize) -> Option<Framed> {
+        let end = HEADROOM.checked_add(len)?;
+        if buf.len() < end {
+            return None;
+        }
+        let peer = match route {
+            Route::Direct(dest) => {
+                return Some(Framed {
+                    dest,
+                    range: HEADROOM..end,
+                });
+            }
+            Route::Relayed(peer) => peer,
+        };
+        let turn = self.turn.as_ref()?;
+        let dest = turn.addr();
+        if let Some(number) = turn.channel(peer) {
+            message::write_channel_header(number, len, buf)?;
+            return Some(Framed {
+                dest,
+                range: 0..end,
+            });
+        }
+        self.indication.clear();
+        self.indication.extend_from_slice(&buf[HEADROOM..end]);
+        let len = turn.wrap(peer, &self.indication, buf)?;
+        Some(Framed {
+            dest,
+            range: 0..len,
+        })
+    }
+
+    /// Writes `payload` for `route` into `buf`: as is for a direct route, in ChannelData or a
+    /// Send indication for a relayed one (the agent's own checks, which it keeps queued).
+    fn wrap(&self, route: Route, payload: &[u8], buf: &mut [u8]) -> Option<Transmit> {
         match route {
             Route::Direct(dest) => {
                 buf.get_mut(..payload.len())?.copy_from_slice(payload);
@@ -251,9 +296,11 @@ impl Agent {
         }
     }
 
-    /// A datagram arrived on the socket from `from`.
+    /// A datagram arrived on the socket from `from`. A payload for the endpoint comes back as
+    /// a slice of `data` (a relayed one without its ChannelData header or Data indication
+    /// around it): nothing is copied.
     pub fn handle_datagram<'a>(
-        &'a mut self,
+        &mut self,
         now: Instant,
         from: SocketAddr,
         data: &'a [u8],
@@ -272,7 +319,7 @@ impl Agent {
             self.handle_response(now, Route::Direct(from), data);
             return Received::Handled;
         }
-        let Some((peer, relayed)) = self.turn.as_ref().and_then(|t| t.unwrap(data)) else {
+        let Some((peer, payload)) = self.turn.as_ref().and_then(|t| t.unwrap(data)) else {
             // Unknown channel, or a response to nothing we sent.
             if message::is_stun(data) {
                 self.stats.unknown_transaction += 1;
@@ -281,25 +328,7 @@ impl Agent {
             }
             return Received::Handled;
         };
-        match relayed {
-            turn::Relayed::Channel(offset) => {
-                self.handle_from(now, Route::Relayed(peer), &data[offset..])
-            }
-            turn::Relayed::Indication(payload) => {
-                self.scratch = payload;
-                let scratch = std::mem::take(&mut self.scratch);
-                if message::is_stun(&scratch) {
-                    self.handle_stun(now, Route::Relayed(peer), &scratch);
-                    self.scratch = scratch;
-                    return Received::Handled;
-                }
-                self.scratch = scratch;
-                Received::Payload {
-                    route: Route::Relayed(peer),
-                    data: &self.scratch,
-                }
-            }
-        }
+        self.handle_from(now, Route::Relayed(peer), &data[payload])
     }
 
     fn handle_from<'a>(&mut self, now: Instant, route: Route, data: &'a [u8]) -> Received<'a> {

@@ -14,7 +14,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use proto::auth::RoomKey;
-use proto::connect::{Agent, Candidate, Config, Kind, Limits, Received, Route, Timing, TurnServer};
+use proto::connect::{
+    Agent, Candidate, Config, HEADROOM, Kind, Limits, Received, Route, Timing, TurnServer,
+};
 
 /// coturn running on a temporary config; killed and its directory removed on drop.
 struct Coturn {
@@ -166,21 +168,23 @@ fn srflx_by_binding_relay_by_allocate_and_channel_data_both_ways_through_coturn(
     );
     let payload: Vec<u8> = (0..160u32).map(|i| 0x80 ^ (i as u8)).collect();
     let mut framed = [0; 1500];
+    // Until the channel is bound the payload leaves in a Send indication (longer, written
+    // over the buffer: the payload is put back each time).
     let bound = drive(&mut agent, &socket, start, Duration::from_secs(5), |a| {
-        a.wrap(Route::Relayed(peer_addr), &payload, &mut framed)
-            .is_some_and(|t| t.len == payload.len() + 4)
+        framed[HEADROOM..HEADROOM + payload.len()].copy_from_slice(&payload);
+        a.frame(Route::Relayed(peer_addr), &mut framed, payload.len())
+            .is_some_and(|f| f.range == (0..HEADROOM + payload.len()))
     });
     assert!(bound, "channel bound: {:?}", agent.stats());
 
-    // Agent → coturn (ChannelData, 4 bytes of header) → peer, from the relayed address.
-    let transmit = agent
-        .wrap(Route::Relayed(peer_addr), &payload, &mut framed)
+    // Agent → coturn (ChannelData, its 4-byte header written into the headroom) → peer, from
+    // the relayed address.
+    let out = agent
+        .frame(Route::Relayed(peer_addr), &mut framed, payload.len())
         .unwrap();
-    assert_eq!(transmit.dest, coturn.addr);
-    assert_eq!(transmit.len, payload.len() + 4);
-    socket
-        .send_to(&framed[..transmit.len], transmit.dest)
-        .unwrap();
+    assert_eq!(out.dest, coturn.addr);
+    assert_eq!(out.range, 0..payload.len() + 4);
+    socket.send_to(&framed[out.range], out.dest).unwrap();
     let mut buf = [0; 1500];
     let mut arrived = None;
     for _ in 0..40 {

@@ -7,6 +7,7 @@
 //! pair, whether it is reached straight or through our relay (the relay's peer address).
 
 use std::net::SocketAddr;
+use std::ops::Range;
 
 use proto::connect::{self, Agent, Candidate, PathKind, Received, Route};
 use proto::endpoint::{Command, Input};
@@ -62,31 +63,27 @@ impl Session {
     }
 
     /// Offers a datagram to the agent; when it is the endpoint's, returns the path it came on
-    /// and leaves its bytes in `scratch`. `None`: the agent consumed it.
-    pub(super) fn route_inbound(
+    /// and its payload, a slice of `data`. `None`: the agent consumed it.
+    pub(super) fn route_inbound<'a>(
         &mut self,
         now: Instant,
         from: SocketAddr,
-        data: &[u8],
-    ) -> Option<Path> {
+        data: &'a [u8],
+    ) -> Option<(Path, &'a [u8])> {
         // Only called with an agent (without one, datagrams go straight to the endpoint).
         let agent = self.connect.as_mut()?;
-        let route = match agent.handle_datagram(now, from, data) {
+        let inbound = match agent.handle_datagram(now, from, data) {
             Received::Handled => None,
-            Received::Payload { route, data } => {
-                self.scratch.clear();
-                self.scratch.extend_from_slice(data);
-                Some(route)
-            }
+            Received::Payload { route, data } => Some((route, data)),
         };
-        if let Some(route) = route
+        if let Some((route, _)) = inbound
             && let Some(user_id) = agent.peer_on(route)
         {
             agent.handle_heard(now, user_id);
         }
         self.drain_connect(now);
-        let (Route::Direct(addr) | Route::Relayed(addr)) = route?;
-        Some(Path::Direct(addr))
+        let (Route::Direct(addr) | Route::Relayed(addr), payload) = inbound?;
+        Some((Path::Direct(addr), payload))
     }
 
     /// The agent's next datagram (checks, TURN requests).
@@ -95,25 +92,36 @@ impl Session {
         Some((transmit.dest, transmit.len))
     }
 
-    /// Frames the endpoint's datagram to `dest` (already in `buf[..len]`) for its peer's
-    /// route: unchanged when direct, in ChannelData to the TURN server when relayed.
+    /// Where the endpoint writes its datagrams in the caller's buffer: behind room for a
+    /// ChannelData header when an agent may relay them.
+    pub(super) fn headroom(&self) -> usize {
+        if self.connect.is_some() {
+            connect::HEADROOM
+        } else {
+            0
+        }
+    }
+
+    /// Frames the endpoint's datagram to `dest` (already in `buf[headroom..][..len]`) for its
+    /// peer's route, where it lies: unchanged when direct, behind a ChannelData header to the
+    /// TURN server when relayed. Returns where to send which bytes of `buf`.
     pub(super) fn frame_outbound(
         &mut self,
         dest: SocketAddr,
         buf: &mut [u8],
         len: usize,
-    ) -> Option<(SocketAddr, usize)> {
-        let Some(agent) = &self.connect else {
-            return Some((dest, len));
+    ) -> Option<(SocketAddr, Range<usize>)> {
+        let Some(agent) = &mut self.connect else {
+            return Some((dest, 0..len));
         };
         let relayed = Route::Relayed(dest);
-        if agent.peer_on(relayed).is_none() {
-            return Some((dest, len));
-        }
-        self.scratch.clear();
-        self.scratch.extend_from_slice(buf.get(..len)?);
-        let transmit = agent.wrap(relayed, &self.scratch, buf)?;
-        Some((transmit.dest, transmit.len))
+        let route = if agent.peer_on(relayed).is_some() {
+            relayed
+        } else {
+            Route::Direct(dest)
+        };
+        let framed = agent.frame(route, buf, len)?;
+        Some((framed.dest, framed.range))
     }
 
     /// Takes the agent's events: candidates queue for the room, a selected pair becomes the

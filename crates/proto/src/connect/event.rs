@@ -1,6 +1,7 @@
 //! What the agent hands out: datagrams, events, received payloads and counters.
 
 use std::net::SocketAddr;
+use std::ops::Range;
 
 use super::message::Reject;
 use super::{Candidate, Route, Selected};
@@ -12,6 +13,16 @@ pub struct Transmit {
     pub dest: SocketAddr,
     /// Bytes written to the buffer.
     pub len: usize,
+}
+
+/// A datagram [`Agent::frame`](super::Agent::frame) framed in the caller's buffer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Framed {
+    /// Where to send it.
+    pub dest: SocketAddr,
+    /// Its bytes in the buffer: from the payload's start for a direct route, from the
+    /// headroom's start for a relayed one.
+    pub range: Range<usize>,
 }
 
 /// What the agent reports.
@@ -49,7 +60,9 @@ pub enum Received<'a> {
     Payload {
         /// Direct from an address, or relayed by our TURN server from a peer address.
         route: Route,
-        /// Its bytes (the ChannelData header removed).
+        /// Its bytes: a slice of the datagram given to
+        /// [`Agent::handle_datagram`](super::Agent::handle_datagram) (a relayed payload without
+        /// the ChannelData header or Data indication around it).
         data: &'a [u8],
     },
 }

@@ -131,12 +131,21 @@ pub(crate) fn new_transaction_id(rng: &mut impl rand::RngCore) -> TransactionId 
 /// into `buf`, returning its length (`None` if `buf` is too short).
 pub(crate) fn write_channel_data(channel: u16, payload: &[u8], buf: &mut [u8]) -> Option<usize> {
     let len = CHANNEL_HEADER + payload.len();
-    let length = u16::try_from(payload.len()).ok()?;
     let out = buf.get_mut(..len)?;
-    out[..2].copy_from_slice(&channel.to_be_bytes());
-    out[2..4].copy_from_slice(&length.to_be_bytes());
-    out[4..].copy_from_slice(payload);
+    out[CHANNEL_HEADER..].copy_from_slice(payload);
+    write_channel_header(channel, payload.len(), out)?;
     Some(len)
+}
+
+/// Writes the ChannelData header for a payload of `len` bytes into `buf[..CHANNEL_HEADER]`,
+/// for a payload that already lies right behind it (`None` if `buf` is too short or `len`
+/// does not fit the length field).
+pub(crate) fn write_channel_header(channel: u16, len: usize, buf: &mut [u8]) -> Option<()> {
+    let length = u16::try_from(len).ok()?;
+    let header = buf.get_mut(..CHANNEL_HEADER)?;
+    header[..2].copy_from_slice(&channel.to_be_bytes());
+    header[2..].copy_from_slice(&length.to_be_bytes());
+    Some(())
 }
 
 /// Splits a ChannelData message into its channel number and payload; padding after the
@@ -148,6 +157,22 @@ pub(crate) fn read_channel_data(data: &[u8]) -> Option<(u16, &[u8])> {
     }
     let length = usize::from(u16::from_be_bytes([*data.get(2)?, *data.get(3)?]));
     Some((channel, data.get(CHANNEL_HEADER..CHANNEL_HEADER + length)?))
+}
+
+/// Where the value of the first attribute of type `kind` lies in the STUN message `data`: the
+/// codec decodes attributes into owned values, this finds one in place (attributes are
+/// type-length-value, padded to 4 bytes; RFC 8489 §14).
+pub(crate) fn attribute_value(data: &[u8], kind: u16) -> Option<std::ops::Range<usize>> {
+    let mut at = HEADER;
+    while let Some(tlv) = data.get(at..at + 4) {
+        let value = at + 4..at + 4 + usize::from(u16::from_be_bytes([tlv[2], tlv[3]]));
+        data.get(value.clone())?;
+        if u16::from_be_bytes([tlv[0], tlv[1]]) == kind {
+            return Some(value);
+        }
+        at = value.end.next_multiple_of(4);
+    }
+    None
 }
 
 #[cfg(test)]

@@ -6,7 +6,8 @@ mod net;
 use std::time::Duration;
 
 use stun_rs::attributes::stun::{Fingerprint, MessageIntegrity, UserName, XorMappedAddress};
-use stun_rs::methods::BINDING;
+use stun_rs::attributes::turn::{Data, XorPeerAddress};
+use stun_rs::methods::{BINDING, DATA};
 use stun_rs::{HMACKey, MessageClass, StunMessageBuilder, TransactionId};
 
 use super::*;
@@ -417,19 +418,82 @@ fn strangers_cannot_pass_checks_or_move_a_path() {
     assert_eq!(bob.stats().checks_answered, 1);
 }
 
+/// Whether `inner` is a view into `outer` (the same memory, not a copy of its bytes).
+fn points_into(outer: &[u8], inner: &[u8]) -> bool {
+    let outer = outer.as_ptr_range();
+    let inner = inner.as_ptr_range();
+    outer.start <= inner.start && inner.end <= outer.end
+}
+
 #[test]
-fn turn_channel_data_adds_four_bytes_to_relayed_audio() {
+fn relayed_audio_is_framed_in_place_and_received_payloads_are_views_of_the_datagram() {
     let mut world = world(Mapping::PortRandomising, Mapping::EndpointIndependent, true);
     run_exchanging(&mut world, ms(6000));
-    let alice = &world.players[0].agent;
-    let route = alice.route(BOB).unwrap();
-    let mut buf = [0; 1500];
-    let payload = [0x80u8; 100];
-    let transmit = alice.wrap(route, &payload, &mut buf).unwrap();
-    if let Route::Relayed(_) = route {
-        assert_eq!(transmit.dest, TURN);
-        assert_eq!(transmit.len, 104);
-    } else {
-        assert_eq!(transmit.len, 100, "Bob's relay reached directly");
-    }
+    let now = world.now;
+    // Someone's route runs through its own allocation (the port-randomising side can only be
+    // reached through one).
+    let (at, peer) = (0..2)
+        .find_map(
+            |at| match world.players[at].agent.route(world.players[at].peer) {
+                Some(Route::Relayed(peer)) => Some((at, peer)),
+                _ => None,
+            },
+        )
+        .expect("a relayed route");
+    let channel = world.channel_to(peer).expect("the server bound a channel");
+    let agent = &mut world.players[at].agent;
+    let payload: Vec<u8> = (0..100u8).map(|i| 0x80 ^ i).collect();
+
+    // Outbound: the ChannelData header goes into the headroom, the payload stays where it is.
+    let mut buf = [0u8; 1500];
+    buf[HEADROOM..HEADROOM + 100].copy_from_slice(&payload);
+    let framed = agent.frame(Route::Relayed(peer), &mut buf, 100).unwrap();
+    assert_eq!(framed.dest, TURN);
+    assert_eq!(framed.range, 0..104);
+    let datagram = &buf[framed.range];
+    assert_eq!(
+        &datagram[..2],
+        &channel.to_be_bytes(),
+        "the server's channel"
+    );
+    assert_eq!(&datagram[2..4], &100u16.to_be_bytes(), "the payload length");
+    assert_eq!(&datagram[4..], &payload[..]);
+    // A direct route frames nothing: the payload is the datagram.
+    let direct = addr([198, 18, 2, 1], 40000);
+    let framed = agent.frame(Route::Direct(direct), &mut buf, 100).unwrap();
+    assert_eq!(
+        (framed.dest, framed.range),
+        (direct, HEADROOM..HEADROOM + 100)
+    );
+    assert_eq!(agent.frame(Route::Direct(direct), &mut buf, 1500 - 3), None);
+
+    // Inbound ChannelData on that channel (what the server relays from the peer): the payload
+    // handed back is the datagram's own bytes behind the header.
+    let inbound = buf[..104].to_vec();
+    let Received::Payload { route, data } = agent.handle_datagram(now, TURN, &inbound) else {
+        panic!("ChannelData from the peer is the endpoint's");
+    };
+    assert_eq!(route, Route::Relayed(peer));
+    assert_eq!(data, &payload[..]);
+    assert!(points_into(&inbound[4..], data), "not copied");
+
+    // Inbound direct: the datagram itself.
+    let Received::Payload { route, data } = agent.handle_datagram(now, direct, &payload) else {
+        panic!("media from an address is the endpoint's");
+    };
+    assert_eq!(route, Route::Direct(direct));
+    assert_eq!(data.as_ptr_range(), payload.as_ptr_range(), "not copied");
+
+    // A Data indication (before a channel is bound): its DATA attribute's bytes, in place too.
+    let indication = StunMessageBuilder::new(DATA, MessageClass::Indication)
+        .with_attribute(XorPeerAddress::from(peer))
+        .with_attribute(Data::from(payload.as_slice()))
+        .build();
+    let indication = message::encode(&indication, 1500).unwrap();
+    let Received::Payload { route, data } = agent.handle_datagram(now, TURN, &indication) else {
+        panic!("a Data indication from the peer is the endpoint's");
+    };
+    assert_eq!(route, Route::Relayed(peer));
+    assert_eq!(data, &payload[..]);
+    assert!(points_into(&indication, data), "not copied");
 }

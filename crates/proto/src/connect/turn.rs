@@ -5,8 +5,10 @@
 //! of a 36-byte Send indication.
 
 use std::net::{IpAddr, SocketAddr};
+use std::ops::Range;
 use std::time::Duration;
 
+use stun_rs::attributes::StunAttributeType;
 use stun_rs::attributes::stun::{
     ErrorCode, Fingerprint, MessageIntegrity, Nonce, Realm, UserName, XorMappedAddress,
 };
@@ -397,14 +399,13 @@ impl Client {
         Some(bytes.len())
     }
 
-    /// Unwraps a datagram from the server carrying a peer's data: a ChannelData message on a
-    /// bound channel, or a Data indication.
-    pub(crate) fn unwrap(&self, data: &[u8]) -> Option<(SocketAddr, Relayed)> {
+    /// Unwraps a datagram from the server carrying a peer's data (a ChannelData message on a
+    /// bound channel, or a Data indication): the peer's address and where its payload lies in
+    /// `data`.
+    pub(crate) fn unwrap(&self, data: &[u8]) -> Option<(SocketAddr, Range<usize>)> {
         if let Some((number, payload)) = message::read_channel_data(data) {
-            return Some((
-                self.peer_of(number)?,
-                Relayed::Channel(data.len() - payload.len()),
-            ));
+            let start = message::CHANNEL_HEADER;
+            return Some((self.peer_of(number)?, start..start + payload.len()));
         }
         let decoded = message::decode(data, None, false).ok()?;
         if decoded.method() != DATA || decoded.class() != MessageClass::Indication {
@@ -415,18 +416,9 @@ impl Client {
             .as_xor_peer_address()
             .ok()?
             .socket_address();
-        let payload = decoded.get::<Data>()?.as_data().ok()?.as_bytes().to_vec();
-        Some((peer, Relayed::Indication(payload)))
+        let payload = message::attribute_value(data, Data::get_type().as_u16())?;
+        Some((peer, payload))
     }
-}
-
-/// A peer's datagram the server relayed to us.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Relayed {
-    /// In a ChannelData message: the payload starts at this offset of the datagram.
-    Channel(usize),
-    /// In a Data indication (decoded, so copied out).
-    Indication(Vec<u8>),
 }
 
 fn lifetime_of(decoded: &StunMessage) -> Duration {

@@ -17,7 +17,7 @@ use stun_rs::{
 };
 
 use crate::connect::message;
-use crate::connect::{Agent, Event, PathKind, Received};
+use crate::connect::{Agent, Event, HEADROOM, PathKind, Received};
 use crate::time::Instant;
 
 pub(super) const HOP: Duration = Duration::from_millis(10);
@@ -215,9 +215,10 @@ impl World {
                     player.next_media = now + Duration::from_millis(20);
                     if let Some(route) = player.agent.route(player.peer) {
                         let mut buf = [0; 1500];
-                        if let Some(t) = player.agent.wrap(route, &[0x80, 0x60, 0, 0], &mut buf) {
+                        buf[HEADROOM..HEADROOM + 4].copy_from_slice(&[0x80, 0x60, 0, 0]);
+                        if let Some(framed) = player.agent.frame(route, &mut buf, 4) {
                             let src = player.inside;
-                            self.send_from_player(at, src, t.dest, buf[..t.len].to_vec());
+                            self.send_from_player(at, src, framed.dest, buf[framed.range].to_vec());
                         }
                     }
                 }
@@ -460,6 +461,15 @@ impl World {
             }
         };
         self.send(TURN, client, bytes);
+    }
+
+    /// The channel number the TURN server bound to `peer` on some allocation.
+    pub(super) fn channel_to(&self, peer: SocketAddr) -> Option<u16> {
+        self.allocations
+            .iter()
+            .flat_map(|a| &a.channels)
+            .find(|c| c.1 == peer)
+            .map(|c| c.0)
     }
 
     /// The selected path kind of player `at`.
