@@ -11,6 +11,8 @@
 //! - [`effects`]: the effects, each with its parameter model (the reference JSON keys).
 //! - [`chain`]: the effects in chain order and the preset model that configures them.
 //! - [`context`]: the room's tempo, beat grid position, key and scale, which effects follow.
+//! - [`fingerprint`]: the 64-bit listener fingerprint of what a listener renders (analysis, not
+//!   an effect).
 
 #![forbid(unsafe_code)]
 
@@ -20,6 +22,7 @@ pub mod chain;
 pub mod context;
 pub mod effect;
 pub mod effects;
+pub mod fingerprint;
 
 #[cfg(test)]
 mod test_support;
