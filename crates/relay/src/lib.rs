@@ -12,10 +12,12 @@
 //! - [`server`]: the state machine: groups, members, the JOIN rules, fan-out, staleness.
 //! - [`counters`]: what happened, by reason (`--stats`).
 //! - [`charge`]: `CHARGE`, the HMAC-signed top-up, and the balances.
+//! - [`consensus`]: listener fingerprint reports and the vote on what a channel plays.
 //!
 //! The wire contract is docs/protocol.md, "Rendezvous (relay dialect) and the CAND extension".
 
 pub mod charge;
+pub mod consensus;
 pub mod counters;
 mod group;
 pub mod server;
