@@ -1,10 +1,13 @@
 //! [`Fingerprinter`]: a listener's fingerprint every 30 s of what it renders.
 //!
-//! It keeps the last 10 s of mono audio in a ring and counts samples: each time the count
-//! crosses a multiple of the period (30 s by default) it hashes the 5 s that end exactly
-//! there. The schedule runs on the sample count, not a wall clock, so the result does not
-//! depend on how the audio was cut into blocks. A caller driven by a wall clock instead asks
-//! [`Fingerprinter::fingerprint_now`].
+//! It keeps the last 10 s of mono audio in a ring and a sample position: each time the
+//! position reaches a multiple of the period (30 s by default) it hashes the 5 s that end
+//! exactly there. The schedule runs on samples, not a wall clock, so the result does not
+//! depend on how the audio was cut into blocks. The position starts at 0 (the first sample
+//! fed); a listener that knows where its audio sits on the session's timeline sets it
+//! ([`Fingerprinter::set_position`]) so that every listener hashes the same 5 s: listeners
+//! whose spans are offset by tens of milliseconds already disagree in a few bits. A caller
+//! driven by a wall clock instead asks [`Fingerprinter::fingerprint_now`].
 //!
 //! Each hash costs 32 FFTs of 8,192 points: milliseconds in one burst, more than an audio
 //! block's budget. So the fingerprinter runs on an ordinary thread, fed either directly (a
@@ -49,6 +52,8 @@ pub struct Fingerprinter {
     write: usize,
     /// Samples fed since start.
     written: u64,
+    /// Where the next sample sits on the caller's timeline (48 kHz ticks).
+    position: u64,
     period: u64,
     /// The last 5 s laid out in order for the hasher.
     linear: Box<[f32; INPUT_SAMPLES]>,
@@ -79,6 +84,7 @@ impl Fingerprinter {
             ring: vec![0.0; RING_SECONDS * SAMPLE_RATE as usize].into_boxed_slice(),
             write: 0,
             written: 0,
+            position: 0,
             period: period.max(1),
             linear,
             superseded: 0,
@@ -88,6 +94,18 @@ impl Fingerprinter {
     /// Samples fed since start.
     pub fn samples_written(&self) -> u64 {
         self.written
+    }
+
+    /// Places the next sample at `position` on the caller's timeline (48 kHz ticks, e.g. the
+    /// session timeline of the stream being rendered): fingerprints fall due where the
+    /// timeline reaches a multiple of the period. Samples already fed stay in the ring.
+    pub fn set_position(&mut self, position: u64) {
+        self.position = position;
+    }
+
+    /// Where the next sample sits on the timeline.
+    pub fn position(&self) -> u64 {
+        self.position
     }
 
     /// Fingerprints lost because one call crossed two period boundaries (a block longer than
@@ -114,7 +132,8 @@ impl Fingerprinter {
             self.ring[self.write] = sample;
             self.write = (self.write + 1) % self.ring.len();
             self.written += 1;
-            if self.written.is_multiple_of(self.period) {
+            self.position = self.position.wrapping_add(1);
+            if self.position.is_multiple_of(self.period) {
                 if due.is_some() {
                     self.superseded += 1;
                 }

@@ -334,6 +334,29 @@ fn the_ring_wraps_and_long_blocks_keep_the_newest_fingerprint() {
 }
 
 #[test]
+fn listeners_that_joined_at_different_times_hash_the_same_span_on_the_timeline() {
+    let piece = Piece { seed: 6 };
+    let samples = piece.render(2 * 300_000);
+    // Both listeners fingerprint every 300,000 ticks of the session timeline. A hears from
+    // tick 0; B joins at tick 123,457 and says so.
+    let mut a = Fingerprinter::with_period(300_000);
+    let mut b = Fingerprinter::with_period(300_000);
+    b.set_position(123_457);
+    let from_a = a.push_mono(samples.iter().copied());
+    let from_b = b.push_mono(samples[123_457..].iter().copied());
+    assert_eq!(b.position(), 600_000);
+    // Both hashed ticks 360,000..600,000: window 48 onwards.
+    assert_eq!(from_a, Some(piece.designed(48)));
+    assert_eq!(from_b, from_a);
+    // Without the position, B's schedule is its own: at its 300,000th sample (tick 423,457),
+    // a span off the window grid.
+    let mut unaligned = Fingerprinter::with_period(300_000);
+    let due = unaligned.push_mono(samples[123_457..].iter().copied());
+    assert_eq!(unaligned.position(), 476_543);
+    assert!(due.is_some_and(|d| d != piece.designed(48)));
+}
+
+#[test]
 fn the_tap_carries_audio_blocks_to_the_worker_without_allocating() {
     let piece = Piece { seed: 5 };
     let samples = piece.render(2 * INPUT_SAMPLES);
@@ -371,4 +394,46 @@ fn the_tap_carries_audio_blocks_to_the_worker_without_allocating() {
     assert_eq!(accepted, 3);
     assert_eq!(tap.dropped(), 7 * 300);
     assert_eq!(output.dropped(), 7 * 300);
+}
+
+/// Something closer to music than the designed pieces: a chord every 0.37 s (not on the window
+/// grid), each note with six decaying harmonics, and a seeded noise hit on every other chord.
+fn song(len: usize) -> Vec<f32> {
+    const CHORD: usize = 17_760;
+    const ROOTS: [f64; 6] = [110.0, 146.8, 164.8, 123.5, 98.0, 130.8];
+    let mut noise = Noise::new(11);
+    (0..len)
+        .map(|n| {
+            let chord = n / CHORD;
+            let since = (n % CHORD) as f64 / f64::from(SAMPLE_RATE);
+            let root = ROOTS[chord % ROOTS.len()];
+            let t = n as f64 / f64::from(SAMPLE_RATE);
+            let mut x = 0.0;
+            for ratio in [1.0, 1.25, 1.5] {
+                for h in 1..=6 {
+                    let f = root * ratio * f64::from(h);
+                    x += (TAU * f * t).sin() * (-since * 3.0 * f64::from(h)).exp() / f64::from(h);
+                }
+            }
+            if chord.is_multiple_of(2) {
+                x += 0.5 * noise.next_f64() * (-since * 40.0).exp();
+            }
+            (0.1 * x) as f32
+        })
+        .collect()
+}
+
+/// How far apart two listeners' fingerprints land when their 5 s spans are offset: printed,
+/// not asserted (a real song has comparisons near a tie, which rounding may decide).
+#[test]
+fn prints_the_distance_against_the_offset_between_listeners() {
+    let audio = song(INPUT_SAMPLES + 24_000);
+    let mut hasher = Hasher::new();
+    let reference = hasher.hash(five_seconds(&audio));
+    let mut line = String::from("song: Hamming distance at offset");
+    for offset in [1, 48, 240, 480, 960, 2_400, 7_500, 24_000] {
+        let shifted = hasher.hash(five_seconds(&audio[offset..]));
+        line += &format!(" {offset}: {}", reference.distance(shifted));
+    }
+    println!("{line}");
 }
