@@ -37,7 +37,9 @@ pub struct Config {
     pub min_listeners: usize,
     /// How often channels are evaluated.
     pub evaluation_interval: Duration,
-    /// Reports one device may have accepted within [`Config::rate_window`].
+    /// Reports one device may have accepted within [`Config::rate_window`]. The default
+    /// (130 an hour) takes a listener on the 30 s period (120 an hour) with room for a
+    /// restart's extra report, and stops a device that reports faster.
     pub max_reports_per_device: usize,
     /// The sliding window of the rate limit.
     pub rate_window: Duration,
@@ -57,7 +59,7 @@ impl Default for Config {
             max_distance: 8,
             min_listeners: 2,
             evaluation_interval: Duration::from_secs(10),
-            max_reports_per_device: 100,
+            max_reports_per_device: 130,
             rate_window: Duration::from_secs(3_600),
             max_devices: 4_096,
             max_channels: 1_024,

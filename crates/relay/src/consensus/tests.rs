@@ -146,30 +146,39 @@ fn reports_older_than_60_s_are_pruned_by_their_own_timestamp() {
 }
 
 #[test]
-fn the_101st_report_of_a_device_within_an_hour_is_refused_and_counted() {
+fn a_listener_on_the_30_s_period_is_never_refused_and_a_faster_one_is_at_the_131st() {
     let mut consensus = Consensus::new(Config::default(), at(0.0));
-    // One report every 30 s: the 101st comes at 3,000 s, inside the hour of the first.
-    for n in 0..100 {
+    // Two hours of one report every 30 s (120 an hour): every one is taken.
+    for n in 0..240 {
         let secs = 30.0 * f64::from(n);
         let r = report("room", "a", MUSIC, secs);
         assert_eq!(consensus.handle_report(at(secs), &r), Ok(()), "report {n}");
         consensus.handle_timeout(at(secs));
     }
-    let r = report("room", "a", MUSIC, 3_000.0);
+    assert_eq!(consensus.counters().rate_limited, 0);
+    assert_eq!(consensus.counters().accepted, 240);
+    // A device reporting every 10 s: 130 fit in its hour, the 131st (1,300 s in) does not.
+    let start = 7_200.0;
+    for n in 0..130 {
+        let secs = start + 10.0 * f64::from(n);
+        let r = report("room", "b", MUSIC, secs);
+        assert_eq!(consensus.handle_report(at(secs), &r), Ok(()), "report {n}");
+        consensus.handle_timeout(at(secs));
+    }
+    let r = report("room", "b", MUSIC, start + 1_300.0);
     assert_eq!(
-        consensus.handle_report(at(3_000.0), &r),
+        consensus.handle_report(at(start + 1_300.0), &r),
         Err(Refusal::RateLimited)
     );
     assert_eq!(consensus.counters().rate_limited, 1);
-    assert_eq!(consensus.counters().accepted, 100);
     // Another device is not affected.
-    let other = report("room", "b", MUSIC, 3_000.0);
-    assert_eq!(consensus.handle_report(at(3_000.0), &other), Ok(()));
-    // Once the first report is an hour old (3,600 s), one more fits; the next does not.
-    let r = report("room", "a", MUSIC, 3_600.0);
-    assert_eq!(consensus.handle_report(at(3_600.0), &r), Ok(()));
+    let other = report("room", "c", MUSIC, start + 1_300.0);
+    assert_eq!(consensus.handle_report(at(start + 1_300.0), &other), Ok(()));
+    // Once b's first report is an hour old, one more fits; the next does not.
+    let r = report("room", "b", MUSIC, start + 3_600.0);
+    assert_eq!(consensus.handle_report(at(start + 3_600.0), &r), Ok(()));
     assert_eq!(
-        consensus.handle_report(at(3_600.0), &r),
+        consensus.handle_report(at(start + 3_600.0), &r),
         Err(Refusal::RateLimited)
     );
     assert_eq!(consensus.counters().rate_limited, 2);
