@@ -14,8 +14,10 @@ mod behaviour;
 pub(crate) mod coturn;
 mod lifecycle;
 mod namespace;
+mod servers;
 mod stun;
 mod topology;
 
 pub(crate) use coturn::Coturn;
+pub(crate) use servers::Servers;
 pub(crate) use topology::{Home, Lab, Nat, WAN_HOSTS};
