@@ -12,6 +12,7 @@
 //! test's probe while their UDP stays inside the lab; one server, one clock: what B plays of A
 //! is A's pitch with no drift to follow.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -43,11 +44,14 @@ fn nat_standalone_two_processes_meet_through_the_room_server_and_play_directly()
     let ready = start.elapsed();
 
     let started = Instant::now();
-    let mut a = standalone(lab.home(1), "nat_a", 1, &servers, &server);
-    let mut b = standalone(lab.home(2), "nat_b", 2, &servers, &server);
-    for (app, home) in [(&mut a, lab.home(1)), (&mut b, lab.home(2))] {
-        assert_eq!(app.address().ip(), home.addr, "bound where --listen said");
-    }
+    // A as a musician starts it, without --listen: the documented default, every address of
+    // its home's host (only `lo` and the lab's veth there); B on its address and a port the
+    // OS picks.
+    let mut a = standalone(lab.home(1), "nat_a", 1, None, &servers, &server);
+    let b_listen = SocketAddr::from((lab.home(2).addr, 0));
+    let mut b = standalone(lab.home(2), "nat_b", 2, Some(b_listen), &servers, &server);
+    assert_eq!(a.address(), SocketAddr::from(([0, 0, 0, 0], 48_500)));
+    assert_eq!(b.address().ip(), b_listen.ip(), "bound where --listen said");
     let mut player = App::start(
         "nat-play",
         PathBuf::from(env!("CARGO_BIN_EXE_jack-probe")),
@@ -162,13 +166,14 @@ fn nat_standalone_two_processes_meet_through_the_room_server_and_play_directly()
 }
 
 /// Starts the bundled standalone inside `home`'s host namespace as JACK client `client` on
-/// `jack_server`, in the room through `servers` with the three internet flags and no peer:
-/// PCM 64-sample frames (exact levels) and a fixed 20 ms jitter buffer (the test checks the
-/// path, not this machine's scheduling).
+/// `jack_server`, in the room through `servers` with the three internet flags and no peer,
+/// bound to `listen` (none: the default): PCM 64-sample frames (exact levels) and a fixed
+/// 20 ms jitter buffer (the test checks the path, not this machine's scheduling).
 fn standalone(
     home: &Home,
     client: &str,
     user_id: u32,
+    listen: Option<SocketAddr>,
     servers: &Servers,
     jack_server: &str,
 ) -> App {
@@ -180,7 +185,6 @@ fn standalone(
         .args(["--backend", "jack", "--client-name", client, "--no-gui"])
         .args(["-r", &SR.to_string(), "-p", &PERIOD.to_string()])
         .args(["--room", "nat-standalone", "--secret", "s3cret"])
-        .args(["--listen", &format!("{}:0", home.addr)])
         .args(["--user-id", &user_id.to_string()])
         .args(["--codec", "pcm", "--frame", "64", "--jitter", "20"])
         .args(["--server", &servers.room.to_string()])
@@ -190,6 +194,7 @@ fn standalone(
             &format!("{}:{}@{turn}", coturn::USER, coturn::PASSWORD),
         ])
         .arg("--stats")
+        .args(listen.map(|addr| format!("--listen={addr}")))
         .env("JACK_DEFAULT_SERVER", jack_server);
     App::spawn(client, command)
 }
