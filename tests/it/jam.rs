@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use engine::{Codec, Config, JitterMode, Processor};
 
 use crate::app::{App, PeerStats};
-use crate::support::{Paced, bundled, hear_sine, jackd, tempdir};
+use crate::support::{Paced, bundled, hear_sine, jackd, read_recording, tempdir};
 
 /// Bound on every single wait in these tests.
 const WAIT: Duration = Duration::from_secs(30);
@@ -168,12 +168,7 @@ fn jam_through_jack(servers: &[String; 2], codec: &str, tolerance_db: f64) -> Pe
     let (report, rate_b) = finish(at_b, "B");
     let (_, rate_a) = finish(at_a, "A");
     let expected_freq = FREQ * rate_a / rate_b;
-    let samples: Vec<f32> = std::fs::read(&file)
-        .expect("the recording")
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect();
-    assert_eq!(samples.len(), 2 * RECORD_FRAMES, "{codec}: {report}");
+    let channels = read_recording(&file, RECORD_FRAMES);
     let a_stats = a.latest_stats().expect("A printed stats");
     let b_stats = b.latest_stats().expect("B printed stats");
     eprintln!("{codec}: A {}", a.latest_stats_line());
@@ -186,8 +181,7 @@ fn jam_through_jack(servers: &[String; 2], codec: &str, tolerance_db: f64) -> Pe
          is {expected_freq:.2} Hz on B's"
     );
 
-    for ch in 0..2 {
-        let x: Vec<f32> = samples.iter().skip(ch).step_by(2).copied().collect();
+    for (ch, x) in channels.iter().enumerate() {
         // Unity all the way (input gain, player gain, output gain 0 dB; monitor mix 50 %
         // puts the room at full level; A's limiter leaves −6 dBFS alone), so B's output is
         // A's sine at A's level, measured as the median over 10 ms windows.
@@ -196,7 +190,7 @@ fn jam_through_jack(servers: &[String; 2], codec: &str, tolerance_db: f64) -> Pe
         // clock only as its buffer level asks, so over 4 s the pitch lies between 440 Hz on
         // B's clock (not yet followed) and 440 Hz on A's (fully followed), give or take the
         // resampler's glide while its buffer converges.
-        let heard = hear_sine(&x, f64::from(SR), AMP, FREQ, 480);
+        let heard = hear_sine(x, f64::from(SR), AMP, FREQ, 480);
         let (level_db, dropouts, freq) = (heard.level_db, heard.dropouts, heard.pitch);
         eprintln!(
             "{codec}: channel {ch}: {level_db:+.3} dB (median of {} windows, {dropouts} below \
