@@ -3,6 +3,8 @@
 //! with nothing but the internet flags (`--server`, `--stun` and `--turn` on coturn; no
 //! `--peer`), punch through and hear each other: B's output carries A's sine at A's level and
 //! pitch, and both `--stats` lines say `path direct` from the moment B hears A to the end.
+//! That the other two flags were used shows at the servers: each home sent datagrams to the
+//! STUN address (an nftables counter on the wan) and allocated a relay on coturn (its log).
 //!
 //! The audio runs through one JACK server (`jackd -d dummy`) outside the lab. A JACK client
 //! reaches its server through the filesystem: jackd listens on a path-bound unix socket
@@ -44,13 +46,25 @@ fn nat_standalone_two_processes_meet_through_the_room_server_and_play_directly()
     let _jackd = jackd(&server, SR, PERIOD);
     let ready = start.elapsed();
 
+    // --stun names coturn's second address, --turn its first: what each router sends to the
+    // second is its standalone's STUN traffic.
+    let stun = servers.coturn.listening[2];
+    let stun_from = [1, 2].map(|home| lab.count_datagrams(lab.home(home).public, stun));
     let started = Instant::now();
     // A as a musician starts it, without --listen: the documented default, every address of
     // its home's host (only `lo` and the lab's veth there); B on its address and a port the
     // OS picks.
-    let mut a = standalone(lab.home(1), "nat_a", 1, None, &servers, &server);
+    let mut a = standalone(lab.home(1), "nat_a", 1, None, &servers, stun, &server);
     let b_listen = SocketAddr::from((lab.home(2).addr, 0));
-    let mut b = standalone(lab.home(2), "nat_b", 2, Some(b_listen), &servers, &server);
+    let mut b = standalone(
+        lab.home(2),
+        "nat_b",
+        2,
+        Some(b_listen),
+        &servers,
+        stun,
+        &server,
+    );
     assert_eq!(a.address(), SocketAddr::from(([0, 0, 0, 0], 48_500)));
     assert_eq!(b.address().ip(), b_listen.ip(), "bound where --listen said");
     let mut player = App::start(
@@ -133,6 +147,15 @@ fn nat_standalone_two_processes_meet_through_the_room_server_and_play_directly()
         })
         .count();
     assert_eq!(allocations, 2, "TURN allocations in coturn's log:\n{log}");
+    // And `--stun HOST:PORT` reached the STUN server: each home sent it Binding requests.
+    let stun_sent = stun_from.map(|counter| counter.read(&lab));
+    eprintln!(
+        "datagrams to the STUN server {stun}: from A's home {}, from B's {}",
+        stun_sent[0], stun_sent[1]
+    );
+    for (who, sent) in ["A", "B"].iter().zip(stun_sent) {
+        assert!(sent > 0, "{who} sent nothing to the STUN server {stun}");
+    }
 
     for (ch, x) in channels.iter().enumerate() {
         let heard = hear_sine(x, f64::from(SR), AMP, FREQ, LEVEL_WINDOW);
@@ -162,14 +185,16 @@ fn nat_standalone_two_processes_meet_through_the_room_server_and_play_directly()
 
 /// Starts the bundled standalone inside `home`'s host namespace as JACK client `client` on
 /// `jack_server`, in the room through `servers` with the three internet flags and no peer,
-/// bound to `listen` (none: the default): PCM 64-sample frames (exact levels) and a fixed
-/// 20 ms jitter buffer (the test checks the path, not this machine's scheduling).
+/// bound to `listen` (none: the default), with `stun` as its STUN server: PCM 64-sample
+/// frames (exact levels) and a fixed 20 ms jitter buffer (the test checks the path, not this
+/// machine's scheduling).
 fn standalone(
     home: &Home,
     client: &str,
     user_id: u32,
     listen: Option<SocketAddr>,
     servers: &Servers,
+    stun: SocketAddr,
     jack_server: &str,
 ) -> App {
     let turn = servers.coturn.listening[0];
@@ -183,7 +208,7 @@ fn standalone(
         .args(["--user-id", &user_id.to_string()])
         .args(["--codec", "pcm", "--frame", "64", "--jitter", "20"])
         .args(["--server", &servers.room.to_string()])
-        .args(["--stun", &turn.to_string()])
+        .args(["--stun", &stun.to_string()])
         .args([
             "--turn",
             &format!("{}:{}@{turn}", coturn::USER, coturn::PASSWORD),

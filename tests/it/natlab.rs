@@ -12,6 +12,7 @@
 
 mod behaviour;
 pub(crate) mod coturn;
+mod counter;
 mod lifecycle;
 mod namespace;
 mod servers;
