@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::{
     KillOnDrop, bundled, dominant_frequency, expect_start_failure, interrupt_and_expect_clean_exit,
-    jackd, tempdir,
+    jackd, read_recording, tempdir,
 };
 
 const SR: u32 = 48_000;
@@ -214,13 +214,8 @@ fn jack_startup_failures_say_why_in_one_line_with_status_2() {
 /// pitch over 0.2 s windows. Both sines have whole cycles in 10 ms, so a one-bin DFT at the
 /// peer's frequency does not see the receiver's own (monitored) sine at all.
 fn analyse(file: &Path, ch: usize, freq: f64) -> (f64, f64, usize, usize) {
-    let samples: Vec<f32> = std::fs::read(file)
-        .expect("the recording")
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect();
-    assert_eq!(samples.len(), 2 * RECORD_FRAMES);
-    let x: Vec<f32> = samples.iter().skip(ch).step_by(2).copied().collect();
+    let [left, right] = read_recording(file, RECORD_FRAMES);
+    let x = if ch == 0 { left } else { right };
     let sr = f64::from(SR);
     let levels: Vec<f64> = x
         .chunks_exact(LEVEL_WINDOW)

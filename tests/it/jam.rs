@@ -2,7 +2,6 @@
 //! hearing each other, and a member killed without a goodbye and restarted while the others
 //! keep playing. Each standalone is asked for port 0 and tells its address (`listening on`).
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -11,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use engine::{Codec, Config, JitterMode, Processor};
 
-use crate::support::{KillOnDrop, Paced, bundled, hear_sine, jackd, tempdir};
+use crate::app::{App, PeerStats};
+use crate::support::{Paced, bundled, hear_sine, jackd, read_recording, tempdir};
 
 /// Bound on every single wait in these tests.
 const WAIT: Duration = Duration::from_secs(30);
@@ -168,12 +168,7 @@ fn jam_through_jack(servers: &[String; 2], codec: &str, tolerance_db: f64) -> Pe
     let (report, rate_b) = finish(at_b, "B");
     let (_, rate_a) = finish(at_a, "A");
     let expected_freq = FREQ * rate_a / rate_b;
-    let samples: Vec<f32> = std::fs::read(&file)
-        .expect("the recording")
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect();
-    assert_eq!(samples.len(), 2 * RECORD_FRAMES, "{codec}: {report}");
+    let channels = read_recording(&file, RECORD_FRAMES);
     let a_stats = a.latest_stats().expect("A printed stats");
     let b_stats = b.latest_stats().expect("B printed stats");
     eprintln!("{codec}: A {}", a.latest_stats_line());
@@ -186,8 +181,7 @@ fn jam_through_jack(servers: &[String; 2], codec: &str, tolerance_db: f64) -> Pe
          is {expected_freq:.2} Hz on B's"
     );
 
-    for ch in 0..2 {
-        let x: Vec<f32> = samples.iter().skip(ch).step_by(2).copied().collect();
+    for (ch, x) in channels.iter().enumerate() {
         // Unity all the way (input gain, player gain, output gain 0 dB; monitor mix 50 %
         // puts the room at full level; A's limiter leaves −6 dBFS alone), so B's output is
         // A's sine at A's level, measured as the median over 10 ms windows.
@@ -196,7 +190,7 @@ fn jam_through_jack(servers: &[String; 2], codec: &str, tolerance_db: f64) -> Pe
         // clock only as its buffer level asks, so over 4 s the pitch lies between 440 Hz on
         // B's clock (not yet followed) and 440 Hz on A's (fully followed), give or take the
         // resampler's glide while its buffer converges.
-        let heard = hear_sine(&x, f64::from(SR), AMP, FREQ, 480);
+        let heard = hear_sine(x, f64::from(SR), AMP, FREQ, 480);
         let (level_db, dropouts, freq) = (heard.level_db, heard.dropouts, heard.pitch);
         eprintln!(
             "{codec}: channel {ch}: {level_db:+.3} dB (median of {} windows, {dropouts} below \
@@ -608,186 +602,4 @@ fn counts(p: &Processor, user_id: u32) -> Option<Counts> {
             concealed: s.concealed,
             starved: s.starved,
         })
-}
-
-// -------------------------------------------------------------------------------------------
-// Child processes and their output
-// -------------------------------------------------------------------------------------------
-
-/// A child process whose stdout is collected line by line (the standalone's address and
-/// stats); stderr goes to a file. Both are printed if the test fails while it runs.
-struct App {
-    name: String,
-    child: KillOnDrop,
-    stdout: Arc<Mutex<Vec<String>>>,
-    stderr: PathBuf,
-    /// Stats lines before this index were already handed out by `wait_for_stats`.
-    seen: usize,
-}
-
-impl App {
-    fn start(name: &str, program: PathBuf, args: &[String], env: &[(&str, String)]) -> Self {
-        let stderr = tempdir(&format!("jam-{name}")).join("stderr.log");
-        let mut command = Command::new(program);
-        command
-            .args(args)
-            .env_remove("DISPLAY")
-            .env("JACK_NO_START_SERVER", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&stderr).expect("stderr log"));
-        for (key, value) in env {
-            command.env(key, value);
-        }
-        let mut child = command.spawn().expect("start child process");
-        let out = child.stdout.take().expect("piped stdout");
-        let stdout = Arc::new(Mutex::new(Vec::new()));
-        {
-            let stdout = Arc::clone(&stdout);
-            // Ends when the child's stdout closes (it exited or was killed).
-            std::thread::spawn(move || {
-                for line in BufReader::new(out).lines().map_while(Result::ok) {
-                    stdout.lock().expect("stdout lines").push(line);
-                }
-            });
-        }
-        Self {
-            name: name.to_owned(),
-            child: KillOnDrop(child),
-            stdout,
-            stderr,
-            seen: 0,
-        }
-    }
-
-    /// Polls `found` on the lines printed so far and the stderr log until it gives a value,
-    /// for at most `limit`; `None` if the time passed or the process exited first.
-    fn try_wait_for<T>(
-        &mut self,
-        limit: Duration,
-        mut found: impl FnMut(&[String], &str) -> Option<T>,
-    ) -> Option<T> {
-        let start = Instant::now();
-        loop {
-            let stderr = std::fs::read_to_string(&self.stderr).unwrap_or_default();
-            if let Some(v) = found(&self.stdout.lock().expect("stdout lines"), &stderr) {
-                return Some(v);
-            }
-            if start.elapsed() > limit || !matches!(self.child.0.try_wait(), Ok(None)) {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Like [`Self::try_wait_for`] on stdout for [`WAIT`], failing with `what`.
-    fn wait_for<T>(&mut self, what: &str, mut found: impl FnMut(&[String]) -> Option<T>) -> T {
-        match self.try_wait_for(WAIT, |lines, _| found(lines)) {
-            Some(v) => v,
-            None => panic!("{}: timed out waiting for {what}", self.name),
-        }
-    }
-
-    /// The address the standalone says it listens on.
-    fn address(&mut self) -> SocketAddr {
-        self.wait_for("its address", |lines| {
-            lines
-                .iter()
-                .find_map(|l| l.strip_prefix("listening on ")?.parse().ok())
-        })
-    }
-
-    /// The first stats line not handed out before that satisfies `ok`.
-    fn wait_for_stats(&mut self, what: &str, ok: impl Fn(&Stats) -> bool) -> Stats {
-        let mut seen = self.seen;
-        let (index, stats) = self.wait_for(what, |lines| {
-            let fresh = lines.iter().enumerate().skip(seen);
-            let hit = fresh
-                .filter_map(|(i, l)| Some((i, Stats::parse(l)?)))
-                .find(|(_, s)| ok(s));
-            seen = lines.len().max(seen);
-            hit
-        });
-        self.seen = index + 1;
-        stats
-    }
-
-    /// The last stats line printed.
-    /// The newest stats line as printed.
-    fn latest_stats_line(&self) -> String {
-        let lines = self.stdout.lock().expect("stdout lines");
-        let line = lines.iter().rev().find(|l| Stats::parse(l).is_some());
-        line.cloned().unwrap_or_default()
-    }
-
-    fn latest_stats(&self) -> Option<Stats> {
-        let lines = self.stdout.lock().expect("stdout lines");
-        lines.iter().rev().find_map(|l| Stats::parse(l))
-    }
-
-    /// SIGKILL, and reap it (its socket is closed when this returns).
-    fn kill(&mut self) {
-        let _ = self.child.0.kill();
-        let _ = self.child.0.wait();
-    }
-}
-
-impl Drop for App {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            let stdout = self.stdout.lock().map(|l| l.join("\n")).unwrap_or_default();
-            let stderr = std::fs::read_to_string(&self.stderr).unwrap_or_default();
-            eprintln!(
-                "----- {} stdout:\n{stdout}\n----- {} stderr:\n{stderr}",
-                self.name, self.name
-            );
-        }
-    }
-}
-
-/// One `--stats` line: `peers N | <id>: rtt .. ms jitter .. ms loss .. % buffer .. ms one-way
-/// .. ms recovered .. concealed .. | sent .. received .. dropped ..`.
-#[derive(Clone, Debug)]
-struct Stats {
-    peers: Vec<PeerStats>,
-    received: u64,
-}
-
-#[derive(Clone, Debug)]
-struct PeerStats {
-    user_id: u32,
-    loss_pct: f64,
-    buffer_ms: f64,
-    /// `None` when printed as `-` (no round trip measured yet).
-    one_way_ms: Option<f64>,
-}
-
-impl Stats {
-    fn parse(line: &str) -> Option<Self> {
-        let mut parts = line.split(" | ");
-        let count: usize = parts.next()?.strip_prefix("peers ")?.parse().ok()?;
-        let mut peers = Vec::new();
-        let mut received = None;
-        for part in parts {
-            let words: Vec<&str> = part.split_whitespace().collect();
-            let value = |key: &str| {
-                let at = words.iter().position(|w| *w == key)?;
-                words.get(at + 1).copied()
-            };
-            let number = |key: &str| value(key)?.parse::<f64>().ok();
-            match words.first()?.strip_suffix(':') {
-                Some(id) => peers.push(PeerStats {
-                    user_id: id.parse().ok()?,
-                    loss_pct: number("loss")?,
-                    buffer_ms: number("buffer")?,
-                    one_way_ms: number("one-way"),
-                }),
-                None => received = Some(value("received")?.parse().ok()?),
-            }
-        }
-        (peers.len() == count).then_some(Self {
-            peers,
-            received: received?,
-        })
-    }
 }

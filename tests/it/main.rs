@@ -4,6 +4,7 @@
 //! allocation assertion is armed inside every `process()` call): run the README's test command,
 //! which bundles first.
 
+mod app;
 mod clap_host;
 mod clap_latency;
 mod editor_window;
@@ -13,6 +14,7 @@ mod jack_shell;
 mod jam;
 mod latency_virtual;
 mod nat_jam;
+mod nat_standalone;
 mod natlab;
 mod osp_relay;
 mod robustness;

@@ -7,9 +7,7 @@
 //! flush there (a new public port) is followed within 2 s. Each case measures what B hears of
 //! A's sine (level and pitch), the time to connect and the time to first audio.
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -17,8 +15,8 @@ use engine::{Codec, Config, Controller, JitterMode, Processor, Turn};
 use proto::connect::PathKind;
 use proto::path::Path;
 
-use crate::natlab::{Coturn, Home, Lab, Nat, WAN_HOSTS, coturn};
-use crate::support::{KillOnDrop, Paced, bundled, hear_sine};
+use crate::natlab::{Home, Lab, Nat, Servers, coturn};
+use crate::support::{Paced, hear_sine};
 
 /// Bound on every single wait.
 const WAIT: Duration = Duration::from_secs(20);
@@ -29,39 +27,6 @@ const FREQ: f64 = 937.5;
 const AMP: f32 = 0.25;
 /// What B's hearing of A is measured over: 1 s.
 const MEASURE: usize = 48_000;
-
-/// coturn and the room server in the lab's wan.
-struct Servers {
-    coturn: Coturn,
-    room: SocketAddr,
-    _relay: KillOnDrop,
-}
-
-impl Servers {
-    fn start(lab: &Lab) -> Self {
-        let coturn = Coturn::start(lab);
-        let room = SocketAddr::from((WAN_HOSTS[2], 5100));
-        let mut command = lab
-            .wan
-            .command(bundled("osp-relay").to_str().expect("a UTF-8 path"));
-        command
-            .args(["--listen", &room.to_string()])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
-        let mut relay = lab.wan.spawn(command, "osp-relay");
-        let mut line = String::new();
-        let stdout = relay.0.stdout.take().expect("osp-relay's stdout");
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("osp-relay's first line");
-        assert_eq!(line.trim(), format!("osp-relay listening on {room}"));
-        Self {
-            coturn,
-            room,
-            _relay: relay,
-        }
-    }
-}
 
 /// A player's engine, started inside `home`'s host namespace with the room server, STUN and
 /// TURN configured and no peer: PCM 64-sample frames (exact levels), a fixed 20 ms jitter

@@ -12,10 +12,13 @@
 
 mod behaviour;
 pub(crate) mod coturn;
+mod counter;
 mod lifecycle;
 mod namespace;
+mod servers;
 mod stun;
 mod topology;
 
 pub(crate) use coturn::Coturn;
+pub(crate) use servers::Servers;
 pub(crate) use topology::{Home, Lab, Nat, WAN_HOSTS};

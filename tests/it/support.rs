@@ -203,6 +203,24 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// The left and right channels of a `jack-probe record` file (raw f32 little endian, the two
+/// interleaved), which must hold `frames` frames.
+pub(crate) fn read_recording(file: &std::path::Path, frames: usize) -> [Vec<f32>; 2] {
+    let bytes = std::fs::read(file)
+        .unwrap_or_else(|error| panic!("the recording {}: {error}", file.display()));
+    let samples: Vec<f32> = bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    assert_eq!(
+        samples.len(),
+        2 * frames,
+        "the recording {}: samples, for {frames} stereo frames",
+        file.display()
+    );
+    [0, 1].map(|ch| samples.iter().skip(ch).step_by(2).copied().collect())
+}
+
 /// A fresh directory for one test's files under the target directory.
 pub(crate) fn tempdir(name: &str) -> PathBuf {
     let dir = target_dir()

@@ -70,11 +70,11 @@ impl Namespace {
     }
 
     /// Runs `program args` inside the namespace to completion, feeding it `stdin`; panics with
-    /// one line if it fails.
-    pub(crate) fn run(&self, program: &str, args: &[&str], stdin: Option<&str>) {
+    /// one line if it fails. Returns what it printed on stdout.
+    pub(crate) fn run(&self, program: &str, args: &[&str], stdin: Option<&str>) -> String {
         let mut command = self.command(program);
         command.args(args);
-        run(command, stdin);
+        run(command, stdin)
     }
 
     /// Starts `command` (made by [`Self::command`]) as a child stopped when dropped.
@@ -128,8 +128,9 @@ impl Drop for Namespace {
     }
 }
 
-/// Runs `command` (stdin fed from `stdin`), panicking with one line if it fails.
-fn run(mut command: Command, stdin: Option<&str>) {
+/// Runs `command` (stdin fed from `stdin`), panicking with one line if it fails; returns its
+/// stdout.
+fn run(mut command: Command, stdin: Option<&str>) -> String {
     let shown = format!("{command:?}").replace('"', "");
     command
         .stdin(if stdin.is_some() {
@@ -137,7 +138,7 @@ fn run(mut command: Command, stdin: Option<&str>) {
         } else {
             Stdio::null()
         })
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = command.spawn().unwrap_or_else(|error| {
         panic!("natlab: cannot run `{shown}` ({error}): run scripts/install-deps.sh")
@@ -173,6 +174,7 @@ fn run(mut command: Command, stdin: Option<&str>) {
         };
         panic!("natlab: `{shown}` failed: {said}{hint}");
     }
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Kills what still runs in namespace `name` (by pid: only the lab's own processes live
