@@ -6,14 +6,15 @@ use std::time::Duration;
 
 use proto::connect::PathKind;
 
-use super::harness::{Internet, Jam, play, route, wait_until};
+use super::harness::{Internet, Jam, Route, play, route, wait_until};
 use crate::natlab::Nat;
 
 #[test]
 fn two_endpoint_independent_nats_connect_directly() {
-    let internet = Internet::start(&[Nat::EndpointIndependent, Nat::EndpointIndependent]);
-    let routes = play(&internet, "endpoint-independent");
-    let (a, b) = (route(&routes, 1, 2), route(&routes, 2, 1));
+    let (internet, [a, b]) = two_players(
+        [Nat::EndpointIndependent, Nat::EndpointIndependent],
+        "endpoint-independent",
+    );
     assert_eq!((a.kind, b.kind), (PathKind::Direct, PathKind::Direct));
     // Each reaches the other at the other router's public address: the audio runs between
     // the two NATs, never through coturn's relay address.
@@ -24,9 +25,10 @@ fn two_endpoint_independent_nats_connect_directly() {
 
 #[test]
 fn a_port_randomising_nat_falls_back_to_turn() {
-    let internet = Internet::start(&[Nat::PortRandomising, Nat::EndpointIndependent]);
-    let routes = play(&internet, "port-randomising");
-    let (a, b) = (route(&routes, 1, 2), route(&routes, 2, 1));
+    let (_internet, [a, b]) = two_players(
+        [Nat::PortRandomising, Nat::EndpointIndependent],
+        "port-randomising",
+    );
     assert_eq!((a.kind, b.kind), (PathKind::Turn, PathKind::Turn));
 }
 
@@ -70,6 +72,19 @@ fn a_rebinding_behind_a_port_randomising_nat_heals_within_two_seconds() {
     );
     // Both still hear each other, at level and pitch, on `turn`.
     let routes = jam.measure();
-    let (a, b) = (route(&routes, 1, 2), route(&routes, 2, 1));
+    let [a, b] = both_ways(&routes);
     assert_eq!((a.kind, b.kind), (PathKind::Turn, PathKind::Turn));
+}
+
+/// Plays A (home 1) and B (home 2) behind `nats` (see [`play`]): the lab, still up, and A's
+/// path to B and B's to A.
+fn two_players(nats: [Nat; 2], case: &str) -> (Internet, [Route; 2]) {
+    let internet = Internet::start(&nats);
+    let routes = play(&internet, case);
+    (internet, both_ways(&routes))
+}
+
+/// A's path to B and B's to A.
+fn both_ways(routes: &[Route]) -> [Route; 2] {
+    [route(routes, 1, 2), route(routes, 2, 1)]
 }
