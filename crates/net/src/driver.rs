@@ -128,6 +128,13 @@ impl Driver {
         mut requests: mpsc::UnboundedReceiver<Request>,
         notify: Arc<Notify>,
     ) {
+        // A fresh socket is writable, but tokio learns it only from the reactor's first poll,
+        // and until then `try_io` in `flush` refuses every send: the first Hellos, room JOIN
+        // and STUN/TURN requests would be dropped, to wait for their retries (the JOIN's 1 s).
+        if self.socket.writable().await.is_err() {
+            mark_stopped(&self.session.status());
+            return;
+        }
         let now = self.now();
         self.session.call(now, &config.peers);
         self.flush();
@@ -269,5 +276,46 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::UdpSocket;
+    use std::time::{Duration, Instant};
+
+    use proto::endpoint;
+
+    /// The driver's first flush (here a call's Hello; with NAT traversal the room server's
+    /// JOIN and the STUN and TURN requests) reaches the kernel: a datagram refused then would
+    /// wait for its retry (the JOIN's is 1 s away).
+    #[test]
+    fn the_first_datagrams_at_start_are_sent_not_dropped() {
+        let peer = UdpSocket::bind("127.0.0.1:0").expect("bind the peer");
+        peer.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("read timeout");
+        let endpoint = endpoint::Config::new(1, "driver-test", b"secret", 1);
+        let mut config = crate::Config::new("127.0.0.1:0".parse().expect("an address"), endpoint);
+        config.peers = vec![peer.local_addr().expect("peer address")];
+        let (handle, _audio) = crate::spawn(config).expect("spawn");
+        let mut buf = [0u8; 1_500];
+        peer.recv_from(&mut buf).expect("a Hello within 5 s");
+        let start = Instant::now();
+        let status = loop {
+            let status = handle.status();
+            if status.sent.0 > 0 {
+                break status;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "no status within 5 s"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        assert_eq!(
+            status.send_errors, 0,
+            "refused at start: {} (sent {})",
+            status.send_errors, status.sent.0
+        );
     }
 }

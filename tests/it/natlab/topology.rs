@@ -211,6 +211,11 @@ impl Lab {
         &self.homes[number - 1]
     }
 
+    /// Every home, in the order they were added.
+    pub(crate) fn homes(&self) -> &[Home] {
+        &self.homes
+    }
+
     /// How long building took.
     pub(crate) fn setup_time(&self) -> Duration {
         self.setup
