@@ -260,6 +260,7 @@ fn mesh_row(phases: Phases) {
     let mut engines = mesh(PERFORMERS, codec);
     wait_connected(&mut engines);
     let blocks = (seconds * RATE) as usize / BLOCK;
+    let switches_start = network_switches();
     let (process_start, thread_start) = (process_cpu(), thread_cpu());
     let mut first_process = Duration::ZERO;
     {
@@ -294,6 +295,8 @@ fn mesh_row(phases: Phases) {
     }
     let wall = seconds;
     let process = (process_cpu() - process_start).as_secs_f64();
+    let switches = network_switches();
+    let (waits, preempted) = (switches.0 - switches_start.0, switches.1 - switches_start.1);
     let driver = (thread_cpu() - thread_start).as_secs_f64();
     let heard: Vec<usize> = engines
         .iter_mut()
@@ -317,4 +320,39 @@ fn mesh_row(phases: Phases) {
         100.0 * first_process.as_secs_f64() / wall,
         100.0 * (process - driver) / wall
     );
+    let per_session = |count: u64| count as f64 / PERFORMERS as f64 / wall;
+    println!(
+        "  network threads per session: {:.0} wake-ups a second (voluntary context switches), \
+         {:.0} preemptions",
+        per_session(waits),
+        per_session(preempted)
+    );
+}
+
+/// Context switches of this process's network threads so far, summed: voluntary (each a
+/// sleep and its wake-up) and involuntary (preempted). Threads that ended are not counted, so
+/// the mesh must stay up between two readings.
+fn network_switches() -> (u64, u64) {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return (0, 0);
+    };
+    let mut total = (0, 0);
+    for task in tasks.flatten() {
+        let path = task.path();
+        let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+        if !comm.starts_with("osp-net") {
+            continue;
+        }
+        let status = std::fs::read_to_string(path.join("status")).unwrap_or_default();
+        let count = |field: &str| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix(field))
+                .and_then(|value| value.trim().parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        total.0 += count("voluntary_ctxt_switches:");
+        total.1 += count("nonvoluntary_ctxt_switches:");
+    }
+    total
 }
