@@ -10,6 +10,7 @@ mod audio;
 mod osp;
 mod ostp;
 mod preset;
+mod relay_http;
 mod rendezvous;
 mod rtcp;
 mod stun;
@@ -20,6 +21,7 @@ pub use audio::{opus, pcm};
 pub use osp::osp;
 pub use ostp::{clock_sync, inbound, ostp_packet, parity};
 pub use preset::preset;
+pub use relay_http::relay_http;
 pub use rendezvous::rendezvous;
 pub use rtcp::rtcp;
 pub use stun::stun;
@@ -39,6 +41,7 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("opus", opus),
     ("preset", preset),
     ("rendezvous", rendezvous),
+    ("relay_http", relay_http),
     ("stun", stun),
 ];
 
@@ -52,6 +55,7 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
         "pcm" | "opus" => audio::seeds(target),
         "preset" => preset::seeds(),
         "rendezvous" => rendezvous::seeds(),
+        "relay_http" => relay_http::seeds(),
         "stun" => stun::seeds(),
         _ => Vec::new(),
     }
