@@ -230,5 +230,7 @@ fn percent_decoded(segment: &str) -> String {
     String::from_utf8(decoded).unwrap_or_else(|_| segment.to_owned())
 }
 
+pub mod serve;
+
 #[cfg(test)]
 mod tests;
