@@ -266,18 +266,25 @@ fn replies_until(socket: &UdpSocket, is_last: impl Fn(&str) -> bool) -> Vec<Stri
     panic!("no final reply in 20 s; heard {replies:?}");
 }
 
-#[test]
-fn a_member_charges_through_osp_relay_with_a_key_file() {
-    let key = TempFile::new("osp-relay-charge-key", b"example-secret\n");
-    let (mut child, server) = start_relay(&["--charge-key-file", key.path()]);
+/// A member socket joined to `group` as device 7, `payer`, its JOIN replies read.
+fn join_as_payer(server: SocketAddr, group: &str) -> UdpSocket {
     let member = UdpSocket::bind("127.0.0.1:0").unwrap();
     member.connect(server).unwrap();
     member
         .set_read_timeout(Some(Duration::from_millis(200)))
         .unwrap();
-    member.send(b"JOIN:charge-room:pw:payer:7").unwrap();
+    member
+        .send(format!("JOIN:{group}:pw:payer:7").as_bytes())
+        .unwrap();
     replies_until(&member, |r| r.starts_with("MODE:"));
+    member
+}
 
+#[test]
+fn a_member_charges_through_osp_relay_with_a_key_file() {
+    let key = TempFile::new("osp-relay-charge-key", b"example-secret\n");
+    let (mut child, server) = start_relay(&["--charge-key-file", key.path()]);
+    let member = join_as_payer(server, "charge-room");
     let unix_now = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap()
@@ -346,14 +353,7 @@ fn osp_relay_serves_the_http_api_with_http() {
         spawn_relay(&["--charge-key-file", key.path(), "--http", "127.0.0.1:0"]);
     let server = announced(&mut stdout, "osp-relay listening on ");
     let api = announced(&mut stdout, "osp-relay http on ");
-    let member = UdpSocket::bind("127.0.0.1:0").unwrap();
-    member.connect(server).unwrap();
-    member
-        .set_read_timeout(Some(Duration::from_millis(200)))
-        .unwrap();
-    member.send(b"JOIN:http-room:pw:payer:7").unwrap();
-    replies_until(&member, |r| r.starts_with("MODE:"));
-
+    let member = join_as_payer(server, "http-room");
     let unix_now = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap()
