@@ -142,16 +142,15 @@ fn main() -> ExitCode {
     if let Err(e) = OsRng.try_fill_bytes(&mut seed) {
         return fail(format_args!("no OS randomness for session tokens: {e}"));
     }
-    let http = match args.http.map(TcpListener::bind) {
-        Some(Ok(listener)) => match listener.local_addr() {
-            Ok(bound) => Some((listener, bound)),
-            Err(e) => return fail(format_args!("cannot read the bound HTTP address: {e}")),
-        },
-        Some(Err(e)) => {
-            let addr = args.http.unwrap_or(args.listen);
-            return fail(format_args!("cannot serve HTTP on {addr}: {e}"));
-        }
+    let http = match args.http {
         None => None,
+        Some(addr) => {
+            let bound = TcpListener::bind(addr).and_then(|l| Ok((l.local_addr()?, l)));
+            match bound {
+                Ok(bound) => Some(bound),
+                Err(e) => return fail(format_args!("cannot serve HTTP on {addr}: {e}")),
+            }
+        }
     };
     let clocks = Clocks::start();
     let mut server = Server::new(args.config, seed, clocks.now().now);
@@ -162,17 +161,14 @@ fn main() -> ExitCode {
         server,
         api: Api::new(clocks.now().unix),
     }));
-    if let Some((listener, _)) = &http {
-        let listener = match listener.try_clone() {
-            Ok(listener) => listener,
-            Err(e) => return fail(format_args!("cannot serve HTTP: {e}")),
-        };
-        if let Err(e) = relay::http::serve::spawn(listener, Arc::clone(&shared), clocks) {
-            return fail(format_args!("cannot start the HTTP thread: {e}"));
-        }
+    let http_bound = http.as_ref().map(|(bound, _)| *bound);
+    if let Some((_, listener)) = http
+        && let Err(e) = relay::http::serve::spawn(listener, Arc::clone(&shared), clocks)
+    {
+        return fail(format_args!("cannot start the HTTP thread: {e}"));
     }
     println!("osp-relay listening on {local}");
-    if let Some((_, bound)) = &http {
+    if let Some(bound) = http_bound {
         println!("osp-relay http on {bound}");
     }
     let _ = std::io::stdout().flush();
