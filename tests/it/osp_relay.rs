@@ -353,6 +353,12 @@ fn osp_relay_serves_the_http_api_with_http() {
         spawn_relay(&["--charge-key-file", key.path(), "--http", "127.0.0.1:0"]);
     let server = announced(&mut stdout, "osp-relay listening on ");
     let api = announced(&mut stdout, "osp-relay http on ");
+    // A client that sends 1 byte of a 10-byte body and waits: it holds only its own thread,
+    // so the JOIN over UDP and every request below are answered meanwhile.
+    let mut stalled = TcpStream::connect(api).unwrap();
+    stalled
+        .write_all(b"POST /api/fingerprint HTTP/1.1\r\nContent-Length: 10\r\n\r\n{")
+        .unwrap();
     let member = join_as_payer(server, "http-room");
     let unix_now = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
@@ -389,6 +395,17 @@ fn osp_relay_serves_the_http_api_with_http() {
         .write_all(b"POST /api/fingerprint HTTP/1.1\r\nContent-Length: 1048576\r\n\r\n")
         .unwrap();
     assert_eq!(read_response(&mut oversize).0, 413);
+    for (head, status) in [
+        ("Transfer-Encoding: chunked", 411),
+        ("Content-Length: -1", 400),
+    ] {
+        let mut refused = TcpStream::connect(api).unwrap();
+        refused
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        write!(refused, "POST /api/fingerprint HTTP/1.1\r\n{head}\r\n\r\n").unwrap();
+        assert_eq!(read_response(&mut refused).0, status, "{head}");
+    }
 
     let (status, members) = http(api, "GET", "/api/groups/http-room/members", "");
     assert_eq!(status, 200, "{members}");
@@ -409,6 +426,12 @@ fn osp_relay_serves_the_http_api_with_http() {
         );
     }
 
+    // Still waiting for its body (a server that served it first would have closed it at its
+    // 5 s timeout before answering anyone else).
+    stalled.set_nonblocking(true).unwrap();
+    let pending = stalled.read(&mut [0; 64]).map_err(|e| e.kind());
+    assert_eq!(pending, Err(std::io::ErrorKind::WouldBlock));
+    drop(stalled);
     let last = stop_relay(&mut child);
     assert_eq!(stat(&last, "charged"), 1, "{last}");
     assert_eq!(stat(&last, "charge_replayed"), 1, "{last}");
