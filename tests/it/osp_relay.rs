@@ -5,10 +5,10 @@
 //! read from `--charge-key-file`. A failure to start is one line and status 2.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Read};
-use std::net::{SocketAddr, UdpSocket};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::{ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant as Clock, SystemTime};
 
 use proto::rendezvous::client::{Client, Config};
@@ -170,6 +170,13 @@ fn three_players_find_each_other_through_osp_relay() {
 
 /// `osp-relay --listen 127.0.0.1:0 --stats` plus `args`, and the address it bound.
 fn start_relay(args: &[&str]) -> (KillOnDrop, SocketAddr) {
+    let (child, mut stdout) = spawn_relay(args);
+    let server = announced(&mut stdout, "osp-relay listening on ");
+    (child, server)
+}
+
+/// `osp-relay --listen 127.0.0.1:0 --stats` plus `args`, and its stdout.
+fn spawn_relay(args: &[&str]) -> (KillOnDrop, BufReader<ChildStdout>) {
     let mut child = Command::new(bundled("osp-relay"))
         .args(["--listen", "127.0.0.1:0", "--stats"])
         .args(args)
@@ -178,17 +185,22 @@ fn start_relay(args: &[&str]) -> (KillOnDrop, SocketAddr) {
         .spawn()
         .map(KillOnDrop)
         .expect("start osp-relay");
-    let mut stdout = BufReader::new(child.0.stdout.take().unwrap());
+    let stdout = BufReader::new(child.0.stdout.take().unwrap());
+    (child, stdout)
+}
+
+/// The loopback address on osp-relay's next line, which starts with `prefix`.
+fn announced(stdout: &mut BufReader<ChildStdout>, prefix: &str) -> SocketAddr {
     let mut line = String::new();
-    stdout.read_line(&mut line).expect("osp-relay's first line");
-    let server: SocketAddr = line
+    stdout.read_line(&mut line).expect("a line from osp-relay");
+    let bound: SocketAddr = line
         .trim()
-        .strip_prefix("osp-relay listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .strip_prefix(prefix)
+        .unwrap_or_else(|| panic!("{line:?} does not start with {prefix:?}"))
         .parse()
         .expect("a bound address");
-    assert!(server.ip().is_loopback() && server.port() != 0);
-    (child, server)
+    assert!(bound.ip().is_loopback() && bound.port() != 0);
+    bound
 }
 
 /// Ctrl-C, a clean exit, and the last `--stats` line.
@@ -254,18 +266,25 @@ fn replies_until(socket: &UdpSocket, is_last: impl Fn(&str) -> bool) -> Vec<Stri
     panic!("no final reply in 20 s; heard {replies:?}");
 }
 
-#[test]
-fn a_member_charges_through_osp_relay_with_a_key_file() {
-    let key = TempFile::new("osp-relay-charge-key", b"example-secret\n");
-    let (mut child, server) = start_relay(&["--charge-key-file", key.path()]);
+/// A member socket joined to `group` as device 7, `payer`, its JOIN replies read.
+fn join_as_payer(server: SocketAddr, group: &str) -> UdpSocket {
     let member = UdpSocket::bind("127.0.0.1:0").unwrap();
     member.connect(server).unwrap();
     member
         .set_read_timeout(Some(Duration::from_millis(200)))
         .unwrap();
-    member.send(b"JOIN:charge-room:pw:payer:7").unwrap();
+    member
+        .send(format!("JOIN:{group}:pw:payer:7").as_bytes())
+        .unwrap();
     replies_until(&member, |r| r.starts_with("MODE:"));
+    member
+}
 
+#[test]
+fn a_member_charges_through_osp_relay_with_a_key_file() {
+    let key = TempFile::new("osp-relay-charge-key", b"example-secret\n");
+    let (mut child, server) = start_relay(&["--charge-key-file", key.path()]);
+    let member = join_as_payer(server, "charge-room");
     let unix_now = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap()
@@ -300,13 +319,135 @@ fn a_member_charges_through_osp_relay_with_a_key_file() {
     assert_eq!(stat(&last, "charge_invalid_token"), 0, "{last}");
 }
 
+/// One HTTP/1.1 request on its own connection: the status and the body.
+fn http(server: SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(server).expect("connect to the HTTP API");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: relay\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    read_response(&mut stream)
+}
+
+fn read_response(stream: &mut TcpStream) -> (u16, String) {
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("a response");
+    let (head, body) = response.split_once("\r\n\r\n").expect("a head");
+    let status = head
+        .strip_prefix("HTTP/1.1 ")
+        .and_then(|rest| rest.get(..3))
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("a status line in {head:?}"));
+    (status, body.to_owned())
+}
+
+#[test]
+fn osp_relay_serves_the_http_api_with_http() {
+    let key = TempFile::new("osp-relay-http-charge-key", b"example-secret\n");
+    let (mut child, mut stdout) =
+        spawn_relay(&["--charge-key-file", key.path(), "--http", "127.0.0.1:0"]);
+    let server = announced(&mut stdout, "osp-relay listening on ");
+    let api = announced(&mut stdout, "osp-relay http on ");
+    // A client that sends 1 byte of a 10-byte body and waits: it holds only its own thread,
+    // so the JOIN over UDP and every request below are answered meanwhile.
+    let mut stalled = TcpStream::connect(api).unwrap();
+    stalled
+        .write_all(b"POST /api/fingerprint HTTP/1.1\r\nContent-Length: 10\r\n\r\n{")
+        .unwrap();
+    let member = join_as_payer(server, "http-room");
+    let unix_now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let mac = ChargeKey::new(b"example-secret").unwrap().sign(
+        Amount::parse("0.25").unwrap(),
+        "7",
+        unix_now,
+    );
+    let hex: String = mac.iter().map(|b| format!("{b:02x}")).collect();
+    let charge = format!(r#"{{"device_id":"7","amount":"0.25","token":"{unix_now}:{hex}"}}"#);
+    assert_eq!(
+        http(api, "POST", "/api/wallet/charge", &charge),
+        (
+            200,
+            r#"{"ok":true,"balance":"0.250000","charged":"0.250000"}"#.to_owned()
+        )
+    );
+    assert_eq!(
+        http(api, "POST", "/api/wallet/charge", &charge),
+        (409, r#"{"ok":false,"error":"replay_detected"}"#.to_owned())
+    );
+    assert_eq!(http(api, "POST", "/api/wallet/charge", "{not json").0, 400);
+    assert_eq!(http(api, "GET", "/api/nothing", "").0, 404);
+    assert_eq!(http(api, "PUT", "/api/fingerprint", "").0, 405);
+
+    // A 1 MiB body is refused from its head: the answer comes without a byte of it sent.
+    let mut oversize = TcpStream::connect(api).unwrap();
+    oversize
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    oversize
+        .write_all(b"POST /api/fingerprint HTTP/1.1\r\nContent-Length: 1048576\r\n\r\n")
+        .unwrap();
+    assert_eq!(read_response(&mut oversize).0, 413);
+    for (head, status) in [
+        ("Transfer-Encoding: chunked", 411),
+        ("Content-Length: -1", 400),
+    ] {
+        let mut refused = TcpStream::connect(api).unwrap();
+        refused
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        write!(refused, "POST /api/fingerprint HTTP/1.1\r\n{head}\r\n\r\n").unwrap();
+        assert_eq!(read_response(&mut refused).0, status, "{head}");
+    }
+
+    let (status, members) = http(api, "GET", "/api/groups/http-room/members", "");
+    assert_eq!(status, 200, "{members}");
+    assert_eq!(
+        members,
+        r#"{"group":"http-room","members":[{"device_id":7,"device_name":"payer","role":"dj"}]}"#
+    );
+    let port = member.local_addr().unwrap().port().to_string();
+    assert!(!members.contains(&port), "{members}");
+
+    for (device, fingerprint) in [("ear-1", "0123456789abcdef"), ("ear-2", "0123456789abcd10")] {
+        let report = format!(
+            r#"{{"channel":"live","device_id":"{device}","fingerprint":"{fingerprint}","timestamp":{unix_now}}}"#
+        );
+        assert_eq!(
+            http(api, "POST", "/api/fingerprint", &report),
+            (200, r#"{"ok":true}"#.to_owned())
+        );
+    }
+
+    // Still waiting for its body (a server that served it first would have closed it at its
+    // 5 s timeout before answering anyone else).
+    stalled.set_nonblocking(true).unwrap();
+    let pending = stalled.read(&mut [0; 64]).map_err(|e| e.kind());
+    assert_eq!(pending, Err(std::io::ErrorKind::WouldBlock));
+    drop(stalled);
+    let last = stop_relay(&mut child);
+    assert_eq!(stat(&last, "charged"), 1, "{last}");
+    assert_eq!(stat(&last, "charge_replayed"), 1, "{last}");
+    assert_eq!(stat(&last, "charge_invalid_format"), 1, "{last}");
+    assert_eq!(stat(&last, "fingerprint_accepted"), 2, "{last}");
+}
+
 #[test]
 fn osp_relay_fails_to_start_with_one_line_and_status_2() {
     let taken = UdpSocket::bind("127.0.0.1:0").unwrap();
     let taken = taken.local_addr().unwrap().to_string();
+    let taken_tcp = TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken_tcp = taken_tcp.local_addr().unwrap().to_string();
     let empty = TempFile::new("osp-relay-empty-charge-key", b"\n");
     let missing = format!("{}.missing", empty.path());
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 8] = [
         (&[], "--listen is required"),
         (&["--listen", "not-an-address"], "--listen needs IP:PORT"),
         (
@@ -314,6 +455,14 @@ fn osp_relay_fails_to_start_with_one_line_and_status_2() {
             "--max-groups needs a whole number",
         ),
         (&["--listen", &taken], "cannot listen on"),
+        (
+            &["--listen", "127.0.0.1:0", "--http", "localhost"],
+            "--http needs IP:PORT",
+        ),
+        (
+            &["--listen", "127.0.0.1:0", "--http", &taken_tcp],
+            "cannot serve HTTP on",
+        ),
         (
             &["--listen", "127.0.0.1:0", "--charge-key-file", &missing],
             "cannot read the charge key file",

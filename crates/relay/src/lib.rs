@@ -13,6 +13,7 @@
 //! - [`counters`]: what happened, by reason (`--stats`).
 //! - [`charge`]: `CHARGE`, the HMAC-signed top-up, and the balances.
 //! - [`consensus`]: listener fingerprint reports and the vote on what a channel plays.
+//! - [`http`]: the HTTP API (charge, fingerprint reports and verdicts, members), sans-IO.
 //!
 //! The wire contract is docs/protocol.md, "Rendezvous (relay dialect) and the CAND extension".
 
@@ -20,7 +21,8 @@ pub mod charge;
 pub mod consensus;
 pub mod counters;
 mod group;
+pub mod http;
 pub mod server;
 
 pub use counters::Counters;
-pub use server::{Config, Server, TOKEN_LIFETIME, Transmit};
+pub use server::{Config, MemberView, Server, TOKEN_LIFETIME, Transmit};

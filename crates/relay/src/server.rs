@@ -30,6 +30,7 @@ use proto::time::Instant;
 use rand::rngs::StdRng;
 use rand::{RngCore, SeedableRng};
 
+use crate::charge::http::HttpResponse;
 use crate::charge::{Cashier, ChargeError, ChargeKey, ChargeLimits};
 use crate::counters::Counters;
 use crate::group::{Group, Member};
@@ -75,6 +76,17 @@ pub struct Transmit {
     pub destination: SocketAddr,
     /// Bytes written.
     pub len: usize,
+}
+
+/// What anyone may learn about a member: who, not where.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemberView<'a> {
+    /// Its OSP user id.
+    pub device_id: u32,
+    /// The name its JOIN gave.
+    pub device_name: &'a str,
+    /// Its role in the group.
+    pub role: Role,
 }
 
 /// The room server.
@@ -139,6 +151,40 @@ impl Server {
     /// Members across all groups now.
     pub fn member_count(&self) -> usize {
         self.members.len()
+    }
+
+    /// A `POST /api/wallet/charge` body, credited to the device id it names when that device
+    /// is a current member of any group; counted like a `CHARGE` datagram.
+    pub fn charge_http(&mut self, now: Instant, body: &[u8]) -> HttpResponse {
+        let groups = &self.groups;
+        let outcome = self.cashier.charge_http(now, body, |device_id| {
+            // Only the decimal spelling a CHARGE datagram's account has (`7`, never `07`),
+            // so one device keeps one balance.
+            let Some(id) = device_id
+                .parse::<u32>()
+                .ok()
+                .filter(|id| id.to_string() == device_id)
+            else {
+                return false;
+            };
+            groups
+                .values()
+                .flat_map(|group| &group.members)
+                .any(|member| member.device_id == id)
+        });
+        self.counters.charge.record(&outcome);
+        HttpResponse::new(&outcome)
+    }
+
+    /// The members of `group` in join order, `None` if there is no such group. Addresses and
+    /// session tokens are not part of the view.
+    pub fn members(&self, group: &str) -> Option<impl Iterator<Item = MemberView<'_>>> {
+        let group = self.groups.get(group)?;
+        Some(group.members.iter().map(|member| MemberView {
+            device_id: member.device_id,
+            device_name: &member.device_name,
+            role: member.role,
+        }))
     }
 
     /// Handles one datagram from `from`.

@@ -1,5 +1,5 @@
 //! `POST /api/wallet/charge`: the body `{"device_id","amount","token":"<unix_ts>:<hmac_hex>"}`
-//! and the response, without the HTTP server (which comes with the relay's HTTP API).
+//! and the response, without the HTTP server (`crate::http` routes to it).
 //!
 //! The amount may be a JSON number or a string; either way its text is parsed as a decimal
 //! with at most 6 fractional digits, never through a float. Unknown fields are ignored; a
