@@ -24,6 +24,10 @@ struct Run {
     turn: usize,
 }
 
+// Ignored because it is a benchmark, not a check: it prints figures (docs/benchmarks.md §2.4)
+// and takes about a minute of real time, which the suite's every run should not pay; the
+// same paths are asserted by the two_homes and three_homes cases on every run. Run it as root
+// with `scripts/test.sh --run-ignored only -E 'test(/bench_time_to_first_audio/)' --no-capture`.
 #[test]
 #[ignore = "a benchmark: 60 jams through the NAT lab, about a minute"]
 fn bench_time_to_first_audio_per_nat_case() {
